@@ -1,0 +1,58 @@
+# The portal's commands. `make run` and `make test` work on a fresh Debian machine with Python 3.11.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run test check bench system-packages demo clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    set up and start the portal with demo data on http://127.0.0.1:$(PORT)/"
+	@echo "make test   set up and run the whole test suite (PostgreSQL, Redis, Celery, Chromium)"
+	@echo "make check  ruff, mypy, migrations check"
+	@echo "make bench  benchmarks"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per set of extras; pyproject.toml changing re-installs.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local,test,dev]'
+	@touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py preflight
+	@echo ""
+	@echo "  The portal is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops everything)"
+	@echo ""
+	PORTAL_BIND=127.0.0.1:$(PORT) PORTAL_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile
+
+system-packages:
+	@bash scripts/ensure-system-packages.sh
+
+test: $(VENV)/.installed-test system-packages
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: $(VENV)/.installed-test system-packages
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var/staticfiles var/broker

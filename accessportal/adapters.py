@@ -1,0 +1,24 @@
+"""django-allauth adapters: who may sign up, and how."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
+from django.http import HttpRequest
+
+
+class PortalAccountAdapter(DefaultAccountAdapter):
+    """Local sign-up only when PORTAL_ALLOW_SIGNUP is set; accounts are otherwise made by admins."""
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return bool(settings.PORTAL_ALLOW_SIGNUP)
+
+
+class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):
+    """The configured SSO provider is the organization's identity source: it may create users."""
+
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
+        return True

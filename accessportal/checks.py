@@ -1,0 +1,50 @@
+"""System checks for `manage.py check --deploy`: local defaults left in a production setup."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@register(Tags.security, deploy=True)
+def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """Warns when a deployment still uses a default meant for one laptop."""
+    warnings: list[Warning] = []
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        warnings.append(
+            Warning(
+                "DATABASE_URL is SQLite.",
+                hint="Set DATABASE_URL=postgres://... for production.",
+                id="accessportal.W001",
+            )
+        )
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        warnings.append(
+            Warning(
+                "CELERY_BROKER_URL is the folder broker, which serves one machine only.",
+                hint="Set CELERY_BROKER_URL=redis://...",
+                id="accessportal.W002",
+            )
+        )
+    if settings.AWS_ENDPOINT_URL and urlsplit(settings.AWS_ENDPOINT_URL).hostname in _LOOPBACK:
+        warnings.append(
+            Warning(
+                "AWS_ENDPOINT_URL points at the local AWS emulator.",
+                hint="Set AWS_ENDPOINT_URL= (empty) to use real AWS.",
+                id="accessportal.W003",
+            )
+        )
+    if settings.FORGE == "local":
+        warnings.append(
+            Warning(
+                "FORGE=local keeps pull requests inside the portal.",
+                hint="Set FORGE=github or FORGE=gitlab with FORGE_TOKEN.",
+                id="accessportal.W004",
+            )
+        )
+    return warnings

@@ -1,0 +1,151 @@
+"""Strict reading of environment variables for settings.py.
+
+django-environ parses URLs well but forgives too much elsewhere (`DJANGO_DEBUG=maybe` silently
+means False, a bad integer raises a bare ValueError). The portal guards AWS access, so a
+misconfiguration must stop start-up with a message that names the variable. `Config` collects
+every problem instead of stopping at the first, so the operator fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import environ
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
+
+
+class Config:
+    """Reads typed values from the environment and records what is wrong with them."""
+
+    def __init__(self, environ_: dict[str, str] | None = None) -> None:
+        self.environ = os.environ if environ_ is None else environ_
+        self.errors: list[str] = []
+        self._env = environ.Env()
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return None if value is None else value.strip()
+
+    def string(self, name: str, *, default: str, allow_empty: bool = False) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if not value and not allow_empty:
+            self.errors.append(f"{name} is set but empty.")
+            return default
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None or value == "":
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        self.errors.append(f"{name}={value!r} is not a boolean (use true or false).")
+        return default
+
+    def integer(self, name: str, *, default: int, minimum: int = 0) -> int:
+        value = self._raw(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self.errors.append(f"{name}={value!r} is not a whole number.")
+            return default
+        if number < minimum:
+            self.errors.append(f"{name}={number} is below the minimum of {minimum}.")
+            return default
+        return number
+
+    def strings(self, name: str, *, default: list[str]) -> list[str]:
+        value = self._raw(name)
+        if value is None:
+            return default
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def choice(self, name: str, *, choices: tuple[str, ...], default: str) -> str:
+        value = self._raw(name)
+        if value is None or value == "":
+            return default
+        if value not in choices:
+            self.errors.append(f"{name}={value!r} must be one of: {', '.join(choices)}.")
+            return default
+        return value
+
+    def path(self, name: str, *, default: Path) -> Path:
+        value = self._raw(name)
+        return Path(value).expanduser().resolve() if value else default
+
+    def url(self, name: str, *, default: str) -> str:
+        value = self._raw(name) or default
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            self.errors.append(f"{name}={value!r} is not an http(s) URL.")
+            return default
+        return value.rstrip("/")
+
+    def database(self, name: str, *, default: str) -> dict[str, Any]:
+        value = self._raw(name) or default
+        scheme = urlsplit(value).scheme
+        if scheme not in _DATABASE_SCHEMES:
+            self.errors.append(
+                f"{name} has the unsupported scheme {scheme!r}: use postgres://USER:PASSWORD@HOST"
+                ":PORT/NAME or sqlite:///PATH."
+            )
+            value = default
+        try:
+            return dict(self._env.db_url_config(value))
+        except Exception as exc:  # noqa: BLE001 - environ raises several types for bad URLs
+            self.errors.append(f"{name} is not a valid database URL ({exc}).")
+            return dict(self._env.db_url_config(default))
+
+    def cache(self, name: str, *, default: str) -> dict[str, Any]:
+        value = self._raw(name) or default
+        try:
+            return dict(self._env.cache_url_config(value))
+        except Exception as exc:  # noqa: BLE001 - environ raises several types for bad URLs
+            self.errors.append(f"{name} is not a valid cache URL ({exc}).")
+            return dict(self._env.cache_url_config(default))
+
+    def email(self, name: str, *, default: str) -> dict[str, Any]:
+        value = self._raw(name) or default
+        try:
+            return dict(self._env.email_url_config(value))
+        except Exception as exc:  # noqa: BLE001 - environ raises several types for bad URLs
+            self.errors.append(f"{name} is not a valid e-mail URL ({exc}).")
+            return dict(self._env.email_url_config(default))
+
+    def oidc_providers(self) -> dict[str, Any]:
+        """The allauth OpenID Connect provider, when OIDC_SERVER_URL is set."""
+        server_url = self._raw("OIDC_SERVER_URL")
+        if not server_url:
+            return {}
+        missing = [n for n in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET") if not self._raw(n)]
+        if missing:
+            self.errors.append(
+                f"OIDC_SERVER_URL is set, so {' and '.join(missing)} must be set too."
+            )
+            return {}
+        return {
+            "openid_connect": {
+                "OAUTH_PKCE_ENABLED": True,
+                "APPS": [
+                    {
+                        "provider_id": self.string("OIDC_PROVIDER_ID", default="sso"),
+                        "name": self.string("OIDC_PROVIDER_NAME", default="Single sign-on"),
+                        "client_id": self._raw("OIDC_CLIENT_ID"),
+                        "secret": self._raw("OIDC_CLIENT_SECRET"),
+                        "settings": {"server_url": self.url("OIDC_SERVER_URL", default=server_url)},
+                    }
+                ],
+            }
+        }

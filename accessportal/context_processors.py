@@ -1,0 +1,43 @@
+"""Template context shared by every page: the navigation for the viewer's roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from accessportal.roles import Role, user_roles
+
+# (url name, label, roles that see it; empty = every signed-in user). Later features add rows.
+NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
+    ("dashboard", _("Dashboard"), frozenset()),
+    ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
+]
+
+
+def portal(request: HttpRequest) -> dict[str, Any]:
+    """Navigation entries and role flags for the signed-in user."""
+    roles = user_roles(request.user)
+    nav = []
+    if roles:
+        current = request.path
+        for name, label, needs in NAVIGATION:
+            if needs and not (needs & roles):
+                continue
+            try:
+                url = reverse(name)
+            except NoReverseMatch:  # a feature not installed in this deployment
+                continue
+            active = current == url or (url != "/" and current.startswith(url))
+            nav.append({"url": url, "label": label, "active": active})
+    return {
+        "portal_nav": nav,
+        "portal_roles": sorted(roles),
+        "is_security": Role.SECURITY in roles,
+        "is_auditor": Role.AUDITORS in roles,
+        "portal_organization": settings.PORTAL_ORGANIZATION_NAME,
+        "signup_open": settings.PORTAL_ALLOW_SIGNUP,
+    }

@@ -1,0 +1,26 @@
+"""`manage.py seed_demo`: create the demo users and data; safe to run again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from accessportal import demo
+
+
+class Command(BaseCommand):
+    help = "Create demo users for each role and the demo data (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logins = demo.seed_demo_users()
+        for seeder in demo.SEEDERS:
+            seeder()
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Demo logins (this terminal only):"))
+        for username, password, roles in logins:
+            self.stdout.write(f"  {username:<10} {password:<20} {roles}")
+        self.stdout.write(
+            f"  (kept in {settings.VAR_DIR / 'demo-logins.json'}, readable by you only)"
+        )

@@ -1,0 +1,277 @@
+"""Settings for the vendor access portal, read from the environment.
+
+Every variable is documented in `.env.example`. The defaults need no server at all: SQLite under
+`var/`, a Celery broker in a folder, a local git repository as the Substrate repository and the
+AWS emulator on loopback. Production is configuration only (see README, "Deploy").
+
+A malformed or contradictory variable stops start-up with `ImproperlyConfigured` naming the
+variable; `manage.py`, `wsgi.py` and `celery.py` print that message without a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from accessportal.config import Config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env_file = BASE_DIR / ".env"
+if env_file.is_file():
+    # Optional; variables already set in the real environment win.
+    environ.Env.read_env(env_file)
+
+cfg = Config()
+VAR_DIR = cfg.path("PORTAL_VAR_DIR", default=BASE_DIR / "var")
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = cfg.boolean("DJANGO_DEBUG", default=False)
+SECRET_KEY = cfg.string("DJANGO_SECRET_KEY", default="insecure-local-only-change-me")
+ALLOWED_HOSTS = cfg.strings("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = cfg.strings("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SITE_ID = 1
+PORTAL_BASE_URL = cfg.url("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+PORTAL_ORGANIZATION_NAME = cfg.string("PORTAL_ORGANIZATION_NAME", default="Example Corp")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    "django_celery_beat",
+    "django_celery_results",
+    "accessportal",
+    "vendors",
+    "approvals",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accessportal.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "accessportal.urls"
+WSGI_APPLICATION = "accessportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accessportal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {
+    "default": cfg.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite cannot create the folder of its file; a fresh clone has no var/ yet.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The web server, the worker and beat share one file: wait for locks instead of failing,
+    # and take the write lock up front so two writers never deadlock on an upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = cfg.integer("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": cfg.cache("CACHE_URL", default="locmemcache://")}
+
+# --- Authentication (django-allauth) ----------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = cfg.choice(
+    "ACCOUNT_EMAIL_VERIFICATION", choices=("none", "optional", "mandatory"), default="optional"
+)
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_ADAPTER = "accessportal.adapters.PortalAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accessportal.adapters.PortalSocialAccountAdapter"
+# Self-service sign-up is off by default: people arrive through SSO or are created by an admin.
+PORTAL_ALLOW_SIGNUP = cfg.boolean("PORTAL_ALLOW_SIGNUP", default=False)
+# Login lockout: allauth counts failures per IP and per account in the cache.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = cfg.string("MFA_TOTP_ISSUER", default="Vendor access portal")
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = (
+    False  # never merge an SSO login into a local account by e-mail
+)
+SOCIALACCOUNT_PROVIDERS = cfg.oidc_providers()
+
+# --- Internationalisation ---------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = cfg.string("PORTAL_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and uploaded files ----------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = cfg.path("DJANGO_STATIC_ROOT", default=VAR_DIR / "staticfiles")
+MEDIA_ROOT = cfg.path("PORTAL_MEDIA_ROOT", default=VAR_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed, compressed file names need `collectstatic` (make run and the Dockerfile run it);
+    # the unit tests render pages without it.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if cfg.boolean("PORTAL_STATIC_MANIFEST", default=True)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Serve straight from the source folders when collectstatic has not run (tests, first start).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security ---------------------------------------------------------------------------------
+SECURE_SSL_REDIRECT = cfg.boolean("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = cfg.integer("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = cfg.boolean("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = cfg.boolean("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if cfg.boolean("DJANGO_BEHIND_TLS_PROXY", default=False)
+    else None
+)
+SESSION_COOKIE_SECURE = cfg.boolean("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = cfg.integer("DJANGO_SESSION_COOKIE_AGE", default=8 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Everything is served from this origin: no CDN, no inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+# --- E-mail -----------------------------------------------------------------------------------
+EMAIL_CONFIG = cfg.email("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = cfg.string(
+    "DEFAULT_FROM_EMAIL", default="Vendor access portal <portal@localhost>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = cfg.string("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # A broker with no server for one machine: messages are files in var/ (ECOSYSTEM.md §9).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
+        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
+        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = False  # task arguments are ids, but never copy them into results
+CELERY_TASK_ALWAYS_EAGER = cfg.boolean("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+PORTAL_HEARTBEAT_SECONDS = cfg.integer("PORTAL_HEARTBEAT_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {
+        "task": "accessportal.tasks.worker_heartbeat_task",
+        "schedule": float(PORTAL_HEARTBEAT_SECONDS),
+    },
+}
+
+# --- AWS, Substrate repository, forge ---------------------------------------------------------
+# An empty AWS_ENDPOINT_URL means real AWS through boto3's standard credential chain.
+AWS_ENDPOINT_URL = cfg.string("AWS_ENDPOINT_URL", default="http://127.0.0.1:5055", allow_empty=True)
+AWS_REGION = cfg.string("AWS_REGION", default="us-east-1")
+AWS_ORGANIZATION_READER_ROLE_ARN = cfg.string(
+    "AWS_ORGANIZATION_READER_ROLE_ARN", default="", allow_empty=True
+)
+AWS_ADMIN_ROLE_ARN = cfg.string("AWS_ADMIN_ROLE_ARN", default="", allow_empty=True)
+SUBSTRATE_REPO_URL = cfg.string("SUBSTRATE_REPO_URL", default=str(VAR_DIR / "substrate.git"))
+SUBSTRATE_DEFAULT_BRANCH = cfg.string("SUBSTRATE_DEFAULT_BRANCH", default="main")
+SUBSTRATE_VERSION = cfg.string("SUBSTRATE_VERSION", default="", allow_empty=True)
+FORGE = cfg.choice("FORGE", choices=("local", "github", "gitlab"), default="local")
+FORGE_API_URL = cfg.string("FORGE_API_URL", default="", allow_empty=True)
+FORGE_REPOSITORY = cfg.string("FORGE_REPOSITORY", default="", allow_empty=True)
+FORGE_TOKEN = cfg.string("FORGE_TOKEN", default="", allow_empty=True)
+FORGE_WEBHOOK_SECRET = cfg.string("FORGE_WEBHOOK_SECRET", default="", allow_empty=True)
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+PORTAL_ROLES = {
+    "requesters": _("Requesters"),
+    "security": _("Security team"),
+    "auditors": _("Auditors"),
+}
+
+if cfg.errors:
+    raise ImproperlyConfigured(
+        "Invalid configuration:\n  - " + "\n  - ".join(cfg.errors) + "\nSee .env.example."
+    )

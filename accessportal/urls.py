@@ -1,0 +1,19 @@
+"""URL configuration: every route of the portal is listed here or in an app's urls.py."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from accessportal import views
+
+admin.site.site_header = "Vendor access portal — security administration"
+admin.site.site_title = "Vendor access portal"
+admin.site.index_title = "Security administration"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "django.views.defaults.permission_denied"

@@ -1,0 +1,40 @@
+"""Project-wide pages: the dashboard and the health endpoint."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accessportal import selectors
+from accessportal.roles import Role, has_role
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The landing page: what needs the viewer's attention, by role."""
+    context: dict[str, object] = {}
+    if has_role(request.user, Role.SECURITY):
+        heartbeat = selectors.worker_heartbeat_latest()
+        context["worker_heartbeat"] = heartbeat
+        context["worker_alive"] = selectors.worker_is_alive(heartbeat)
+        from allauth.mfa.utils import is_mfa_enabled
+
+        context["mfa_enabled"] = is_mfa_enabled(request.user)
+    return render(request, "accessportal/dashboard.html", context)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers and compose health checks: 200 when the database answers."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any database error means "not healthy"
+        return JsonResponse({"status": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok"})

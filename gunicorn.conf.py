@@ -1,0 +1,31 @@
+"""gunicorn settings shared by `make run`, the Dockerfile and the tests."""
+
+import os
+import sys
+
+bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+wsgi_app = "accessportal.wsgi:application"
+accesslog = "-"
+# Proxies may hold a connection open; keep workers from being killed mid-export.
+timeout = 120
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server: object) -> None:
+    """Stop before binding when the configuration, database or broker is wrong."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessportal.settings")
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        sys.exit(2)
+    from accessportal.preflight import preflight_problems
+
+    problems = preflight_problems()
+    if problems:
+        sys.stderr.write("Cannot start the web server:\n  - " + "\n  - ".join(problems) + "\n")
+        sys.exit(2)

@@ -1,0 +1,111 @@
+"""Test session set-up: real PostgreSQL and Redis, then Django configured to use them.
+
+Django is configured here in `pytest_configure`, before pytest-django's own (trylast) set-up,
+because the settings read DATABASE_URL and CELERY_BROKER_URL from the environment once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.services import Services, start_services
+
+ROOT = Path(__file__).resolve().parent.parent
+_services: Services | None = None
+
+# Chromium from Debian's package; the flags keep it off the (closed) network.
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _services
+    if config.option.help or config.option.version:
+        return
+    _services = start_services()
+    var_dir = Path(tempfile.mkdtemp(prefix="portal-test-var-"))
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "accessportal.settings",
+            "DATABASE_URL": _services.database_url,
+            "CELERY_BROKER_URL": f"{_services.redis_url}/0",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "PORTAL_STATIC_MANIFEST": "false",
+            "PORTAL_VAR_DIR": str(var_dir),
+            "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40,
+            # Playwright drives the sync API from pytest's thread, which Django sees as async.
+            "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    import django
+
+    django.setup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _services is not None:
+        _services.stop()
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    """The PostgreSQL and Redis servers of this test session."""
+    assert _services is not None
+    return _services
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+
+
+@pytest.fixture
+def password() -> str:
+    return "correct-horse-battery-staple-42"
+
+
+@pytest.fixture
+def make_user(db, password):  # type: ignore[no-untyped-def]
+    """Creates a user holding the given roles (every user is a requester)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    def make(username: str, *roles: str, **extra: object):  # type: ignore[no-untyped-def]
+        user = get_user_model().objects.create_user(
+            username=username, email=f"{username}@example.com", password=password, **extra
+        )
+        for role in roles:
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def subprocess_env(services: Services, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Environment for a process (worker, gunicorn) that must see this test's database."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://app@127.0.0.1:{services.pg_port}/{connection.settings_dict['NAME']}"
+    )
+    env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    env["PYTHONPATH"] = str(ROOT)
+    return env

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class VendorsConfig(AppConfig):
+    """Vendors, their contacts and SOC 2 subprocessor reviews."""
+
+    name = "vendors"
