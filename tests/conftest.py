@@ -109,3 +109,13 @@ def subprocess_env(services: Services, settings) -> dict[str, str]:  # type: ign
     env["CELERY_TASK_ALWAYS_EAGER"] = "false"
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Login rate limits live in the cache: one test's failures must not lock out the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
