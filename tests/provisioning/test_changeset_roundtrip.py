@@ -1,0 +1,229 @@
+"""Inverse, idempotence and coexistence: the properties the git worker relies on."""
+
+from __future__ import annotations
+
+import pytest
+from changeset_checks import sample_grant, targets
+from test_changeset_golden import CASES
+
+from provisioning.substrate import (
+    ConflictError,
+    FileAction,
+    Grant,
+    GrantError,
+    LayoutError,
+    Options,
+    Strategy,
+    apply_changeset,
+    generate_changeset,
+    revoke_changeset,
+)
+from tests.fixtures.substrate_repo import snapshot
+
+
+@pytest.mark.parametrize(("version", "strategy", "hand_edited"), CASES)
+def test_grant_then_revoke_restores_the_tree_exactly(make_repo, version, strategy, hand_edited):
+    repo = make_repo(version, hand_edited)
+    grant = sample_grant(repo, strategy)
+    before = snapshot(repo.root)
+
+    apply_changeset(repo.root, generate_changeset(repo.root, grant))
+    assert snapshot(repo.root) != before
+    assert generate_changeset(repo.root, grant).is_empty  # idempotent
+
+    revoked = revoke_changeset(repo.root, grant)
+    assert revoked.commands, "a revocation that changes files says what to run"
+    apply_changeset(repo.root, revoked)
+    assert snapshot(repo.root) == before
+    assert revoke_changeset(repo.root, grant).is_empty  # idempotent too
+
+
+@pytest.mark.parametrize("version", ["2023.02", "2024.08"])
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_two_vendors_coexist_and_revoking_one_keeps_the_other(make_repo, version, strategy):
+    repo = make_repo(version, hand_edited=True)
+    first = sample_grant(repo, strategy, vendor="acme", role_name="AcmeRead")
+    extra = {} if strategy is Strategy.IAM_USER else {"external_id": "globex-42"}
+    second = sample_grant(repo, strategy, vendor="globex", role_name="GlobexRead", **extra)
+    only_second = make_repo(version, hand_edited=True)
+    apply_changeset(only_second.root, generate_changeset(only_second.root, second))
+
+    apply_changeset(repo.root, generate_changeset(repo.root, first))
+    both = generate_changeset(repo.root, second)
+    assert not any(c.action is FileAction.DELETE for c in both.files)
+    apply_changeset(repo.root, both)
+    assert generate_changeset(repo.root, first).is_empty
+    assert generate_changeset(repo.root, second).is_empty
+
+    apply_changeset(repo.root, revoke_changeset(repo.root, first))
+    # What is left is exactly the second vendor's grant on the original tree.
+    assert snapshot(repo.root) == snapshot(only_second.root)
+
+
+def test_iam_user_plumbing_reaches_every_root_module_of_the_domain(make_repo):
+    repo = make_repo("2023.02")
+    grant = sample_grant(repo, Strategy.IAM_USER, environment="production")
+    changeset = generate_changeset(repo.root, grant)
+    paths = {c.path for c in changeset.files}
+    for account in repo.services("payments"):  # all environments, not just production
+        base = f"root-modules/payments/{account.environment}/{account.quality}/global"
+        assert f"{base}/admin-providers.tf" in paths
+        main = changeset.file(f"{base}/main.tf").content or ""
+        assert "    aws.admin = aws.admin\n" in main
+    assert "modules/payments/global/versions.tf" in paths
+    assert not any(p.startswith("root-modules/data/") for p in paths)
+    # Only the selected accounts are applied.
+    applied = [c.argv for c in changeset.commands if "create-account" in c.argv]
+    assert [argv[5] for argv in applied] == ["production", "production"]
+
+
+def test_iam_user_keeps_plumbing_a_human_already_wired(make_repo):
+    repo = make_repo("2023.02", hand_edited=True)
+    before = snapshot(repo.root)
+    grant = sample_grant(repo, Strategy.IAM_USER, domain="data")
+    changeset = generate_changeset(repo.root, grant)
+    # The data team's own admin provider and map entries serve; nothing else is edited.
+    assert sorted(c.path for c in changeset.files) == [
+        "modules/data/global/acme.tf",
+        "policies/acme.policy.json",
+        "root-modules/admin/alpha/global/acme.tf",
+    ]
+    apply_changeset(repo.root, changeset)
+    apply_changeset(repo.root, revoke_changeset(repo.root, grant))
+    assert snapshot(repo.root) == before
+
+
+def test_generate_refuses_to_overwrite_a_file_it_did_not_write(make_repo):
+    repo = make_repo("2023.02")
+    grant = sample_grant(repo, Strategy.ROLE_PER_ACCOUNT)
+    account = repo.service("payments", "production", "alpha")
+    path = repo.root / f"root-modules/payments/production/alpha/global/{grant.vendor}.tf"
+    path.write_text('# hand-written\nresource "aws_iam_role" "acme" {}\n')
+    with pytest.raises(ConflictError, match="not written by the vendor access portal"):
+        generate_changeset(repo.root, grant)
+    with pytest.raises(ConflictError):
+        revoke_changeset(repo.root, grant)
+    assert account.id  # the account exists: the conflict is the file, not the selection
+
+
+def test_a_second_strategy_for_the_same_vendor_conflicts_instead_of_replacing(make_repo):
+    repo = make_repo("2023.02")
+    apply_changeset(
+        repo.root, generate_changeset(repo.root, sample_grant(repo, Strategy.ROLE_PER_ACCOUNT))
+    )
+    with pytest.raises(ConflictError, match="revoke that grant first"):
+        generate_changeset(repo.root, sample_grant(repo, Strategy.HUB_ROLE))
+
+
+def test_changed_grant_modifies_the_vendor_files(make_repo):
+    repo = make_repo("2024.08")
+    apply_changeset(
+        repo.root, generate_changeset(repo.root, sample_grant(repo, Strategy.ROLE_PER_ACCOUNT))
+    )
+    rotated = sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, external_id="rotated-0001")
+    changeset = generate_changeset(repo.root, rotated)
+    assert [(c.path, c.action) for c in changeset.files] == [
+        ("policies/acme.assume-role-policy.json", FileAction.MODIFY)
+    ]
+    assert "rotated-0001" in (changeset.files[0].content or "")
+
+
+def test_role_create_needs_a_full_product_of_accounts(make_repo):
+    repo = make_repo("2024.08")
+    # payments/staging/beta and payments/production/alpha, but not production/beta nor
+    # staging/alpha: role create could only express it by selecting those too.
+    accounts = [
+        repo.service("payments", "staging", "beta"),
+        repo.service("payments", "production", "alpha"),
+    ]
+    grant = sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=targets(accounts))
+    with pytest.raises(GrantError, match="would also reach") as excinfo:
+        generate_changeset(repo.root, grant)
+    assert excinfo.value.field == "accounts"
+    # The terraform dialect expresses any selection.
+    changeset = generate_changeset(repo.root, grant, Options(dialect="terraform"))
+    assert len([c for c in changeset.files if c.path.endswith("/acme.tf")]) == 2
+
+
+def test_account_id_must_match_the_repository(make_repo):
+    repo = make_repo("2023.02")
+    account = repo.service("payments", "production", "alpha")
+    wrong = targets([account])[0]
+    grant = sample_grant(
+        repo,
+        Strategy.ROLE_PER_ACCOUNT,
+        accounts=(type(wrong)("999999999999", wrong.domain, wrong.environment, wrong.quality),),
+    )
+    with pytest.raises(GrantError, match=f"is account {account.id} in the repository"):
+        generate_changeset(repo.root, grant)
+
+
+def test_unknown_account_is_rejected(make_repo):
+    repo = make_repo("2023.02")
+    target = targets([repo.service("web", "production", "alpha")])[0]
+    ghost = type(target)(target.id, "web", "development", "alpha")
+    with pytest.raises(GrantError, match="no root module for web/development/alpha"):
+        generate_changeset(
+            repo.root, sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=(ghost,))
+        )
+
+
+def test_version_and_dialect_come_from_the_repository_or_options(make_repo):
+    old = make_repo("2023.02")
+    new = make_repo("2024.01")
+    grant = sample_grant(old, Strategy.ADMINISTRATOR)
+    assert generate_changeset(old.root, grant).dialect == "terraform"
+    assert generate_changeset(new.root, grant).dialect == "role-create"
+    forced = generate_changeset(new.root, grant, Options(substrate_version="2023.05"))
+    assert forced.substrate_version == "2023.05"
+    assert forced.commands[0].argv == ("substrate", "create-admin-account", "-quality", "alpha")
+    with pytest.raises(LayoutError, match="no create-role"):
+        generate_changeset(old.root, grant, Options(dialect="role-create"))
+    unknown = make_repo("2024.08", record_version=False)
+    with pytest.raises(LayoutError, match="set substrate_version"):
+        generate_changeset(unknown.root, grant)
+
+
+def test_commands_quote_for_the_shell(make_repo):
+    repo = make_repo("2024.08")
+    grant = sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, role_name="Acme+Read=1,2@x.y")
+    command = generate_changeset(repo.root, grant).commands[0]
+    assert "--role" in command.argv
+    assert command.argv[command.argv.index("--role") + 1] == "Acme+Read=1,2@x.y"
+    assert command.shell.startswith("substrate role create --role Acme+Read=1,2@x.y --domain")
+    assert isinstance(Grant, type)
+
+
+def test_auditor_and_administrator_reject_permissions(make_repo):
+    repo = make_repo("2024.08")
+    with pytest.raises(GrantError) as excinfo:
+        sample_grant(
+            repo, Strategy.AUDITOR, managed_policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",)
+        )
+    assert excinfo.value.field == "managed_policy_arns"
+
+
+@pytest.mark.parametrize("version", ["2023.02", "2024.08"])
+def test_special_accounts(make_repo, version):
+    repo = make_repo(version)
+    substrate = targets([repo.special("substrate")])
+    grant = sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=substrate)
+    changeset = generate_changeset(repo.root, grant)
+    if version == "2023.02":
+        assert [c.path for c in changeset.files if c.path.endswith(".tf")] == [
+            "root-modules/admin/alpha/global/acme.tf"
+        ]
+        assert changeset.commands[0].argv == (
+            "substrate",
+            "create-admin-account",
+            "-quality",
+            "alpha",
+        )
+    else:
+        assert "--substrate" in changeset.commands[0].argv
+    wrong = (type(substrate[0])("999999999999", type="substrate"),)
+    with pytest.raises(GrantError, match="Substrate account is 100000000001"):
+        generate_changeset(repo.root, sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=wrong))
+    audit = targets([repo.special("audit")])
+    with pytest.raises(GrantError, match="audit"):
+        generate_changeset(repo.root, sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=audit))
