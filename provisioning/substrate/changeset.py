@@ -60,10 +60,12 @@ def substrate_overwrites(path: str) -> bool:
     if parts[0] == "root-modules" and name == "versions.tf":
         return True  # root versions.tf constraints are regex-rewritten on every run
     if len(parts) == 5 and parts[:2] == ["root-modules", "admin"] and name == "main.tf":
-        return parts[3] == "global"
+        return True  # the Substrate account's main.tf, global and regional, is rewritten
     if parts[0] == "modules" and len(parts) > 1:
-        # Substrate's own modules are replaced wholesale; intranet's main.tf is removed.
-        return parts[1] in ("substrate", "intranet", "lambda-function", "peering-connection")
+        # Substrate's own modules are replaced wholesale; intranet's main.tf is removed; every
+        # module's substrate.tf is regenerated.
+        managed = ("substrate", "intranet", "lambda-function", "peering-connection")
+        return parts[1] in managed or name == "substrate.tf"
     return False
 
 
@@ -209,6 +211,17 @@ def _ensure_plumbing(ws: Workspace, ctx: Context, domain: str) -> None:
         ws.write(path, provider)
 
 
+def _write_or_warn(
+    ws: Workspace, path: str, edited: str | None, what: str, warnings: list[str]
+) -> bool:
+    """Writes the un-edited file, or leaves it and says so when our marked edit was changed."""
+    if edited is None:
+        warnings.append(f"{path}: the portal's {what} was edited; left")
+        return False
+    ws.write(path, edited)
+    return True
+
+
 def _remove_plumbing(ws: Workspace, ctx: Context, domain: str, warnings: list[str]) -> None:
     """Removes the portal's plumbing from `domain` once nothing in its module uses aws.admin."""
     module_dir = f"modules/{domain}/global"
@@ -221,10 +234,10 @@ def _remove_plumbing(ws: Workspace, ctx: Context, domain: str, warnings: list[st
     versions = ws.read(versions_path)
     if versions is not None and tfedit.ALIASES_MARKER in versions:
         edited = tfedit.remove_alias_admin(versions, versions_path)
-        if edited is None:
-            warnings.append(f"{versions_path}: the portal's aws.admin alias was edited; left")
-        else:
-            ws.write(versions_path, edited)
+        _write_or_warn(ws, versions_path, edited, "aws.admin alias", warnings)
+        versions = ws.read(versions_path)
+    if versions is not None and tfedit.aliases_state(versions, versions_path) == "present":
+        return  # the module still requires aws.admin, so every root module must keep passing it
     proxy_path = f"{module_dir}/{ADMIN_PROVIDERS}"
     proxy = ws.read(proxy_path)
     if proxy is not None and terraform.is_plumbing(proxy):
@@ -234,10 +247,8 @@ def _remove_plumbing(ws: Workspace, ctx: Context, domain: str, warnings: list[st
         main = ws.read(main_path)
         if main is not None and tfedit.PROVIDERS_MARKER in main:
             edited = tfedit.remove_providers_admin(main, domain, main_path)
-            if edited is None:
-                warnings.append(f"{main_path}: the portal's aws.admin entry was edited; left")
-            else:
-                ws.write(main_path, edited)
+            if not _write_or_warn(ws, main_path, edited, "aws.admin entry", warnings):
+                continue  # keep the provider the entry that stays refers to
         path = f"{module.path}/{ADMIN_PROVIDERS}"
         existing = ws.read(path)
         if existing is not None and terraform.is_plumbing(existing):
@@ -268,9 +279,13 @@ def _finish(
 ) -> ChangeSet:
     files = ws.changes()
     commands = (fp.revoke_commands if revoke else fp.grant_commands) if files else []
-    warnings = [*fp.warnings, *extra] if files else []
-    if files and not revoke:
-        warnings += _size_warnings(ws, fp)
+    # The footprint's warnings describe what granting does; a revocation has only its own.
+    if not files:
+        warnings = []
+    elif revoke:
+        warnings = extra
+    else:
+        warnings = [*fp.warnings, *_size_warnings(ws, fp)]
     return ChangeSet(
         vendor=grant.vendor,
         strategy=grant.strategy,
@@ -283,6 +298,14 @@ def _finish(
     )
 
 
+def _start(
+    repo: str | os.PathLike[str] | RepoLayout, grant: Grant, options: Options | None
+) -> tuple[Context, Footprint, Workspace]:
+    layout = repo if isinstance(repo, RepoLayout) else RepoLayout(repo)
+    ctx = _context(layout, options or Options())
+    return ctx, footprint(grant, ctx), Workspace(layout)
+
+
 def generate_changeset(
     repo: str | os.PathLike[str] | RepoLayout, grant: Grant, options: Options | None = None
 ) -> ChangeSet:
@@ -290,11 +313,12 @@ def generate_changeset(
 
     Empty if the repository already does. Raises `GrantError` for grants the repository
     cannot express and `LayoutError` (or a subclass) for repositories it cannot safely edit.
+
+    In the role-create dialect the account selection lives only in the `role create` command
+    (Substrate records it in role tags, not in the repository), so a grant that changes only
+    its accounts also gives an empty change set: the caller must run the new command itself.
     """
-    layout = repo if isinstance(repo, RepoLayout) else RepoLayout(repo)
-    ctx = _context(layout, options or Options())
-    fp = footprint(grant, ctx)
-    ws = Workspace(layout)
+    ctx, fp, ws = _start(repo, grant, options)
     for path, content in fp.owned_files.items():
         current = ws.read(path)
         if current is not None:
@@ -319,10 +343,7 @@ def revoke_changeset(
     Applied after the grant's change set, it restores the repository byte for byte (other
     vendors' grants made in between stay intact). Empty if the grant is not in the repository.
     """
-    layout = repo if isinstance(repo, RepoLayout) else RepoLayout(repo)
-    ctx = _context(layout, options or Options())
-    fp = footprint(grant, ctx)
-    ws = Workspace(layout)
+    ctx, fp, ws = _start(repo, grant, options)
     warnings: list[str] = []
     for path in fp.owned_files:
         current = ws.read(path)

@@ -184,6 +184,12 @@ class Grant:
             raise GrantError("managed_policy_arns", "lists the same policy twice")
         if len(arns) > 20:
             raise GrantError("managed_policy_arns", "IAM attaches at most 20 managed policies")
+        if {names.AWS_MANAGED_ADMINISTRATOR, names.AWS_MANAGED_READ_ONLY} <= set(arns):
+            # `role create` refuses --administrator-access with --read-only-access, and the
+            # first already allows everything the second does.
+            raise GrantError(
+                "managed_policy_arns", "AdministratorAccess already includes ReadOnlyAccess"
+            )
         object.__setattr__(self, "managed_policy_arns", arns)
 
         if self.inline_policy is not None:
@@ -198,9 +204,12 @@ class Grant:
                 raise GrantError(
                     "managed_policy_arns", "give managed policy ARNs or an inline policy"
                 )
+        # Auditor and Administrator reuse Substrate's roles, which exist in every account with
+        # fixed permissions; accepting accounts or a policy would suggest a scoping that does
+        # not happen.
+        elif accounts:
+            raise GrantError("accounts", f"the {strategy} strategy reaches every account")
         elif arns or self.inline_policy is not None:
-            # Auditor and Administrator reuse Substrate's roles and their fixed permissions;
-            # accepting a policy here would suggest a scoping that does not happen.
             raise GrantError(
                 "managed_policy_arns", f"the {strategy} strategy reuses Substrate's permissions"
             )

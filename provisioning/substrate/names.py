@@ -21,6 +21,12 @@ from .errors import GrantError
 # inner hyphens, starting with a letter (Terraform identifiers cannot start with a digit).
 VENDOR_SLUG = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,39}", re.ASCII)
 
+# Suffixes the generator appends to a slug (`policies/<v>-hub.assume-role-policy.json`, the
+# `<v>-hub` and `<v>-trust` Terraform labels). A vendor whose slug already ends in one would
+# share those names with another vendor ("acme" and "acme-hub"), and one grant would overwrite
+# or revoke the other's files and resources.
+DERIVED_SUFFIXES = ("-hub", "-trust")
+
 # IAM role and user names: [\w+=,.@-]{1,64} with ASCII \w (IAM API reference).
 IAM_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}", re.ASCII)
 
@@ -87,6 +93,12 @@ def vendor_slug(value: object, field: str = "vendor") -> str:
             field,
             f"{text!r} is not a vendor slug (lower-case letters and digits with single inner "
             "hyphens, starting with a letter, at most 40 characters)",
+        )
+    if text.endswith(DERIVED_SUFFIXES):
+        raise GrantError(
+            field,
+            f"{text!r} ends in {', '.join(DERIVED_SUFFIXES)}, which the portal appends to other "
+            "vendors' names; choose another slug",
         )
     return text
 

@@ -46,11 +46,6 @@ def principal_trust_statement(arn: str) -> dict[str, Any]:
     return {"Effect": "Allow", "Principal": {"AWS": [arn]}, "Action": "sts:AssumeRole"}
 
 
-def assume_roles_statement(role_arns: Iterable[str]) -> dict[str, Any]:
-    """A permission statement allowing `sts:AssumeRole` on the given role ARNs."""
-    return {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": list(role_arns)}
-
-
 def document(statements: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """A complete policy document."""
     return {"Version": VERSION, "Statement": list(statements)}
@@ -183,12 +178,6 @@ def _line_indent(text: str, index: int) -> tuple[str, bool]:
 def _render_indented(statement: dict[str, Any], indent: str, unit: str) -> str:
     rendered = json.dumps(statement, indent=unit)
     return rendered.replace("\n", "\n" + indent)
-
-
-def contains_statement(text: str, statement: dict[str, Any], path: str) -> bool:
-    """True if the document already holds a statement equal to `statement`."""
-    check_document(text, path)
-    return statement in locate_statements(text, path).values
 
 
 def add_statement(text: str, statement: dict[str, Any], path: str) -> str:

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import hcl, policies, terraform
-from .commands import Commands, Selection
+from .commands import V2023_08, V2024_01, Commands, Selection
 from .errors import GrantError, LayoutError
 from .layout import RepoLayout, ServiceModule, SubstrateVersion
 from .model import AccountType, Command, Dialect, Grant, Strategy, TargetAccount
+
+# Room for the spoke ARNs in the hub's inline policy: IAM allows 10,240 characters of inline
+# policy per role, and the statement around the list takes about a hundred.
+_HUB_POLICY_BUDGET = 10_000
 
 ADMINISTRATOR_FILE = "substrate.Administrator.assume-role-policy.json"
 AUDITOR_FILE = "substrate.Auditor.assume-role-policy.json"
@@ -132,6 +136,15 @@ def _only_types(grant: Grant, allowed: Iterable[AccountType], why: str) -> None:
             raise GrantError("accounts", f"{account.type} account {account.id}: {why}")
 
 
+# `--special audit` exists only since 2024.01, and `role delete` skips the audit account in
+# every release, so a role created there could not be revoked by the portal's change set.
+_AUDIT_UNSUPPORTED = {
+    False: "create-role cannot select the audit account before Substrate 2024.01",
+    True: "substrate role delete skips the audit account, so revoking the grant could not "
+    "remove the role there",
+}
+
+
 def _role_create_selection(grant: Grant, ctx: Context) -> Selection:
     """The `role create` selection for the grant's accounts, which must be a full product."""
     layout = ctx.layout
@@ -167,7 +180,7 @@ def _role_create_selection(grant: Grant, ctx: Context) -> Selection:
         elif account.type in (AccountType.DEPLOY, AccountType.NETWORK):
             specials.append(str(account.type))
         elif account.type is AccountType.AUDIT:
-            raise GrantError("accounts", "Substrate does not create roles in the audit account")
+            raise GrantError("accounts", _AUDIT_UNSUPPORTED[ctx.version >= V2024_01])
     return Selection(
         domains=tuple(domains),
         environments=tuple(environments),
@@ -301,19 +314,27 @@ def _hub_role(grant: Grant, ctx: Context) -> Footprint:
     _only_types(grant, (AccountType.SERVICE,), "the terraform dialect edits service accounts")
     quality = ctx.require_admin_quality()
     admin_dir = f"root-modules/admin/{quality}/global"
-    fp.owned_files[f"{admin_dir}/{grant.vendor}.tf"] = terraform.hub_role_file(
-        grant, f"arn:aws:iam::*:role/{grant.role_name}"
-    )
-    _add_inline_policy(grant, fp)
     modules = _service_targets(grant, ctx)
+    ids = {account.key: account.id for account in grant.accounts}
+    spokes = [f"arn:aws:iam::{ids[module.key]}:role/{grant.role_name}" for module in modules]
+    if policies.minified_length(spokes) > _HUB_POLICY_BUDGET:
+        # Past a few hundred accounts the list would break IAM's inline-policy limit; the
+        # spokes' trust policies, naming only the hub, still decide where it can go.
+        spokes = [f"arn:aws:iam::*:role/{grant.role_name}"]
+        fp.warnings.append(
+            f"The hub role may assume {grant.role_name} in any account: listing every spoke "
+            "ARN would exceed IAM's inline policy size limit."
+        )
+    fp.owned_files[f"{admin_dir}/{grant.vendor}.tf"] = terraform.hub_role_file(grant, spokes)
+    _add_inline_policy(grant, fp)
     for module in modules:
         fp.owned_files[f"{module.path}/{grant.vendor}.tf"] = terraform.account_role_file(
             grant, module.path, [hcl.quote(hub_arn)], None
         )
     hub = ctx.commands.apply_admin(quality, "apply the Substrate account (hub role)")
-    spokes = _apply_services(ctx, modules, "apply the account's global root module (spoke)")
-    fp.grant_commands = [hub, *spokes]
-    fp.revoke_commands = [*spokes, hub]  # remove the spokes before the role they trust
+    applies = _apply_services(ctx, modules, "apply the account's global root module (spoke)")
+    fp.grant_commands = [hub, *applies]
+    fp.revoke_commands = [*applies, hub]  # remove the spokes before the role they trust
     return fp
 
 
@@ -323,7 +344,9 @@ def _reuse(grant: Grant, ctx: Context, path: str, auditor: bool) -> Footprint:
         (path, policies.vendor_trust_statement(grant.principals, _external_id(grant)))
     )
     commands = ctx.commands
-    quality = ctx.require_admin_quality()
+    # Only create-admin-account (<= 2023.07) names the admin account's quality; `substrate
+    # setup` needs no root-modules/admin tree to find.
+    quality = ctx.require_admin_quality() if ctx.version < V2023_08 else ""
     role = "Auditor" if auditor else "Administrator"
     refresh = [commands.refresh_admin_roles(quality, f"re-apply the {role} trust policies")]
     if auditor:
@@ -404,14 +427,26 @@ def _iam_user(grant: Grant, ctx: Context) -> Footprint:
     return fp
 
 
+# SUBSTRATE.md section 5, S2: every `role create` role gets this inline policy, whatever the
+# grant asks for; reviewers must know the vendor role can also assume other roles.
+ROLE_CREATE_WARNING = (
+    "substrate role create also gives every role it creates an inline SubstrateManaged policy "
+    "allowing organizations:DescribeOrganization and sts:AssumeRole on *."
+)
+
+
 def footprint(grant: Grant, ctx: Context) -> Footprint:
     """The files, statements, plumbing and commands that `grant` stands for."""
-    if grant.strategy is Strategy.ROLE_PER_ACCOUNT:
-        return _role_per_account(grant, ctx)
-    if grant.strategy is Strategy.HUB_ROLE:
-        return _hub_role(grant, ctx)
     if grant.strategy is Strategy.AUDITOR:
         return _reuse(grant, ctx, AUDITOR_FILE, auditor=True)
     if grant.strategy is Strategy.ADMINISTRATOR:
         return _reuse(grant, ctx, ADMINISTRATOR_FILE, auditor=False)
-    return _iam_user(grant, ctx)
+    if grant.strategy is Strategy.ROLE_PER_ACCOUNT:
+        fp = _role_per_account(grant, ctx)
+    elif grant.strategy is Strategy.HUB_ROLE:
+        fp = _hub_role(grant, ctx)
+    else:
+        fp = _iam_user(grant, ctx)
+    if ctx.dialect is Dialect.ROLE_CREATE:
+        fp.warnings.append(ROLE_CREATE_WARNING)
+    return fp

@@ -155,42 +155,48 @@ def account_role_file(
     return hcl.render_file(vendor_header(grant), blocks)
 
 
-def hub_role_file(grant: Grant, spoke_arn_pattern: str) -> str:
-    """S2: the hub role in the Substrate account, allowed to assume the spoke roles.
-
-    Nothing in hand-written Terraform gives the hub `sts:AssumeRole` (role create would), so
-    the hub gets an inline policy for the spoke role name in any account: the spokes' trust
-    policies, naming only the hub, are what limits where it can go.
-    """
-    vendor = grant.vendor
-    trust = f"{vendor}-trust"
-    hub = f"{vendor}-hub"
-    quoted = [hcl.quote(p) for p in grant.principals]
-    blocks = [
-        _trust_document(trust, quoted, grant.external_id, None),
-        _role(grant, grant.hub_role_name, f"data.aws_iam_policy_document.{trust}.json", None),
+def _assume_roles_policy(kind: str, label: str, owner: str, roles: Sequence[str]) -> list[Block]:
+    """An inline policy allowing `sts:AssumeRole` on `roles`, for the `kind` ("role" or
+    "user") that the traversal `owner` names."""
+    return [
         Block(
             "data",
-            ["aws_iam_policy_document", hub],
+            ["aws_iam_policy_document", label],
             [
                 Block(
                     "statement",
                     body=[
                         Attr("actions", hcl.string_list(["sts:AssumeRole"])),
-                        Attr("resources", hcl.string_list([spoke_arn_pattern])),
+                        Attr("resources", hcl.string_list(roles)),
                     ],
                 )
             ],
         ),
         Block(
             "resource",
-            ["aws_iam_role_policy", hub],
+            [f"aws_iam_{kind}_policy", label],
             [
-                Attr("name", hcl.quote(hub)),
-                Attr("policy", hcl.ref(f"data.aws_iam_policy_document.{hub}.json")),
-                Attr("role", hcl.ref(f"aws_iam_role.{vendor}.id")),
+                Attr("name", hcl.quote(label)),
+                Attr("policy", hcl.ref(f"data.aws_iam_policy_document.{label}.json")),
+                Attr(kind, hcl.ref(owner)),
             ],
         ),
+    ]
+
+
+def hub_role_file(grant: Grant, spoke_arns: Sequence[str]) -> str:
+    """S2: the hub role in the Substrate account, allowed to assume exactly the spoke roles.
+
+    Nothing in hand-written Terraform gives the hub `sts:AssumeRole` (role create would), so
+    the hub gets an inline policy naming the spoke role ARNs (SUBSTRATE.md, "Settled since").
+    """
+    vendor = grant.vendor
+    trust = f"{vendor}-trust"
+    quoted = [hcl.quote(p) for p in grant.principals]
+    blocks = [
+        _trust_document(trust, quoted, grant.external_id, None),
+        _role(grant, grant.hub_role_name, f"data.aws_iam_policy_document.{trust}.json", None),
+        *_assume_roles_policy("role", f"{vendor}-hub", f"aws_iam_role.{vendor}.id", spoke_arns),
     ]
     return hcl.render_file(vendor_header(grant), blocks)
 
@@ -202,39 +208,17 @@ def iam_user_file(grant: Grant, role_arn_pattern: str) -> str:
     key outside Terraform; keeping a revoked vendor's key alive is the worse failure.
     """
     vendor = grant.vendor
+    user = Block(
+        "resource",
+        ["aws_iam_user", vendor],
+        [Attr("name", hcl.quote(vendor)), Attr("force_destroy", "true"), _tags(grant)],
+    )
     return hcl.render_file(
         vendor_header(grant),
         [
-            Block(
-                "resource",
-                ["aws_iam_user", vendor],
-                [
-                    Attr("name", hcl.quote(vendor)),
-                    Attr("force_destroy", "true"),
-                    _tags(grant),
-                ],
-            ),
-            Block(
-                "data",
-                ["aws_iam_policy_document", vendor],
-                [
-                    Block(
-                        "statement",
-                        body=[
-                            Attr("actions", hcl.string_list(["sts:AssumeRole"])),
-                            Attr("resources", hcl.string_list([role_arn_pattern])),
-                        ],
-                    )
-                ],
-            ),
-            Block(
-                "resource",
-                ["aws_iam_user_policy", vendor],
-                [
-                    Attr("name", hcl.quote(vendor)),
-                    Attr("policy", hcl.ref(f"data.aws_iam_policy_document.{vendor}.json")),
-                    Attr("user", hcl.ref(f"aws_iam_user.{vendor}.name")),
-                ],
+            user,
+            *_assume_roles_policy(
+                "user", vendor, f"aws_iam_user.{vendor}.name", [role_arn_pattern]
             ),
         ],
     )

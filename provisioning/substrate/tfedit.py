@@ -176,19 +176,21 @@ def _providers_map(text: str, masked: str, domain: str, path: str) -> tuple[int,
     return map_open, map_close
 
 
+_ADMIN_KEY = re.compile(r"(?m)^[ \t]*aws\.admin[ \t]*=")
+
+
 def providers_has_admin(text: str, domain: str, path: str) -> bool:
     """True if `module "<domain>"` already passes `aws.admin` (by whoever added it)."""
     masked = mask(text)
     map_open, map_close = _providers_map(text, masked, domain, path)
-    return re.search(r"(?m)^[ \t]*aws\.admin[ \t]*=", masked[map_open:map_close]) is not None
+    return _ADMIN_KEY.search(masked, map_open, map_close) is not None
 
 
 def add_providers_admin(text: str, domain: str, path: str) -> str:
     """Appends the marked `aws.admin = aws.admin` entry to the module's providers map."""
-    masked = mask(text)
-    map_open, map_close = _providers_map(text, masked, domain, path)
-    if re.search(r"(?m)^[ \t]*aws\.admin[ \t]*=", masked[map_open:map_close]):
+    if providers_has_admin(text, domain, path):
         return text
+    _, map_close = _providers_map(text, mask(text), domain, path)
     indent = _indent_of(text, map_close) + "  "
     insert = f"{indent}{PROVIDERS_MARKER}\n{indent}{ADMIN_ENTRY}\n"
     at = _line_start(text, map_close)
@@ -206,11 +208,6 @@ def remove_providers_admin(text: str, domain: str, path: str) -> str | None:
     if match is None:
         return None
     return text[: match.start()] + text[match.end() :]
-
-
-def providers_has_portal_admin(text: str, domain: str, path: str) -> bool:
-    """True if the map holds the portal's marked `aws.admin` entry."""
-    return remove_providers_admin(text, domain, path) is not None
 
 
 def _aws_aliases(text: str, masked: str, path: str) -> tuple[int, int] | None:

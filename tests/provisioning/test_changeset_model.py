@@ -54,6 +54,8 @@ def grant(**overrides: object) -> Grant:
         ("vendor", "acme\n"),
         ("vendor", "../acme"),
         ("vendor", "a" * 41),
+        ("vendor", "acme-hub"),  # would share policies/acme-hub.* with vendor "acme"
+        ("vendor", "acme-trust"),  # would share the acme-trust Terraform label
         ("role_name", 'Acme"Read'),
         ("role_name", "Acme Read"),
         ("role_name", "Acme${x}"),
@@ -77,6 +79,13 @@ def grant(**overrides: object) -> Grant:
         ("principals", "123456789012"),
         ("principals", ("123456789012", "123456789012")),
         ("managed_policy_arns", ("arn:aws:iam::aws:policy/Read Only",)),
+        (
+            "managed_policy_arns",
+            (
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            ),
+        ),
         ("request_id", "REQ 1"),
         ("request_id", "REQ-1\n# injected"),
         ("description", "bell\x07"),
@@ -164,6 +173,9 @@ def test_files_substrate_overwrites_are_refused():
     assert substrate_overwrites("root-modules/payments/production/alpha/global/providers.tf")
     assert substrate_overwrites("root-modules/payments/production/alpha/global/terraform.tf")
     assert substrate_overwrites("root-modules/admin/alpha/global/main.tf")
+    assert substrate_overwrites("root-modules/admin/alpha/us-west-2/main.tf")
+    assert substrate_overwrites("modules/payments/global/substrate.tf")
+    assert not substrate_overwrites("root-modules/admin/alpha/global/acme.tf")
     assert substrate_overwrites("modules/intranet/global/main.tf")
     assert substrate_overwrites("substrate.valid-environment-quality-pairs.json")
     assert not substrate_overwrites("root-modules/payments/production/alpha/global/main.tf")

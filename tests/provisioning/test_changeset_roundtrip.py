@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
-from changeset_checks import sample_grant, targets
+from changeset_checks import blocks, parse_hcl, sample_grant, targets
 from test_changeset_golden import CASES
 
 from provisioning.substrate import (
@@ -17,6 +19,8 @@ from provisioning.substrate import (
     apply_changeset,
     generate_changeset,
     revoke_changeset,
+    strategies,
+    tfedit,
 )
 from tests.fixtures.substrate_repo import snapshot
 
@@ -194,13 +198,16 @@ def test_commands_quote_for_the_shell(make_repo):
     assert isinstance(Grant, type)
 
 
-def test_auditor_and_administrator_reject_permissions(make_repo):
+def test_auditor_and_administrator_reject_permissions_and_accounts(make_repo):
     repo = make_repo("2024.08")
     with pytest.raises(GrantError) as excinfo:
         sample_grant(
             repo, Strategy.AUDITOR, managed_policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",)
         )
     assert excinfo.value.field == "managed_policy_arns"
+    with pytest.raises(GrantError) as excinfo:
+        sample_grant(repo, Strategy.ADMINISTRATOR, accounts=targets(repo.services("web")))
+    assert excinfo.value.field == "accounts"
 
 
 @pytest.mark.parametrize("version", ["2023.02", "2024.08"])
@@ -227,3 +234,119 @@ def test_special_accounts(make_repo, version):
     audit = targets([repo.special("audit")])
     with pytest.raises(GrantError, match="audit"):
         generate_changeset(repo.root, sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=audit))
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [("2023.10", "before Substrate 2024.01"), ("2024.08", "role delete skips the audit account")],
+)
+def test_audit_account_refusal_gives_the_release_specific_reason(make_repo, version, reason):
+    # 2024.01 added `--special audit`, but `role delete` never visits the audit account.
+    repo = make_repo(version)
+    grant = sample_grant(repo, Strategy.ROLE_PER_ACCOUNT, accounts=targets([repo.special("audit")]))
+    with pytest.raises(GrantError, match=reason):
+        generate_changeset(repo.root, grant)
+
+
+def _hub_resources(changeset) -> list[str]:
+    text = changeset.file("root-modules/admin/alpha/global/acme.tf").content or ""
+    hub = blocks(parse_hcl(text), "data", "aws_iam_policy_document")["acme-hub"]
+    return hub["statement"][0]["resources"]
+
+
+def test_terraform_hub_may_assume_exactly_the_spoke_roles(make_repo):
+    repo = make_repo("2023.02")
+    grant = sample_grant(repo, Strategy.HUB_ROLE)
+    expected = [f"arn:aws:iam::{a.id}:role/AcmeReadOnly" for a in grant.accounts]
+    changeset = generate_changeset(repo.root, grant)
+    assert sorted(_hub_resources(changeset)) == sorted(expected)
+    assert not any("any account" in warning for warning in changeset.warnings)
+
+
+def test_terraform_hub_falls_back_to_the_role_name_past_the_size_limit(make_repo, monkeypatch):
+    monkeypatch.setattr(strategies, "_HUB_POLICY_BUDGET", 50)  # one ARN fits, two do not
+    repo = make_repo("2023.02")
+    changeset = generate_changeset(repo.root, sample_grant(repo, Strategy.HUB_ROLE))
+    assert _hub_resources(changeset) == ["arn:aws:iam::*:role/AcmeReadOnly"]
+    assert any("any account" in warning for warning in changeset.warnings)
+
+
+@pytest.mark.parametrize(
+    "strategy", [Strategy.ROLE_PER_ACCOUNT, Strategy.HUB_ROLE, Strategy.IAM_USER]
+)
+def test_role_create_roles_are_flagged_for_their_extra_inline_policy(make_repo, strategy):
+    # SUBSTRATE.md S2: role create adds sts:AssumeRole on * to every role it creates.
+    modern = make_repo("2024.08")
+    assert (
+        strategies.ROLE_CREATE_WARNING
+        in generate_changeset(modern.root, sample_grant(modern, strategy)).warnings
+    )
+    seed = make_repo("2023.02")
+    assert (
+        strategies.ROLE_CREATE_WARNING
+        not in generate_changeset(seed.root, sample_grant(seed, strategy)).warnings
+    )
+
+
+@pytest.mark.parametrize(("version", "needs_quality"), [("2023.07", True), ("2023.08", False)])
+def test_reuse_needs_the_admin_quality_only_for_create_admin_account(
+    make_repo, version, needs_quality
+):
+    repo = make_repo(version)
+    shutil.copytree(repo.root / "root-modules/admin/alpha", repo.root / "root-modules/admin/beta")
+    grant = sample_grant(repo, Strategy.AUDITOR)
+    if needs_quality:
+        with pytest.raises(LayoutError, match="set admin_quality"):
+            generate_changeset(repo.root, grant)
+        changeset = generate_changeset(repo.root, grant, Options(admin_quality="beta"))
+        assert changeset.commands[0].argv[-2:] == ("-quality", "beta")
+    else:
+        assert generate_changeset(repo.root, grant).commands[0].argv == ("substrate", "setup")
+
+
+def test_revocation_leaves_a_plumbing_edit_a_human_changed_and_says_so(make_repo):
+    repo = make_repo("2023.02")
+    grant = sample_grant(repo, Strategy.IAM_USER)
+    apply_changeset(repo.root, generate_changeset(repo.root, grant))
+    main = repo.root / "root-modules/payments/staging/beta/global/main.tf"
+    text = main.read_text(encoding="utf-8")
+    assert "aws.admin = aws.admin\n" in text
+    main.write_text(text.replace("aws.admin = aws.admin", "aws.admin = aws.admin # keep"))
+
+    revoked = revoke_changeset(repo.root, grant)
+    path = "root-modules/payments/staging/beta/global/main.tf"
+    assert f"{path}: the portal's aws.admin entry was edited; left" in revoked.warnings
+    changed = {change.path for change in revoked.files}
+    assert path not in changed
+    # The entry that stays still needs its provider; the other modules lose both.
+    assert path.replace("main.tf", "admin-providers.tf") not in changed
+    other = "root-modules/payments/staging/alpha/global/admin-providers.tf"
+    assert revoked.file(other).action is FileAction.DELETE
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "warned"),
+    [
+        ("aws.admin,", "aws.admin ,", True),  # our marked entry, changed by hand
+        (tfedit.ALIASES_MARKER + "\n", "", False),  # the marker gone: the alias is theirs now
+    ],
+)
+def test_revocation_keeps_root_plumbing_while_the_module_requires_aws_admin(
+    make_repo, old, new, warned
+):
+    repo = make_repo("2023.02")
+    grant = sample_grant(repo, Strategy.IAM_USER)
+    apply_changeset(repo.root, generate_changeset(repo.root, grant))
+    versions = repo.root / "modules/payments/global/versions.tf"
+    text = versions.read_text(encoding="utf-8")
+    assert old in text
+    versions.write_text(text.replace(old, new), encoding="utf-8")
+
+    revoked = revoke_changeset(repo.root, grant)
+    assert any("aws.admin alias was edited" in w for w in revoked.warnings) is warned
+    # The module still requires aws.admin, so no root module may stop passing it.
+    assert {change.path for change in revoked.files} == {
+        "modules/payments/global/acme.tf",
+        "policies/acme.policy.json",
+        "root-modules/admin/alpha/global/acme.tf",
+    }
