@@ -124,6 +124,23 @@ class Config:
             self.errors.append(f"{name} is not a valid e-mail URL ({exc}).")
             return dict(self._env.email_url_config(default))
 
+    def tier_months(self, name: str, *, default: dict[str, int]) -> dict[str, int]:
+        """A "tier:months" list covering every tier, e.g. critical:6,high:12,medium:12,low:24."""
+        value = self._raw(name)
+        if not value:
+            return default
+        result = dict(default)
+        for pair in value.split(","):
+            tier, _, months = pair.strip().partition(":")
+            if tier not in default or not months.strip().isdigit() or int(months) < 1:
+                self.errors.append(
+                    f"{name}: {pair.strip()!r} is not tier:months with a tier among "
+                    f"{', '.join(default)} and at least one month."
+                )
+                return default
+            result[tier] = int(months)
+        return result
+
     def oidc_providers(self) -> dict[str, Any]:
         """The allauth OpenID Connect provider, when OIDC_SERVER_URL is set."""
         server_url = self._raw("OIDC_SERVER_URL")

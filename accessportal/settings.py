@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "approvals.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -264,6 +265,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Vendors and reviews ----------------------------------------------------------------------
+# Months between reviews by tier (SOC2.md checklist item 22), e.g. "critical:6,high:12,...".
+PORTAL_REVIEW_INTERVAL_MONTHS = cfg.tier_months(
+    "PORTAL_REVIEW_MONTHS", default={"critical": 6, "high": 12, "medium": 12, "low": 24}
+)
+PORTAL_REVIEW_DUE_SOON_DAYS = cfg.integer("PORTAL_REVIEW_DUE_SOON_DAYS", default=30)
+# A SOC report whose period ended longer ago than this is stale unless a bridge letter covers it.
+PORTAL_SOC_REPORT_STALE_DAYS = cfg.integer("PORTAL_SOC_REPORT_STALE_DAYS", default=365)
+PORTAL_EVIDENCE_MAX_BYTES = (
+    cfg.integer("PORTAL_EVIDENCE_MAX_MB", default=25, minimum=1) * 1024 * 1024
+)
+FILE_UPLOAD_PERMISSIONS = 0o640
 
 PORTAL_ROLES = {
     "requesters": _("Requesters"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def _bootstrap() -> None:
+    """Starts the servers and configures Django.
+
+    Runs when pytest imports this file, before it imports the conftest files of subfolders
+    (which import models) and before pytest-django's own set-up: the settings read
+    DATABASE_URL and CELERY_BROKER_URL from the environment once, at import.
+    """
     global _services
-    if config.option.help or config.option.version:
-        return
     _services = start_services()
     var_dir = Path(tempfile.mkdtemp(prefix="portal-test-var-"))
     os.environ.update(
@@ -56,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
     import django
 
     django.setup()
+
+
+_bootstrap()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -119,3 +127,22 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest) -> None:
+    """Restores the reference rows that data migrations create, for transactional tests.
+
+    Django empties every table after a transactional test (its post_migrate handlers bring
+    back content types, permissions and the site, but not data-migration rows), so the next
+    transactional test would find no role groups and no checklist catalogue.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    from tests.reference_data import restore_reference_data
+
+    restore_reference_data(apps)
