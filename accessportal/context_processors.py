@@ -14,6 +14,7 @@ from accessportal.roles import Role, user_roles
 # (url name, label, roles that see it; empty = every signed-in user). Later features add rows.
 NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("dashboard", _("Dashboard"), frozenset()),
+    ("vendors:list", _("Vendors"), frozenset()),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]
 

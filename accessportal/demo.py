@@ -1,7 +1,7 @@
 """Demo data for `make run`: one user per role, with passwords kept in var/ for this machine.
 
-Seeding is idempotent: re-running keeps every existing row and password. Later features add
-their own seeders to `SEEDERS` (vendors, accounts, a Substrate repository...).
+Seeding is idempotent: re-running keeps every existing row and password. Each app seeds its
+own demo data from the `seed_demo` command.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +87,3 @@ def seed_demo_users() -> list[tuple[str, str, str]]:
         )
     _save_passwords(passwords)
     return logins
-
-
-SEEDERS: list[Callable[[], object]] = []

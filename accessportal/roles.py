@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 
 class Role(StrEnum):
@@ -42,11 +42,22 @@ def has_role(user: AbstractBaseUser | AnonymousUser, *roles: Role) -> bool:
     return bool(user_roles(user) & {r.value for r in roles})
 
 
-View = TypeVar("View", bound=Callable[..., HttpResponse])
+def can_write(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Auditors read and export but change nothing; everyone else signed in may write.
+
+    Every signed-in user is a requester, auditors included, so the auditor role must subtract
+    rights rather than add them. A security member who is also an auditor keeps security's.
+    """
+    roles = user_roles(user)
+    return bool(roles) and (Role.AUDITORS not in roles or Role.SECURITY in roles)
 
 
-def role_required(*roles: Role) -> Callable[[View], View]:
-    """View decorator: 403 unless the signed-in user holds one of `roles`.
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+
+
+def role_required(*roles: Role, write: bool = False) -> Callable[[View], View]:
+    """View decorator: 403 unless the signed-in user holds one of `roles` (any role when none
+    is named) and, for `write=True`, may change things (see `can_write`).
 
     Anonymous users are sent to the login page by `login_required`, applied here too.
     """
@@ -54,8 +65,10 @@ def role_required(*roles: Role) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not has_role(request.user, *roles):
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if roles and not has_role(request.user, *roles):
+                raise PermissionDenied
+            if write and not can_write(request.user):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 

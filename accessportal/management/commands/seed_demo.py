@@ -15,8 +15,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logins = demo.seed_demo_users()
-        for seeder in demo.SEEDERS:
-            seeder()
+        from vendors.demo import seed_demo_vendors
+
+        vendors_created = seed_demo_vendors()
+        self.stdout.write(f"Demo vendors created: {vendors_created}")
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins (this terminal only):"))
         for username, password, roles in logins:

@@ -1,0 +1,601 @@
+"""Vendor and review operations: each owns its transaction, checks its rules, writes the audit.
+
+Views and the admin call these; nothing else changes a vendor or a review's status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import uuid
+from datetime import date
+from pathlib import PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accessportal.roles import Role, has_role
+from approvals.audit import audit_record, audit_snapshot
+from vendors.models import (
+    AccessLevel,
+    ChecklistAnswer,
+    ChecklistItem,
+    ComplementaryControl,
+    Criticality,
+    DataSensitivity,
+    EvidenceFile,
+    ReviewException,
+    SubprocessorReview,
+    SubserviceOrganization,
+    Tier,
+    Vendor,
+    VendorContact,
+)
+
+RStatus = SubprocessorReview.Status
+OPEN_REVIEW_STATES = (RStatus.DRAFT, RStatus.SUBMITTED)
+
+# --- Tier rubric ----------------------------------------------------------------------------------
+
+
+def tier_from_rubric(*, data_sensitivity: str, access_level: str, criticality: str) -> Tier:
+    """The inherent risk tier (SOC2.md checklist item 3), driven by the riskiest dimension.
+
+    Critical: customer or personal data, or administrator-equivalent access.
+    High: confidential data (code, secrets, infrastructure), write access, or an outage that
+    affects our service. Medium: any internal data, read access or a delivery impact. Low: none.
+    """
+    if data_sensitivity == DataSensitivity.CUSTOMER or access_level == AccessLevel.ADMIN:
+        return Tier.CRITICAL
+    if (
+        data_sensitivity == DataSensitivity.CONFIDENTIAL
+        or access_level == AccessLevel.WRITE
+        or criticality == Criticality.HIGH
+    ):
+        return Tier.HIGH
+    if (
+        data_sensitivity == DataSensitivity.INTERNAL
+        or access_level == AccessLevel.READ
+        or criticality == Criticality.MEDIUM
+    ):
+        return Tier.MEDIUM
+    return Tier.LOW
+
+
+# --- Vendors --------------------------------------------------------------------------------------
+
+VENDOR_FIELDS = (
+    "name",
+    "slug",
+    "legal_name",
+    "service",
+    "website",
+    "purpose",
+    "internal_owner",
+    "data_sensitivity",
+    "access_level",
+    "criticality",
+    "tier_override",
+    "tier_override_reason",
+    "data_categories",
+    "storage_regions",
+    "processing_regions",
+    "transfer_mechanism",
+    "fourth_parties",
+    "contract_start",
+    "contract_end",
+    "dpa_signed_on",
+    "dpa_version",
+    "breach_notification_hours",
+    "subprocessor_change_notice_days",
+    "right_to_audit",
+)
+
+
+def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) -> None:
+    override_before = vendor.tier_override
+    for field in VENDOR_FIELDS:
+        if field in data:
+            setattr(vendor, field, data[field])
+    if vendor.tier_override != override_before and not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team can override a vendor's tier."))
+    if vendor.tier_override and not vendor.tier_override_reason.strip():
+        raise ValidationError({"tier_override_reason": _("Say why the rubric's tier is wrong.")})
+    if not vendor.tier_override:
+        vendor.tier_override_reason = ""
+    vendor.tier = tier_from_rubric(
+        data_sensitivity=vendor.data_sensitivity,
+        access_level=vendor.access_level,
+        criticality=vendor.criticality,
+    )
+    if (
+        vendor.contract_start
+        and vendor.contract_end
+        and vendor.contract_end < vendor.contract_start
+    ):
+        raise ValidationError({"contract_end": _("The contract cannot end before it starts.")})
+    vendor.full_clean()
+
+
+@transaction.atomic
+def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
+    """Registers a vendor; the requester becomes its creator and the tier follows the rubric."""
+    vendor = Vendor(created_by=actor)
+    _apply_vendor_fields(vendor, data, actor=actor)
+    vendor.save()
+    audit_record(actor=actor, action="vendor.create", obj=vendor, after=audit_snapshot(vendor))
+    return vendor
+
+
+@transaction.atomic
+def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor:
+    """Changes a vendor's record (the slug never changes: it names files and IAM resources)."""
+    vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    if "slug" in data and data["slug"] != vendor.slug:
+        raise ValidationError({"slug": _("The slug cannot change once the vendor exists.")})
+    before = audit_snapshot(vendor)
+    _apply_vendor_fields(vendor, data, actor=actor)
+    vendor.save()
+    after = audit_snapshot(vendor)
+    if before != after:
+        action = (
+            "vendor.tier_override"
+            if before["tier_override"] != after["tier_override"]
+            else "vendor.update"
+        )
+        audit_record(actor=actor, action=action, obj=vendor, before=before, after=after)
+    return vendor
+
+
+@transaction.atomic
+def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Vendor:
+    """Marks a vendor offboarded (its AWS access is revoked by the fulfilment workflow)."""
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team can offboard a vendor."))
+    vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    if vendor.status == Vendor.Status.OFFBOARDED:
+        raise ValidationError(_("The vendor is already offboarded."))
+    before = audit_snapshot(vendor)
+    vendor.status = Vendor.Status.OFFBOARDED
+    vendor.offboarded_on = on or timezone.localdate()
+    vendor.save(update_fields=["status", "offboarded_on", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="vendor.offboard",
+        obj=vendor,
+        before=before,
+        after=audit_snapshot(vendor),
+    )
+    return vendor
+
+
+@transaction.atomic
+def contact_save(
+    *, vendor_id: int, actor: Any, data: dict[str, Any], contact_id: int | None = None
+) -> VendorContact:
+    """Adds or changes a contact; marking a new key recipient unmarks the previous one."""
+    vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    contact = (
+        VendorContact.objects.get(pk=contact_id, vendor=vendor)
+        if contact_id
+        else VendorContact(vendor=vendor)
+    )
+    before = audit_snapshot(contact) if contact.pk else None
+    for field in ("name", "email", "role", "receives_access_keys"):
+        if field in data:
+            setattr(contact, field, data[field])
+    contact.email = contact.email.strip().lower()
+    if contact.receives_access_keys:
+        previous = vendor.contacts.filter(receives_access_keys=True).exclude(pk=contact.pk)
+        for other in previous:
+            audit_record(
+                actor=actor,
+                action="vendor.contact_update",
+                obj=other,
+                before=audit_snapshot(other),
+                after={**audit_snapshot(other), "receives_access_keys": False},
+            )
+        previous.update(receives_access_keys=False)
+    contact.full_clean()
+    contact.save()
+    audit_record(
+        actor=actor,
+        action="vendor.contact_update" if before else "vendor.contact_add",
+        obj=contact,
+        before=before,
+        after=audit_snapshot(contact),
+    )
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact_id: int, actor: Any) -> None:
+    contact = VendorContact.objects.select_for_update().get(pk=contact_id)
+    audit_record(
+        actor=actor, action="vendor.contact_remove", obj=contact, before=audit_snapshot(contact)
+    )
+    contact.delete()
+
+
+# --- Reviews --------------------------------------------------------------------------------------
+
+
+def review_can_edit(review: SubprocessorReview, user: Any) -> bool:
+    """Who may fill a draft: its author, the vendor's internal owner, or security."""
+    return review.is_editable and (
+        user.pk in (review.created_by_id, review.vendor.internal_owner_id)
+        or has_role(user, Role.SECURITY)
+    )
+
+
+def _lock_review(review_id: int) -> SubprocessorReview:
+    return SubprocessorReview.objects.select_for_update().select_related("vendor").get(pk=review_id)
+
+
+def _require_editable(review: SubprocessorReview, actor: Any) -> None:
+    if not review.is_editable:
+        raise ValidationError(_("This review was submitted and can no longer be changed."))
+    if not review_can_edit(review, actor):
+        raise PermissionDenied(
+            _("Only the review's author, the vendor's owner or security can change this review.")
+        )
+
+
+@transaction.atomic
+def review_start(*, vendor_id: int, actor: Any) -> SubprocessorReview:
+    """Starts a draft review with one answer per active checklist item, copied as it is now."""
+    vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    if vendor.status != Vendor.Status.ACTIVE:
+        raise ValidationError(_("An offboarded vendor is not reviewed."))
+    if vendor.reviews.filter(status__in=OPEN_REVIEW_STATES).exists():
+        raise ValidationError(_("A review of this vendor is already in progress."))
+    tier = vendor.effective_tier
+    review = SubprocessorReview.objects.create(vendor=vendor, created_by=actor, tier_at_review=tier)
+    ChecklistAnswer.objects.bulk_create(
+        ChecklistAnswer(
+            review=review,
+            item=item,
+            item_code=item.code,
+            item_text=item.text,
+            evidence_required=item.evidence_required,
+            blocking=item.is_blocking_for(tier),
+        )
+        for item in ChecklistItem.objects.filter(active=True)
+    )
+    audit_record(actor=actor, action="review.start", obj=review, after=audit_snapshot(review))
+    return review
+
+
+REVIEW_REPORT_FIELDS = (
+    "report_type",
+    "scope_covers_service",
+    "trust_services_categories",
+    "period_start",
+    "period_end",
+    "report_issued_on",
+    "auditor_firm",
+    "opinion",
+    "bridge_letter_through",
+    "alternative_evidence",
+    "residual_risk",
+)
+
+
+@transaction.atomic
+def review_update(
+    *, review_id: int, actor: Any, report: dict[str, Any], answers: dict[int, tuple[str, str]]
+) -> SubprocessorReview:
+    """Saves the report's facts and the checklist answers ({answer id: (answer, note)})."""
+    review = _lock_review(review_id)
+    _require_editable(review, actor)
+    before = audit_snapshot(review)
+    for field in REVIEW_REPORT_FIELDS:
+        if field in report:
+            setattr(review, field, report[field])
+    review.full_clean()
+    review.save()
+    changed_answers = []
+    for answer in review.answers.select_for_update().filter(pk__in=answers):
+        value, note = answers[answer.pk]
+        if (answer.answer, answer.note) != (value, note):
+            answer.answer, answer.note = value, note
+            answer.full_clean()
+            answer.save(update_fields=["answer", "note"])
+            changed_answers.append({"code": answer.item_code, "answer": value, "note": note})
+    after = audit_snapshot(review)
+    if before != after or changed_answers:
+        audit_record(
+            actor=actor,
+            action="review.update",
+            obj=review,
+            before=before,
+            after={**after, "answers_changed": changed_answers},
+        )
+    return review
+
+
+# The lists a review keeps beside its answers, by the name used in URLs and audit actions.
+REVIEW_DETAIL_MODELS: dict[str, Any] = {
+    "exception": ReviewException,
+    "cuec": ComplementaryControl,
+    "subservice": SubserviceOrganization,
+}
+
+
+@transaction.atomic
+def review_add_detail(
+    *, review_id: int, actor: Any, kind: str, data: dict[str, Any]
+) -> ReviewException | ComplementaryControl | SubserviceOrganization:
+    """Adds an exception, a CUEC or a subservice organization to a draft review."""
+    model = REVIEW_DETAIL_MODELS[kind]
+    review = _lock_review(review_id)
+    _require_editable(review, actor)
+    detail = model(review=review, **data)
+    detail.full_clean()
+    detail.save()
+    audit_record(actor=actor, action=f"review.{kind}_add", obj=review, after=audit_snapshot(detail))
+    return detail
+
+
+@transaction.atomic
+def review_remove_detail(*, review_id: int, actor: Any, kind: str, detail_id: int) -> None:
+    """Removes one of those details from a draft review."""
+    model = REVIEW_DETAIL_MODELS[kind]
+    review = _lock_review(review_id)
+    _require_editable(review, actor)
+    detail = model.objects.get(pk=detail_id, review=review)
+    audit_record(
+        actor=actor, action=f"review.{kind}_remove", obj=review, before=audit_snapshot(detail)
+    )
+    detail.delete()
+
+
+# --- Evidence -------------------------------------------------------------------------------------
+
+# Allowed evidence: extension -> (content type, check of the first bytes).
+_ZIP = b"PK\x03\x04"
+EVIDENCE_TYPES: dict[str, tuple[str, bytes | None]] = {
+    ".pdf": ("application/pdf", b"%PDF-"),
+    ".png": ("image/png", b"\x89PNG\r\n\x1a\n"),
+    ".jpg": ("image/jpeg", b"\xff\xd8\xff"),
+    ".jpeg": ("image/jpeg", b"\xff\xd8\xff"),
+    ".docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", _ZIP),
+    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _ZIP),
+    ".txt": ("text/plain", None),
+    ".csv": ("text/csv", None),
+}
+
+
+def sanitize_file_name(name: str) -> str:
+    """A display-safe file name: no folders, no control characters, no leading dots."""
+    name = PurePosixPath(name.replace("\\", "/")).name
+    name = unicodedata.normalize("NFKC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"[^\w.\- ()]", "_", name).strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    stem = stem[:120] or "evidence"
+    return f"{stem}.{ext.lower()[:10]}" if ext else stem
+
+
+def _check_evidence(upload: UploadedFile) -> tuple[str, str, str]:
+    """Validates size and type; returns (display name, extension, content type)."""
+    limit = settings.PORTAL_EVIDENCE_MAX_BYTES
+    if upload.size is None or upload.size > limit:
+        raise ValidationError(
+            {"file": _("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}}
+        )
+    if upload.size == 0:
+        raise ValidationError({"file": _("The file is empty.")})
+    display = sanitize_file_name(upload.name or "")
+    ext = PurePosixPath(display).suffix.lower()
+    if ext not in EVIDENCE_TYPES:
+        allowed = ", ".join(sorted(EVIDENCE_TYPES))
+        raise ValidationError(
+            {"file": _("Files of this type are not accepted (allowed: %(a)s).") % {"a": allowed}}
+        )
+    content_type, magic = EVIDENCE_TYPES[ext]
+    upload.seek(0)
+    head = upload.read(2048)
+    upload.seek(0)
+    if magic is not None and not head.startswith(magic):
+        raise ValidationError(
+            {"file": _("The file's content does not match its %(ext)s name.") % {"ext": ext}}
+        )
+    if magic is None:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a multi-byte character cut at 2048 bytes is fine
+                raise ValidationError({"file": _("A text file must be UTF-8 text.")}) from exc
+        if b"\x00" in head:
+            raise ValidationError({"file": _("A text file must be UTF-8 text.")})
+    return display, ext, content_type
+
+
+@transaction.atomic
+def evidence_add(
+    *, review_id: int, actor: Any, upload: UploadedFile, answer_id: int | None = None
+) -> EvidenceFile:
+    """Stores an evidence file for a draft review, with its SHA-256."""
+    review = _lock_review(review_id)
+    _require_editable(review, actor)
+    answer = review.answers.get(pk=answer_id) if answer_id else None
+    display, ext, content_type = _check_evidence(upload)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    evidence = EvidenceFile(
+        review=review,
+        answer=answer,
+        original_name=display,
+        content_type=content_type,
+        size=upload.size or 0,
+        sha256=digest.hexdigest(),
+        uploaded_by=actor,
+        stored_name=f"{uuid.uuid4().hex}{ext}",
+    )
+    evidence.file.save(evidence.stored_name, upload, save=False)
+    evidence.save()
+    audit_record(
+        actor=actor,
+        action="review.evidence_add",
+        obj=review,
+        after=audit_snapshot(
+            evidence, ["original_name", "sha256", "size", "content_type", "answer"]
+        ),
+    )
+    return evidence
+
+
+def evidence_can_read(evidence: EvidenceFile, user: Any) -> bool:
+    """Security and auditors read all evidence; others only for reviews they write or own."""
+    if has_role(user, Role.SECURITY, Role.AUDITORS):
+        return True
+    review = evidence.review
+    return user.is_authenticated and user.pk in (
+        review.created_by_id,
+        review.submitted_by_id,
+        review.vendor.internal_owner_id,
+    )
+
+
+# --- Submission and decision ----------------------------------------------------------------------
+
+
+def review_submission_problems(review: SubprocessorReview) -> dict[str, list[str]]:
+    """Everything that stops a draft from being submitted, by field (empty when ready)."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    if not review.report_type:
+        add("report_type", _("Choose the kind of attestation the vendor provided."))
+    elif review.report_type in (
+        SubprocessorReview.ReportType.SOC2_TYPE2,
+        SubprocessorReview.ReportType.SOC2_TYPE1,
+    ):
+        for field in ("period_start", "period_end", "report_issued_on", "auditor_firm", "opinion"):
+            if not getattr(review, field):
+                add(field, _("Required for a SOC 2 report."))
+        if review.scope_covers_service is None:
+            add("scope_covers_service", _("Say whether the report covers the service we buy."))
+    elif not review.alternative_evidence.strip():
+        add(
+            "alternative_evidence",
+            _(
+                "Without a SOC 2 report, describe the alternative "
+                "evidence and compensating controls."
+            ),
+        )
+    if not review.residual_risk:
+        add("residual_risk", _("Assess the residual risk."))
+    evidence_answers = set(review.evidence.values_list("answer_id", flat=True))
+    for answer in review.answers.all():
+        field = f"answer_{answer.pk}"
+        if not answer.answer:
+            add(field, _("Answer this item."))
+        elif (
+            answer.answer == ChecklistAnswer.Answer.YES
+            and answer.evidence_required
+            and answer.pk not in evidence_answers
+        ):
+            add(field, _("This item needs an evidence file."))
+    for exception in review.exceptions.all():
+        if exception.relevant and not exception.disposition:
+            add("exceptions", _("Record our disposition of each relevant exception."))
+            break
+    return problems
+
+
+@transaction.atomic
+def review_submit(*, review_id: int, actor: Any) -> SubprocessorReview:
+    """Submits a complete draft for security's decision."""
+    review = _lock_review(review_id)
+    _require_editable(review, actor)
+    problems = review_submission_problems(review)
+    if problems:
+        raise ValidationError(problems)
+    before = audit_snapshot(review)
+    review.status = RStatus.SUBMITTED
+    review.submitted_by = actor
+    review.submitted_at = timezone.now()
+    review.save(update_fields=["status", "submitted_by", "submitted_at"])
+    audit_record(
+        actor=actor, action="review.submit", obj=review, before=before, after=audit_snapshot(review)
+    )
+    return review
+
+
+def review_interval_months(tier: str) -> int:
+    return int(settings.PORTAL_REVIEW_INTERVAL_MONTHS[tier])
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` plus whole months, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    import calendar
+
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@transaction.atomic
+def review_decide(
+    *, review_id: int, actor: Any, decision: str, comment: str = "", conditions: str = ""
+) -> SubprocessorReview:
+    """Security's decision on a submitted review; sets the next review date by tier."""
+    review = _lock_review(review_id)
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team decides reviews."))
+    if review.status != RStatus.SUBMITTED:
+        raise ValidationError(_("Only a submitted review can be decided."))
+    if actor.pk in (review.submitted_by_id, review.created_by_id):
+        raise PermissionDenied(
+            _(
+                "You wrote or submitted this review: another member of the "
+                "security team must decide it."
+            )
+        )
+    if decision not in (RStatus.APPROVED, RStatus.CONDITIONAL, RStatus.REJECTED):
+        raise ValidationError({"decision": _("Choose approve, approve with conditions or reject.")})
+    if decision == RStatus.REJECTED and not comment.strip():
+        raise ValidationError({"comment": _("Say why the review is rejected.")})
+    if decision == RStatus.CONDITIONAL and not conditions.strip():
+        raise ValidationError({"conditions": _("List the conditions of the approval.")})
+    blockers = [a.item_code for a in review.answers.all() if a.is_open_blocker]
+    if decision == RStatus.APPROVED and blockers:
+        raise ValidationError(
+            {
+                "decision": _(
+                    "Blocking items are open for a %(tier)s vendor (%(items)s): reject the "
+                    "review or approve it with conditions."
+                )
+                % {"tier": review.tier_at_review, "items": ", ".join(blockers)}
+            }
+        )
+    before = audit_snapshot(review)
+    today = timezone.localdate()
+    review.status = decision
+    review.decided_by = actor
+    review.decided_at = timezone.now()
+    review.decision_comment = comment.strip()
+    review.conditions = conditions.strip() if decision == RStatus.CONDITIONAL else ""
+    if decision != RStatus.REJECTED:
+        review.next_review_due = add_months(
+            today, review_interval_months(review.vendor.effective_tier)
+        )
+    review.save()
+    audit_record(
+        actor=actor, action="review.decide", obj=review, before=before, after=audit_snapshot(review)
+    )
+    return review

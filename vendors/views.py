@@ -1,0 +1,410 @@
+"""Vendor and review pages. Each view checks permission, parses input, calls one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accessportal.roles import Role, can_write, has_role, role_required
+from vendors import selectors, services
+from vendors.forms import (
+    DETAIL_FORMS,
+    ChecklistAnswersForm,
+    ContactForm,
+    DecisionForm,
+    EvidenceForm,
+    ReviewReportForm,
+    VendorFilterForm,
+    VendorForm,
+)
+from vendors.models import EvidenceFile, SubprocessorReview, Vendor, VendorContact
+
+PAGE_SIZE = 25
+
+
+def _apply_errors(form: Any, error: ValidationError) -> None:
+    """Puts a service's ValidationError next to the matching fields (or on top)."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _can_edit_vendor(vendor: Vendor, user: Any) -> bool:
+    return can_write(user) and (
+        user.pk in (vendor.created_by_id, vendor.internal_owner_id) or has_role(user, Role.SECURITY)
+    )
+
+
+@require_GET
+@role_required()
+def vendor_list(request: HttpRequest) -> HttpResponse:
+    filters = VendorFilterForm(request.GET or None)
+    params = filters.cleaned_data if filters.is_valid() else {}
+    vendors = selectors.vendor_list(
+        search=params.get("q", ""),
+        tier=params.get("tier", ""),
+        status=params.get("status", ""),
+        review_state=params.get("review_state", ""),
+    )
+    page = Paginator(vendors, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "vendors/vendor_list.html",
+        {
+            "filters": filters,
+            "page": page,
+            "query": query.urlencode(),
+            "state_labels": selectors.ReviewState.LABELS,
+            "can_create": can_write(request.user),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def vendor_create(request: HttpRequest) -> HttpResponse:
+    form = VendorForm(
+        request.POST or None, user=request.user, initial={"internal_owner": request.user.pk}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            vendor = services.vendor_create(actor=request.user, data=form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Vendor %(name)s registered.") % {"name": vendor.name})
+            return redirect("vendors:detail", pk=vendor.pk)
+    return render(request, "vendors/vendor_form.html", {"form": form, "vendor": None})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def vendor_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    vendor = get_object_or_404(Vendor, pk=pk)
+    if not _can_edit_vendor(vendor, request.user):
+        raise PermissionDenied
+    form = VendorForm(request.POST or None, instance=vendor, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "slug"}
+        try:
+            services.vendor_update(vendor_id=vendor.pk, actor=request.user, data=data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Vendor saved."))
+            return redirect("vendors:detail", pk=vendor.pk)
+    return render(request, "vendors/vendor_form.html", {"form": form, "vendor": vendor})
+
+
+@require_GET
+@role_required()
+def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        vendor = selectors.vendor_detail(pk=pk)
+    except Vendor.DoesNotExist as exc:
+        raise _not_found() from exc
+    reviews = vendor.reviews.select_related("created_by", "submitted_by", "decided_by")
+    return render(
+        request,
+        "vendors/vendor_detail.html",
+        {
+            "vendor": vendor,
+            "contacts": vendor.contacts.all(),
+            "reviews": reviews,
+            "state_label": selectors.ReviewState.LABELS[vendor.review_state],  # type: ignore[attr-defined]
+            "can_edit": _can_edit_vendor(vendor, request.user),
+            "can_review": can_write(request.user) and vendor.status == Vendor.Status.ACTIVE,
+            "can_offboard": has_role(request.user, Role.SECURITY)
+            and vendor.status == Vendor.Status.ACTIVE,
+        },
+    )
+
+
+def _not_found() -> Http404:
+    return Http404(_("Not found."))
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def vendor_offboard(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.vendor_offboard(vendor_id=pk, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Vendor offboarded. Its AWS access must now be revoked."))
+    return redirect("vendors:detail", pk=pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -> HttpResponse:
+    vendor = get_object_or_404(Vendor, pk=pk)
+    if not _can_edit_vendor(vendor, request.user):
+        raise PermissionDenied
+    contact = get_object_or_404(VendorContact, pk=contact_id, vendor=vendor) if contact_id else None
+    form = ContactForm(request.POST or None, instance=contact)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_save(
+                vendor_id=vendor.pk,
+                actor=request.user,
+                data=form.cleaned_data,
+                contact_id=contact_id,
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Contact saved."))
+            return redirect("vendors:detail", pk=vendor.pk)
+    return render(
+        request, "vendors/contact_form.html", {"form": form, "vendor": vendor, "contact": contact}
+    )
+
+
+@require_POST
+@role_required(write=True)
+def contact_delete(request: HttpRequest, pk: int, contact_id: int) -> HttpResponse:
+    vendor = get_object_or_404(Vendor, pk=pk)
+    if not _can_edit_vendor(vendor, request.user):
+        raise PermissionDenied
+    get_object_or_404(VendorContact, pk=contact_id, vendor=vendor)
+    services.contact_delete(contact_id=contact_id, actor=request.user)
+    messages.success(request, _("Contact removed."))
+    return redirect("vendors:detail", pk=vendor.pk)
+
+
+# --- Reviews --------------------------------------------------------------------------------------
+
+
+@require_POST
+@role_required(write=True)
+def review_start(request: HttpRequest, pk: int) -> HttpResponse:
+    vendor = get_object_or_404(Vendor, pk=pk)
+    try:
+        review = services.review_start(vendor_id=vendor.pk, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("vendors:detail", pk=vendor.pk)
+    return redirect("vendors:review_edit", pk=review.pk)
+
+
+def _review_or_404(pk: int) -> SubprocessorReview:
+    try:
+        return selectors.review_detail(pk=pk)
+    except SubprocessorReview.DoesNotExist as exc:
+        raise _not_found() from exc
+
+
+def _review_context(
+    request: HttpRequest, review: SubprocessorReview, **extra: Any
+) -> dict[str, Any]:
+    answers = list(selectors.review_answers(review))
+    return {
+        "review": review,
+        "vendor": review.vendor,
+        "answers": answers,
+        "exceptions": review.exceptions.all(),
+        "cuecs": review.cuecs.all(),
+        "subservices": review.subservice_organizations.all(),
+        "general_evidence": review.evidence.filter(answer__isnull=True),
+        "can_edit": services.review_can_edit(review, request.user) and can_write(request.user),
+        **extra,
+    }
+
+
+@require_GET
+@role_required()
+def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _review_or_404(pk)
+    can_decide = (
+        has_role(request.user, Role.SECURITY)
+        and review.status == review.Status.SUBMITTED
+        and request.user.pk not in (review.submitted_by_id, review.created_by_id)
+    )
+    context = _review_context(
+        request, review, can_decide=can_decide, decision_form=DecisionForm() if can_decide else None
+    )
+    context["blockers"] = [a for a in context["answers"] if a.is_open_blocker]
+    return render(request, "vendors/review_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _review_or_404(pk)
+    if not services.review_can_edit(review, request.user):
+        if not review.is_editable:
+            return redirect("vendors:review_detail", pk=review.pk)
+        raise PermissionDenied
+    answers = list(selectors.review_answers(review))
+    data = request.POST if request.method == "POST" else None
+    report_form = ReviewReportForm(data, instance=review, prefix="report")
+    answers_form = ChecklistAnswersForm(data, answers=answers, prefix="checklist")
+    if request.method == "POST" and report_form.is_valid() and answers_form.is_valid():
+        try:
+            services.review_update(
+                review_id=review.pk,
+                actor=request.user,
+                report=report_form.cleaned_data,
+                answers=answers_form.cleaned_answers(),
+            )
+            if "submit" in request.POST:
+                services.review_submit(review_id=review.pk, actor=request.user)
+                messages.success(request, _("Review submitted to the security team."))
+                return redirect("vendors:review_detail", pk=review.pk)
+        except ValidationError as error:
+            _apply_errors(report_form, _only(error, report_form.fields))
+            _apply_errors(answers_form, _only(error, answers_form.fields, prefix="answer_"))
+            if "exceptions" in getattr(error, "error_dict", {}):
+                report_form.add_error(None, error.error_dict["exceptions"])
+            messages.error(
+                request,
+                _("The review is saved but not complete: see the messages next to the fields."),
+            )
+        else:
+            messages.success(request, _("Review saved."))
+            return redirect("vendors:review_edit", pk=review.pk)
+    context = _review_context(
+        request,
+        review,
+        report_form=report_form,
+        answers_form=answers_form,
+        evidence_form=EvidenceForm(answers=answers),
+        detail_forms={kind: form_class() for kind, form_class in DETAIL_FORMS.items()},
+    )
+    return render(request, "vendors/review_form.html", context)
+
+
+def _only(error: ValidationError, fields: Any, prefix: str = "") -> ValidationError:
+    """The part of a by-field ValidationError that concerns `fields`."""
+    if not hasattr(error, "error_dict"):
+        return error if not prefix else ValidationError({})
+    return ValidationError(
+        {
+            f: e
+            for f, e in error.error_dict.items()
+            if f in fields and (not prefix or f.startswith(prefix))
+        }
+    )
+
+
+@require_POST
+@role_required(write=True)
+def review_detail_add(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    if kind not in DETAIL_FORMS:
+        raise _not_found()
+    review = _review_or_404(pk)
+    form = DETAIL_FORMS[kind](request.POST)
+    if form.is_valid():
+        try:
+            services.review_add_detail(
+                review_id=review.pk, actor=request.user, kind=kind, data=form.cleaned_data
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Added."))
+    else:
+        messages.error(
+            request,
+            " ".join(
+                f"{form.fields[f].label if f in form.fields else ''}: "
+                f"{' '.join(str(m) for m in e)}".strip(": ")
+                for f, e in form.errors.items()
+            ),
+        )
+    return redirect(f"{review_edit_url(review.pk)}#{kind}s")
+
+
+def review_edit_url(pk: int) -> str:
+    from django.urls import reverse
+
+    return reverse("vendors:review_edit", kwargs={"pk": pk})
+
+
+@require_POST
+@role_required(write=True)
+def review_detail_remove(request: HttpRequest, pk: int, kind: str, detail_id: int) -> HttpResponse:
+    if kind not in DETAIL_FORMS:
+        raise _not_found()
+    try:
+        services.review_remove_detail(
+            review_id=pk, actor=request.user, kind=kind, detail_id=detail_id
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect(f"{review_edit_url(pk)}#{kind}s")
+
+
+@require_POST
+@role_required(write=True)
+def evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _review_or_404(pk)
+    form = EvidenceForm(request.POST, request.FILES, answers=list(review.answers.all()))
+    if form.is_valid():
+        try:
+            evidence = services.evidence_add(
+                review_id=review.pk,
+                actor=request.user,
+                upload=form.cleaned_data["file"],
+                answer_id=form.cleaned_data["answer"],
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                _("Uploaded %(name)s (SHA-256 %(sha)s…).")
+                % {"name": evidence.original_name, "sha": evidence.sha256[:12]},
+            )
+    else:
+        messages.error(request, " ".join(str(m) for e in form.errors.values() for m in e))
+    return redirect(f"{review_edit_url(review.pk)}#evidence")
+
+
+@require_GET
+@role_required()
+def evidence_download(request: HttpRequest, pk: int) -> FileResponse:
+    evidence = get_object_or_404(
+        EvidenceFile.objects.select_related("review", "review__vendor"), pk=pk
+    )
+    if not services.evidence_can_read(evidence, request.user):
+        raise PermissionDenied
+    response = FileResponse(
+        evidence.file.open("rb"),
+        as_attachment=True,
+        filename=evidence.original_name,
+        content_type=evidence.content_type,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    review = _review_or_404(pk)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.review_decide(review_id=review.pk, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Decision recorded."))
+            return redirect("vendors:review_detail", pk=review.pk)
+    context = _review_context(request, review, can_decide=True, decision_form=form)
+    context["blockers"] = [a for a in context["answers"] if a.is_open_blocker]
+    return render(request, "vendors/review_detail.html", context, status=400)
