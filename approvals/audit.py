@@ -40,7 +40,7 @@ from django.utils import timezone
 from django.utils.duration import duration_iso_string
 from django.utils.functional import Promise
 
-from approvals.models import (
+from approvals.models.audit import (
     ACTION_MAX_LENGTH,
     ACTION_PATTERN,
     GENESIS_HASH,

@@ -1,0 +1,30 @@
+"""The workflow's models: the AWS account inventory, access requests and the audit log."""
+
+from approvals.models.accounts import AccountSyncRun, AwsAccount
+from approvals.models.audit import (
+    ACTION_MAX_LENGTH,
+    ACTION_PATTERN,
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    OBJECT_REPR_MAX_LENGTH,
+    AuditChainHead,
+    AuditEvent,
+    AuditEventQuerySet,
+    AuditLogAppendOnlyError,
+    audit_event_hash,
+)
+
+__all__ = [
+    "ACTION_MAX_LENGTH",
+    "ACTION_PATTERN",
+    "GENESIS_HASH",
+    "HASHED_FIELDS",
+    "OBJECT_REPR_MAX_LENGTH",
+    "AccountSyncRun",
+    "AuditChainHead",
+    "AuditEvent",
+    "AuditEventQuerySet",
+    "AuditLogAppendOnlyError",
+    "AwsAccount",
+    "audit_event_hash",
+]
