@@ -1,0 +1,9 @@
+"""Routes of the workflow: each view module lists its own patterns."""
+
+from approvals.views import accounts
+
+app_name = "approvals"
+
+urlpatterns = [
+    *accounts.urlpatterns,
+]

@@ -1,0 +1,1 @@
+"""The workflow's pages: the account inventory and access requests."""
