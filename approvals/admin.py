@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accessportal.roles import Role, has_role
-from approvals.models import AuditEvent
+from approvals.models import AccountSyncRun, AuditEvent, AwsAccount
 
 
 def _pretty_json(value: Any) -> SafeString | str:
@@ -90,3 +90,100 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class _InventoryReadOnlyAdmin(admin.ModelAdmin):
+    """The account inventory is written by the sync only; security and auditors read it."""
+
+    def _may_read(self, request: HttpRequest) -> bool:
+        return has_role(request.user, Role.SECURITY, Role.AUDITORS)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_read(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_read(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AwsAccount)
+class AwsAccountAdmin(_InventoryReadOnlyAdmin):
+    """Accounts as the last sync left them; closed ones stay for history."""
+
+    list_display = (
+        "account_id",
+        "name",
+        "account_type",
+        "domain",
+        "environment",
+        "quality",
+        "substrate_version",
+        "status",
+        "last_seen_at",
+    )
+    list_filter = ("status", "account_type", "environment", "quality")
+    search_fields = ("=account_id", "name", "email", "domain")
+    list_per_page = 100
+    readonly_fields = (
+        "account_id",
+        "name",
+        "email",
+        "account_type",
+        "domain",
+        "environment",
+        "quality",
+        "substrate_version",
+        "tags_json",
+        "status",
+        "first_seen_at",
+        "last_seen_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="tags")
+    def tags_json(self, account: AwsAccount) -> SafeString | str:
+        return _pretty_json(account.tags)
+
+
+@admin.register(AccountSyncRun)
+class AccountSyncRunAdmin(_InventoryReadOnlyAdmin):
+    """Each sync's outcome, counts, error and mismatches."""
+
+    list_display = (
+        "started_at",
+        "status",
+        "triggered_by",
+        "seen",
+        "created",
+        "updated",
+        "closed",
+        "skipped_suspended",
+    )
+    list_filter = ("status",)
+    list_select_related = ("triggered_by",)
+    readonly_fields = (
+        "status",
+        "started_at",
+        "finished_at",
+        "triggered_by",
+        "seen",
+        "created",
+        "updated",
+        "closed",
+        "skipped_suspended",
+        "mismatches_json",
+        "error",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="mismatches")
+    def mismatches_json(self, run: AccountSyncRun) -> SafeString | str:
+        return _pretty_json(run.mismatches)

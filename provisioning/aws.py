@@ -7,10 +7,17 @@ assume that role first (e.g. an `OrganizationReader` or the admin account's role
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 # Standard retry mode backs off on throttling, which AWS Organizations does readily.
@@ -19,8 +26,40 @@ _BOTO_CONFIG = BotoConfig(
 )
 
 
+# The local emulator accepts any credentials, and `make run` has none to give it.
+_EMULATOR_CREDENTIALS = {"access_key": "emulator", "secret_key": "emulator"}
+
+
+def _is_loopback_endpoint(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _emulator_session() -> boto3.Session:
+    """A session for the emulator on loopback: the standard chain minus the instance and
+    container metadata endpoints (never worth a network probe here), and placeholder
+    credentials when the chain has none (`make run` sets none; the emulator takes any)."""
+    core = botocore.session.Session()
+    resolver = core.get_component("credential_provider")
+    for method in ("iam-role", "container-role"):
+        resolver.remove(method)
+    if core.get_credentials() is None:
+        core.set_credentials(**_EMULATOR_CREDENTIALS)
+    return boto3.Session(botocore_session=core, region_name=settings.AWS_REGION)
+
+
 def _session(role_arn: str = "", session_name: str = "vendor-access-portal") -> boto3.Session:
-    base = boto3.Session(region_name=settings.AWS_REGION)
+    endpoint = settings.AWS_ENDPOINT_URL
+    if endpoint and _is_loopback_endpoint(endpoint):
+        base = _emulator_session()
+    else:
+        # Real AWS (or a remote endpoint): boto3's standard chain, unchanged.
+        base = boto3.Session(region_name=settings.AWS_REGION)
     if not role_arn:
         return base
     sts = base.client("sts", endpoint_url=settings.AWS_ENDPOINT_URL or None, config=_BOTO_CONFIG)
@@ -39,3 +78,174 @@ def aws_client(service: str, *, role_arn: str = "") -> Any:
     return session.client(
         service, endpoint_url=settings.AWS_ENDPOINT_URL or None, config=_BOTO_CONFIG
     )
+
+
+# --- AWS Organizations: the account inventory (SUBSTRATE.md section 4) ------------------------
+
+# ListAccounts accepts at most 20 results a page; asking for the maximum keeps the number of
+# (throttled) calls down for a large organization.
+LIST_ACCOUNTS_PAGE_SIZE = 20
+# Account states in which nothing can be granted. `Status` (being retired by AWS) has ACTIVE,
+# SUSPENDED and PENDING_CLOSURE; its successor `State` adds PENDING_ACTIVATION and CLOSED.
+# Substrate skips SUSPENDED; an account that is closing or closed is just as unusable.
+INACTIVE_ACCOUNT_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
+
+
+class AwsError(Exception):
+    """An AWS call failed (denied, unreachable, throttled past the retries); the message says
+    which call and why, without a botocore type for callers to import."""
+
+
+@dataclass(frozen=True)
+class OrganizationAccount:
+    """One account as AWS Organizations lists it, with its tags."""
+
+    id: str
+    name: str
+    email: str
+    state: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrganizationInventory:
+    """The outcome of one enumeration: the usable accounts, and the ids of the skipped ones."""
+
+    accounts: tuple[OrganizationAccount, ...]
+    suspended_ids: tuple[str, ...]
+    pages: int
+    organization_id: str = ""
+    management_account_id: str = ""
+
+    @property
+    def skipped_suspended(self) -> int:
+        return len(self.suspended_ids)
+
+
+def _account_state(account: dict[str, Any]) -> str:
+    # AWS is replacing `Status` with `State`; either may be present (moto sends both).
+    return str(account.get("State") or account.get("Status") or "ACTIVE").upper()
+
+
+def _describe_error(operation: str, exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        message = error.get("Message", "") or str(exc)
+        return f"AWS Organizations {operation} failed: {code}: {message}"
+    return f"AWS Organizations {operation} failed: {exc}"
+
+
+def organization_accounts(*, page_size: int = LIST_ACCOUNTS_PAGE_SIZE) -> OrganizationInventory:
+    """Lists the organization's accounts with their tags, as Substrate's `awscfg/find.go` does.
+
+    `DescribeOrganization` first (an account outside an organization fails clearly there),
+    then `ListAccounts`, paginated; suspended (or closing) accounts are skipped and counted, and
+    their tags are not read. `ListTagsForResource` is called once per remaining account (also
+    paginated). Credentials come from boto3's standard chain, through
+    `AWS_ORGANIZATION_READER_ROLE_ARN` when set. Raises `AwsError` on any AWS failure, so a
+    caller never sees a partial inventory.
+    """
+    role_arn = settings.AWS_ORGANIZATION_READER_ROLE_ARN
+    operation = f"AssumeRole {role_arn}" if role_arn else "DescribeOrganization"
+    try:
+        client = aws_client("organizations", role_arn=role_arn)
+        operation = "DescribeOrganization"
+        organization = client.describe_organization()["Organization"]
+        operation = "ListAccounts"
+        listed: list[dict[str, Any]] = []
+        pages = 0
+        paginator = client.get_paginator("list_accounts")
+        for page in paginator.paginate(PaginationConfig={"PageSize": page_size}):
+            pages += 1
+            listed.extend(page.get("Accounts", []))
+        if not listed:
+            # An organization always lists its management account; an empty answer would
+            # otherwise close every account in the inventory.
+            raise AwsError("AWS Organizations ListAccounts returned no account at all")
+
+        operation = "ListTagsForResource"
+        accounts: list[OrganizationAccount] = []
+        suspended: list[str] = []
+        seen: set[str] = set()
+        for raw in listed:
+            account_id = str(raw["Id"])
+            if account_id in seen:  # pages that overlap while accounts are being added
+                continue
+            seen.add(account_id)
+            state = _account_state(raw)
+            if state in INACTIVE_ACCOUNT_STATES:
+                suspended.append(account_id)
+                continue
+            tags: dict[str, str] = {}
+            tag_pages = client.get_paginator("list_tags_for_resource")
+            for tag_page in tag_pages.paginate(ResourceId=account_id):
+                tags.update({str(t["Key"]): str(t["Value"]) for t in tag_page.get("Tags", [])})
+            accounts.append(
+                OrganizationAccount(
+                    id=account_id,
+                    name=str(raw.get("Name", "")),
+                    email=str(raw.get("Email", "")),
+                    state=state,
+                    tags=tags,
+                )
+            )
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(_describe_error(operation, exc)) from exc
+    return OrganizationInventory(
+        accounts=tuple(accounts),
+        suspended_ids=tuple(suspended),
+        pages=pages,
+        organization_id=str(organization.get("Id", "")),
+        management_account_id=str(organization.get("MasterAccountId", "")),
+    )
+
+
+@dataclass(frozen=True)
+class SeedAccount:
+    """An account to create in an (emulated) organization: its name, e-mail and tags.
+
+    `management=True` tags the organization's management account instead of creating one.
+    """
+
+    name: str
+    email: str
+    tags: dict[str, str]
+    management: bool = False
+
+
+def organization_seed(accounts: Iterable[SeedAccount]) -> dict[str, str]:
+    """Creates the organization (if needed) and `accounts` in it, tagged; returns name -> id.
+
+    Meant for the AWS emulator (`manage.py aws_emulator`); accounts whose name already exists
+    are only re-tagged, so seeding twice creates nothing twice.
+    """
+    if not settings.AWS_ENDPOINT_URL:
+        # Creating accounts in a real organization is not something a demo should ever do.
+        raise AwsError("refusing to seed accounts: AWS_ENDPOINT_URL is empty (real AWS)")
+    client = aws_client("organizations")
+    with contextlib.suppress(client.exceptions.AlreadyInOrganizationException):
+        client.create_organization(FeatureSet="ALL")
+    management_id = client.describe_organization()["Organization"]["MasterAccountId"]
+    existing: dict[str, str] = {}
+    for page in client.get_paginator("list_accounts").paginate():
+        for raw in page.get("Accounts", []):
+            existing.setdefault(str(raw.get("Name", "")), str(raw["Id"]))
+    ids: dict[str, str] = {}
+    for account in accounts:
+        if account.management:
+            account_id = str(management_id)
+        elif account.name in existing:
+            account_id = existing[account.name]
+        else:
+            status = client.create_account(AccountName=account.name, Email=account.email)
+            # The emulator creates accounts at once; real AWS answers IN_PROGRESS, no id.
+            account_id = str(status["CreateAccountStatus"].get("AccountId", ""))
+            if not account_id:
+                raise AwsError(f"CreateAccount for {account.name} returned no account id")
+        client.tag_resource(
+            ResourceId=account_id,
+            Tags=[{"Key": key, "Value": value} for key, value in account.tags.items()],
+        )
+        ids[account.name] = account_id
+    return ids

@@ -13,7 +13,7 @@ account_id_validator = RegexValidator(r"^\d{12}$", _("An AWS account id is exact
 class AwsAccount(models.Model):
     """One account of the organization, classified the way Substrate classifies it.
 
-    Rows are written only by the sync (`approvals.services.accounts_sync`); an account that
+    Rows are written only by the sync (`approvals.accounts.accounts_sync`); an account that
     disappears from the organization is marked closed, never deleted, because past requests,
     reports and the audit log refer to it.
     """

@@ -1,0 +1,17 @@
+"""Celery tasks of the workflow: thin, idempotent, taking ids and calling a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def accounts_sync_task(run_id: int | None = None) -> None:
+    """Runs the account sync: the queued run `run_id` ("Sync now"), or a new one (beat).
+
+    A duplicate message for a finished run is a no-op. An AWS failure is recorded on the run
+    rather than retried here: the next scheduled sync is the retry.
+    """
+    from approvals.accounts import accounts_sync  # keeps worker start-up free of model imports
+
+    accounts_sync(run_id=run_id)

@@ -1,0 +1,144 @@
+"""The demo organization, as data: one definition for the AWS emulator and the demo repository.
+
+`manage.py aws_emulator` creates these accounts, tagged exactly as Substrate tags them
+(SUBSTRATE.md section 4); a demo Substrate repository built from the same constants (its
+`substrate.environments`, `substrate.qualities` and
+`substrate.valid-environment-quality-pairs.json`, rendered below) agrees with the accounts, so
+the sync's cross-check finds nothing to report until someone changes one side.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SUBSTRATE_VERSION = "2024.08"
+DOMAINS = ("payments", "data", "web")
+ENVIRONMENTS = ("development", "staging", "production")
+QUALITIES = ("alpha", "beta")
+# beta is a production-only quality, as many organizations run it: not every environment has
+# every quality.
+VALID_PAIRS = (
+    ("development", "alpha"),
+    ("staging", "alpha"),
+    ("production", "alpha"),
+    ("production", "beta"),
+)
+# The Substrate (admin) account's quality, listed as the `admin` pair in the pairs file.
+ADMIN_QUALITY = "alpha"
+EMAIL_DOMAIN = "example.com"
+SPECIAL_ACCOUNTS = ("audit", "deploy", "network")
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """One account of the demo organization: its name, e-mail, tags and expected type.
+
+    `management=True` is the organization's management account, which exists already (it
+    created the organization); it is tagged rather than created.
+    """
+
+    name: str
+    email: str
+    tags: dict[str, str]
+    account_type: str
+    management: bool = False
+
+
+def _email(name: str) -> str:
+    return f"aws+{name}@{EMAIL_DOMAIN}"
+
+
+def service_account_name(domain: str, environment: str, quality: str) -> str:
+    """Substrate's `Name` tag for a service account (`<e>-<q>` when domain == environment)."""
+    if domain == environment:
+        return f"{environment}-{quality}"
+    return f"{domain}-{environment}-{quality}"
+
+
+def demo_accounts() -> tuple[DemoAccount, ...]:
+    """Every account of the demo organization, special accounts first."""
+    common = {"Manager": "Substrate", "SubstrateVersion": SUBSTRATE_VERSION}
+    accounts = [
+        DemoAccount(
+            name="management",
+            email=_email("management"),
+            tags={**common, "SubstrateType": "management"},
+            account_type="management",
+            management=True,
+        ),
+        *(
+            DemoAccount(
+                name=kind,
+                email=_email(kind),
+                tags={
+                    "Name": kind,
+                    "SubstrateSpecialAccount": kind,
+                    "SubstrateType": kind,
+                    **common,
+                },
+                account_type=kind,
+            )
+            for kind in SPECIAL_ACCOUNTS
+        ),
+        DemoAccount(
+            name="Substrate",
+            email=_email("substrate"),
+            tags={"Name": "Substrate", "SubstrateType": "Substrate", **common},
+            account_type="substrate",
+        ),
+    ]
+    for domain in DOMAINS:
+        for environment, quality in VALID_PAIRS:
+            name = service_account_name(domain, environment, quality)
+            accounts.append(
+                DemoAccount(
+                    name=name,
+                    email=_email(name),
+                    tags={
+                        "Domain": domain,
+                        "Environment": environment,
+                        "Quality": quality,
+                        "Name": name,
+                        "SubstrateType": "service",
+                        **common,
+                    },
+                    account_type="service",
+                )
+            )
+    return tuple(accounts)
+
+
+# --- The repository's naming files, as Substrate writes them ----------------------------------
+
+
+def environments_file() -> str:
+    """`substrate.environments`: one name a line, in order (`admin` is implicit)."""
+    return "".join(f"{name}\n" for name in ENVIRONMENTS)
+
+
+def qualities_file() -> str:
+    """`substrate.qualities`: one name a line, in order."""
+    return "".join(f"{name}\n" for name in QUALITIES)
+
+
+def pairs_file() -> str:
+    """`substrate.valid-environment-quality-pairs.json`, tab-indented like Substrate's."""
+    document = {
+        "#": "managed by Substrate; do not edit by hand",
+        "ValidEnvironmentQualityPairs": [
+            {"Environment": environment, "Quality": quality}
+            for environment, quality in (("admin", ADMIN_QUALITY), *VALID_PAIRS)
+        ],
+        "SubstrateVersion": SUBSTRATE_VERSION,
+    }
+    return json.dumps(document, indent="\t") + "\n"
+
+
+def repo_files() -> dict[str, str]:
+    """The three naming files by path, for a demo repository builder."""
+    return {
+        "substrate.environments": environments_file(),
+        "substrate.qualities": qualities_file(),
+        "substrate.valid-environment-quality-pairs.json": pairs_file(),
+    }
