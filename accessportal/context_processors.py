@@ -14,7 +14,9 @@ from accessportal.roles import Role, user_roles
 # (url name, label, roles that see it; empty = every signed-in user). Later features add rows.
 NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("dashboard", _("Dashboard"), frozenset()),
+    ("approvals:requests", _("My requests"), frozenset()),
     ("vendors:list", _("Vendors"), frozenset()),
+    ("approvals:accounts", _("AWS accounts"), frozenset()),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]
 

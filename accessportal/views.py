@@ -17,8 +17,19 @@ from accessportal.roles import Role, has_role
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The landing page: what needs the viewer's attention, by role."""
-    context: dict[str, object] = {}
+    from approvals.models import AccessRequest
+    from approvals.models.requests import PENDING_STATES
+    from vendors.selectors import reviews_awaiting_decision
+
+    context: dict[str, object] = {
+        "my_open_requests": AccessRequest.objects.filter(
+            requester=request.user.pk, status__in=PENDING_STATES
+        )
+        .select_related("vendor")
+        .order_by("-created_at")[:10],
+    }
     if has_role(request.user, Role.SECURITY):
+        context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)

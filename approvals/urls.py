@@ -1,9 +1,10 @@
 """Routes of the workflow: each view module lists its own patterns."""
 
-from approvals.views import accounts
+from approvals.views import accounts, requests
 
 app_name = "approvals"
 
 urlpatterns = [
     *accounts.urlpatterns,
+    *requests.urlpatterns,
 ]

@@ -13,6 +13,7 @@ from approvals.models.audit import (
     AuditLogAppendOnlyError,
     audit_event_hash,
 )
+from approvals.models.requests import TRANSITIONS, AccessRequest, Strategy
 
 __all__ = [
     "ACTION_MAX_LENGTH",
@@ -20,11 +21,14 @@ __all__ = [
     "GENESIS_HASH",
     "HASHED_FIELDS",
     "OBJECT_REPR_MAX_LENGTH",
+    "TRANSITIONS",
+    "AccessRequest",
     "AccountSyncRun",
     "AuditChainHead",
     "AuditEvent",
     "AuditEventQuerySet",
     "AuditLogAppendOnlyError",
     "AwsAccount",
+    "Strategy",
     "audit_event_hash",
 ]

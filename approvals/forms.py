@@ -1,0 +1,205 @@
+"""The access request form: parses input; `approvals.requests` applies the rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, cast
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from approvals.iam import COMMON_MANAGED_POLICIES
+from approvals.models import AccessRequest, AwsAccount
+from approvals.models.requests import STRATEGY_HELP, Strategy
+from vendors.models import Vendor
+from vendors.selectors import ReviewState, with_review_state
+
+ALL = [("*", _("All"))]
+LEVELS = [
+    ("read", _("Read")),
+    ("list", _("List")),
+    ("write", _("Write")),
+    ("tagging", _("Tagging")),
+    ("permissions-management", _("Permissions management")),
+]
+
+
+def _distinct(field: str) -> list[tuple[str, str]]:
+    values = (
+        AwsAccount.objects.filter(
+            status=AwsAccount.Status.ACTIVE, account_type=AwsAccount.Type.SERVICE
+        )
+        .exclude(**{field: ""})
+        .values_list(field, flat=True)
+        .distinct()
+        .order_by(field)
+    )
+    return [(v, v) for v in values]
+
+
+class AccessRequestForm(forms.Form):
+    """Every field of every strategy; the page shows only those the chosen strategy uses."""
+
+    vendor = forms.ModelChoiceField(queryset=Vendor.objects.none(), label=_("Vendor"))
+    strategy = forms.ChoiceField(
+        choices=Strategy.choices, widget=forms.RadioSelect, label=_("How the vendor gets in")
+    )
+    principals = forms.CharField(
+        label=_("Vendor's AWS principals"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text=_("12-digit account ids or IAM role/user ARNs, one per line."),
+    )
+    external_id = forms.CharField(
+        label=_("External id"),
+        required=False,
+        max_length=1224,
+        help_text=_("Leave empty to generate a long random one, or paste the vendor's."),
+    )
+    domains = forms.MultipleChoiceField(
+        label=_("Domains"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    environments = forms.MultipleChoiceField(
+        label=_("Environments"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    qualities = forms.MultipleChoiceField(
+        label=_("Qualities"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    role_name = forms.CharField(
+        label=_("Role name"),
+        required=False,
+        max_length=64,
+        help_text=_("Leave empty for a name from the vendor's slug."),
+    )
+    policy_source = forms.ChoiceField(
+        label=_("Permissions"),
+        choices=AccessRequest.PolicySource.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        initial=AccessRequest.PolicySource.MANAGED,
+    )
+    managed_policy_arns = forms.MultipleChoiceField(
+        label=_("AWS managed policies"),
+        required=False,
+        choices=COMMON_MANAGED_POLICIES,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    other_policy_arns = forms.CharField(
+        label=_("Other managed policy ARNs"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+    )
+    inline_policy = forms.CharField(
+        label=_("Policy document (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "code"}),
+    )
+    generator_service = forms.CharField(
+        label=_("AWS service (IAM prefix)"),
+        required=False,
+        max_length=40,
+        help_text=_("For example s3, logs."),
+    )
+    generator_levels = forms.MultipleChoiceField(
+        label=_("Access levels"),
+        required=False,
+        choices=LEVELS,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    generator_resources = forms.CharField(
+        label=_("Resource ARNs"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text=_("One per line; empty means the service's actions that take no resource."),
+    )
+    justification = forms.CharField(
+        label=_("Why the vendor needs this"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=4000,
+    )
+    expires_on = forms.DateField(
+        label=_("Access ends on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    # Which strategy fields each input belongs to (the page hides the unused ones).
+    GROUPS = {
+        "principals": ("principals", "external_id"),
+        "accounts": ("domains", "environments", "qualities"),
+        "role_name": ("role_name",),
+        "permissions": (
+            "policy_source",
+            "managed_policy_arns",
+            "other_policy_arns",
+            "inline_policy",
+            "generator_service",
+            "generator_levels",
+            "generator_resources",
+        ),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Each vendor with its review state: a request for a vendor without a current approved
+        # review can be filed, but it is blocked for approval until the review is done.
+        vendor_field = cast(forms.ModelChoiceField, self.fields["vendor"])
+        vendor_field.queryset = with_review_state(
+            Vendor.objects.filter(status=Vendor.Status.ACTIVE)
+        ).order_by("name")
+        vendor_field.label_from_instance = lambda v: (  # type: ignore[method-assign,assignment]
+            f"{v.name} (review: {ReviewState.LABELS[v.review_state]})"
+        )
+        for name, column in (
+            ("domains", "domain"),
+            ("environments", "environment"),
+            ("qualities", "quality"),
+        ):
+            self.fields[name].choices = ALL + _distinct(column)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        others = [a for a in re.split(r"[\s,]+", data.get("other_policy_arns") or "") if a]
+        data["managed_policy_arns"] = [*data.get("managed_policy_arns", []), *others]
+        return data
+
+    def strategy_options(self) -> list[tuple[Any, str]]:
+        """Each strategy's radio button with its plain-words explanation."""
+        return [(radio, str(STRATEGY_HELP[radio.data["value"]])) for radio in self["strategy"]]
+
+    @property
+    def groups(self) -> dict[str, list[forms.BoundField]]:
+        """The bound fields of each strategy group, for the template."""
+        return {name: [self[field] for field in fields] for name, fields in self.GROUPS.items()}
+
+    @classmethod
+    def initial_from(cls, access_request: AccessRequest) -> dict[str, Any]:
+        """The form's values for an existing request (editing a draft)."""
+        common = {arn for arn, _label in COMMON_MANAGED_POLICIES}
+        generator = access_request.generator_input or {}
+        return {
+            "vendor": access_request.vendor_id,
+            "strategy": access_request.strategy,
+            "principals": "\n".join(access_request.principals),
+            "external_id": access_request.external_id,
+            "domains": access_request.target_domains,
+            "environments": access_request.target_environments,
+            "qualities": access_request.target_qualities,
+            "role_name": access_request.role_name,
+            "policy_source": access_request.policy_source or AccessRequest.PolicySource.MANAGED,
+            "managed_policy_arns": [a for a in access_request.managed_policy_arns if a in common],
+            "other_policy_arns": "\n".join(
+                a for a in access_request.managed_policy_arns if a not in common
+            ),
+            "inline_policy": ""
+            if access_request.inline_policy is None
+            or access_request.policy_source != AccessRequest.PolicySource.INLINE
+            else json.dumps(access_request.inline_policy, indent=2),
+            "generator_service": generator.get("service", ""),
+            "generator_levels": generator.get("access_levels", []),
+            "generator_resources": "\n".join(generator.get("resource_arns", [])),
+            "justification": access_request.justification,
+            "expires_on": access_request.expires_on,
+        }

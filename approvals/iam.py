@@ -1,0 +1,353 @@
+"""IAM checks for access requests: principals, names, policy grammar and size, lint, risk.
+
+Pure functions (no Django, no network). parliament lints policies with its community auditors;
+policy_sentry writes least-privilege policies; the rest are AWS's documented limits
+(SOC2.md section 3).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Role or user ARNs (with an optional path), or the account root; standard partitions only.
+PRINCIPAL_ARN = re.compile(
+    r"^arn:aws(?:-us-gov|-cn)?:iam::(\d{12}):"
+    r"(?:root|(?:role|user)/(?:[\x21-\x7e]{1,510}/)?[\w+=,.@-]{1,64})$"
+)
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+MANAGED_POLICY_ARN = re.compile(
+    r"^arn:aws(?:-us-gov|-cn)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@/-]{1,512}/)?[\w+=,.@-]{1,128}$",
+    re.ASCII,
+)
+# AWS limits (IAM quotas): inline role policies count every character; managed policies count
+# characters other than white space.
+INLINE_POLICY_MAX_CHARS = 10_240
+MANAGED_POLICY_MAX_CHARS = 6_144
+
+ADMIN_EQUIVALENT_MANAGED = {
+    "arn:aws:iam::aws:policy/AdministratorAccess",
+    "arn:aws:iam::aws:policy/IAMFullAccess",
+    "arn:aws:iam::aws:policy/AWSOrganizationsFullAccess",
+}
+# Offered by the picker; any other managed policy ARN may be typed in.
+COMMON_MANAGED_POLICIES = [
+    ("arn:aws:iam::aws:policy/ReadOnlyAccess", "ReadOnlyAccess: read everything"),
+    ("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess", "ViewOnlyAccess: list and describe"),
+    ("arn:aws:iam::aws:policy/SecurityAudit", "SecurityAudit: read security configuration"),
+    ("arn:aws:iam::aws:policy/job-function/Billing", "Billing: billing and cost"),
+    ("arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess", "CloudWatchReadOnlyAccess: metrics"),
+    ("arn:aws:iam::aws:policy/AWSCloudTrail_ReadOnlyAccess", "CloudTrail read-only"),
+    ("arn:aws:iam::aws:policy/PowerUserAccess", "PowerUserAccess: everything but IAM (high risk)"),
+    ("arn:aws:iam::aws:policy/AdministratorAccess", "AdministratorAccess (admin-equivalent)"),
+]
+
+
+class IamInputError(ValueError):
+    """A value that IAM would refuse or that would be unsafe to grant."""
+
+
+def parse_principals(text: str) -> list[str]:
+    """Vendor principals, one per line or comma: 12-digit account ids or IAM role/user ARNs."""
+    principals: list[str] = []
+    # Commas may separate entries, but role names may contain commas too: split on a comma only
+    # where the next entry starts.
+    for raw in re.split(r"\s+|,(?=\s*(?:arn:|\d{12}\b))", text.strip()):
+        raw = raw.strip().rstrip(",") if raw else raw
+        if not raw:
+            continue
+        if raw == "*" or "*" in raw or "?" in raw:
+            raise IamInputError(f"{raw!r}: a wildcard would let anyone assume the role.")
+        if ACCOUNT_ID.match(raw) or PRINCIPAL_ARN.match(raw):
+            if raw not in principals:
+                principals.append(raw)
+            continue
+        if raw.isdigit():
+            raise IamInputError(f"{raw!r}: an AWS account id has exactly 12 digits.")
+        raise IamInputError(
+            f"{raw!r} is neither a 12-digit account id nor an IAM role or user ARN "
+            "(arn:aws:iam::123456789012:role/Name)."
+        )
+    return principals
+
+
+def check_external_id(value: str) -> str:
+    if not EXTERNAL_ID.match(value):
+        raise IamInputError(
+            "Use 2 to 1,224 characters: letters, digits and + = , . @ : / - _ (STS's rule)."
+        )
+    return value
+
+
+def check_role_name(value: str) -> str:
+    if not ROLE_NAME.match(value):
+        raise IamInputError("IAM role names are 1-64 letters, digits and + = , . @ - _.")
+    return value
+
+
+def check_managed_policy_arns(values: list[str]) -> list[str]:
+    for value in values:
+        if not MANAGED_POLICY_ARN.match(value):
+            raise IamInputError(f"{value!r} is not an IAM managed policy ARN.")
+    return values
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint finding, shown next to the policy; `error` findings block approval."""
+
+    severity: str  # error | high | medium | low | info
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+_ELEMENTS = {
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+    "Principal",
+    "NotPrincipal",
+}
+# parliament's community auditors carry no severity of their own.
+_COMMUNITY_SEVERITY = {
+    "PRIVILEGE_ESCALATION": "high",
+    "PERMISSIONS_MANAGEMENT_ACTIONS": "medium",
+    "CREDENTIALS_EXPOSURE": "medium",
+}
+_PARLIAMENT_ERRORS = {
+    "MALFORMED_JSON",
+    "MALFORMED",
+    "INVALID_ARN",
+    "INVALID_VERSION",
+    "NO_VERSION",
+    "UNKNOWN_PREFIX",
+    "EXCEPTION",
+}
+
+
+def parse_policy_document(text: str) -> dict[str, Any]:
+    """Parses and checks the IAM grammar of a permission policy; raises IamInputError."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IamInputError(
+            f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from None
+    if not isinstance(document, dict):
+        raise IamInputError("A policy is a JSON object with Version and Statement.")
+    if document.get("Version") != "2012-10-17":
+        raise IamInputError('Set "Version": "2012-10-17".')
+    unknown = set(document) - {"Version", "Statement", "Id"}
+    if unknown:
+        raise IamInputError(f"Unknown top-level keys: {', '.join(sorted(unknown))}.")
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        raise IamInputError("A policy needs at least one statement.")
+    for index, statement in enumerate(statements, start=1):
+        where = f"Statement {index}"
+        if not isinstance(statement, dict):
+            raise IamInputError(f"{where} is not an object.")
+        extra = set(statement) - _ELEMENTS
+        if extra:
+            raise IamInputError(f"{where}: unknown keys {', '.join(sorted(extra))}.")
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            raise IamInputError(f'{where}: Effect must be "Allow" or "Deny".')
+        if ("Action" in statement) == ("NotAction" in statement):
+            raise IamInputError(f"{where}: give exactly one of Action or NotAction.")
+        if ("Resource" in statement) == ("NotResource" in statement):
+            raise IamInputError(f"{where}: give exactly one of Resource or NotResource.")
+        if "Principal" in statement or "NotPrincipal" in statement:
+            raise IamInputError(f"{where}: a permission policy has no Principal.")
+        for key in ("Action", "NotAction", "Resource", "NotResource"):
+            value = statement.get(key)
+            if value is None:
+                continue
+            values = [value] if isinstance(value, str) else value
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str) and v for v in values)
+            ):
+                raise IamInputError(f"{where}: {key} must be a string or a list of strings.")
+        if "Condition" in statement and not isinstance(statement["Condition"], dict):
+            raise IamInputError(f"{where}: Condition must be an object.")
+    return document
+
+
+def policy_size(document: dict[str, Any]) -> int:
+    """Characters IAM counts for a managed policy (no white space outside strings)."""
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def lint_policy(document: dict[str, Any]) -> list[Finding]:
+    """Size limits and parliament's findings (with its community auditors), worst first."""
+    from parliament import analyze_policy_string, enhance_finding
+
+    findings: list[Finding] = []
+    size = policy_size(document)
+    if size > INLINE_POLICY_MAX_CHARS:
+        findings.append(
+            Finding(
+                "error",
+                "POLICY_TOO_LARGE",
+                f"{size} characters: over IAM's limit of "
+                f"{INLINE_POLICY_MAX_CHARS} for a role's inline policies.",
+            )
+        )
+    elif size > MANAGED_POLICY_MAX_CHARS:
+        findings.append(
+            Finding(
+                "medium",
+                "POLICY_LARGE",
+                f"{size} characters: too large to become a managed policy "
+                f"({MANAGED_POLICY_MAX_CHARS}).",
+            )
+        )
+    seen: set[tuple[str, str]] = set()
+    for raw in analyze_policy_string(
+        json.dumps(document), include_community_auditors=True
+    ).findings:
+        try:
+            finding = enhance_finding(raw)
+            severity = (finding.severity or "").lower()
+            title = finding.title or raw.issue
+        except Exception:  # noqa: BLE001 - community auditors' issues are not in its config
+            finding, title = raw, raw.issue.replace("_", " ").capitalize()
+            severity = _COMMUNITY_SEVERITY.get(raw.issue, "medium")
+        if raw.issue in _PARLIAMENT_ERRORS:
+            severity = "error"
+        detail = (
+            finding.detail
+            if isinstance(finding.detail, str)
+            else json.dumps(finding.detail, default=str)[:300]
+        )
+        key = (raw.issue, title)
+        if key in seen:
+            continue  # parliament repeats a finding once per matching action
+        seen.add(key)
+        message = f"{title}: {detail}" if detail and detail not in ("{}", "[]", "null") else title
+        findings.append(Finding(severity or "info", raw.issue, message))
+    order = {"error": 0, "critical": 1, "high": 2, "medium": 3, "low": 4, "info": 5}
+    return sorted(findings, key=lambda f: order.get(f.severity, 9))
+
+
+def admin_equivalent_reasons(managed_arns: list[str], document: dict[str, Any] | None) -> list[str]:
+    """Why the permissions amount to administrator access (empty when they do not)."""
+    reasons = [
+        f"{arn.rsplit('/', 1)[-1]} is admin-equivalent"
+        for arn in managed_arns
+        if arn in ADMIN_EQUIVALENT_MANAGED
+    ]
+    for statement in (document or {}).get("Statement", []) if document else []:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if "NotAction" in statement:
+            reasons.append("NotAction with Allow grants everything not listed")
+        for action in actions:
+            lowered = action.lower()
+            if lowered in ("*", "*:*"):
+                reasons.append('Action "*" allows every action')
+            elif lowered in ("iam:*", "iam:*role*", "iam:put*", "iam:attach*", "iam:create*"):
+                reasons.append(f"{action} can grant itself any permission")
+            elif lowered == "iam:passrole" and "*" in resources:
+                reasons.append("iam:PassRole on * lets it act as any role")
+            elif lowered == "sts:assumerole" and "*" in resources:
+                reasons.append("sts:AssumeRole on * can reach any role that trusts it")
+    return sorted(set(reasons))
+
+
+def generate_least_privilege_policy(
+    *, service: str, access_levels: list[str], resource_arns: list[str]
+) -> dict[str, Any]:
+    """A policy from policy_sentry's CRUD template: `service` actions at `access_levels` on
+    `resource_arns` (or the service's wildcard-only actions when no ARN is given)."""
+    from policy_sentry.command.write_policy import write_policy_with_template
+    from policy_sentry.writing.template import get_crud_template_dict
+
+    if not re.match(r"^[a-z0-9-]{2,40}$", service):
+        raise IamInputError("Name the AWS service by its IAM prefix, e.g. s3 or cloudwatch.")
+    levels = {"read", "write", "list", "tagging", "permissions-management"}
+    if not access_levels or not set(access_levels) <= levels:
+        raise IamInputError(f"Choose access levels among: {', '.join(sorted(levels))}.")
+    template = get_crud_template_dict()
+    template["name"] = "VendorAccess"
+    if resource_arns:
+        for level in access_levels:
+            template[level] = list(resource_arns)
+    else:
+        for level in access_levels:
+            template["wildcard-only"][f"service-{level}"] = [service]
+    policy = write_policy_with_template(template)
+    if not policy.get("Statement"):
+        raise IamInputError("policy_sentry found no actions for these choices.")
+    return dict(policy)
+
+
+RISK_LEVELS = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Risk:
+    level: str
+    reasons: tuple[str, ...]
+    admin_equivalent: bool
+    required_approvals: int
+
+
+def assess_risk(
+    *,
+    strategy: str,
+    admin_reasons: list[str],
+    account_types: set[str],
+    production: bool,
+    vendor_tier: str,
+    lint_high: bool,
+    minimum_approvals: int = 1,
+) -> Risk:
+    """Risk from strategy, permissions, reached accounts and the vendor's tier (DESIGN.md §5)."""
+    score = 0
+    reasons: list[str] = []
+
+    def raise_to(level: int, why: str) -> None:
+        nonlocal score
+        score = max(score, level)
+        reasons.append(why)
+
+    if strategy == "administrator":
+        raise_to(3, "Administrator reuse grants admin in every account, management included")
+    elif strategy == "iam_user":
+        raise_to(2, "a long-lived access key leaves the organization")
+    elif strategy == "auditor":
+        raise_to(1, "Auditor reuse reads every account")
+    if admin_reasons:
+        raise_to(3, "admin-equivalent permissions: " + "; ".join(admin_reasons))
+    if "management" in account_types:
+        raise_to(3, "reaches the management account")
+    if production:
+        raise_to(min(score + 1, 3) if score else 1, "reaches production accounts")
+    if vendor_tier == "critical":
+        raise_to(min(score + 1, 3), "the vendor is a critical-tier subprocessor")
+    if lint_high:
+        raise_to(2, "the policy linter reports high-severity findings")
+    admin_equivalent = bool(admin_reasons) or strategy == "administrator"
+    quorum = 2 if admin_equivalent or strategy in ("administrator", "iam_user") else 1
+    return Risk(
+        RISK_LEVELS[score], tuple(reasons), admin_equivalent, max(quorum, minimum_approvals)
+    )

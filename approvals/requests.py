@@ -1,0 +1,410 @@
+"""Access request services: drafts, submission, withdrawal, duplication, checks and preview.
+
+Each service owns its transaction and writes the audit event. Approval itself (quorum, MFA,
+concurrency) is the approval feature's; this module computes what it needs: lint findings,
+risk, the number of approvals required and what still blocks approval.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from approvals import iam
+from approvals.audit import audit_record
+from approvals.models import AccessRequest, AwsAccount
+from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS, Strategy
+from approvals.workflow import snapshot, transition
+from vendors.models import Vendor
+from vendors.selectors import ReviewState, vendor_review_state
+
+Status = AccessRequest.Status
+ACCOUNT_STRATEGIES = {s for s, fields in STRATEGY_FIELDS.items() if "accounts" in fields}
+
+
+def new_external_id() -> str:
+    """A long random external id (AWS: unique per relationship and not guessable)."""
+    return secrets.token_urlsafe(32)
+
+
+def default_role_name(vendor: Vendor) -> str:
+    return "".join(part.capitalize() for part in vendor.slug.split("-"))[:56] + "Access"
+
+
+def _selected(values: list[str]) -> list[str]:
+    """A selection list: empty or containing "*" means every value."""
+    cleaned = [v.strip() for v in values if v and v.strip()]
+    return ["*"] if not cleaned or "*" in cleaned else sorted(set(cleaned))
+
+
+def target_accounts(access_request: AccessRequest) -> Any:
+    """The active service accounts the request's selection matches."""
+    from approvals.accounts import accounts_matching
+
+    if access_request.strategy not in ACCOUNT_STRATEGIES:
+        return AwsAccount.objects.none()
+    return accounts_matching(
+        domains=access_request.target_domains,
+        environments=access_request.target_environments,
+        qualities=access_request.target_qualities,
+    )
+
+
+def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
+    """Copies the form's fields that the strategy uses; raises ValidationError by field."""
+    errors: dict[str, list[str]] = {}
+    strategy = data["strategy"]
+    uses = STRATEGY_FIELDS[strategy]
+    access_request.vendor = data["vendor"]
+    access_request.strategy = strategy
+    access_request.justification = data.get("justification", "").strip()
+    access_request.expires_on = data.get("expires_on")
+
+    access_request.principals = []
+    access_request.external_id = ""
+    if "principals" in uses:
+        try:
+            access_request.principals = iam.parse_principals(data.get("principals", ""))
+        except iam.IamInputError as exc:
+            errors.setdefault("principals", []).append(str(exc))
+        external_id = (data.get("external_id") or "").strip() or new_external_id()
+        try:
+            access_request.external_id = iam.check_external_id(external_id)
+        except iam.IamInputError as exc:
+            errors.setdefault("external_id", []).append(str(exc))
+        else:
+            reused = (
+                AccessRequest.objects.filter(external_id=external_id)
+                .exclude(vendor=access_request.vendor)
+                .exists()
+            )
+            if reused:
+                errors.setdefault("external_id", []).append(
+                    _(
+                        "This external id belongs to another vendor's grant: each relationship "
+                        "needs its own."
+                    )
+                )
+
+    access_request.target_domains = access_request.target_environments = []
+    access_request.target_qualities = []
+    if "accounts" in uses:
+        access_request.target_domains = _selected(data.get("domains", []))
+        access_request.target_environments = _selected(data.get("environments", []))
+        access_request.target_qualities = _selected(data.get("qualities", []))
+
+    access_request.role_name = ""
+    if "role_name" in uses:
+        role_name = (data.get("role_name") or "").strip() or default_role_name(data["vendor"])
+        try:
+            access_request.role_name = iam.check_role_name(role_name)
+        except iam.IamInputError as exc:
+            errors.setdefault("role_name", []).append(str(exc))
+
+    access_request.policy_source = ""
+    access_request.managed_policy_arns = []
+    access_request.inline_policy = None
+    access_request.generator_input = None
+    if "permissions" in uses:
+        _apply_permissions(access_request, data, errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _apply_permissions(
+    access_request: AccessRequest, data: dict[str, Any], errors: dict[str, list[str]]
+) -> None:
+    source = data.get("policy_source") or AccessRequest.PolicySource.MANAGED
+    access_request.policy_source = source
+    try:
+        if source == AccessRequest.PolicySource.MANAGED:
+            access_request.managed_policy_arns = iam.check_managed_policy_arns(
+                sorted(set(data.get("managed_policy_arns") or []))
+            )
+        elif source == AccessRequest.PolicySource.INLINE:
+            text = (data.get("inline_policy") or "").strip()
+            if text:
+                access_request.inline_policy = iam.parse_policy_document(text)
+        else:
+            arns = [a for a in re.split(r"[\s,]+", data.get("generator_resources") or "") if a]
+            generator_input: dict[str, Any] = {
+                "service": (data.get("generator_service") or "").strip().lower(),
+                "access_levels": list(data.get("generator_levels") or []),
+                "resource_arns": arns,
+            }
+            access_request.generator_input = generator_input
+            if generator_input["service"]:
+                access_request.inline_policy = iam.generate_least_privilege_policy(
+                    **generator_input
+                )
+    except iam.IamInputError as exc:
+        field = {"managed": "managed_policy_arns", "inline": "inline_policy"}.get(
+            source, "generator_service"
+        )
+        errors.setdefault(field, []).append(str(exc))
+
+
+def _evaluate(access_request: AccessRequest) -> list[AwsAccount]:
+    """Lint, risk, quorum and the change preview; returns the matched accounts."""
+    accounts = list(target_accounts(access_request))
+    findings = iam.lint_policy(access_request.inline_policy) if access_request.inline_policy else []
+    access_request.lint_findings = [f.as_dict() for f in findings]
+    admin_reasons = iam.admin_equivalent_reasons(
+        access_request.managed_policy_arns, access_request.inline_policy
+    )
+    account_types = {a.account_type for a in accounts}
+    if access_request.strategy == Strategy.ADMINISTRATOR:
+        account_types.add("management")  # Administrator exists in the management account too
+    risk = iam.assess_risk(
+        strategy=access_request.strategy,
+        admin_reasons=admin_reasons,
+        account_types=account_types,
+        production=any(a.is_production for a in accounts)
+        or access_request.strategy in (Strategy.AUDITOR, Strategy.ADMINISTRATOR),
+        vendor_tier=access_request.vendor.effective_tier,
+        lint_high=any(f.severity in ("high", "critical") for f in findings),
+        minimum_approvals=settings.PORTAL_MIN_APPROVALS,
+    )
+    access_request.risk_level = risk.level
+    access_request.risk_reasons = list(risk.reasons)
+    access_request.admin_equivalent = risk.admin_equivalent
+    access_request.required_approvals = risk.required_approvals
+    return accounts
+
+
+def _check_expiry(expires_on: date | None, *, required: bool) -> None:
+    if expires_on is None:
+        if required:
+            raise ValidationError({"expires_on": _("Every grant needs an end date.")})
+        return
+    today = timezone.localdate()
+    cap = today + timedelta(days=settings.PORTAL_MAX_GRANT_DAYS)
+    if expires_on <= today:
+        raise ValidationError({"expires_on": _("The end date must be in the future.")})
+    if expires_on > cap:
+        raise ValidationError(
+            {
+                "expires_on": _(
+                    "Grants last at most %(days)s days: choose %(cap)s or earlier; extend it later."
+                )
+                % {"days": settings.PORTAL_MAX_GRANT_DAYS, "cap": cap.isoformat()}
+            }
+        )
+
+
+@transaction.atomic
+def request_save(
+    *, actor: Any, data: dict[str, Any], request_id: int | None = None
+) -> AccessRequest:
+    """Creates or updates a draft; checks formats now and completeness at submission."""
+    if request_id is None:
+        access_request = AccessRequest(requester=actor)
+        before = None
+    else:
+        access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+        if access_request.requester_id != actor.pk:
+            raise PermissionDenied(_("Only the requester can change a request."))
+        if access_request.status != Status.DRAFT:
+            raise ValidationError(_("Only a draft can be changed; withdraw and duplicate it."))
+        before = snapshot(access_request)
+    if data["vendor"].status != Vendor.Status.ACTIVE:
+        raise ValidationError({"vendor": _("This vendor is offboarded.")})
+    _apply(access_request, data)
+    _check_expiry(access_request.expires_on, required=False)
+    _evaluate(access_request)
+    access_request.save()
+    access_request.target_accounts.set(target_accounts(access_request))
+    access_request.preview = compute_preview(access_request)
+    access_request.save(update_fields=["preview"])
+    audit_record(
+        actor=actor,
+        action="request.update" if before else "request.create",
+        obj=access_request,
+        before=before,
+        after=snapshot(access_request),
+    )
+    return access_request
+
+
+def submission_problems(access_request: AccessRequest) -> dict[str, list[str]]:
+    """What a draft still lacks before it can be submitted, by form field."""
+    problems: dict[str, list[str]] = {}
+    uses = STRATEGY_FIELDS[access_request.strategy]
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    if "principals" in uses and not access_request.principals:
+        add("principals", _("Name the vendor's AWS account id or role ARN."))
+    if "accounts" in uses and not access_request.target_accounts.exists():
+        add("domains", _("The selection matches no active account."))
+    if "permissions" in uses and not (
+        access_request.managed_policy_arns or access_request.inline_policy
+    ):
+        add("managed_policy_arns", _("Choose the permissions the vendor gets."))
+    if not access_request.justification:
+        add("justification", _("Say why the vendor needs this access."))
+    if access_request.expires_on is None:
+        add("expires_on", _("Every grant needs an end date."))
+    return problems
+
+
+@transaction.atomic
+def request_submit(*, request_id: int, actor: Any) -> AccessRequest:
+    """Submits a complete draft for the security team's approval."""
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    if access_request.requester_id != actor.pk:
+        raise PermissionDenied(_("Only the requester can submit a request."))
+    problems = submission_problems(access_request)
+    if problems:
+        raise ValidationError(problems)
+    _check_expiry(access_request.expires_on, required=True)
+    _evaluate(access_request)
+    access_request.target_accounts.set(target_accounts(access_request))
+    access_request.submitted_at = timezone.now()
+    access_request.save(
+        update_fields=[
+            "lint_findings",
+            "risk_level",
+            "risk_reasons",
+            "admin_equivalent",
+            "required_approvals",
+        ]
+    )
+    transition(
+        access_request,
+        to=Status.SUBMITTED,
+        actor=actor,
+        action="request.submit",
+        extra_fields=("submitted_at",),
+        detail={
+            "risk_level": access_request.risk_level,
+            "required_approvals": access_request.required_approvals,
+            "accounts": access_request.target_accounts.count(),
+        },
+    )
+    return access_request
+
+
+@transaction.atomic
+def request_withdraw(*, request_id: int, actor: Any) -> AccessRequest:
+    """The requester takes back a request that is still pending."""
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    if access_request.requester_id != actor.pk:
+        raise PermissionDenied(_("Only the requester can withdraw a request."))
+    if access_request.status not in PENDING_STATES:
+        raise ValidationError(
+            _("Only a pending request can be withdrawn; ask security to revoke an approved one.")
+        )
+    transition(access_request, to=Status.WITHDRAWN, actor=actor, action="request.withdraw")
+    return access_request
+
+
+@transaction.atomic
+def request_duplicate(*, request_id: int, actor: Any) -> AccessRequest:
+    """A new draft with the same choices (and a fresh external id), owned by `actor`."""
+    source = AccessRequest.objects.get(pk=request_id)
+    copy = AccessRequest(
+        vendor=source.vendor,
+        requester=actor,
+        strategy=source.strategy,
+        principals=list(source.principals),
+        external_id=new_external_id() if source.external_id else "",
+        target_domains=list(source.target_domains),
+        target_environments=list(source.target_environments),
+        target_qualities=list(source.target_qualities),
+        role_name=source.role_name,
+        policy_source=source.policy_source,
+        managed_policy_arns=list(source.managed_policy_arns),
+        inline_policy=source.inline_policy,
+        generator_input=source.generator_input,
+        justification=source.justification,
+        expires_on=None,
+        duplicated_from=source,
+    )
+    _evaluate(copy)
+    copy.save()
+    copy.target_accounts.set(target_accounts(copy))
+    copy.preview = compute_preview(copy)
+    copy.save(update_fields=["preview"])
+    audit_record(
+        actor=actor,
+        action="request.duplicate",
+        obj=copy,
+        after={**snapshot(copy), "duplicated_from": source.pk},
+    )
+    return copy
+
+
+def approval_blockers(access_request: AccessRequest) -> list[str]:
+    """Why the request cannot be approved yet (shown on the form and the request page)."""
+    blockers = []
+    state = vendor_review_state(access_request.vendor_id)
+    if state not in ReviewState.APPROVABLE:
+        blockers.append(
+            _("The vendor has no current approved SOC 2 review (%(state)s).")
+            % {"state": ReviewState.LABELS[state]}
+        )
+    if access_request.has_lint_errors:
+        blockers.append(_("The policy has lint errors."))
+    if access_request.expires_on is None:
+        blockers.append(_("No end date is set."))
+    return blockers
+
+
+def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
+    """The files and commands the generator would produce now, or why it cannot say."""
+    from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
+    from provisioning.substrate import Grant, SubstrateError, TargetAccount, generate_changeset
+    from provisioning.substrate import Strategy as GrantStrategy
+
+    try:
+        accounts = (
+            tuple(
+                TargetAccount(
+                    id=a.account_id, domain=a.domain, environment=a.environment, quality=a.quality
+                )
+                for a in access_request.target_accounts.all()
+            )
+            if access_request.strategy in ACCOUNT_STRATEGIES
+            else ()
+        )
+        grant = Grant(
+            vendor=access_request.vendor.slug,
+            strategy=GrantStrategy(access_request.strategy),
+            role_name=access_request.role_name or default_role_name(access_request.vendor),
+            principals=tuple(access_request.principals),
+            external_id=access_request.external_id or None,
+            accounts=accounts,
+            managed_policy_arns=tuple(access_request.managed_policy_arns),
+            inline_policy=access_request.inline_policy,
+            request_id=f"REQ-{access_request.pk}",
+        )
+        with default_branch_checkout(
+            settings.SUBSTRATE_REPO_URL, settings.SUBSTRATE_DEFAULT_BRANCH
+        ) as (folder, commit):
+            changeset = generate_changeset(folder, grant)
+    except RepositoryUnavailable as exc:
+        return {
+            "error": _("No preview: the Substrate repository is not readable here (%(e)s)")
+            % {"e": exc}
+        }
+    except (SubstrateError, ValueError) as exc:
+        return {"error": _("The change cannot be generated: %(e)s") % {"e": exc}}
+    return {
+        "commit": commit,
+        "files": [
+            {"action": f.action.value, "path": f.path, "content": f.content}
+            for f in changeset.files
+        ],
+        "commands": [c.shell for c in changeset.commands],
+        "warnings": list(changeset.warnings),
+    }

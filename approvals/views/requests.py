@@ -1,0 +1,183 @@
+"""Access request pages: my requests, the strategy-aware form, the request page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accessportal.roles import Role, can_write, has_role, role_required
+from approvals import requests as services
+from approvals.audit import audit_events_for
+from approvals.forms import AccessRequestForm
+from approvals.models import AccessRequest
+from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS
+from vendors.selectors import ReviewState, vendor_review_state
+from vendors.views import _apply_errors
+
+
+def _get(pk: int, user: Any) -> AccessRequest:
+    """A request the user may see: their own, or any for security and auditors."""
+    try:
+        access_request = AccessRequest.objects.select_related("vendor", "requester").get(pk=pk)
+    except AccessRequest.DoesNotExist as exc:
+        raise Http404(_("No such request.")) from exc
+    if access_request.requester_id != user.pk and not has_role(user, Role.SECURITY, Role.AUDITORS):
+        raise PermissionDenied
+    return access_request
+
+
+@require_GET
+@role_required()
+def request_list(request: HttpRequest) -> HttpResponse:
+    mine = AccessRequest.objects.filter(requester=request.user.pk).select_related("vendor")
+    page = Paginator(mine.order_by("-created_at"), 25).get_page(request.GET.get("page"))
+    return render(request, "approvals/request_list.html", {"page": page})
+
+
+def _form_page(
+    request: HttpRequest, form: AccessRequestForm, access_request: AccessRequest | None
+) -> HttpResponse:
+    problems = services.submission_problems(access_request) if access_request else {}
+    return render(
+        request,
+        "approvals/request_form.html",
+        {
+            "form": form,
+            "access_request": access_request,
+            "problems": [m for messages_ in problems.values() for m in messages_],
+            "strategy_fields": {k: sorted(v) for k, v in STRATEGY_FIELDS.items()},
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def request_new(request: HttpRequest) -> HttpResponse:
+    initial: dict[str, Any] = {"strategy": "role_per_account", "policy_source": "managed"}
+    if request.GET.get("vendor", "").isdigit():
+        initial["vendor"] = int(request.GET["vendor"])
+    form = AccessRequestForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            access_request = services.request_save(actor=request.user, data=form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return _after_save(request, access_request)
+    return _form_page(request, form, None)
+
+
+def _after_save(request: HttpRequest, access_request: AccessRequest) -> HttpResponse:
+    if "submit" in request.POST:
+        try:
+            services.request_submit(request_id=access_request.pk, actor=request.user)
+        except ValidationError as error:
+            messages.error(
+                request,
+                _("Saved as a draft, but not submitted: %(why)s")
+                % {"why": " ".join(error.messages)},
+            )
+            return redirect("approvals:request_edit", pk=access_request.pk)
+        messages.success(request, _("Request submitted to the security team."))
+    else:
+        messages.success(request, _("Draft saved. The checks below are up to date."))
+    return redirect("approvals:request_detail", pk=access_request.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    access_request = _get(pk, request.user)
+    if access_request.requester_id != request.user.pk:
+        raise PermissionDenied
+    if access_request.status != AccessRequest.Status.DRAFT:
+        messages.info(request, _("Only drafts can be edited."))
+        return redirect("approvals:request_detail", pk=pk)
+    form = AccessRequestForm(
+        request.POST or None, initial=AccessRequestForm.initial_from(access_request)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.request_save(actor=request.user, data=form.cleaned_data, request_id=pk)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return _after_save(request, access_request)
+    return _form_page(request, form, access_request)
+
+
+@require_GET
+@role_required()
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    access_request = _get(pk, request.user)
+    is_requester = access_request.requester_id == request.user.pk
+    state = vendor_review_state(access_request.vendor_id)
+    return render(
+        request,
+        "approvals/request_detail.html",
+        {
+            "r": access_request,
+            "accounts": access_request.target_accounts.order_by("domain", "environment", "quality"),
+            "timeline": audit_events_for(access_request).select_related("actor"),
+            "review_state": state,
+            "review_state_label": ReviewState.LABELS[state],
+            "blockers": services.approval_blockers(access_request),
+            "uses": STRATEGY_FIELDS[access_request.strategy],
+            "can_edit": is_requester and access_request.status == AccessRequest.Status.DRAFT,
+            "can_withdraw": is_requester and access_request.status in PENDING_STATES,
+            "can_duplicate": can_write(request.user),
+        },
+    )
+
+
+@require_POST
+@role_required(write=True)
+def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.request_submit(request_id=pk, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("approvals:request_edit", pk=pk)
+    messages.success(request, _("Request submitted to the security team."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(write=True)
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    _get(pk, request.user)
+    try:
+        services.request_withdraw(request_id=pk, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Request withdrawn."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(write=True)
+def request_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    _get(pk, request.user)
+    copy = services.request_duplicate(request_id=pk, actor=request.user)
+    messages.success(request, _("A new draft with the same choices. Set its end date."))
+    return redirect("approvals:request_edit", pk=copy.pk)
+
+
+urlpatterns = [
+    path("requests/", request_list, name="requests"),
+    path("requests/new/", request_new, name="request_new"),
+    path("requests/<int:pk>/", request_detail, name="request_detail"),
+    path("requests/<int:pk>/edit/", request_edit, name="request_edit"),
+    path("requests/<int:pk>/submit/", request_submit, name="request_submit"),
+    path("requests/<int:pk>/withdraw/", request_withdraw, name="request_withdraw"),
+    path("requests/<int:pk>/duplicate/", request_duplicate, name="request_duplicate"),
+]

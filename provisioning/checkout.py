@@ -1,0 +1,60 @@
+"""A throw-away checkout of the Substrate repository's default branch, for previews.
+
+Reads the repository named by SUBSTRATE_REPO_URL when it is a local path (bare or not) with
+dulwich, writing the branch's tree into a temporary folder. Remote repositories are fetched
+by the fulfilment worker's cached mirror instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from dulwich.errors import NotGitRepository
+from dulwich.repo import Repo
+
+
+class RepositoryUnavailable(Exception):
+    """The Substrate repository cannot be read here (not local, missing, or no such branch)."""
+
+
+def _local_path(url: str) -> Path | None:
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    if "://" in url or url.startswith("git@"):
+        return None
+    return Path(url)
+
+
+@contextlib.contextmanager
+def default_branch_checkout(url: str, branch: str) -> Iterator[tuple[Path, str]]:
+    """Yields (folder, commit id) of `branch`'s tree written to a temporary folder."""
+    path = _local_path(url)
+    if path is None:
+        raise RepositoryUnavailable(f"{url} is not a local repository.")
+    try:
+        repo = Repo(str(path))
+    except (NotGitRepository, FileNotFoundError) as exc:
+        raise RepositoryUnavailable(f"No git repository at {path}.") from exc
+    with repo:
+        try:
+            commit_id = repo.refs[f"refs/heads/{branch}".encode()]  # type: ignore[index]
+        except KeyError as exc:
+            raise RepositoryUnavailable(f"The repository has no branch {branch!r}.") from exc
+        tree_id = repo[commit_id].tree  # type: ignore[attr-defined]
+        with tempfile.TemporaryDirectory(prefix="substrate-preview-") as folder:
+            root = Path(folder)
+            for entry in repo.object_store.iter_tree_contents(tree_id):
+                relative = PurePosixPath(entry.path.decode("utf-8", "surrogateescape"))
+                if relative.is_absolute() or ".." in relative.parts or not stat.S_ISREG(entry.mode):
+                    continue  # symlinks, submodules and odd paths have no place in a preview
+                target = root.joinpath(*relative.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(repo[entry.sha].as_raw_string())
+                if entry.mode & 0o111:
+                    os.chmod(target, 0o700)  # executable for the owner only, as git keeps it
+            yield root, commit_id.decode()
