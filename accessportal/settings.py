@@ -209,6 +209,22 @@ DEFAULT_FROM_EMAIL = cfg.string(
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Notifications (approvals/notifications.py) -------------------------------------------------
+# Optional Slack incoming webhook for request notices. The URL embeds its token, so it must
+# travel over TLS and the error message must not echo it.
+PORTAL_SLACK_WEBHOOK_URL = cfg.string("PORTAL_SLACK_WEBHOOK_URL", default="", allow_empty=True)
+if PORTAL_SLACK_WEBHOOK_URL and not (
+    PORTAL_SLACK_WEBHOOK_URL.lower().startswith("https://")
+    and len(PORTAL_SLACK_WEBHOOK_URL) > len("https://")
+):
+    cfg.errors.append("PORTAL_SLACK_WEBHOOK_URL must be an https:// URL.")
+    PORTAL_SLACK_WEBHOOK_URL = ""
+# Addresses for security's notices (e.g. a team alias); empty: each active security member.
+PORTAL_NOTIFY_SECURITY_EMAILS = cfg.strings("PORTAL_NOTIFY_SECURITY_EMAILS", default=[])
+if any("@" not in address for address in PORTAL_NOTIFY_SECURITY_EMAILS):
+    cfg.errors.append("PORTAL_NOTIFY_SECURITY_EMAILS must be comma-separated e-mail addresses.")
+    PORTAL_NOTIFY_SECURITY_EMAILS = []
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = cfg.string("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -30,6 +30,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     }
     if has_role(request.user, Role.SECURITY):
         context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
+        context["requests_to_decide"] = (
+            AccessRequest.objects.filter(status=AccessRequest.Status.SUBMITTED)
+            .exclude(requester=request.user.pk)
+            .exclude(approvals__approver=request.user.pk)
+            .select_related("vendor", "requester")
+            .order_by("submitted_at")[:10]
+        )
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)

@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accessportal.roles import Role, has_role
-from approvals.models import AccountSyncRun, AuditEvent, AwsAccount
+from approvals.models import AccessRequest, AccountSyncRun, Approval, AuditEvent, AwsAccount
 
 
 def _pretty_json(value: Any) -> SafeString | str:
@@ -187,3 +188,165 @@ class AccountSyncRunAdmin(_InventoryReadOnlyAdmin):
     @admin.display(description="mismatches")
     def mismatches_json(self, run: AccountSyncRun) -> SafeString | str:
         return _pretty_json(run.mismatches)
+
+
+class VendorReviewStateFilter(admin.SimpleListFilter):
+    """The request's vendor's review state, computed in SQL as on the vendor list."""
+
+    title = "vendor review state"
+    parameter_name = "review_state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        from vendors.selectors import ReviewState
+
+        return [(key, str(label)) for key, label in ReviewState.CHOICES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        from vendors.models import Vendor
+        from vendors.selectors import with_review_state
+
+        if not self.value():
+            return queryset
+        vendors = with_review_state(Vendor.objects.all()).filter(  # type: ignore[misc]
+            review_state=self.value()
+        )
+        return queryset.filter(vendor__in=vendors.values("pk"))
+
+
+class ApprovalInline(admin.TabularInline):
+    model = Approval
+    extra = 0
+    can_delete = False
+    fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
+    readonly_fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    """Security's request list and read-only request page with approve and reject buttons.
+
+    Nothing is editable here: decisions go through `approvals.decisions`, which checks every
+    rule and writes the audit event, exactly as from the request page.
+    """
+
+    list_display = [
+        "id",
+        "vendor",
+        "strategy",
+        "status",
+        "risk_level",
+        "required_approvals",
+        "requester",
+        "expires_on",
+        "submitted_at",
+    ]
+    list_filter = [
+        "status",
+        "strategy",
+        "risk_level",
+        "vendor__tier",
+        VendorReviewStateFilter,
+        "admin_equivalent",
+        "expires_on",
+    ]
+    search_fields = [
+        "vendor__name",
+        "vendor__slug",
+        "requester__username",
+        "role_name",
+        "justification",
+        "external_id",
+    ]
+    list_select_related = ["vendor", "requester"]
+    date_hierarchy = "created_at"
+    inlines = [ApprovalInline]
+    change_form_template = "admin/approvals/accessrequest/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AccessRequest._meta.fields] + ["target_accounts"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_role(request.user, Role.SECURITY, Role.AUDITORS) or bool(
+            request.user.is_superuser
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [
+            path(
+                "<int:pk>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="approvals_accessrequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        from accessportal.mfa import session_mfa_verified
+        from approvals.requests import approval_blockers
+
+        extra = dict(extra_context or {})
+        if object_id:
+            access_request = AccessRequest.objects.filter(pk=object_id).first()
+            if access_request is not None:
+                extra.update(
+                    {
+                        "portal_request": access_request,
+                        "blockers": approval_blockers(access_request),
+                        "can_decide": has_role(request.user, Role.SECURITY)
+                        and access_request.status == AccessRequest.Status.SUBMITTED,
+                        "mfa_verified": session_mfa_verified(request),
+                    }
+                )
+        return super().changeform_view(request, object_id, form_url, extra)
+
+    def decide_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from django.contrib import messages
+        from django.core.exceptions import PermissionDenied, ValidationError
+        from django.shortcuts import redirect
+
+        from accessportal.mfa import session_mfa_verified
+        from approvals import decisions
+
+        if request.method != "POST":
+            return redirect("admin:approvals_accessrequest_change", pk)
+        comment = request.POST.get("comment", "")
+        mfa = session_mfa_verified(request)
+        try:
+            if request.POST.get("decision") == "reject":
+                decisions.request_reject(
+                    request_id=pk, approver=request.user, mfa_verified=mfa, comment=comment
+                )
+                messages.success(request, "Request rejected.")
+            else:
+                decisions.request_approve(
+                    request_id=pk, approver=request.user, mfa_verified=mfa, comment=comment
+                )
+                messages.success(request, "Approval recorded.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        except PermissionDenied as error:
+            messages.error(request, str(error) or "You may not decide this request.")
+        return redirect("admin:approvals_accessrequest_change", pk)

@@ -279,6 +279,7 @@ def request_submit(*, request_id: int, actor: Any) -> AccessRequest:
             "required_approvals",
         ]
     )
+    _notify(access_request, "submitted", actor)
     transition(
         access_request,
         to=Status.SUBMITTED,
@@ -305,6 +306,7 @@ def request_withdraw(*, request_id: int, actor: Any) -> AccessRequest:
             _("Only a pending request can be withdrawn; ask security to revoke an approved one.")
         )
     transition(access_request, to=Status.WITHDRAWN, actor=actor, action="request.withdraw")
+    _notify(access_request, "withdrawn", actor)
     return access_request
 
 
@@ -342,6 +344,12 @@ def request_duplicate(*, request_id: int, actor: Any) -> AccessRequest:
         after={**snapshot(copy), "duplicated_from": source.pk},
     )
     return copy
+
+
+def _notify(access_request: AccessRequest, event: str, actor: Any) -> None:
+    from approvals.notifications import notify_on_commit
+
+    notify_on_commit(access_request_id=access_request.pk, event=event, actor_id=actor.pk)
 
 
 def approval_blockers(access_request: AccessRequest) -> list[str]:

@@ -15,3 +15,7 @@ def accounts_sync_task(run_id: int | None = None) -> None:
     from approvals.accounts import accounts_sync  # keeps worker start-up free of model imports
 
     accounts_sync(run_id=run_id)
+
+
+# The worker imports each app's tasks module; the notice tasks live in their own module.
+from approvals.notification_tasks import notice_email_task, notice_slack_task  # noqa: E402, F401

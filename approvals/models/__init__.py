@@ -13,7 +13,7 @@ from approvals.models.audit import (
     AuditLogAppendOnlyError,
     audit_event_hash,
 )
-from approvals.models.requests import TRANSITIONS, AccessRequest, Strategy
+from approvals.models.requests import TRANSITIONS, AccessRequest, Approval, Strategy
 
 __all__ = [
     "ACTION_MAX_LENGTH",
@@ -24,6 +24,7 @@ __all__ = [
     "TRANSITIONS",
     "AccessRequest",
     "AccountSyncRun",
+    "Approval",
     "AuditChainHead",
     "AuditEvent",
     "AuditEventQuerySet",

@@ -159,3 +159,34 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REVOKED: frozenset(),
 }
 PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
+
+
+class Approval(models.Model):
+    """One security member's decision on one request. A person counts once toward a quorum:
+    the database refuses a second decision by the same person on the same request."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", _("Approve")
+        REJECT = "reject", _("Reject")
+
+    access_request = models.ForeignKey(
+        AccessRequest, on_delete=models.PROTECT, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    mfa_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_request", "approver"], name="one_decision_per_approver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.decision} #{self.access_request_id}"

@@ -13,7 +13,9 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
+from approvals import decisions
 from approvals import requests as services
 from approvals.audit import audit_events_for
 from approvals.forms import AccessRequestForm
@@ -134,6 +136,13 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": is_requester and access_request.status == AccessRequest.Status.DRAFT,
             "can_withdraw": is_requester and access_request.status in PENDING_STATES,
             "can_duplicate": can_write(request.user),
+            "approvals": access_request.approvals.select_related("approver"),
+            "can_decide": has_role(request.user, Role.SECURITY)
+            and access_request.status == AccessRequest.Status.SUBMITTED
+            and not is_requester,
+            "can_revoke": has_role(request.user, Role.SECURITY)
+            and access_request.status in decisions.REVOCABLE,
+            "mfa_verified": session_mfa_verified(request),
         },
     )
 
@@ -172,6 +181,59 @@ def request_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("approvals:request_edit", pk=copy.pk)
 
 
+def _decide(request: HttpRequest, pk: int, decide: Any, done: str) -> HttpResponse:
+    _get(pk, request.user)
+    try:
+        decide(pk, request.POST.get("comment", ""), session_mfa_verified(request))
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text or _("You may not do this."))
+    else:
+        messages.success(request, done)
+    if request.POST.get("next") == "dashboard":  # approved from the dashboard: back there
+        return redirect("dashboard")
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_approve(
+            request_id=i, approver=request.user, mfa_verified=m, comment=c
+        ),
+        _("Approval recorded."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_reject(
+            request_id=i, approver=request.user, mfa_verified=m, comment=c
+        ),
+        _("Request rejected."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_revoke(
+            request_id=i, actor=request.user, mfa_verified=m, reason=c
+        ),
+        _("Access revoked."),
+    )
+
+
 urlpatterns = [
     path("requests/", request_list, name="requests"),
     path("requests/new/", request_new, name="request_new"),
@@ -180,4 +242,7 @@ urlpatterns = [
     path("requests/<int:pk>/submit/", request_submit, name="request_submit"),
     path("requests/<int:pk>/withdraw/", request_withdraw, name="request_withdraw"),
     path("requests/<int:pk>/duplicate/", request_duplicate, name="request_duplicate"),
+    path("requests/<int:pk>/approve/", request_approve, name="request_approve"),
+    path("requests/<int:pk>/reject/", request_reject, name="request_reject"),
+    path("requests/<int:pk>/revoke/", request_revoke, name="request_revoke"),
 ]

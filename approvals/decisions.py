@@ -1,0 +1,167 @@
+"""Security's decisions on access requests: approve (toward a quorum), reject, revoke.
+
+Every rule is enforced here, whatever the entry point (the admin, the request page, the
+dashboard or a crafted POST): no self-approval, one person counts once, the quorum set by risk,
+the vendor's review current and approved, no lint errors, an end date, and an MFA-verified
+session. A refusal says exactly why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from accessportal.roles import Role, has_role
+from approvals.audit import audit_record
+from approvals.models import AccessRequest, Approval
+from approvals.requests import approval_blockers
+from approvals.workflow import transition
+
+Status = AccessRequest.Status
+REVOCABLE = frozenset(
+    {
+        Status.APPROVED,
+        Status.PROVISIONING,
+        Status.PR_OPEN,
+        Status.ACTIVE,
+        Status.EXPIRING,
+        Status.FAILED,
+    }
+)
+
+
+def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str = "") -> None:
+    from approvals.notifications import notify_on_commit
+
+    notify_on_commit(
+        access_request_id=access_request.pk,
+        event=event,
+        actor_id=getattr(actor, "pk", None),
+        comment=comment,
+    )
+
+
+def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: bool) -> None:
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team decides access requests."))
+    if actor.pk == access_request.requester_id:
+        raise PermissionDenied(
+            _("You filed this request: another member of the security team must decide it.")
+        )
+    if not mfa_verified:
+        raise PermissionDenied(
+            _(
+                "Sign in with your second factor (authenticator app) before "
+                "deciding access requests."
+            )
+        )
+    if access_request.status != Status.SUBMITTED:
+        raise ValidationError(
+            _("This request is %(status)s: only a submitted request can be decided.")
+            % {"status": access_request.get_status_display()}
+        )
+
+
+@transaction.atomic
+def request_approve(
+    *, request_id: int, approver: Any, mfa_verified: bool, comment: str = ""
+) -> AccessRequest:
+    """Records an approval; the request becomes approved when the quorum is reached.
+
+    The row lock serialises approvers: two approvals at the same moment give one transition.
+    """
+    access_request = (
+        AccessRequest.objects.select_for_update().select_related("vendor").get(pk=request_id)
+    )
+    _check_decider(access_request, approver, mfa_verified=mfa_verified)
+    blockers = approval_blockers(access_request)
+    if blockers:
+        raise ValidationError(blockers)
+    if access_request.approvals.filter(approver=approver).exists():
+        raise ValidationError(_("You already approved this request; one person counts once."))
+    try:
+        with transaction.atomic():
+            Approval.objects.create(
+                access_request=access_request,
+                approver=approver,
+                decision=Approval.Decision.APPROVE,
+                comment=comment.strip(),
+                mfa_verified=mfa_verified,
+            )
+    except IntegrityError as exc:  # the database's own guard against a double count
+        raise ValidationError(_("You already decided this request.")) from exc
+    approvals = access_request.approvals.filter(decision=Approval.Decision.APPROVE)
+    count = approvals.values("approver").distinct().count()
+    if count >= access_request.required_approvals:
+        transition(
+            access_request,
+            to=Status.APPROVED,
+            actor=approver,
+            action="request.approve",
+            detail={"approvals": count, "required": access_request.required_approvals},
+        )
+        _notify(access_request, "approved", approver, comment)
+    else:
+        audit_record(
+            actor=approver,
+            action="request.approval_recorded",
+            obj=access_request,
+            after={"approvals": count, "required": access_request.required_approvals},
+        )
+        _notify(access_request, "approval_recorded", approver, comment)
+    return access_request
+
+
+@transaction.atomic
+def request_reject(
+    *, request_id: int, approver: Any, mfa_verified: bool, comment: str
+) -> AccessRequest:
+    """Rejects a submitted request; the comment, required, tells the requester why."""
+    if not comment.strip():
+        raise ValidationError({"comment": _("Say why the request is rejected.")})
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    _check_decider(access_request, approver, mfa_verified=mfa_verified)
+    Approval.objects.create(
+        access_request=access_request,
+        approver=approver,
+        decision=Approval.Decision.REJECT,
+        comment=comment.strip(),
+        mfa_verified=mfa_verified,
+    )
+    transition(
+        access_request,
+        to=Status.REJECTED,
+        actor=approver,
+        action="request.reject",
+        detail={"comment": comment.strip()},
+    )
+    _notify(access_request, "rejected", approver, comment.strip())
+    return access_request
+
+
+@transaction.atomic
+def request_revoke(
+    *, request_id: int, actor: Any, mfa_verified: bool, reason: str
+) -> AccessRequest:
+    """Security ends an approved grant at any time (fulfilment removes it from AWS)."""
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team revokes access."))
+    if not mfa_verified:
+        raise PermissionDenied(_("Sign in with your second factor before revoking access."))
+    if not reason.strip():
+        raise ValidationError({"comment": _("Say why the access is revoked.")})
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    if access_request.status not in REVOCABLE:
+        raise ValidationError(_("Only approved access can be revoked."))
+    transition(
+        access_request,
+        to=Status.REVOKED,
+        actor=actor,
+        action="request.revoke",
+        detail={"reason": reason.strip()},
+    )
+    _notify(access_request, "revoked", actor, reason.strip())
+    return access_request

@@ -1,0 +1,338 @@
+"""Security's decisions: every approval rule, whatever the entry point, and the race."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from accessportal.roles import Role
+from approvals import decisions
+from approvals import requests as services
+from approvals.audit import audit_verify
+from approvals.models import AccessRequest, Approval, AuditEvent, AwsAccount
+from tests.vendors.conftest import complete_review, vendor_data
+from vendors import services as vendor_services
+
+pytestmark = pytest.mark.django_db
+ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
+
+
+@pytest.fixture
+def engineer(make_user):
+    return make_user("erin")
+
+
+@pytest.fixture
+def security(make_user):
+    return make_user("sam", Role.SECURITY, is_staff=True)
+
+
+@pytest.fixture
+def security2(make_user):
+    return make_user("sasha", Role.SECURITY, is_staff=True)
+
+
+@pytest.fixture
+def reviewed_vendor(engineer, make_user):
+    vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
+    reviewer = make_user("rita", Role.SECURITY)
+    review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
+    complete_review(review, engineer)
+    vendor_services.review_submit(review_id=review.pk, actor=engineer)
+    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    return vendor
+
+
+@pytest.fixture
+def account(db):
+    return AwsAccount.objects.create(
+        account_id="111122223333",
+        name="payments-staging",
+        account_type="service",
+        domain="payments",
+        environment="staging",
+        quality="alpha",
+        status="active",
+    )
+
+
+def submitted(vendor, engineer, **overrides):
+    data = {
+        "vendor": vendor,
+        "strategy": "role_per_account",
+        "principals": ROLE,
+        "external_id": "",
+        "domains": ["payments"],
+        "environments": [],
+        "qualities": [],
+        "role_name": "",
+        "policy_source": "managed",
+        "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "justification": "Nightly scan.",
+        "expires_on": timezone.localdate() + timedelta(days=30),
+        **overrides,
+    }
+    r = services.request_save(actor=engineer, data=data)
+    return services.request_submit(request_id=r.pk, actor=engineer)
+
+
+def test_one_approval_approves_a_low_risk_request(
+    reviewed_vendor, engineer, security, account, django_capture_on_commit_callbacks
+):
+    r = submitted(reviewed_vendor, engineer)
+    assert r.required_approvals == 1
+    with django_capture_on_commit_callbacks() as callbacks:
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    assert AccessRequest.objects.get(pk=r.pk).status == "approved"
+    assert len(callbacks) == 1  # the notice, sent after commit
+    event = AuditEvent.objects.get(action="request.approve", object_id=str(r.pk))
+    assert event.after is not None
+    assert (event.before, event.after["status"]) == ({"status": "submitted"}, "approved")
+    assert audit_verify().ok
+
+
+def test_nobody_approves_their_own_request(reviewed_vendor, security, security2, account):
+    r = submitted(reviewed_vendor, security)
+    with pytest.raises(PermissionDenied, match="You filed this request"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    assert not Approval.objects.exists()
+
+
+def test_only_security_decides(reviewed_vendor, engineer, make_user, account):
+    r = submitted(reviewed_vendor, engineer)
+    for person in (make_user("omar"), make_user("ari", Role.AUDITORS)):
+        with pytest.raises(PermissionDenied, match="Only the security team"):
+            decisions.request_approve(request_id=r.pk, approver=person, mfa_verified=True)
+
+
+def test_mfa_is_required(reviewed_vendor, engineer, security, account):
+    r = submitted(reviewed_vendor, engineer)
+    with pytest.raises(PermissionDenied, match="second factor"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=False)
+
+
+def test_quorum_of_two_distinct_people_for_an_iam_user(
+    reviewed_vendor, engineer, security, security2, account
+):
+    r = submitted(reviewed_vendor, engineer, strategy="iam_user")
+    assert r.required_approvals == 2
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    assert AccessRequest.objects.get(pk=r.pk).status == "submitted"
+    with pytest.raises(ValidationError, match="one person counts once"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    decisions.request_approve(request_id=r.pk, approver=security2, mfa_verified=True)
+    assert AccessRequest.objects.get(pk=r.pk).status == "approved"
+    assert Approval.objects.filter(access_request=r).count() == 2
+
+
+def test_vendor_without_a_current_review_cannot_be_approved(engineer, security, account):
+    vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
+    r = submitted(vendor, engineer)
+    with pytest.raises(ValidationError, match="no current approved SOC 2 review"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+
+
+def test_lint_errors_block_approval(reviewed_vendor, engineer, security, account):
+    huge = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [f"s3:GetObject{'x' * 20}{i}" for i in range(500)],
+                "Resource": "*",
+            }
+        ],
+    }
+    import json
+
+    r = submitted(reviewed_vendor, engineer, policy_source="inline", inline_policy=json.dumps(huge))
+    with pytest.raises(ValidationError, match="lint errors"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+
+
+def test_reject_needs_a_comment(reviewed_vendor, engineer, security, account):
+    r = submitted(reviewed_vendor, engineer)
+    with pytest.raises(ValidationError):
+        decisions.request_reject(request_id=r.pk, approver=security, mfa_verified=True, comment=" ")
+    decisions.request_reject(
+        request_id=r.pk, approver=security, mfa_verified=True, comment="Use Auditor instead."
+    )
+    assert AccessRequest.objects.get(pk=r.pk).status == "rejected"
+    with pytest.raises(ValidationError, match="only a submitted request"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+
+
+def test_revoke_after_approval(reviewed_vendor, engineer, security, account):
+    r = submitted(reviewed_vendor, engineer)
+    with pytest.raises(ValidationError, match="Only approved access"):
+        decisions.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="x")
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    decisions.request_revoke(
+        request_id=r.pk, actor=security, mfa_verified=True, reason="Contract ended."
+    )
+    assert AccessRequest.objects.get(pk=r.pk).status == "revoked"
+
+
+def test_crafted_posts_are_refused(client, reviewed_vendor, engineer, security, account):
+    r = submitted(reviewed_vendor, engineer)
+    client.force_login(engineer)  # the requester is not security
+    response = client.post(reverse("approvals:request_approve", kwargs={"pk": r.pk}))
+    assert response.status_code == 403
+    client.force_login(security)  # no MFA in this session
+    response = client.post(reverse("approvals:request_approve", kwargs={"pk": r.pk}), follow=True)
+    assert "second factor" in response.content.decode()
+    admin = client.post(
+        reverse("admin:approvals_accessrequest_decide", args=[r.pk]),
+        {"decision": "approve"},
+        follow=True,
+    )
+    assert "second factor" in admin.content.decode()
+    assert AccessRequest.objects.get(pk=r.pk).status == "submitted"
+
+
+def _sign_in_with_totp(client, user, password):
+    from allauth.mfa.totp.internal.auth import (
+        TOTP,
+        format_hotp_value,
+        generate_totp_secret,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    response = client.post(reverse("account_login"), {"login": user.username, "password": password})
+    assert response["Location"] == reverse("mfa_authenticate")
+    counters = list(yield_hotp_counters_from_time())
+    code = format_hotp_value(hotp_value(secret, counters[len(counters) // 2]))
+    response = client.post(reverse("mfa_authenticate"), {"code": code})
+    assert response.status_code == 302
+
+
+def test_approving_through_the_admin_with_mfa_and_self_approval_refused(
+    client, reviewed_vendor, engineer, security, security2, account, password
+):
+    r = submitted(reviewed_vendor, security2)
+    _sign_in_with_totp(client, security2, password)
+    page = client.get(reverse("admin:approvals_accessrequest_change", args=[r.pk]))
+    assert page.status_code == 200
+    client.post(
+        reverse("admin:approvals_accessrequest_decide", args=[r.pk]), {"decision": "approve"}
+    )
+    assert AccessRequest.objects.get(pk=r.pk).status == "submitted"  # own request
+    client.logout()
+    _sign_in_with_totp(client, security, password)
+    page = client.get(reverse("admin:approvals_accessrequest_change", args=[r.pk]))
+    assert "Approve" in page.content.decode()
+    client.post(
+        reverse("admin:approvals_accessrequest_decide", args=[r.pk]),
+        {"decision": "approve", "comment": "Narrow and reviewed."},
+    )
+    approved = AccessRequest.objects.get(pk=r.pk)
+    assert approved.status == "approved"
+    assert Approval.objects.get(access_request=r).mfa_verified is True
+
+
+def test_admin_cannot_edit_or_delete_requests_and_approvals(
+    client, reviewed_vendor, engineer, security, account
+):
+    r = submitted(reviewed_vendor, engineer)
+    client.force_login(security)
+    change = client.post(
+        reverse("admin:approvals_accessrequest_change", args=[r.pk]), {"status": "approved"}
+    )
+    assert change.status_code in (403, 200)
+    assert AccessRequest.objects.get(pk=r.pk).status == "submitted"
+    assert (
+        client.get(reverse("admin:approvals_accessrequest_delete", args=[r.pk])).status_code == 403
+    )
+    assert client.get(reverse("admin:approvals_accessrequest_add")).status_code == 403
+    listing = client.get(
+        reverse("admin:approvals_accessrequest_changelist"),
+        {"review_state": "current", "status": "submitted"},
+    )
+    assert f">{r.pk}<" in listing.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("strategy", ["role_per_account", "iam_user"])
+def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy):
+    assert connection.vendor == "postgresql"
+    engineer = make_user("erin")
+    reviewer = make_user("rita", Role.SECURITY)
+    approvers = [make_user("sam", Role.SECURITY), make_user("sasha", Role.SECURITY)]
+    vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
+    review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
+    complete_review(review, engineer)
+    vendor_services.review_submit(review_id=review.pk, actor=engineer)
+    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    AwsAccount.objects.create(
+        account_id="111122223333",
+        name="a",
+        account_type="service",
+        domain="payments",
+        environment="staging",
+        quality="alpha",
+        status="active",
+    )
+    r = submitted(vendor, engineer, strategy=strategy)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def approve(user):
+        from django.db import connections
+
+        try:
+            barrier.wait(timeout=10)
+            decisions.request_approve(request_id=r.pk, approver=user, mfa_verified=True)
+            outcomes.append("ok")
+        except ValidationError as exc:
+            outcomes.append(f"refused: {exc.messages[0]}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=approve, args=(u,)) for u in approvers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert AccessRequest.objects.get(pk=r.pk).status == "approved"
+    assert AuditEvent.objects.filter(action="request.approve", object_id=str(r.pk)).count() == 1
+    if strategy == "iam_user":  # quorum of two: both count, one transition
+        assert sorted(outcomes) == ["ok", "ok"]
+        assert Approval.objects.filter(access_request_id=r.pk).count() == 2
+    else:  # the second finds the request already approved
+        assert sorted(outcomes)[0] == "ok"
+        assert sorted(outcomes)[1].startswith("refused")
+        assert Approval.objects.filter(access_request_id=r.pk).count() == 1
+    assert audit_verify().ok
+
+
+def test_a_worker_process_registers_the_notice_tasks(subprocess_env):
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    code = (
+        "import django; django.setup(); from accessportal.celery import app; "
+        "app.loader.import_default_modules(); print(' '.join(sorted(app.tasks)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    registered = result.stdout.split()
+    assert "approvals.notification_tasks.notice_email_task" in registered
+    assert "approvals.notification_tasks.notice_slack_task" in registered
