@@ -303,6 +303,9 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Access requests --------------------------------------------------------------------------
 PORTAL_MAX_GRANT_DAYS = cfg.integer("PORTAL_MAX_GRANT_DAYS", default=365, minimum=1)
+# Extensions: each adds at most this many days from today, and a grant is extended this often.
+PORTAL_MAX_EXTENSION_DAYS = cfg.integer("PORTAL_MAX_EXTENSION_DAYS", default=90, minimum=1)
+PORTAL_MAX_EXTENSIONS = cfg.integer("PORTAL_MAX_EXTENSIONS", default=2)
 # Approvals needed for any request; risk raises it to 2 where DESIGN.md says (never lowers it).
 PORTAL_MIN_APPROVALS = cfg.integer("PORTAL_MIN_APPROVALS", default=1, minimum=1)
 

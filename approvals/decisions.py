@@ -8,10 +8,13 @@ session. A refusal says exactly why.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
@@ -164,4 +167,103 @@ def request_revoke(
         detail={"reason": reason.strip()},
     )
     _notify(access_request, "revoked", actor, reason.strip())
+    return access_request
+
+
+EXTENDABLE = frozenset({Status.APPROVED, Status.PR_OPEN, Status.ACTIVE, Status.EXPIRING})
+
+
+@transaction.atomic
+def request_extension_ask(
+    *, request_id: int, actor: Any, until: date, reason: str
+) -> AccessRequest:
+    """The requester asks for a later end date: a lighter cycle than a new request, capped.
+
+    Capped twice: the new end is at most PORTAL_MAX_EXTENSION_DAYS from today, and a grant is
+    extended at most PORTAL_MAX_EXTENSIONS times; beyond that a new request is reviewed in full.
+    """
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    if access_request.requester_id != actor.pk:
+        raise PermissionDenied(_("Only the requester can ask to extend a grant."))
+    if access_request.status not in EXTENDABLE:
+        raise ValidationError(_("Only approved or active access can be extended."))
+    if access_request.extensions_granted >= settings.PORTAL_MAX_EXTENSIONS:
+        raise ValidationError(
+            _("This grant was extended %(n)s times already: file a new request.")
+            % {"n": access_request.extensions_granted}
+        )
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the vendor still needs the access.")})
+    cap = timezone.localdate() + timedelta(days=settings.PORTAL_MAX_EXTENSION_DAYS)
+    if access_request.expires_on and until <= access_request.expires_on:
+        raise ValidationError({"until": _("Choose a date after the current end date.")})
+    if until > cap:
+        raise ValidationError(
+            {"until": _("An extension ends on %(cap)s at the latest.") % {"cap": cap.isoformat()}}
+        )
+    access_request.extension_until = until
+    access_request.extension_reason = reason.strip()
+    access_request.save(update_fields=["extension_until", "extension_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="request.extension_ask",
+        obj=access_request,
+        after={
+            "until": until.isoformat(),
+            "reason": reason.strip(),
+            "expires_on": str(access_request.expires_on),
+        },
+    )
+    return access_request
+
+
+@transaction.atomic
+def request_extension_decide(
+    *, request_id: int, approver: Any, approve: bool, mfa_verified: bool, comment: str = ""
+) -> AccessRequest:
+    """One MFA-verified security member (not the requester) grants or refuses an extension."""
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    if not has_role(approver, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team decides extensions."))
+    if approver.pk == access_request.requester_id:
+        raise PermissionDenied(
+            _("You asked for this extension: another member of the security team must decide it.")
+        )
+    if not mfa_verified:
+        raise PermissionDenied(_("Sign in with your second factor before deciding."))
+    if access_request.extension_until is None:
+        raise ValidationError(_("No extension is waiting for a decision."))
+    if not approve and not comment.strip():
+        raise ValidationError({"comment": _("Say why the extension is refused.")})
+    before = {
+        "expires_on": str(access_request.expires_on),
+        "extensions_granted": access_request.extensions_granted,
+    }
+    if approve:
+        access_request.expires_on = access_request.extension_until
+        access_request.extensions_granted += 1
+    access_request.extension_until = None
+    access_request.extension_reason = ""
+    access_request.save(
+        update_fields=[
+            "expires_on",
+            "extensions_granted",
+            "extension_until",
+            "extension_reason",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=approver,
+        action="request.extension_grant" if approve else "request.extension_refuse",
+        obj=access_request,
+        before=before,
+        after={
+            "expires_on": str(access_request.expires_on),
+            "extensions_granted": access_request.extensions_granted,
+            "comment": comment.strip(),
+        },
+    )
+    if approve and access_request.status == Status.EXPIRING:
+        transition(access_request, to=Status.ACTIVE, actor=approver, action="request.renew")
     return access_request

@@ -113,6 +113,10 @@ class AccessRequest(models.Model):
     risk_reasons = models.JSONField(default=list, blank=True)
     admin_equivalent = models.BooleanField(default=False)
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    # Extension: the requester asks for a later end date; one security approval grants it.
+    extension_until = models.DateField(null=True, blank=True)
+    extension_reason = models.TextField(blank=True)
+    extensions_granted = models.PositiveSmallIntegerField(default=0)
     # The change set the generator would produce, computed when the request is saved.
     preview = models.JSONField(null=True, blank=True)
 

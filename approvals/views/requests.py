@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -143,6 +144,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_revoke": has_role(request.user, Role.SECURITY)
             and access_request.status in decisions.REVOCABLE,
             "mfa_verified": session_mfa_verified(request),
+            "can_extend": is_requester
+            and access_request.status in decisions.EXTENDABLE
+            and access_request.extension_until is None,
+            "can_decide_extension": has_role(request.user, Role.SECURITY)
+            and not is_requester
+            and access_request.extension_until is not None,
         },
     )
 
@@ -234,6 +241,41 @@ def request_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_POST
+@role_required(write=True)
+def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    _get(pk, request.user)
+    try:
+        until = date.fromisoformat(request.POST.get("until", ""))
+    except ValueError:
+        messages.error(request, _("Enter the new end date as YYYY-MM-DD."))
+        return redirect("approvals:request_detail", pk=pk)
+    try:
+        decisions.request_extension_ask(
+            request_id=pk, actor=request.user, until=until, reason=request.POST.get("reason", "")
+        )
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text)
+    else:
+        messages.success(request, _("Extension asked: one security approval grants it."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_extension_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    approve = request.POST.get("decision") == "grant"
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_extension_decide(
+            request_id=i, approver=request.user, approve=approve, mfa_verified=m, comment=c
+        ),
+        _("Extension granted.") if approve else _("Extension refused."),
+    )
+
+
 urlpatterns = [
     path("requests/", request_list, name="requests"),
     path("requests/new/", request_new, name="request_new"),
@@ -245,4 +287,6 @@ urlpatterns = [
     path("requests/<int:pk>/approve/", request_approve, name="request_approve"),
     path("requests/<int:pk>/reject/", request_reject, name="request_reject"),
     path("requests/<int:pk>/revoke/", request_revoke, name="request_revoke"),
+    path("requests/<int:pk>/extend/", request_extend, name="request_extend"),
+    path("requests/<int:pk>/extension/", request_extension_decide, name="request_extension_decide"),
 ]

@@ -336,3 +336,70 @@ def test_a_worker_process_registers_the_notice_tasks(subprocess_env):
     registered = result.stdout.split()
     assert "approvals.notification_tasks.notice_email_task" in registered
     assert "approvals.notification_tasks.notice_slack_task" in registered
+
+
+def test_extension_is_a_lighter_capped_cycle(
+    reviewed_vendor, engineer, security, security2, account, settings
+):
+    r = submitted(reviewed_vendor, engineer, strategy="iam_user")  # quorum 2 to approve...
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    decisions.request_approve(request_id=r.pk, approver=security2, mfa_verified=True)
+    r.refresh_from_db()
+    assert r.expires_on is not None
+    later = r.expires_on + timedelta(days=20)
+    with pytest.raises(ValidationError, match="at the latest"):
+        decisions.request_extension_ask(
+            request_id=r.pk,
+            actor=engineer,
+            until=timezone.localdate() + timedelta(days=400),
+            reason="More time",
+        )
+    decisions.request_extension_ask(
+        request_id=r.pk, actor=engineer, until=later, reason="Migration runs late."
+    )
+    with pytest.raises(PermissionDenied):
+        decisions.request_extension_decide(
+            request_id=r.pk, approver=security, approve=True, mfa_verified=False
+        )
+    # ...but one approval extends it.
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=security, approve=True, mfa_verified=True
+    )
+    r.refresh_from_db()
+    assert (r.expires_on, r.extensions_granted, r.extension_until) == (later, 1, None)
+    settings.PORTAL_MAX_EXTENSIONS = 1
+    with pytest.raises(ValidationError, match="extended 1 times already"):
+        decisions.request_extension_ask(
+            request_id=r.pk, actor=engineer, until=later + timedelta(days=1), reason="Again"
+        )
+    assert AuditEvent.objects.filter(action="request.extension_grant").count() == 1
+
+
+def test_only_the_requester_asks_and_only_for_approved_access(
+    reviewed_vendor, engineer, security, account
+):
+    r = submitted(reviewed_vendor, engineer)
+    later = timezone.localdate() + timedelta(days=60)
+    with pytest.raises(ValidationError, match="Only approved or active"):
+        decisions.request_extension_ask(request_id=r.pk, actor=engineer, until=later, reason="x")
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    with pytest.raises(PermissionDenied):
+        decisions.request_extension_ask(request_id=r.pk, actor=security, until=later, reason="x")
+
+
+@pytest.mark.parametrize("source", list(AccessRequest.Status.values))
+def test_every_transition_of_the_state_machine(reviewed_vendor, engineer, account, source):
+    from approvals.models.requests import TRANSITIONS
+    from approvals.workflow import transition
+
+    r = submitted(reviewed_vendor, engineer)
+    for target in AccessRequest.Status.values:
+        AccessRequest.objects.filter(pk=r.pk).update(status=source)
+        r.refresh_from_db()
+        if target in TRANSITIONS[source]:
+            transition(r, to=target, actor=engineer, action="request.test")
+            assert AccessRequest.objects.get(pk=r.pk).status == target
+        else:
+            with pytest.raises(ValidationError, match="cannot become"):
+                transition(r, to=target, actor=engineer, action="request.test")
+            assert AccessRequest.objects.get(pk=r.pk).status == source
