@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accessportal.roles import Role, has_role
 from vendors.models import (
+    VENDOR_FIELDS,
     ChecklistAnswer,
     ComplementaryControl,
     DataCategory,
@@ -47,32 +48,7 @@ class VendorForm(forms.ModelForm):
 
     class Meta:
         model = Vendor
-        fields = [
-            "name",
-            "slug",
-            "legal_name",
-            "service",
-            "website",
-            "purpose",
-            "internal_owner",
-            "data_sensitivity",
-            "access_level",
-            "criticality",
-            "tier_override",
-            "tier_override_reason",
-            "data_categories",
-            "storage_regions",
-            "processing_regions",
-            "transfer_mechanism",
-            "fourth_parties",
-            "contract_start",
-            "contract_end",
-            "dpa_signed_on",
-            "dpa_version",
-            "breach_notification_hours",
-            "subprocessor_change_notice_days",
-            "right_to_audit",
-        ]
+        fields = list(VENDOR_FIELDS)
         widgets = {
             "purpose": forms.Textarea(attrs={"rows": 3}),
             "fourth_parties": forms.Textarea(attrs={"rows": 3}),

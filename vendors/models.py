@@ -164,6 +164,35 @@ class Vendor(models.Model):
         return str(Tier(self.effective_tier).label)
 
 
+# The fields people edit (the form's and the services'); the rest is derived or set by services.
+VENDOR_FIELDS = (
+    "name",
+    "slug",
+    "legal_name",
+    "service",
+    "website",
+    "purpose",
+    "internal_owner",
+    "data_sensitivity",
+    "access_level",
+    "criticality",
+    "tier_override",
+    "tier_override_reason",
+    "data_categories",
+    "storage_regions",
+    "processing_regions",
+    "transfer_mechanism",
+    "fourth_parties",
+    "contract_start",
+    "contract_end",
+    "dpa_signed_on",
+    "dpa_version",
+    "breach_notification_hours",
+    "subprocessor_change_notice_days",
+    "right_to_audit",
+)
+
+
 class VendorContact(models.Model):
     """A person at the vendor. At most one per vendor receives access keys (one-time links)."""
 

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record, audit_snapshot
 from vendors.models import (
+    VENDOR_FIELDS,
     AccessLevel,
     ChecklistAnswer,
     ChecklistItem,
@@ -69,33 +70,6 @@ def tier_from_rubric(*, data_sensitivity: str, access_level: str, criticality: s
 
 
 # --- Vendors --------------------------------------------------------------------------------------
-
-VENDOR_FIELDS = (
-    "name",
-    "slug",
-    "legal_name",
-    "service",
-    "website",
-    "purpose",
-    "internal_owner",
-    "data_sensitivity",
-    "access_level",
-    "criticality",
-    "tier_override",
-    "tier_override_reason",
-    "data_categories",
-    "storage_regions",
-    "processing_regions",
-    "transfer_mechanism",
-    "fourth_parties",
-    "contract_start",
-    "contract_end",
-    "dpa_signed_on",
-    "dpa_version",
-    "breach_notification_hours",
-    "subprocessor_change_notice_days",
-    "right_to_audit",
-)
 
 
 def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) -> None:
