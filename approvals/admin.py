@@ -311,9 +311,15 @@ class AccessRequestAdmin(admin.ModelAdmin):
         if object_id:
             access_request = AccessRequest.objects.filter(pk=object_id).first()
             if access_request is not None:
+                from approvals.audit import audit_events_for
+                from vendors.selectors import ReviewState, vendor_review_state
+
+                state = vendor_review_state(access_request.vendor_id)
                 extra.update(
                     {
                         "portal_request": access_request,
+                        "timeline": audit_events_for(access_request),
+                        "vendor_review_state": ReviewState.LABELS[state],
                         "blockers": approval_blockers(access_request),
                         "can_decide": has_role(request.user, Role.SECURITY)
                         and access_request.status == AccessRequest.Status.SUBMITTED,

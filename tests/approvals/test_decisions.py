@@ -230,6 +230,8 @@ def test_approving_through_the_admin_with_mfa_and_self_approval_refused(
     _sign_in_with_totp(client, security, password)
     page = client.get(reverse("admin:approvals_accessrequest_change", args=[r.pk]))
     assert "Approve" in page.content.decode()
+    assert "request.submit" in page.content.decode()  # the timeline
+    assert "review Current" in page.content.decode()
     client.post(
         reverse("admin:approvals_accessrequest_decide", args=[r.pk]),
         {"decision": "approve", "comment": "Narrow and reviewed."},
