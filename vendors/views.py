@@ -207,6 +207,14 @@ def _review_or_404(pk: int) -> SubprocessorReview:
         raise _not_found() from exc
 
 
+def _editable_review(pk: int, user: Any) -> SubprocessorReview:
+    """The review, if `user` may change it: refused before any input is read."""
+    review = _review_or_404(pk)
+    if review.is_editable and not services.review_can_edit(review, user):
+        raise PermissionDenied
+    return review
+
+
 def _review_context(
     request: HttpRequest, review: SubprocessorReview, **extra: Any
 ) -> dict[str, Any]:
@@ -305,7 +313,7 @@ def _only(error: ValidationError, fields: Any, prefix: str = "") -> ValidationEr
 def review_detail_add(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     if kind not in DETAIL_FORMS:
         raise _not_found()
-    review = _review_or_404(pk)
+    review = _editable_review(pk, request.user)
     form = DETAIL_FORMS[kind](request.POST)
     if form.is_valid():
         try:
@@ -339,6 +347,7 @@ def review_edit_url(pk: int) -> str:
 def review_detail_remove(request: HttpRequest, pk: int, kind: str, detail_id: int) -> HttpResponse:
     if kind not in DETAIL_FORMS:
         raise _not_found()
+    _editable_review(pk, request.user)
     try:
         services.review_remove_detail(
             review_id=pk, actor=request.user, kind=kind, detail_id=detail_id
@@ -351,7 +360,7 @@ def review_detail_remove(request: HttpRequest, pk: int, kind: str, detail_id: in
 @require_POST
 @role_required(write=True)
 def evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
+    review = _editable_review(pk, request.user)
     form = EvidenceForm(request.POST, request.FILES, answers=list(review.answers.all()))
     if form.is_valid():
         try:

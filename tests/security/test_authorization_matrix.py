@@ -1,0 +1,236 @@
+"""Every URL of the portal against every role.
+
+Each named route must be classified below: a new route fails `test_every_route_is_classified`
+until someone decides who may use it. allauth's own pages are public by design; admin pages
+are checked model by model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from accessportal.roles import Role
+from approvals import requests as request_services
+from approvals.models import AwsAccount
+from tests.vendors.conftest import pdf_upload, vendor_data
+from vendors import services as vendor_services
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {"healthz"}
+READ = {
+    "dashboard",
+    "vendors:list",
+    "vendors:detail",
+    "vendors:review_detail",
+    "approvals:accounts",
+    "approvals:accounts_sync_status",
+    "approvals:accounts_count",
+    "approvals:requests",
+}
+OWNER_READ = {"approvals:request_detail", "vendors:evidence_download"}
+WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
+OWNER_WRITE = {
+    "vendors:edit",
+    "vendors:contact_add",
+    "vendors:contact_edit",
+    "vendors:contact_delete",
+    "vendors:review_edit",
+    "vendors:evidence_upload",
+    "vendors:review_detail_add",
+    "vendors:review_detail_remove",
+    "approvals:request_edit",
+    "approvals:request_submit",
+    "approvals:request_withdraw",
+    "approvals:request_duplicate",
+    "approvals:request_extend",
+}
+SECURITY = {
+    "vendors:offboard",
+    "vendors:review_decide",
+    "approvals:accounts_sync",
+    "approvals:request_approve",
+    "approvals:request_reject",
+    "approvals:request_revoke",
+    "approvals:request_extension_decide",
+}
+CLASSIFIED = PUBLIC | READ | OWNER_READ | WRITE | OWNER_WRITE | SECURITY
+
+
+def _routes(
+    patterns: list[Any], namespace: str = "", urlconf: str = ""
+) -> Iterator[tuple[str, URLPattern, str]]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = pattern.namespace or ""
+            ns = f"{namespace}:{inner}" if namespace and inner else (inner or namespace)
+            name = pattern.urlconf_name
+            module = name if isinstance(name, str) else getattr(name, "__name__", urlconf)
+            yield from _routes(pattern.url_patterns, ns, module or urlconf)
+        else:
+            name = f"{namespace}:{pattern.name}" if namespace else (pattern.name or "")
+            yield name, pattern, urlconf
+
+
+def _portal_routes() -> dict[str, URLPattern]:
+    routes = {}
+    for name, pattern, urlconf in _routes(get_resolver().url_patterns):
+        if name.startswith("admin:") or urlconf.startswith("allauth"):
+            continue  # admin: checked per model below; allauth: sign-in pages, public
+        routes[name] = pattern
+    return routes
+
+
+def test_every_route_is_classified():
+    routes = set(_portal_routes())
+    assert routes - CLASSIFIED == set(), "classify the new routes in this file"
+    assert CLASSIFIED - routes == set(), "remove routes that no longer exist"
+
+
+@pytest.fixture
+def world(make_user):
+    """People in each role and one object of each kind, owned by `owner`."""
+    people = {
+        "owner": make_user("owner"),
+        "other": make_user("other"),
+        "security": make_user("sec", Role.SECURITY, is_staff=True),
+        "auditor": make_user("aud", Role.AUDITORS),
+        "superuser": make_user("root", is_staff=True, is_superuser=True),
+    }
+    owner = people["owner"]
+    vendor = vendor_services.vendor_create(actor=owner, data=vendor_data(owner))
+    contact = vendor_services.contact_save(
+        vendor_id=vendor.pk, actor=owner, data={"name": "C", "email": "c@vendor.example"}
+    )
+    review = vendor_services.review_start(vendor_id=vendor.pk, actor=owner)
+    evidence = vendor_services.evidence_add(review_id=review.pk, actor=owner, upload=pdf_upload())
+    exception = vendor_services.review_add_detail(
+        review_id=review.pk, actor=owner, kind="exception", data={"description": "x"}
+    )
+    AwsAccount.objects.create(
+        account_id="111122223333",
+        name="a",
+        account_type="service",
+        domain="payments",
+        environment="staging",
+        quality="alpha",
+    )
+    access_request = request_services.request_save(
+        actor=owner,
+        data={
+            "vendor": vendor,
+            "strategy": "role_per_account",
+            "principals": "arn:aws:iam::123456789012:role/V",
+            "domains": ["payments"],
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "justification": "j",
+            "expires_on": timezone.localdate() + timedelta(days=9),
+        },
+    )
+    kwargs = {
+        "vendors:detail": {"pk": vendor.pk},
+        "vendors:edit": {"pk": vendor.pk},
+        "vendors:offboard": {"pk": vendor.pk},
+        "vendors:contact_add": {"pk": vendor.pk},
+        "vendors:contact_edit": {"pk": vendor.pk, "contact_id": contact.pk},
+        "vendors:contact_delete": {"pk": vendor.pk, "contact_id": contact.pk},
+        "vendors:review_start": {"pk": vendor.pk},
+        "vendors:review_detail": {"pk": review.pk},
+        "vendors:review_edit": {"pk": review.pk},
+        "vendors:review_decide": {"pk": review.pk},
+        "vendors:evidence_upload": {"pk": review.pk},
+        "vendors:review_detail_add": {"pk": review.pk, "kind": "exception"},
+        "vendors:review_detail_remove": {
+            "pk": review.pk,
+            "kind": "exception",
+            "detail_id": exception.pk,
+        },
+        "vendors:evidence_download": {"pk": evidence.pk},
+    }
+    for name in _portal_routes():
+        if name.startswith("approvals:request_") and name != "approvals:request_new":
+            kwargs[name] = {"pk": access_request.pk}
+    urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
+    return people, urls
+
+
+def _method(name: str) -> str:
+    return "post" if name in WRITE | OWNER_WRITE | SECURITY else "get"
+
+
+def test_anonymous_visitors_reach_only_public_routes(client, world):
+    _people, urls = world
+    for name, url in urls.items():
+        response = getattr(client, _method(name))(url)
+        if name in PUBLIC:
+            assert response.status_code == 200, name
+        else:
+            assert response.status_code == 302, name
+            assert response["Location"].startswith(reverse("account_login")), name
+
+
+def test_auditors_read_everything_and_write_nothing(client, world):
+    people, urls = world
+    client.force_login(people["auditor"])
+    for name in READ | OWNER_READ:
+        assert client.get(urls[name]).status_code == 200, name
+    for name in WRITE | OWNER_WRITE | SECURITY:
+        assert client.post(urls[name]).status_code == 403, name
+
+
+def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
+    people, urls = world
+    client.force_login(people["other"])
+    for name in READ:
+        assert client.get(urls[name]).status_code == 200, name
+    for name in OWNER_READ:
+        assert client.get(urls[name]).status_code == 403, name
+    for name in OWNER_WRITE | SECURITY:
+        assert client.post(urls[name]).status_code == 403, name
+
+
+def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world):
+    people, urls = world
+    client.force_login(people["owner"])
+    for name in READ | OWNER_READ:
+        assert client.get(urls[name]).status_code == 200, name
+    for name in SECURITY:
+        assert client.post(urls[name]).status_code == 403, name
+
+
+def test_security_may_use_security_actions(client, world):
+    people, urls = world
+    client.force_login(people["security"])
+    for name in sorted(SECURITY):
+        status = client.post(urls[name]).status_code
+        assert status in (200, 302, 400), (name, status)  # refused by rules, not by role
+
+
+def test_admin_pages_need_staff(client, world):
+    people, _urls = world
+    changelists = [
+        reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist")
+        for m in admin.site._registry
+    ]
+    for role in (None, "owner", "auditor"):
+        client.logout()
+        if role:
+            client.force_login(people[role])
+        for url in [reverse("admin:index"), *changelists]:
+            response = client.get(url)
+            assert response.status_code == 302, (role, url)
+            assert reverse("admin:login") in response["Location"]
+    client.force_login(people["superuser"])
+    for url in changelists:
+        assert client.get(url).status_code == 200, url
+    client.force_login(people["security"])
+    assert client.get(reverse("admin:index")).status_code == 200
+    for url in changelists:
+        assert client.get(url).status_code in (200, 403), url
