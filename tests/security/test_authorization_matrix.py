@@ -134,7 +134,7 @@ def world(make_user):
             "expires_on": timezone.localdate() + timedelta(days=9),
         },
     )
-    kwargs = {
+    kwargs: dict[str, dict[str, Any]] = {
         "vendors:detail": {"pk": vendor.pk},
         "vendors:edit": {"pk": vendor.pk},
         "vendors:offboard": {"pk": vendor.pk},
