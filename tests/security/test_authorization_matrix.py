@@ -234,3 +234,15 @@ def test_admin_pages_need_staff(client, world):
     assert client.get(reverse("admin:index")).status_code == 200
     for url in changelists:
         assert client.get(url).status_code in (200, 403), url
+
+
+def test_every_state_changing_route_needs_a_csrf_token(world):
+    from django.test import Client
+
+    people, urls = world
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(people["security"])
+    for name in sorted(WRITE | OWNER_WRITE | SECURITY):
+        response = client.post(urls[name])
+        assert response.status_code == 403, name
+        assert b"CSRF" in response.content, name
