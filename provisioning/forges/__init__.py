@@ -1,0 +1,43 @@
+"""Forges: where the portal proposes changes to the Substrate repository as pull requests.
+
+`Forge` is the interface the fulfilment tasks use; `GitHubForge` and `LocalForge` implement
+it (GitLab is still to come); `pull_request_body` renders what the pull request says.
+The git side (mirror, branch, commit, push) lives in `provisioning.gitrepo`.
+"""
+
+from .base import (
+    Forge,
+    ForgeError,
+    ForgePermanentError,
+    ForgeTemporaryError,
+    PullRequestInfo,
+    PullRequestState,
+)
+from .body import GITHUB_BODY_LIMIT, md_code, md_text, pull_request_body
+from .githubapi import GitHubForge
+from .local import (
+    InMemoryPullRequestStore,
+    LocalForge,
+    MergeConflict,
+    PullRequestRecord,
+    PullRequestStore,
+)
+
+__all__ = [
+    "GITHUB_BODY_LIMIT",
+    "Forge",
+    "ForgeError",
+    "ForgePermanentError",
+    "ForgeTemporaryError",
+    "GitHubForge",
+    "InMemoryPullRequestStore",
+    "LocalForge",
+    "MergeConflict",
+    "PullRequestInfo",
+    "PullRequestRecord",
+    "PullRequestState",
+    "PullRequestStore",
+    "md_code",
+    "md_text",
+    "pull_request_body",
+]

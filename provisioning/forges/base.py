@@ -1,0 +1,60 @@
+"""What every forge offers the fulfilment worker: find, open and follow one pull request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class PullRequestState(StrEnum):
+    """A pull request's state as the portal needs it (GitHub's "closed" splits in two)."""
+
+    OPEN = "open"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class PullRequestInfo:
+    """One pull request, as plain values the Django layer can store."""
+
+    number: int
+    url: str
+    branch: str
+    base: str
+    state: PullRequestState
+    head_sha: str = ""
+    title: str = ""
+
+
+class ForgeError(Exception):
+    """The forge failed; the message never holds the token."""
+
+
+class ForgeTemporaryError(ForgeError):
+    """5xx, timeouts and rate limits: retry later (after `retry_after` seconds if known)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ForgePermanentError(ForgeError):
+    """Bad credentials, missing repository or branch, validation errors: retrying won't help."""
+
+
+class Forge(Protocol):
+    """A place where the portal proposes changes to the Substrate repository."""
+
+    def find_open_pull_request(self, branch: str) -> PullRequestInfo | None:
+        """The open pull request from `branch`, if there is one."""
+        ...
+
+    def open_pull_request(self, branch: str, base: str, title: str, body: str) -> PullRequestInfo:
+        """Opens a pull request from `branch` into `base`, or returns the one already open."""
+        ...
+
+    def pull_request_state(self, number: int) -> PullRequestState:
+        """Whether pull request `number` is open, merged or closed without merging."""
+        ...

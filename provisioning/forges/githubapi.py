@@ -1,0 +1,181 @@
+"""GitHub (and GitHub Enterprise Server) pull requests through PyGithub, with a token.
+
+PyGithub's own retry loop is switched off: it would sleep inside the Celery task for minutes.
+Transient failures (5xx, timeouts, primary and secondary rate limits) raise
+`ForgeTemporaryError` with GitHub's `retry-after` / `x-ratelimit-reset` hint instead, and the
+task retries with backoff; other 4xx raise `ForgePermanentError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Github, GithubException, RateLimitExceededException
+from github.PullRequest import PullRequest
+
+from .base import (
+    ForgeError,
+    ForgePermanentError,
+    ForgeTemporaryError,
+    PullRequestInfo,
+    PullRequestState,
+)
+
+T = TypeVar("T")
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def _retry_after(headers: dict[str, Any] | None) -> float | None:
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    with contextlib.suppress(KeyError, ValueError):
+        return max(0.0, float(headers["retry-after"]))
+    if headers.get("x-ratelimit-remaining") == "0":
+        with contextlib.suppress(KeyError, ValueError):
+            return max(0.0, float(headers["x-ratelimit-reset"]) - time.time())
+    return None
+
+
+def _is_rate_limited(exc: GithubException) -> bool:
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    message = str((exc.data or {}).get("message", "")).lower() if isinstance(exc.data, dict) else ""
+    return (
+        isinstance(exc, RateLimitExceededException)
+        or headers.get("x-ratelimit-remaining") == "0"
+        or "retry-after" in headers
+        or "rate limit" in message
+    )
+
+
+def _message(exc: GithubException) -> str:
+    if isinstance(exc.data, dict):
+        text = str(exc.data.get("message") or "")
+        errors = exc.data.get("errors")
+        if isinstance(errors, list):
+            details = [
+                str(e.get("message") or e.get("code")) for e in errors if isinstance(e, dict)
+            ]
+            text = "; ".join([text, *details]) if text else "; ".join(details)
+        return text
+    return ""
+
+
+def _info(pull: PullRequest) -> PullRequestInfo:
+    if pull.merged:
+        state = PullRequestState.MERGED
+    elif pull.state == "closed":
+        state = PullRequestState.CLOSED
+    else:
+        state = PullRequestState.OPEN
+    return PullRequestInfo(
+        number=pull.number,
+        url=pull.html_url,
+        branch=pull.head.ref,
+        base=pull.base.ref,
+        state=state,
+        head_sha=pull.head.sha,
+        title=pull.title,
+    )
+
+
+class GitHubForge:
+    """Pull requests on `repository` ("owner/name") through GitHub's REST API."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        repository: str,
+        token: str,
+        timeout: int = 15,
+        seconds_between_requests: float | None = 0.25,
+        seconds_between_writes: float | None = 1.0,
+    ) -> None:
+        owner, _, name = repository.partition("/")
+        if not owner or not name or "/" in name:
+            raise ForgePermanentError(f"FORGE_REPOSITORY must be 'owner/name', not {repository!r}.")
+        self.owner = owner
+        self.repository = repository
+        self._token = token
+        # The throttles are GitHub's advice against secondary rate limits; tests set them to 0.
+        self._github = Github(
+            lazy=True,  # no request until used; get_repo skips the GET /repos/{o}/{r} round trip
+            base_url=(api_url or "https://api.github.com").rstrip("/"),
+            auth=Auth.Token(token),
+            timeout=timeout,
+            retry=None,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+        )
+        self._repo = self._github.get_repo(repository)
+
+    def __repr__(self) -> str:
+        return f"GitHubForge({self.repository!r})"
+
+    def _call(self, action: str, call: Callable[[], T]) -> T:
+        """Runs `call`, mapping PyGithub/requests errors to forge errors, scrubbed.
+
+        Raised after the `except` block, so the forge error carries no `__context__` (the
+        original holds request details).
+        """
+        try:
+            return call()
+        except GithubException as exc:
+            text = f"GitHub {action} failed with {exc.status}: {_message(exc)}"
+            if exc.status in _TRANSIENT_STATUSES or (exc.status == 403 and _is_rate_limited(exc)):
+                error: ForgeError = ForgeTemporaryError(text, retry_after=_retry_after(exc.headers))
+            else:
+                error = ForgePermanentError(text)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            error = ForgeTemporaryError(f"GitHub {action} failed: {type(exc).__name__}")
+        if len(self._token) >= 8:  # shorter "tokens" are test values; scrubbing them garbles text
+            error.args = tuple(str(a).replace(self._token, "***") for a in error.args)
+        raise error
+
+    def find_open_pull_request(self, branch: str) -> PullRequestInfo | None:
+        """The open pull request whose head is `owner:branch`, if any."""
+
+        def find() -> PullRequestInfo | None:
+            for pull in self._repo.get_pulls(state="open", head=f"{self.owner}:{branch}"):
+                if pull.head.ref == branch:  # defensive: the filter is GitHub's, not ours
+                    return _info(pull)
+            return None
+
+        return self._call("listing pull requests", find)
+
+    def open_pull_request(self, branch: str, base: str, title: str, body: str) -> PullRequestInfo:
+        """Opens the pull request, or returns the one already open for `branch`.
+
+        Looks first (a retried task usually finds it); if another worker wins the race,
+        GitHub answers 422 for the duplicate and the existing one is looked up again.
+        """
+        existing = self.find_open_pull_request(branch)
+        if existing is not None:
+            return existing
+
+        def create() -> PullRequestInfo | None:
+            try:
+                return _info(self._repo.create_pull(base=base, head=branch, title=title, body=body))
+            except GithubException as exc:
+                if exc.status != 422 or "already exists" not in _message(exc).lower():
+                    raise  # a missing branch or base is a 422 too, and permanent
+            return None
+
+        created = self._call("opening a pull request", create)
+        if created is not None:
+            return created
+        existing = self.find_open_pull_request(branch)
+        if existing is None:
+            raise ForgePermanentError(
+                f"GitHub reports an open pull request for {branch}; none found."
+            )
+        return existing
+
+    def pull_request_state(self, number: int) -> PullRequestState:
+        """Open, merged or closed, from GET /repos/{o}/{r}/pulls/{number}."""
+        return self._call(
+            "reading a pull request", lambda: _info(self._repo.get_pull(number)).state
+        )

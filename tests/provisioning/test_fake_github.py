@@ -1,0 +1,150 @@
+"""The fake GitHub itself answers like GitHub, so tests built on it mean something."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from dulwich import porcelain
+from dulwich.objects import Commit
+from dulwich.repo import Repo
+from github import Auth, BadCredentialsException, Github, GithubException
+
+from tests.fakes.github import FakeGitHub, render
+
+TOKEN = "ghp_fakeFixtureToken"
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path / "gh", token=TOKEN) as server:
+        server.commit_files({"README.md": b"hello\n"})
+        server.commit_files({"feature.txt": b"x\n"}, branch="feature")
+        yield server
+
+
+def client(fake: FakeGitHub, token: str = TOKEN) -> Github:
+    return Github(
+        base_url=fake.api_url,
+        auth=Auth.Token(token),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+
+def test_repository_and_branches(fake: FakeGitHub) -> None:
+    repo = client(fake).get_repo("org/repo")
+    assert repo.full_name == "org/repo"
+    assert repo.default_branch == "main"
+    assert repo.owner.login == "org"
+    assert repo.get_branch("feature").commit.sha == fake.branch_sha("feature")
+    with pytest.raises(GithubException) as caught:
+        repo.get_branch("nope")
+    assert caught.value.status == 404
+
+
+def test_pulls_create_list_get_and_duplicate(fake: FakeGitHub) -> None:
+    repo = client(fake).get_repo("org/repo")
+    pull = repo.create_pull(base="main", head="feature", title="T", body="B")
+    assert (pull.number, pull.state, pull.merged, pull.head.ref) == (1, "open", False, "feature")
+    assert pull.head.sha == fake.branch_sha("feature")
+
+    with pytest.raises(GithubException) as caught:
+        repo.create_pull(base="main", head="org:feature", title="T", body="B")
+    assert caught.value.status == 422
+    assert "already exists" in str(caught.value.data)
+
+    assert [p.number for p in repo.get_pulls(state="open", head="org:feature")] == [1]
+    assert list(repo.get_pulls(state="open", head="org:other")) == []
+    assert list(repo.get_pulls(state="closed")) == []
+    assert repo.get_pull(1).title == "T"
+
+
+def test_pull_from_a_missing_branch_or_without_commits_is_422(fake: FakeGitHub) -> None:
+    repo = client(fake).get_repo("org/repo")
+    for head in ("missing", "main"):
+        with pytest.raises(GithubException) as caught:
+            repo.create_pull(base="main", head=head, title="T", body="B")
+        assert caught.value.status == 422
+    assert fake.pulls == {}
+
+
+def test_bad_token_is_401_for_the_api_and_for_git(fake: FakeGitHub, tmp_path: Path) -> None:
+    with pytest.raises(BadCredentialsException):
+        client(fake, token="wrong").get_repo("org/repo")
+    assert (
+        requests.get(fake.git_url + "/info/refs?service=git-upload-pack", timeout=5).status_code
+        == 401
+    )
+    answer = requests.get(
+        fake.git_url + "/info/refs?service=git-upload-pack", auth=("x", TOKEN), timeout=5
+    )
+    assert answer.status_code == 200
+
+
+def test_real_push_over_smart_http(fake: FakeGitHub, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    porcelain.clone(fake.git_url, str(work), username="x-access-token", password=TOKEN)
+    (work / "new.txt").write_text("pushed\n")
+    porcelain.add(str(work), [str(work / "new.txt")])
+    sha = porcelain.commit(str(work), message=b"add", author=b"A <a@b>", committer=b"A <a@b>")
+    porcelain.push(
+        str(work),
+        fake.git_url,
+        b"refs/heads/main:refs/heads/pushed",
+        username="x-access-token",
+        password=TOKEN,
+    )
+    assert fake.branch_sha("pushed") == sha.decode()
+
+
+def test_merge_and_close_change_state(fake: FakeGitHub) -> None:
+    repo = client(fake).get_repo("org/repo")
+    number = repo.create_pull(base="main", head="feature", title="T", body="B").number
+    base = fake.branch_sha("main")
+    merge = fake.merge(number)
+    pull = repo.get_pull(number)
+    assert (pull.state, pull.merged, pull.merge_commit_sha) == ("closed", True, merge)
+    with Repo(str(fake.repo_path)) as git:
+        commit = git[merge.encode()]
+        assert isinstance(commit, Commit)
+        assert commit.parents == [base.encode(), fake.branch_sha("feature").encode()]  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="closed"):
+        fake.merge(number)
+
+
+def test_injected_failures_are_consumed_once(fake: FakeGitHub) -> None:
+    fake.fail_next(503, path_contains="/pulls")
+    headers = {"Authorization": f"token {TOKEN}"}
+    url = f"{fake.api_url}/repos/org/repo"
+    assert requests.get(url, headers=headers, timeout=5).status_code == 200  # not matched
+    assert requests.get(url + "/pulls", headers=headers, timeout=5).status_code == 503
+    assert requests.get(url + "/pulls", headers=headers, timeout=5).status_code == 200
+
+    fake.rate_limit_next()
+    limited = requests.get(url, headers=headers, timeout=5)
+    assert limited.status_code == 403
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+    assert limited.json()["message"].startswith("API rate limit exceeded")
+
+
+def test_templates_fill_placeholders_and_typed_values() -> None:
+    pull = render(
+        "pull-request",
+        {
+            "api": "http://x/api/v3",
+            "web": "http://x",
+            "owner": "o",
+            "name": "r",
+            "number": 7,
+            "merged": True,
+            "title": "T",
+        },
+    )
+    assert pull["number"] == 7
+    assert pull["merged"] is True
+    assert pull["url"] == "http://x/api/v3/repos/o/r/pulls/7"
+    assert pull["review_comment_url"].endswith("/pulls/comments{/number}")  # URI template kept
