@@ -121,7 +121,7 @@ def test_mirror_prunes_branches_deleted_upstream(fake: FakeGitHub, mirror: Mirro
         del repo.refs[b"refs/heads/someone/else"]  # type: ignore[arg-type]  # dulwich's Ref
     assert "someone/else" not in mirror.sync()
     with Repo(str(mirror.path)) as repo:
-        assert b"refs/heads/someone/else" not in repo.refs.keys()
+        assert b"refs/heads/someone/else" not in repo.refs  # type: ignore[operator]
 
 
 def test_mirror_of_a_local_bare_repository(tmp_path: Path, substrate: FixtureRepo) -> None:
