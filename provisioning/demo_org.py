@@ -5,12 +5,21 @@
 `substrate.environments`, `substrate.qualities` and
 `substrate.valid-environment-quality-pairs.json`, rendered below) agrees with the accounts, so
 the sync's cross-check finds nothing to report until someone changes one side.
+
+The account ids are moto's: the emulator seeds moto's random generator with `DEMO_SEED` before
+creating the accounts, so a fresh emulator always gives the same ids, and
+`aws_emulator.demo_account_ids()` finds them without one running by replaying that seeding.
+`layout_spec()` turns them into the demo repository's layout (provisioning/demo_repo.py), whose
+root modules name the accounts in their providers.tf files.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from provisioning import substrate_layout
+from provisioning.substrate_layout import Account, LayoutSpec
 
 SUBSTRATE_VERSION = "2024.08"
 DOMAINS = ("payments", "data", "web")
@@ -28,6 +37,11 @@ VALID_PAIRS = (
 ADMIN_QUALITY = "alpha"
 EMAIL_DOMAIN = "example.com"
 SPECIAL_ACCOUNTS = ("audit", "deploy", "network")
+# The demo repository's `substrate.default-region` and `substrate.prefix`.
+DEFAULT_REGION = "us-west-2"
+PREFIX = "demo"
+# Seed of moto's random generator in the emulator: the same seed gives the same account ids.
+DEMO_SEED = 2024
 
 
 @dataclass(frozen=True)
@@ -124,15 +138,7 @@ def qualities_file() -> str:
 
 def pairs_file() -> str:
     """`substrate.valid-environment-quality-pairs.json`, tab-indented like Substrate's."""
-    document = {
-        "#": "managed by Substrate; do not edit by hand",
-        "ValidEnvironmentQualityPairs": [
-            {"Environment": environment, "Quality": quality}
-            for environment, quality in (("admin", ADMIN_QUALITY), *VALID_PAIRS)
-        ],
-        "SubstrateVersion": SUBSTRATE_VERSION,
-    }
-    return json.dumps(document, indent="\t") + "\n"
+    return substrate_layout.pairs_file(VALID_PAIRS, ADMIN_QUALITY, SUBSTRATE_VERSION)
 
 
 def repo_files() -> dict[str, str]:
@@ -142,3 +148,43 @@ def repo_files() -> dict[str, str]:
         "substrate.qualities": qualities_file(),
         "substrate.valid-environment-quality-pairs.json": pairs_file(),
     }
+
+
+# --- The demo repository's layout -------------------------------------------------------------
+
+
+def layout_spec(account_ids: Mapping[str, str]) -> LayoutSpec:
+    """The demo organization's Substrate repository, given account name -> id.
+
+    `account_ids` is what the emulator's seeding returns; KeyError names a demo account that
+    has no id in it.
+    """
+    accounts: list[Account] = []
+    for account in demo_accounts():
+        if account.name not in account_ids:
+            raise KeyError(f"no id for the demo account {account.name!r}")
+        account_id = account_ids[account.name]
+        if account.account_type == "service":
+            accounts.append(
+                Account(
+                    account_id,
+                    account.tags["Domain"],
+                    account.tags["Environment"],
+                    account.tags["Quality"],
+                )
+            )
+        elif account.account_type == "substrate":
+            accounts.append(Account(account_id, "admin", "admin", ADMIN_QUALITY, "substrate"))
+        else:
+            accounts.append(Account(account_id, "", "", "", account.account_type))
+    return LayoutSpec(
+        version=SUBSTRATE_VERSION,
+        domains=DOMAINS,
+        environments=ENVIRONMENTS,
+        qualities=QUALITIES,
+        pairs=VALID_PAIRS,
+        admin_quality=ADMIN_QUALITY,
+        region=DEFAULT_REGION,
+        prefix=PREFIX,
+        accounts=tuple(accounts),
+    )

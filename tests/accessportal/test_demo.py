@@ -16,6 +16,12 @@ from accessportal.roles import Role, has_role
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _own_substrate_repository(settings, tmp_path):
+    """seed_demo creates the demo Substrate repository: keep it out of the session's var/."""
+    settings.SUBSTRATE_REPO_URL = str(tmp_path / "substrate.git")
+
+
 def _seed() -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out)

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from accessportal import demo
+from approvals.management.commands.aws_emulator import demo_account_ids
+from provisioning.demo_repo import seed_demo_repository
 
 
 class Command(BaseCommand):
@@ -19,6 +21,7 @@ class Command(BaseCommand):
 
         vendors_created = seed_demo_vendors()
         self.stdout.write(f"Demo vendors created: {vendors_created}")
+        self.stdout.write(seed_demo_repository(demo_account_ids))
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins (this terminal only):"))
         for username, password, roles in logins:

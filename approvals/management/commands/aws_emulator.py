@@ -5,6 +5,9 @@ the demo organization again (provisioning/demo_org.py); moto's random generator 
 first, so the accounts get the same ids on every start and the inventory stays stable. Then
 the inventory is synced once in this process, so the portal shows accounts without waiting
 for the scheduled sync, and the server runs until SIGINT or SIGTERM.
+
+`demo_account_ids()` tells those ids without the emulator running (for the demo Substrate
+repository that `seed_demo` creates): it replays the same seeding on a private moto server.
 """
 
 from __future__ import annotations
@@ -21,11 +24,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from provisioning.aws import SeedAccount, organization_seed
-from provisioning.demo_org import demo_accounts
+from provisioning.demo_org import DEMO_SEED, demo_accounts
 
 DEFAULT_PORT = 5055
-# Any fixed number: the same seed gives the same account ids on every start.
-DEMO_SEED = 2024
 
 
 def moto_seed_random(endpoint_url: str, seed: int) -> None:
@@ -54,6 +55,47 @@ def seed_demo_organization(*, seed: int | None = DEMO_SEED) -> dict[str, str]:
         SeedAccount(name=a.name, email=a.email, tags=a.tags, management=a.management)
         for a in demo_accounts()
     )
+
+
+def _moto_api(endpoint_url: str, action: str) -> None:
+    url = f"{endpoint_url}/moto-api/{action}"
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - our loopback server
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our loopback server
+        pass
+
+
+def demo_account_ids(seed: int = DEMO_SEED) -> dict[str, str]:
+    """The ids a freshly started emulator gives the demo accounts (name -> id), computed here.
+
+    Runs `seed_demo_organization` itself, the very code the emulator runs, against a private
+    moto server on a free loopback port of this process, so the ids agree with the emulator's
+    by construction (same moto, same seed, same requests in the same order). moto's state is
+    per process: it is reset before and after, so never call this in a process that serves
+    the emulator. Needs moto (the `local` extras); ImportError otherwise.
+    """
+    from moto.server import ThreadedMotoServer
+
+    host = "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port = int(probe.getsockname()[1])
+    endpoint = f"http://{host}:{port}"
+    werkzeug = logging.getLogger("werkzeug")
+    saved_level, saved_endpoint = werkzeug.level, settings.AWS_ENDPOINT_URL
+    werkzeug.setLevel(logging.WARNING)  # one request log line per call otherwise
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    try:
+        _moto_api(endpoint, "reset")
+        settings.AWS_ENDPOINT_URL = endpoint
+        return seed_demo_organization(seed=seed)
+    finally:
+        settings.AWS_ENDPOINT_URL = saved_endpoint
+        try:
+            _moto_api(endpoint, "reset")
+        finally:
+            server.stop()
+            werkzeug.setLevel(saved_level)
 
 
 def _port_free(host: str, port: int) -> bool:
