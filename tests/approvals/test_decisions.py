@@ -405,3 +405,22 @@ def test_every_transition_of_the_state_machine(reviewed_vendor, engineer, accoun
             with pytest.raises(ValidationError, match="cannot become"):
                 transition(r, to=target, actor=engineer, action="request.test")
             assert AccessRequest.objects.get(pk=r.pk).status == source
+
+
+def test_dashboard_lists_grants_ending_within_30_days(
+    client, reviewed_vendor, engineer, security, account, make_user
+):
+    soon = submitted(
+        reviewed_vendor, engineer, expires_on=timezone.localdate() + timedelta(days=10)
+    )
+    later = submitted(
+        reviewed_vendor, engineer, expires_on=timezone.localdate() + timedelta(days=90)
+    )
+    for r in (soon, later):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    client.force_login(make_user("anyone"))
+    html = client.get("/").content.decode()
+    start = html.index('data-testid="expiring"')
+    section = html[start : start + 600]
+    assert f"#{soon.pk} " in section
+    assert f"#{later.pk} " not in section
