@@ -39,6 +39,17 @@ def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[Warnin
                 id="accessportal.W003",
             )
         )
+    from provisioning.keys import encryption_configured
+
+    if not encryption_configured():
+        warnings.append(
+            Warning(
+                "PORTAL_KEY_ENCRYPTION_KEYS is empty: vendor access key secrets would be encrypted "
+                "with a key derived from DJANGO_SECRET_KEY.",
+                hint="Set PORTAL_KEY_ENCRYPTION_KEYS to one or more Fernet keys.",
+                id="accessportal.W005",
+            )
+        )
     if settings.FORGE == "local":
         warnings.append(
             Warning(

@@ -278,6 +278,31 @@ FORGE_REPOSITORY = cfg.string("FORGE_REPOSITORY", default="", allow_empty=True)
 FORGE_TOKEN = cfg.string("FORGE_TOKEN", default="", allow_empty=True)
 FORGE_WEBHOOK_SECRET = cfg.string("FORGE_WEBHOOK_SECRET", default="", allow_empty=True)
 
+
+# --- Access key secrets (provisioning/keys.py) ----------------------------------------------
+# Comma-separated Fernet keys, the first encrypts, all decrypt (rotation: put a new key first,
+# re-encrypt, then drop the old one). Empty: a local-only key derived from DJANGO_SECRET_KEY.
+# An invalid key is reported by position only: the value is a secret and never echoed.
+def _fernet_keys(name: str) -> list[str]:
+    from cryptography.fernet import Fernet
+
+    keys = cfg.strings(name, default=[])
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            cfg.errors.append(
+                f"{name}: key {position} of {len(keys)} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes; generate one with Fernet.generate_key()); value not shown."
+            )
+            return []
+    return keys
+
+
+PORTAL_KEY_ENCRYPTION_KEYS = _fernet_keys("PORTAL_KEY_ENCRYPTION_KEYS")
+# Hours a one-time link to a new access key's secret stays valid before the secret is wiped.
+PORTAL_KEY_LINK_HOURS = cfg.integer("PORTAL_KEY_LINK_HOURS", default=72, minimum=1)
+
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -11,7 +11,8 @@ import contextlib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
@@ -19,6 +20,8 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+
+from provisioning.keys import Secret
 
 # Standard retry mode backs off on throttling, which AWS Organizations does readily.
 _BOTO_CONFIG = BotoConfig(
@@ -249,3 +252,185 @@ def organization_seed(accounts: Iterable[SeedAccount]) -> dict[str, str]:
         )
         ids[account.name] = account_id
     return ids
+
+
+# --- IAM users and access keys (SOC2.md section 3 rule 5; issue 7) ------------------------------
+
+# IAM allows two access keys per user: one in use, one for a zero-downtime rotation.
+MAX_ACCESS_KEYS_PER_USER = 2
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """One access key of an IAM user as ListAccessKeys reports it (no secret: AWS never
+    returns it again after CreateAccessKey)."""
+
+    id: str
+    user_name: str
+    active: bool
+    created: datetime | None
+
+
+@dataclass(frozen=True)
+class AccessKeyLastUsed:
+    """GetAccessKeyLastUsed: when, for which service and in which region; all None when the key
+    was never used (AWS answers "N/A" for the service and region then)."""
+
+    used_at: datetime | None
+    service: str | None
+    region: str | None
+
+    @property
+    def never_used(self) -> bool:
+        return self.used_at is None
+
+
+class NewAccessKey(NamedTuple):
+    """A key just created: its id, and its secret wrapped so it never reaches a log."""
+
+    id: str
+    secret: Secret
+
+
+def _admin_role(role_arn: str | None) -> str:
+    return settings.AWS_ADMIN_ROLE_ARN if role_arn is None else role_arn
+
+
+def _describe_iam_error(operation: str, exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        message = error.get("Message", "") or str(exc)
+        return f"AWS IAM {operation} failed: {code}: {message}"
+    return f"AWS IAM {operation} failed: {exc}"
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _iam(operation: str, role_arn: str | None) -> Any:
+    try:
+        return aws_client("iam", role_arn=_admin_role(role_arn))
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(_describe_iam_error(f"{operation} (AssumeRole)", exc)) from exc
+
+
+def _none_if_na(value: Any) -> str | None:
+    return None if value in (None, "", "N/A") else str(value)
+
+
+def iam_user_exists(user_name: str, *, role_arn: str | None = None) -> bool:
+    """Whether the IAM user exists (in the admin account: `AWS_ADMIN_ROLE_ARN` by default)."""
+    client = _iam("GetUser", role_arn)
+    try:
+        client.get_user(UserName=user_name)
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchEntity":
+            return False
+        raise AwsError(_describe_iam_error("GetUser", exc)) from exc
+    except BotoCoreError as exc:
+        raise AwsError(_describe_iam_error("GetUser", exc)) from exc
+    return True
+
+
+def _list_keys(client: Any, user_name: str) -> list[AccessKey]:
+    keys: list[AccessKey] = []
+    try:
+        for page in client.get_paginator("list_access_keys").paginate(UserName=user_name):
+            for raw in page.get("AccessKeyMetadata", []):
+                keys.append(
+                    AccessKey(
+                        id=str(raw["AccessKeyId"]),
+                        user_name=str(raw.get("UserName", user_name)),
+                        active=raw.get("Status") == "Active",
+                        created=raw.get("CreateDate"),
+                    )
+                )
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(_describe_iam_error("ListAccessKeys", exc)) from exc
+    return sorted(
+        keys, key=lambda key: (key.created is None, key.created or datetime.min.replace(tzinfo=UTC))
+    )
+
+
+def _delete_key(client: Any, user_name: str, key_id: str) -> bool:
+    try:
+        client.delete_access_key(UserName=user_name, AccessKeyId=key_id)
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchEntity":
+            return False
+        raise AwsError(_describe_iam_error("DeleteAccessKey", exc)) from exc
+    except BotoCoreError as exc:
+        raise AwsError(_describe_iam_error("DeleteAccessKey", exc)) from exc
+    return True
+
+
+def access_keys_list(user_name: str, *, role_arn: str | None = None) -> list[AccessKey]:
+    """The user's access keys, oldest first."""
+    return _list_keys(_iam("ListAccessKeys", role_arn), user_name)
+
+
+def access_key_delete(user_name: str, key_id: str, *, role_arn: str | None = None) -> bool:
+    """Deletes the key; True if it existed. Deleting a key that is already gone is not an error
+    (a retried task must be able to run this twice)."""
+    return _delete_key(_iam("DeleteAccessKey", role_arn), user_name, key_id)
+
+
+def access_key_create(
+    user_name: str, *, known_key_ids: Iterable[str], role_arn: str | None = None
+) -> NewAccessKey:
+    """Creates an access key for the user, idempotently with respect to unknown keys.
+
+    `known_key_ids` are the keys the caller has on record (required: an empty set means "none",
+    and every existing key is then deleted). Any other key of the user is deleted first: it can
+    only be one that an earlier attempt created and then crashed before recording, and whose
+    secret is lost. If the user still has two (known) keys, IAM's limit, nothing is created and
+    `AwsError` says so: the caller must retire one first.
+    """
+    known = set(known_key_ids)
+    client = _iam("CreateAccessKey", role_arn)
+    for key in _list_keys(client, user_name):
+        if key.id not in known:
+            _delete_key(client, user_name, key.id)
+    remaining = _list_keys(client, user_name)
+    if len(remaining) >= MAX_ACCESS_KEYS_PER_USER:
+        raise AwsError(
+            f"IAM user {user_name} already has {len(remaining)} access keys "
+            f"(the limit is {MAX_ACCESS_KEYS_PER_USER}): delete one before creating another"
+        )
+    try:
+        created = client.create_access_key(UserName=user_name)["AccessKey"]
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(_describe_iam_error("CreateAccessKey", exc)) from exc
+    return NewAccessKey(
+        id=str(created["AccessKeyId"]), secret=Secret(str(created["SecretAccessKey"]))
+    )
+
+
+def access_key_set_status(
+    user_name: str, key_id: str, active: bool, *, role_arn: str | None = None
+) -> None:
+    """Activates or deactivates the key (deactivating twice is fine)."""
+    client = _iam("UpdateAccessKey", role_arn)
+    try:
+        client.update_access_key(
+            UserName=user_name, AccessKeyId=key_id, Status="Active" if active else "Inactive"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(_describe_iam_error("UpdateAccessKey", exc)) from exc
+
+
+def access_key_last_used(key_id: str, *, role_arn: str | None = None) -> AccessKeyLastUsed:
+    """GetAccessKeyLastUsed, with AWS's "N/A" (never used) mapped to None."""
+    client = _iam("GetAccessKeyLastUsed", role_arn)
+    try:
+        raw = client.get_access_key_last_used(AccessKeyId=key_id).get("AccessKeyLastUsed", {})
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(_describe_iam_error("GetAccessKeyLastUsed", exc)) from exc
+    used_at = raw.get("LastUsedDate")
+    return AccessKeyLastUsed(
+        used_at=used_at if isinstance(used_at, datetime) else None,
+        service=_none_if_na(raw.get("ServiceName")),
+        region=_none_if_na(raw.get("Region")),
+    )

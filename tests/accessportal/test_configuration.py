@@ -154,6 +154,8 @@ PRODUCTION = {
     "FORGE_REPOSITORY": "example/substrate",
     "FORGE_TOKEN": "from-the-secret-store",
     "EMAIL_URL": "smtp+tls://portal:pw@smtp.example.com:587",
+    # A syntactically valid Fernet key made for this test (32 zero bytes, base64): not a secret.
+    "PORTAL_KEY_ENCRYPTION_KEYS": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 }
 
 
@@ -172,6 +174,7 @@ def test_check_deploy_flags_local_defaults(fresh_env):
         "accessportal.W002",
         "accessportal.W003",
         "accessportal.W004",
+        "accessportal.W005",
         "security.W009",
     ):
         assert check_id in result.stderr + result.stdout
