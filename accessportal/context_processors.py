@@ -17,6 +17,7 @@ NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("approvals:requests", _("My requests"), frozenset()),
     ("vendors:list", _("Vendors"), frozenset()),
     ("approvals:accounts", _("AWS accounts"), frozenset()),
+    ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY})),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]
 

@@ -368,34 +368,41 @@ def approval_blockers(access_request: AccessRequest) -> list[str]:
     return blockers
 
 
+def grant_for(access_request: AccessRequest) -> Any:
+    """The generator's `Grant` for the request (ValueError when the request cannot be one)."""
+    from provisioning.substrate import Grant, TargetAccount
+    from provisioning.substrate import Strategy as GrantStrategy
+
+    accounts = (
+        tuple(
+            TargetAccount(
+                id=a.account_id, domain=a.domain, environment=a.environment, quality=a.quality
+            )
+            for a in access_request.target_accounts.all()
+        )
+        if access_request.strategy in ACCOUNT_STRATEGIES
+        else ()
+    )
+    return Grant(
+        vendor=access_request.vendor.slug,
+        strategy=GrantStrategy(access_request.strategy),
+        role_name=access_request.role_name or default_role_name(access_request.vendor),
+        principals=tuple(access_request.principals),
+        external_id=access_request.external_id or None,
+        accounts=accounts,
+        managed_policy_arns=tuple(access_request.managed_policy_arns),
+        inline_policy=access_request.inline_policy,
+        request_id=f"REQ-{access_request.pk}",
+    )
+
+
 def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
     from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
-    from provisioning.substrate import Grant, SubstrateError, TargetAccount, generate_changeset
-    from provisioning.substrate import Strategy as GrantStrategy
+    from provisioning.substrate import SubstrateError, generate_changeset
 
     try:
-        accounts = (
-            tuple(
-                TargetAccount(
-                    id=a.account_id, domain=a.domain, environment=a.environment, quality=a.quality
-                )
-                for a in access_request.target_accounts.all()
-            )
-            if access_request.strategy in ACCOUNT_STRATEGIES
-            else ()
-        )
-        grant = Grant(
-            vendor=access_request.vendor.slug,
-            strategy=GrantStrategy(access_request.strategy),
-            role_name=access_request.role_name or default_role_name(access_request.vendor),
-            principals=tuple(access_request.principals),
-            external_id=access_request.external_id or None,
-            accounts=accounts,
-            managed_policy_arns=tuple(access_request.managed_policy_arns),
-            inline_policy=access_request.inline_policy,
-            request_id=f"REQ-{access_request.pk}",
-        )
+        grant = grant_for(access_request)
         with default_branch_checkout(
             settings.SUBSTRATE_REPO_URL, settings.SUBSTRATE_DEFAULT_BRANCH
         ) as (folder, commit):

@@ -1,10 +1,11 @@
 """Routes of the workflow: each view module lists its own patterns."""
 
-from approvals.views import accounts, requests
+from approvals.views import accounts, pullrequests, requests
 
 app_name = "approvals"
 
 urlpatterns = [
     *accounts.urlpatterns,
     *requests.urlpatterns,
+    *pullrequests.urlpatterns,
 ]

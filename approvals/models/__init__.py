@@ -13,6 +13,7 @@ from approvals.models.audit import (
     AuditLogAppendOnlyError,
     audit_event_hash,
 )
+from approvals.models.pullrequests import PullRequest, PullRequestModelStore
 from approvals.models.requests import TRANSITIONS, AccessRequest, Approval, Strategy
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "AuditEventQuerySet",
     "AuditLogAppendOnlyError",
     "AwsAccount",
+    "PullRequest",
+    "PullRequestModelStore",
     "Strategy",
     "audit_event_hash",
 ]

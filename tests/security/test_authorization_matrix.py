@@ -35,7 +35,8 @@ READ = {
     "approvals:accounts_count",
     "approvals:requests",
 }
-OWNER_READ = {"approvals:request_detail", "vendors:evidence_download"}
+OWNER_READ = {"approvals:request_detail", "vendors:evidence_download", "approvals:request_progress"}
+SECURITY_READ = {"approvals:pullrequests", "approvals:pullrequest_detail"}
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
     "vendors:edit",
@@ -60,8 +61,10 @@ SECURITY = {
     "approvals:request_reject",
     "approvals:request_revoke",
     "approvals:request_extension_decide",
+    "approvals:pullrequest_merge",
+    "approvals:request_provision_retry",
 }
-CLASSIFIED = PUBLIC | READ | OWNER_READ | WRITE | OWNER_WRITE | SECURITY
+CLASSIFIED = PUBLIC | READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
 
 
 def _routes(
@@ -157,6 +160,19 @@ def world(make_user):
     for name in _portal_routes():
         if name.startswith("approvals:request_") and name != "approvals:request_new":
             kwargs[name] = {"pk": access_request.pk}
+    from approvals.models.pullrequests import PullRequest
+
+    pull = PullRequest.objects.create(
+        access_request=access_request,
+        forge="local",
+        number=1,
+        branch="vendor-access/req-1-orbit-ci",
+        base="main",
+        state="open",
+        title="t",
+    )
+    kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
+    kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     return people, urls
 
@@ -181,6 +197,8 @@ def test_auditors_read_everything_and_write_nothing(client, world):
     client.force_login(people["auditor"])
     for name in READ | OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
+    for name in SECURITY_READ:
+        assert client.get(urls[name]).status_code == 403, name
     for name in WRITE | OWNER_WRITE | SECURITY:
         assert client.post(urls[name]).status_code == 403, name
 
@@ -190,7 +208,7 @@ def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
     client.force_login(people["other"])
     for name in READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in OWNER_READ:
+    for name in OWNER_READ | SECURITY_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in OWNER_WRITE | SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -201,6 +219,8 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
     client.force_login(people["owner"])
     for name in READ | OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
+    for name in SECURITY_READ:
+        assert client.get(urls[name]).status_code == 403, name
     for name in SECURITY:
         assert client.post(urls[name]).status_code == 403, name
 
@@ -208,6 +228,8 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
 def test_security_may_use_security_actions(client, world):
     people, urls = world
     client.force_login(people["security"])
+    for name in sorted(SECURITY_READ):
+        assert client.get(urls[name]).status_code == 200, name
     for name in sorted(SECURITY):
         status = client.post(urls[name]).status_code
         assert status in (200, 302, 400), (name, status)  # refused by rules, not by role

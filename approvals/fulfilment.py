@@ -1,0 +1,397 @@
+"""Fulfilment: an approved request's change set, pushed on its own branch, as a pull request.
+
+`request_provision` is what `provision_access_task` runs (issue 7). It is idempotent: the
+status moves APPROVED -> PROVISIONING once, the branch name is derived from the request,
+`prepare_branch` pushes nothing when the branch already holds the change set, and an open (or
+pending) pull-request row for the branch is reused. Network I/O happens outside any database
+transaction; the short transactions around it take the request's row lock.
+
+Errors: remote git failures and temporary forge errors (5xx, rate limits) are recorded on the
+pull-request row and re-raised so that the task retries with backoff; everything else that
+retrying cannot fix moves the request to FAILED with a message for the user. Messages come
+from `provisioning`, which scrubs tokens; `_safe_message` scrubs again, in case.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from accessportal.roles import Role, has_role
+from approvals.audit import audit_record
+from approvals.models import AccessRequest, Approval, PullRequest, PullRequestModelStore
+from approvals.notifications import notify_on_commit, request_url
+from approvals.requests import grant_for
+from approvals.workflow import transition
+from provisioning.forges import (
+    Forge,
+    ForgeError,
+    ForgePermanentError,
+    ForgeTemporaryError,
+    GitHubForge,
+    LocalForge,
+    PullRequestInfo,
+    pull_request_body,
+)
+from provisioning.gitrepo import GitError, GitRemoteError, Mirror, branch_name, export_tree
+from provisioning.repo_files import local_repo_path
+from provisioning.substrate import ChangeSet, SubstrateError, generate_changeset
+
+logger = logging.getLogger(__name__)
+Status = AccessRequest.Status
+AUTHOR = "Vendor access portal <vendor-access-portal@localhost>"
+ACTIVE_ROWS = (PullRequest.State.PENDING, PullRequest.State.OPEN)
+
+
+class FulfilmentError(Exception):
+    """Provisioning cannot go on and retrying will not help; the message is for the user."""
+
+
+def _safe_message(exc: BaseException | str) -> str:
+    """The error's message with any configured secret removed, on one line, capped."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for secret in (settings.FORGE_TOKEN, _url_password(settings.SUBSTRATE_REPO_URL)):
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:1000]
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
+
+
+def forge_for_settings() -> Forge:
+    """The forge that FORGE and its settings name; ForgePermanentError when misconfigured."""
+    kind = settings.FORGE
+    if kind == PullRequest.Forge.LOCAL:
+        path = local_repo_path(settings.SUBSTRATE_REPO_URL)
+        if path is None:
+            raise ForgePermanentError(
+                "FORGE=local needs SUBSTRATE_REPO_URL to be a local repository path."
+            )
+        template = reverse("approvals:pullrequest_detail", kwargs={"number": 0}).replace(
+            "/0/", "/{number}/"
+        )
+        return LocalForge(path, PullRequestModelStore(), url_template=template)
+    if kind == PullRequest.Forge.GITHUB:
+        if not settings.FORGE_TOKEN:
+            raise ForgePermanentError("FORGE=github needs FORGE_TOKEN.")
+        return GitHubForge(
+            api_url=settings.FORGE_API_URL,
+            repository=settings.FORGE_REPOSITORY,
+            token=settings.FORGE_TOKEN,
+        )
+    raise ForgePermanentError(_("The %(forge)s forge is not supported yet.") % {"forge": kind})
+
+
+def _mirror() -> Mirror:
+    url = settings.SUBSTRATE_REPO_URL
+    # Credentials written in the URL win; otherwise the forge token authenticates git too.
+    token = None if _url_password(url) else (settings.FORGE_TOKEN or None)
+    return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token)
+
+
+def _generate(mirror: Mirror, grant: Any, base: str) -> ChangeSet:
+    """The change set against the current tip of `base`, fetched into the mirror."""
+    heads = mirror.sync()
+    if base not in heads:
+        raise FulfilmentError(_("The Substrate repository has no branch %(b)s.") % {"b": base})
+    with mirror.locked() as repo, tempfile.TemporaryDirectory(prefix="substrate-gen-") as folder:
+        commit = repo[heads[base].encode()]
+        export_tree(repo, commit.tree, Path(folder))  # type: ignore[attr-defined]
+        return generate_changeset(Path(folder), grant)
+
+
+def _body(access_request: AccessRequest, changeset: ChangeSet) -> str:
+    approvers = (
+        access_request.approvals.filter(decision=Approval.Decision.APPROVE)
+        .select_related("approver")
+        .order_by("created_at")
+    )
+    accounts = [
+        f"{a.account_id} {a.domain}/{a.environment}/{a.quality}"
+        for a in access_request.target_accounts.order_by("domain", "environment", "quality")
+    ]
+    return pull_request_body(
+        vendor=access_request.vendor.name,
+        strategy=access_request.strategy,
+        accounts=accounts,
+        principals=list(access_request.principals),
+        external_id_note=(
+            "required (shown on the request page)" if access_request.external_id else "none"
+        ),
+        approvers=[a.approver.get_username() for a in approvers],
+        expires_at=access_request.expires_on,
+        request_url=request_url(access_request.pk),
+        changeset=changeset,
+        findings=[str(f.get("message", "")) for f in access_request.lint_findings or []],
+    )
+
+
+def _start(request_id: int) -> tuple[AccessRequest, PullRequest, Any] | None:
+    """Locks the request, moves it to PROVISIONING, returns it with its pending row and grant.
+
+    None when there is nothing to do: already past provisioning, failed or revoked.
+    """
+    with transaction.atomic():
+        access_request = (
+            AccessRequest.objects.select_for_update().select_related("vendor").get(pk=request_id)
+        )
+        if access_request.status == Status.APPROVED:
+            transition(
+                access_request, to=Status.PROVISIONING, actor=None, action="request.provision"
+            )
+            notify_on_commit(access_request_id=access_request.pk, event="provisioning")
+        elif access_request.status != Status.PROVISIONING:
+            logger.info(
+                "Request #%s is %s: nothing to provision", request_id, access_request.status
+            )
+            return None
+        branch = branch_name(access_request.pk, access_request.vendor.slug)
+        row = PullRequest.objects.filter(
+            forge=settings.FORGE, branch=branch, state__in=ACTIVE_ROWS
+        ).first()
+        if row is None:
+            row = PullRequest.objects.create(
+                access_request=access_request,
+                forge=settings.FORGE,
+                branch=branch,
+                base=settings.SUBSTRATE_DEFAULT_BRANCH,
+                title=f"Vendor access: {access_request.vendor.name} (request #{access_request.pk})"[
+                    :300
+                ],
+            )
+        PullRequest.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
+        try:
+            grant = grant_for(access_request)
+        except ValueError as exc:
+            grant = FulfilmentError(_safe_message(exc))
+        return access_request, row, grant
+
+
+def _record_error(row: PullRequest, message: str) -> None:
+    PullRequest.objects.filter(pk=row.pk).update(last_error=message)
+
+
+def _fail(request_id: int, row: PullRequest, message: str) -> None:
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+        PullRequest.objects.filter(pk=row.pk).update(last_error=message)
+        if access_request.status != Status.PROVISIONING:
+            return
+        transition(
+            access_request,
+            to=Status.FAILED,
+            actor=None,
+            action="request.provision_fail",
+            detail={"error": message},
+        )
+        notify_on_commit(access_request_id=request_id, event="failed")
+
+
+def _finish(request_id: int, row: PullRequest, info: PullRequestInfo) -> PullRequest:
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+        row = PullRequest.objects.select_for_update().get(pk=row.pk)
+        row.number, row.url, row.head_sha = info.number, info.url, info.head_sha
+        row.state = str(info.state)
+        row.title = info.title or row.title
+        row.last_error = ""
+        row.save()
+        if access_request.status == Status.PROVISIONING:
+            transition(
+                access_request,
+                to=Status.PR_OPEN,
+                actor=None,
+                action="request.pr_open",
+                detail={"pull_request": info.number, "url": info.url, "branch": info.branch},
+            )
+            notify_on_commit(access_request_id=request_id, event="pr_open")
+    return row
+
+
+def request_provision(*, request_id: int) -> PullRequest | None:
+    """Opens (or finds) the pull request of an approved request; see the module docstring.
+
+    Raises `GitRemoteError` or `ForgeTemporaryError` for the task to retry; returns None when
+    there was nothing to do or the request failed for good.
+    """
+    started = _start(request_id)
+    if started is None:
+        return None
+    access_request, row, grant = started
+    base = settings.SUBSTRATE_DEFAULT_BRANCH
+    try:
+        if isinstance(grant, FulfilmentError):
+            raise grant
+        forge = forge_for_settings()
+        existing = forge.find_open_pull_request(row.branch)
+        if existing is None:
+            mirror = _mirror()
+            changeset = _generate(mirror, grant, base)
+            body = _body(access_request, changeset)
+            mirror.prepare_branch(
+                base_branch=base,
+                branch=row.branch,
+                changeset=changeset,
+                author=AUTHOR,
+                message=f"{row.title}\n\nGenerated by the vendor access portal.\n",
+            )
+            existing = forge.open_pull_request(row.branch, base, row.title, body)
+    except (GitRemoteError, ForgeTemporaryError) as exc:
+        _record_error(row, _safe_message(exc))
+        raise
+    except (FulfilmentError, ForgeError, GitError, SubstrateError, ValueError) as exc:
+        message = _safe_message(exc)
+        logger.warning("Provisioning request #%s failed: %s", request_id, message)
+        _fail(request_id, row, message)
+        return None
+    return _finish(request_id, row, existing)
+
+
+def request_provision_give_up(*, request_id: int, message: str) -> None:
+    """Temporary errors outlasted the task's retries: the request fails with the last one."""
+    row = (
+        PullRequest.objects.filter(access_request_id=request_id, state__in=ACTIVE_ROWS)
+        .order_by("-pk")
+        .first()
+    )
+    if row is None:
+        return
+    text = _("Gave up after repeated errors: %(e)s") % {"e": message}
+    _fail(request_id, row, _safe_message(text))
+
+
+@transaction.atomic
+def request_retry(*, request_id: int, actor: Any) -> AccessRequest:
+    """Security sends a failed request back to APPROVED and queues provisioning again."""
+    from approvals.fulfilment_tasks import provision_access_task
+
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team retries provisioning."))
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    if access_request.status != Status.FAILED:
+        raise ValidationError(_("Only a failed request can be retried."))
+    transition(access_request, to=Status.APPROVED, actor=actor, action="request.provision_retry")
+    # celery-types does not know Celery 5.4's delay_on_commit yet.
+    provision_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+    return access_request
+
+
+@transaction.atomic
+def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> PullRequest:
+    """Security merges a local-forge pull request; its request becomes active."""
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team merges pull requests."))
+    if not mfa_verified:
+        raise PermissionDenied(_("Sign in with your second factor before merging."))
+    row = PullRequest.objects.select_for_update().get(pk=pr_id, forge=PullRequest.Forge.LOCAL)
+    if row.state != PullRequest.State.OPEN or row.number is None:
+        raise ValidationError(_("Only an open pull request can be merged."))
+    access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
+    forge = forge_for_settings()
+    assert isinstance(forge, LocalForge)  # noqa: S101  the row is local, so FORGE is local
+    committer = f"{actor.get_username()} <{actor.email or 'security@localhost'}>"
+    try:
+        merge_sha = forge.merge(row.number, committer=committer)
+    except ForgeError as exc:
+        raise ValidationError(_safe_message(exc)) from None
+    audit_record(
+        actor=actor,
+        action="pullrequest.merge",
+        obj=access_request,
+        after={"pull_request": row.number, "branch": row.branch, "merge_sha": merge_sha},
+    )
+    if access_request.status == Status.PR_OPEN:
+        transition(access_request, to=Status.ACTIVE, actor=actor, action="request.activate")
+        notify_on_commit(access_request_id=access_request.pk, event="active", actor_id=actor.pk)
+    row.refresh_from_db()
+    return row
+
+
+def pull_request_diff(row: PullRequest) -> list[dict[str, Any]]:
+    """The file changes of a local pull request: its head commit against that commit's parent.
+
+    Each entry: path, action (create/modify/delete) and a unified diff as text (escaped by
+    the template, never marked safe).
+    """
+    import difflib
+
+    from dulwich.diff_tree import tree_changes
+    from dulwich.objects import Commit
+    from dulwich.repo import Repo
+
+    path = local_repo_path(settings.SUBSTRATE_REPO_URL)
+    if path is None or not row.head_sha:
+        return []
+    changes: list[dict[str, Any]] = []
+    with Repo(str(path)) as repo:
+        head = repo[row.head_sha.encode()]
+        if not isinstance(head, Commit):
+            return []
+        parent = repo[head.parents[0]] if head.parents else None
+        old_tree = parent.tree if isinstance(parent, Commit) else None
+        for change in tree_changes(repo.object_store, old_tree, head.tree):
+            old, new = change.old, change.new
+            name = (new.path if new and new.path else old.path if old else b"") or b""
+            if not (old and old.sha):
+                action = "create"
+            elif not (new and new.sha):
+                action = "delete"
+            else:
+                action = "modify"
+
+            def text(entry: Any) -> list[str]:
+                if entry is None or entry.sha is None:
+                    return []
+                data = repo[entry.sha].as_raw_string()
+                return data.decode("utf-8", "replace").splitlines(keepends=True)
+
+            diff = difflib.unified_diff(
+                text(old), text(new), fromfile=f"a/{name.decode()}", tofile=f"b/{name.decode()}"
+            )
+            changes.append(
+                {"path": name.decode("utf-8", "replace"), "action": action, "diff": "".join(diff)}
+            )
+    return changes
+
+
+def request_progress(access_request: AccessRequest) -> dict[str, Any]:
+    """What the request page shows about fulfilment, as plain values (JSON-safe)."""
+    row = PullRequest.objects.filter(access_request=access_request).first()
+    steps: dict[str, str] = {
+        Status.APPROVED: "queued",
+        Status.PROVISIONING: "pushing" if row and row.head_sha else "generating",
+        Status.PR_OPEN: "pull_request_open",
+        Status.ACTIVE: "active",
+        Status.FAILED: "failed",
+    }
+    return {
+        "status": access_request.status,
+        "status_label": access_request.get_status_display(),
+        "step": steps.get(access_request.status, access_request.status),
+        "pull_request": None
+        if row is None
+        else {
+            "number": row.number,
+            "url": row.url,
+            "state": row.state,
+            "branch": row.branch,
+            "attempts": row.attempts,
+        },
+        "last_error": row.last_error if row else "",
+    }

@@ -1,0 +1,43 @@
+"""The fulfilment task: thin and idempotent, it takes a request id and calls the service.
+
+Remote git failures and temporary forge errors (5xx, rate limits) are retried with
+exponential backoff, or after the forge's own `retry-after` hint when it gave one; once the
+retries are spent the request fails with the last error, so nothing stays "provisioning"
+for ever. Delivery is at least once (acks_late): a duplicate finds the branch and the pull
+request the first run made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from provisioning.forges import ForgeTemporaryError
+from provisioning.gitrepo import GitRemoteError
+
+MAX_RETRIES = 5
+BACKOFF_SECONDS = 10
+BACKOFF_MAX_SECONDS = 600
+
+
+def retry_countdown(exc: BaseException, retries: int) -> float:
+    """Seconds before the next attempt: the forge's hint, else 10 s doubling, capped."""
+    hint = getattr(exc, "retry_after", None)
+    if hint is not None:
+        return min(float(hint), BACKOFF_MAX_SECONDS)
+    return float(min(BACKOFF_SECONDS * 2**retries, BACKOFF_MAX_SECONDS))
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
+def provision_access_task(self: Any, access_request_id: int) -> None:
+    """Opens the pull request of approved request `access_request_id` (no-op once open)."""
+    from approvals.fulfilment import request_provision, request_provision_give_up
+
+    try:
+        request_provision(request_id=access_request_id)
+    except (GitRemoteError, ForgeTemporaryError) as exc:
+        if self.request.retries >= self.max_retries:
+            request_provision_give_up(request_id=access_request_id, message=str(exc))
+            return
+        raise self.retry(exc=exc, countdown=retry_countdown(exc, self.request.retries)) from None

@@ -1,0 +1,143 @@
+"""Pull requests the portal opened on a forge for an access request's change set.
+
+One row per pull request (issue 7). A row is created *pending* before the branch is pushed,
+so a failed attempt has somewhere to keep its error and attempt count; it becomes *open* once
+the forge answers with a number. The database allows one pending-or-open row per forge and
+branch: a retried or duplicated task finds and reuses it instead of opening a second one.
+
+`PullRequestModelStore` is the local forge's `PullRequestStore` on top of this model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from provisioning.forges import (
+    ForgePermanentError,
+    ForgeTemporaryError,
+    PullRequestRecord,
+    PullRequestState,
+)
+
+LOCAL = "local"
+
+
+class PullRequest(models.Model):
+    """A pull request (or the attempt to open one) proposing an access request's change set."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Being prepared")
+        OPEN = "open", _("Open")
+        MERGED = "merged", _("Merged")
+        CLOSED = "closed", _("Closed without merging")
+
+    class Forge(models.TextChoices):
+        LOCAL = "local", _("Local")
+        GITHUB = "github", _("GitHub")
+        GITLAB = "gitlab", _("GitLab")
+
+    access_request = models.ForeignKey(
+        "approvals.AccessRequest", on_delete=models.PROTECT, related_name="pull_requests"
+    )
+    forge = models.CharField(max_length=16, choices=Forge.choices)
+    # Null while pending: the forge assigns the number when the pull request is opened.
+    number = models.PositiveIntegerField(null=True, blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    branch = models.CharField(max_length=200)
+    base = models.CharField(max_length=200)
+    head_sha = models.CharField(max_length=64, blank=True)
+    merge_sha = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    title = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["forge", "branch"],
+                condition=Q(state__in=["pending", "open"]),
+                name="approvals_pullrequest_one_open_per_branch",
+            ),
+            models.UniqueConstraint(
+                fields=["forge", "number"], name="approvals_pullrequest_unique_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        number = f"#{self.number}" if self.number else "(pending)"
+        return f"{self.get_forge_display()} pull request {number} from {self.branch}"
+
+    def as_record(self) -> PullRequestRecord:
+        """The row as the local forge sees it."""
+        return PullRequestRecord(
+            number=self.number or 0,
+            branch=self.branch,
+            base=self.base,
+            title=self.title,
+            body=self.body,
+            state=PullRequestState(self.state),
+            head_sha=self.head_sha,
+            merge_sha=self.merge_sha,
+        )
+
+
+class PullRequestModelStore:
+    """The local forge's `PullRequestStore`: rows of `PullRequest` with forge "local".
+
+    `create` fills the pending row the fulfilment service made for the branch (that row
+    carries the access request); numbers are allocated as the highest local number plus one,
+    and a concurrent allocation is reported as a temporary error, so the task retries.
+    """
+
+    def _rows(self) -> Any:
+        return PullRequest.objects.filter(forge=LOCAL)
+
+    def find_open(self, branch: str) -> PullRequestRecord | None:
+        row = self._rows().filter(branch=branch, state=PullRequest.State.OPEN).first()
+        return None if row is None else row.as_record()
+
+    def create(
+        self, *, branch: str, base: str, title: str, body: str, head_sha: str
+    ) -> PullRequestRecord:
+        try:
+            with transaction.atomic():
+                row = (
+                    self._rows()
+                    .select_for_update()
+                    .filter(branch=branch, state=PullRequest.State.PENDING)
+                    .first()
+                )
+                if row is None:
+                    raise ForgePermanentError(f"No pending pull request record for {branch}.")
+                highest = self._rows().aggregate(n=Max("number"))["n"] or 0
+                row.number = highest + 1
+                row.base, row.title, row.body, row.head_sha = base, title, body, head_sha
+                row.state = PullRequest.State.OPEN
+                row.save()
+        except IntegrityError:
+            raise ForgeTemporaryError("Another pull request took that number; retry.") from None
+        return row.as_record()
+
+    def get(self, number: int) -> PullRequestRecord:
+        row = self._rows().filter(number=number).first()
+        if row is None:
+            raise KeyError(number)
+        return row.as_record()
+
+    def update(self, record: PullRequestRecord) -> None:
+        self._rows().filter(number=record.number).update(
+            state=str(record.state),
+            head_sha=record.head_sha,
+            merge_sha=record.merge_sha,
+            updated_at=timezone.now(),
+        )
