@@ -107,6 +107,10 @@ def request_approve(
             detail={"approvals": count, "required": access_request.required_approvals},
         )
         _notify(access_request, "approved", approver, comment)
+        from approvals.fulfilment_tasks import provision_access_task
+
+        # After commit: the worker sees the approved row, and a rollback enqueues nothing.
+        provision_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
     else:
         audit_record(
             actor=approver,

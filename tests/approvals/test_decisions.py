@@ -90,7 +90,7 @@ def test_one_approval_approves_a_low_risk_request(
     with django_capture_on_commit_callbacks() as callbacks:
         decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
     assert AccessRequest.objects.get(pk=r.pk).status == "approved"
-    assert len(callbacks) == 1  # the notice, sent after commit
+    assert len(callbacks) == 2  # the notice and the provisioning job, both after commit
     event = AuditEvent.objects.get(action="request.approve", object_id=str(r.pk))
     assert event.after is not None
     assert (event.before, event.after["status"]) == ({"status": "submitted"}, "approved")
@@ -262,9 +262,37 @@ def test_admin_cannot_edit_or_delete_requests_and_approvals(
     assert f">{r.pk}<" in listing.content.decode()
 
 
+@pytest.fixture
+def redis_queue(services):
+    """Tasks go to the test session's Redis instead of running inline; yields the queue's
+    task names and empties it afterwards so no later worker picks them up."""
+    import base64
+    import json
+
+    import redis
+
+    from accessportal.celery import app
+
+    client = redis.Redis.from_url(f"{services.redis_url}/0")
+    client.delete("celery")
+    app.conf.task_always_eager = False
+
+    def task_names() -> list[str]:
+        names = []
+        for raw in client.lrange("celery", 0, -1):
+            message = json.loads(raw)
+            names.append(message["headers"]["task"])
+            json.loads(base64.b64decode(message["body"]))  # arguments are plain JSON ids
+        return names
+
+    yield task_names
+    app.conf.task_always_eager = True
+    client.delete("celery")
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("strategy", ["role_per_account", "iam_user"])
-def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy):
+def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy, redis_queue):
     assert connection.vendor == "postgresql"
     engineer = make_user("erin")
     reviewer = make_user("rita", Role.SECURITY)
@@ -304,8 +332,11 @@ def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy):
         t.start()
     for t in threads:
         t.join(timeout=30)
+    # Exactly one transition and exactly one provisioning job in the broker's queue.
     assert AccessRequest.objects.get(pk=r.pk).status == "approved"
     assert AuditEvent.objects.filter(action="request.approve", object_id=str(r.pk)).count() == 1
+    queued = redis_queue()
+    assert queued.count("approvals.fulfilment_tasks.provision_access_task") == 1
     if strategy == "iam_user":  # quorum of two: both count, one transition
         assert sorted(outcomes) == ["ok", "ok"]
         assert Approval.objects.filter(access_request_id=r.pk).count() == 2
