@@ -47,20 +47,29 @@ def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str 
     )
 
 
-def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: bool) -> None:
+def _require_security(
+    actor: Any, *, mfa_verified: bool, requester_id: int | None = None, own_request: str = ""
+) -> None:
+    """The checks every security decision shares: the role, not one's own request, MFA."""
     if not has_role(actor, Role.SECURITY):
         raise PermissionDenied(_("Only the security team decides access requests."))
-    if actor.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You filed this request: another member of the security team must decide it.")
-        )
+    if requester_id is not None and actor.pk == requester_id:
+        raise PermissionDenied(own_request)
     if not mfa_verified:
         raise PermissionDenied(
-            _(
-                "Sign in with your second factor (authenticator app) before "
-                "deciding access requests."
-            )
+            _("Sign in with your second factor (authenticator app) before deciding.")
         )
+
+
+def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: bool) -> None:
+    _require_security(
+        actor,
+        mfa_verified=mfa_verified,
+        requester_id=access_request.requester_id,
+        own_request=_(
+            "You filed this request: another member of the security team must decide it."
+        ),
+    )
     if access_request.status != Status.SUBMITTED:
         raise ValidationError(
             _("This request is %(status)s: only a submitted request can be decided.")
@@ -154,10 +163,7 @@ def request_revoke(
     *, request_id: int, actor: Any, mfa_verified: bool, reason: str
 ) -> AccessRequest:
     """Security ends an approved grant at any time (fulfilment removes it from AWS)."""
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team revokes access."))
-    if not mfa_verified:
-        raise PermissionDenied(_("Sign in with your second factor before revoking access."))
+    _require_security(actor, mfa_verified=mfa_verified)
     if not reason.strip():
         raise ValidationError({"comment": _("Say why the access is revoked.")})
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
@@ -227,14 +233,14 @@ def request_extension_decide(
 ) -> AccessRequest:
     """One MFA-verified security member (not the requester) grants or refuses an extension."""
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    if not has_role(approver, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team decides extensions."))
-    if approver.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You asked for this extension: another member of the security team must decide it.")
-        )
-    if not mfa_verified:
-        raise PermissionDenied(_("Sign in with your second factor before deciding."))
+    _require_security(
+        approver,
+        mfa_verified=mfa_verified,
+        requester_id=access_request.requester_id,
+        own_request=_(
+            "You asked for this extension: another member of the security team must decide it."
+        ),
+    )
     if access_request.extension_until is None:
         raise ValidationError(_("No extension is waiting for a decision."))
     if not approve and not comment.strip():
