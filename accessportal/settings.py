@@ -259,6 +259,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.tasks.accounts_sync_task",
         "schedule": float(PORTAL_ACCOUNT_SYNC_MINUTES * 60),
     },
+    # The fallback for missed forge webhooks: open pull requests polled every 5 minutes.
+    "pull-requests-sync": {
+        "task": "approvals.pr_sync_tasks.pull_requests_sync_task",
+        "schedule": 300.0,
+    },
 }
 
 # --- AWS, Substrate repository, forge ---------------------------------------------------------

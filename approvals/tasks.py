@@ -20,3 +20,4 @@ def accounts_sync_task(run_id: int | None = None) -> None:
 # The worker imports each app's tasks module; the notice tasks live in their own module.
 from approvals.fulfilment_tasks import provision_access_task  # noqa: E402, F401
 from approvals.notification_tasks import notice_email_task, notice_slack_task  # noqa: E402, F401
+from approvals.pr_sync_tasks import pull_requests_sync_task  # noqa: E402, F401

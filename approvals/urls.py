@@ -1,5 +1,6 @@
 """Routes of the workflow: each view module lists its own patterns."""
 
+from approvals import webhooks
 from approvals.views import accounts, pullrequests, requests
 
 app_name = "approvals"
@@ -8,4 +9,5 @@ urlpatterns = [
     *accounts.urlpatterns,
     *requests.urlpatterns,
     *pullrequests.urlpatterns,
+    *webhooks.urlpatterns,
 ]

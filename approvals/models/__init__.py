@@ -15,6 +15,7 @@ from approvals.models.audit import (
 )
 from approvals.models.pullrequests import PullRequest, PullRequestModelStore
 from approvals.models.requests import TRANSITIONS, AccessRequest, Approval, Strategy
+from approvals.models.webhooks import WebhookDelivery
 
 __all__ = [
     "ACTION_MAX_LENGTH",
@@ -34,5 +35,6 @@ __all__ = [
     "PullRequest",
     "PullRequestModelStore",
     "Strategy",
+    "WebhookDelivery",
     "audit_event_hash",
 ]

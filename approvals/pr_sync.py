@@ -1,0 +1,126 @@
+"""Pull request outcomes coming back from the forge: by webhook or by polling (issue 7).
+
+`pull_request_apply_state` is the one place that turns a forge's answer into the portal's
+state, whoever asked: the GitHub webhook (`approvals.webhooks`) and the periodic poll
+`pull_requests_sync` (the fallback for missed deliveries) both call it. It is idempotent: a
+row that is no longer open is left alone, so a webhook and a poll for the same pull request
+make one transition between them.
+
+* merged: the row becomes merged and a request with its pull request open becomes ACTIVE;
+* closed without merging: the row becomes closed with a note and the request goes back to
+  security as FAILED (the request page shows the note and the Retry button).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from approvals.audit import audit_record
+from approvals.models import AccessRequest, PullRequest
+from approvals.notifications import notify_on_commit
+from approvals.workflow import transition
+from provisioning.forges import ForgeError, PullRequestState
+
+logger = logging.getLogger(__name__)
+Status = AccessRequest.Status
+CLOSED_NOTE = "The pull request was closed without merging"
+
+
+def pull_request_apply_state(
+    *, pr_id: int, state: PullRequestState, source: str, merge_sha: str = ""
+) -> bool:
+    """Applies the forge's `state` of pull request row `pr_id`; True when something changed.
+
+    `source` ("webhook" or "poll") is recorded in the audit events.
+    """
+    if state == PullRequestState.OPEN:
+        return False
+    request_id = (
+        PullRequest.objects.filter(pk=pr_id).values_list("access_request_id", flat=True).first()
+    )
+    if request_id is None:
+        return False
+    with transaction.atomic():
+        # The request first, then the row: the order the fulfilment service locks them in.
+        access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+        row = PullRequest.objects.select_for_update().get(pk=pr_id)
+        if row.state != PullRequest.State.OPEN:
+            return False  # already applied (by the other path, or a duplicate)
+        merged = state == PullRequestState.MERGED
+        row.state = PullRequest.State.MERGED if merged else PullRequest.State.CLOSED
+        if merged:
+            row.merge_sha = merge_sha[:64] or row.merge_sha
+        else:
+            row.last_error = CLOSED_NOTE
+        row.save(update_fields=["state", "merge_sha", "last_error", "updated_at"])
+        detail = {"pull_request": row.number, "source": source}
+        audit_record(
+            actor=None,
+            action="pullrequest.merge" if merged else "pullrequest.close",
+            obj=access_request,
+            before={"pull_request_state": PullRequest.State.OPEN.value},
+            after={**detail, "pull_request_state": row.state, "branch": row.branch},
+        )
+        if access_request.status != Status.PR_OPEN:
+            logger.info(
+                "Pull request #%s is %s; request #%s is %s: status unchanged",
+                row.number,
+                row.state,
+                access_request.pk,
+                access_request.status,
+            )
+            return True
+        if merged:
+            transition(
+                access_request,
+                to=Status.ACTIVE,
+                actor=None,
+                action="request.activate",
+                detail=detail,
+            )
+            notify_on_commit(access_request_id=access_request.pk, event="active")
+        else:
+            transition(
+                access_request,
+                to=Status.FAILED,
+                actor=None,
+                action="request.provision_fail",
+                detail={**detail, "error": row.last_error},
+            )
+            notify_on_commit(access_request_id=access_request.pk, event="failed")
+    return True
+
+
+def pull_requests_sync() -> int:
+    """Polls every open GitHub pull request's state; returns how many outcomes were applied.
+
+    A forge error stops this run (logged, without the token); the next run is the retry.
+    """
+    if settings.FORGE != PullRequest.Forge.GITHUB:
+        return 0
+    from approvals.fulfilment import _safe_message, forge_for_settings
+
+    rows = list(
+        PullRequest.objects.filter(
+            forge=PullRequest.Forge.GITHUB, state=PullRequest.State.OPEN, number__isnull=False
+        )
+        .order_by("pk")
+        .values_list("pk", "number")
+    )
+    if not rows:
+        return 0
+    applied = 0
+    try:
+        forge = forge_for_settings()
+        for pk, number in rows:
+            if number is None:  # excluded by the query; keeps the type checker informed
+                continue
+            state = forge.pull_request_state(number)
+            if pull_request_apply_state(pr_id=pk, state=state, source="poll"):
+                applied += 1
+    except ForgeError as exc:
+        logger.warning("Polling pull requests stopped: %s", _safe_message(exc))
+    return applied

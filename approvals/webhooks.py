@@ -1,0 +1,139 @@
+"""The GitHub webhook: pull request outcomes pushed by the forge (issue 7).
+
+Reached without signing in: its protection is the `X-Hub-Signature-256` HMAC SHA-256 of the
+raw body with FORGE_WEBHOOK_SECRET, compared in constant time. Without a configured secret
+every delivery is refused. Deliveries are de-duplicated by `X-GitHub-Delivery` (a
+`WebhookDelivery` row, written in the same transaction as the outcome, so a delivery that
+failed half-way is processed again when GitHub redelivers it). Neither the secret nor the
+body is ever logged.
+
+Answers: 200 for ping, an applied or already-applied outcome and a duplicate; 202 for an
+event, action or repository the portal does not act on; 400 for a malformed delivery; 403
+for a bad or missing signature; 405 for anything but POST; 413 past `MAX_BODY_BYTES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from approvals.models import PullRequest, WebhookDelivery
+from approvals.pr_sync import pull_request_apply_state
+from provisioning.forges import PullRequestState
+
+logger = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _answer(status: int, outcome: str) -> JsonResponse:
+    return JsonResponse({"status": outcome}, status=status)
+
+
+def signature_valid(secret: str, body: bytes, header: str) -> bool:
+    """Whether `header` is "sha256=<hex HMAC of body with secret>"; False without a secret."""
+    if not secret or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode())
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is larger than MAX_BODY_BYTES (read no further)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return None
+    body = request.read(MAX_BODY_BYTES + 1)
+    return None if len(body) > MAX_BODY_BYTES else body
+
+
+def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestState, str] | None:
+    """(number, state, merge sha) of a `pull_request` "closed" delivery for our repository."""
+    if payload.get("action") != "closed":
+        return None
+    repository = payload.get("repository") or {}
+    full_name = str(repository.get("full_name") or "") if isinstance(repository, dict) else ""
+    wanted = settings.FORGE_REPOSITORY
+    if not wanted or full_name.casefold() != wanted.casefold():
+        return None
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict) or not isinstance(pull.get("number"), int):
+        return None
+    merged = pull.get("merged") is True
+    state = PullRequestState.MERGED if merged else PullRequestState.CLOSED
+    return pull["number"], state, str(pull.get("merge_commit_sha") or "") if merged else ""
+
+
+@csrf_exempt
+@require_POST
+def github_webhook(request: HttpRequest) -> HttpResponse:
+    body = _read_body(request)
+    if body is None:
+        return _answer(413, "too large")
+    header = request.headers.get("X-Hub-Signature-256", "")
+    if not signature_valid(settings.FORGE_WEBHOOK_SECRET, body, header):
+        logger.warning("GitHub webhook refused: missing or invalid signature")
+        return _answer(403, "forbidden")
+    delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
+    event = request.headers.get("X-GitHub-Event", "").strip()
+    if not delivery_id or len(delivery_id) > 100 or not event:
+        return _answer(400, "missing delivery or event")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return _answer(400, "invalid json")
+    if not isinstance(payload, dict):
+        return _answer(400, "invalid json")
+    try:
+        with transaction.atomic():
+            _, created = WebhookDelivery.objects.get_or_create(
+                delivery_id=delivery_id, defaults={"forge": "github", "event": event[:50]}
+            )
+            if not created:
+                logger.info("GitHub delivery %s already handled", delivery_id)
+                return _answer(200, "duplicate")
+            return _handle(event, payload, delivery_id)
+    except IntegrityError:  # a concurrent delivery with the same id won
+        return _answer(200, "duplicate")
+
+
+def _handle(event: str, payload: dict[str, Any], delivery_id: str) -> JsonResponse:
+    if event == "ping":
+        return _answer(200, "pong")
+    if event != "pull_request":
+        return _answer(202, "ignored")
+    outcome = _pull_request_outcome(payload)
+    if outcome is None:
+        return _answer(202, "ignored")
+    number, state, merge_sha = outcome
+    row = PullRequest.objects.filter(forge=PullRequest.Forge.GITHUB, number=number).first()
+    if row is None:
+        return _answer(202, "ignored")
+    changed = pull_request_apply_state(
+        pr_id=row.pk, state=state, source="webhook", merge_sha=merge_sha
+    )
+    logger.info(
+        "GitHub delivery %s: pull request #%s %s (%s)",
+        delivery_id,
+        number,
+        state,
+        "applied" if changed else "already applied",
+    )
+    return _answer(200, "applied" if changed else "unchanged")
+
+
+urlpatterns = [
+    path("webhooks/github/", github_webhook, name="webhook_github"),
+]
