@@ -24,8 +24,32 @@ def _pretty_json(value: Any) -> SafeString | str:
     )
 
 
+class RoleReadOnlyAdmin(admin.ModelAdmin):
+    """Records only services write (the audit log, the inventory): security and auditors read
+    them by role rather than by per-model permission grants (DESIGN.md section 9); nobody adds,
+    changes or deletes them here."""
+
+    def _may_read(self, request: HttpRequest) -> bool:
+        return has_role(request.user, Role.SECURITY, Role.AUDITORS)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_read(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_read(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(RoleReadOnlyAdmin):
     """The append-only log as the security team and auditors browse it: nothing is editable.
 
     Chain verification reads every row, so it is not run on page loads; run
@@ -72,51 +96,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     def after_json(self, event: AuditEvent) -> SafeString | str:
         return _pretty_json(event.after)
 
-    def _may_read(self, request: HttpRequest) -> bool:
-        # The audit log belongs to security and auditors (DESIGN.md section 9), by role rather
-        # than by per-model permission grants.
-        return has_role(request.user, Role.SECURITY, Role.AUDITORS)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._may_read(request) or super().has_module_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._may_read(request) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class _InventoryReadOnlyAdmin(admin.ModelAdmin):
-    """The account inventory is written by the sync only; security and auditors read it."""
-
-    def _may_read(self, request: HttpRequest) -> bool:
-        return has_role(request.user, Role.SECURITY, Role.AUDITORS)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._may_read(request) or super().has_module_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._may_read(request) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(AwsAccount)
-class AwsAccountAdmin(_InventoryReadOnlyAdmin):
+class AwsAccountAdmin(RoleReadOnlyAdmin):
     """Accounts as the last sync left them; closed ones stay for history."""
 
     list_display = (
@@ -155,7 +137,7 @@ class AwsAccountAdmin(_InventoryReadOnlyAdmin):
 
 
 @admin.register(AccountSyncRun)
-class AccountSyncRunAdmin(_InventoryReadOnlyAdmin):
+class AccountSyncRunAdmin(RoleReadOnlyAdmin):
     """Each sync's outcome, counts, error and mismatches."""
 
     list_display = (
