@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from approvals import requests as request_services
-from approvals.models import AccessRequest, AwsAccount
+from approvals.models import AccessRequest
 from approvals.workflow import transition
+from tests.factories import draft_request, staging_account
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
 
@@ -22,26 +19,8 @@ def test_request_page_shows_the_pull_request_once_it_opens(
 ):
     engineer = make_user("erin")
     vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
-    AwsAccount.objects.create(
-        account_id="111122223333",
-        name="a",
-        account_type="service",
-        domain="payments",
-        environment="staging",
-        quality="alpha",
-    )
-    r = request_services.request_save(
-        actor=engineer,
-        data={
-            "vendor": vendor,
-            "strategy": "role_per_account",
-            "principals": "arn:aws:iam::123456789012:role/V",
-            "domains": ["payments"],
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "j",
-            "expires_on": timezone.localdate() + timedelta(days=9),
-        },
-    )
+    staging_account()
+    r = draft_request(engineer, vendor)
     # Approved, as the approval service leaves it (its rules are tested elsewhere).
     AccessRequest.objects.filter(pk=r.pk).update(status="approved")
 

@@ -8,17 +8,14 @@ are checked model by model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
 
 from accessportal.roles import Role
-from approvals import requests as request_services
-from approvals.models import AwsAccount
+from tests.factories import draft_request, staging_account
 from tests.vendors.conftest import pdf_upload, vendor_data
 from vendors import services as vendor_services
 
@@ -117,26 +114,8 @@ def world(make_user):
     exception = vendor_services.review_add_detail(
         review_id=review.pk, actor=owner, kind="exception", data={"description": "x"}
     )
-    AwsAccount.objects.create(
-        account_id="111122223333",
-        name="a",
-        account_type="service",
-        domain="payments",
-        environment="staging",
-        quality="alpha",
-    )
-    access_request = request_services.request_save(
-        actor=owner,
-        data={
-            "vendor": vendor,
-            "strategy": "role_per_account",
-            "principals": "arn:aws:iam::123456789012:role/V",
-            "domains": ["payments"],
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "j",
-            "expires_on": timezone.localdate() + timedelta(days=9),
-        },
-    )
+    staging_account()
+    access_request = draft_request(owner, vendor)
     kwargs: dict[str, dict[str, Any]] = {
         "vendors:detail": {"pk": vendor.pk},
         "vendors:edit": {"pk": vendor.pk},

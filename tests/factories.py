@@ -1,0 +1,39 @@
+"""Small builders shared by tests that need an account and a request without caring how."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from approvals import requests as request_services
+from approvals.models import AccessRequest, AwsAccount
+
+
+def staging_account(account_id: str = "111122223333") -> AwsAccount:
+    """An active payments/staging/alpha service account."""
+    return AwsAccount.objects.create(
+        account_id=account_id,
+        name="a",
+        account_type="service",
+        domain="payments",
+        environment="staging",
+        quality="alpha",
+    )
+
+
+def draft_request(owner: Any, vendor: Any) -> AccessRequest:
+    """A complete role-per-account draft for the payments accounts, read-only, ending in 9 days."""
+    return request_services.request_save(
+        actor=owner,
+        data={
+            "vendor": vendor,
+            "strategy": "role_per_account",
+            "principals": "arn:aws:iam::123456789012:role/V",
+            "domains": ["payments"],
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "justification": "j",
+            "expires_on": timezone.localdate() + timedelta(days=9),
+        },
+    )
