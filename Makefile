@@ -51,7 +51,7 @@ check: $(VENV)/.installed-test
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test system-packages
 	$(BIN)/python bench/run.py
 
 clean:
