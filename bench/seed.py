@@ -60,8 +60,6 @@ SPECIAL_ACCOUNTS = ("management", "audit", "deploy", "network", "substrate")
 SECURITY_USERS = 5
 AUDITOR_USERS = 2
 REQUESTER_USERS = 200
-# The share of all requests owned by the benchmark's own requester (the "My requests" page).
-BENCH_REQUESTER_SHARE = 0.05
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
@@ -95,6 +93,8 @@ class Scale:
     vendors: int = 5000
     requests: int = 100_000
     seed: int = 20261128
+    # The share of all requests owned by the benchmark's own requester (the "My requests" page).
+    requester_share: float = 0.05
 
 
 @dataclass
@@ -466,8 +466,9 @@ def _vendor_rows(
 
     for number in range(scale.vendors):
         pk = vendor_id + number
-        slug = f"vendor-{number:05d}"
-        name = f"Vendor {number:05d}"
+        # Named after the id, so a second seeding adds vendors instead of colliding.
+        slug = f"vendor-{pk:05d}"
+        name = f"Vendor {pk:05d}"
         sensitivity = rng.choice(sensitivities)
         access_level = rng.choice(access_levels)
         criticality = rng.choice(criticalities)
@@ -592,7 +593,8 @@ def _requests(
     pick_strategy = _weighted(rng, STRATEGY_WEIGHTS)
     labels = {s.value: str(s.label) for s in Strategy}
     span = (now - timedelta(days=2) - start).total_seconds()
-    showcase = (0, -1)  # (accounts, request id) of the richest live role-per-account request
+    # The request page shows the richest live role-per-account request (any, at tiny sizes).
+    showcase: tuple[bool, int, int] = (False, -1, -1)
     last = now - timedelta(minutes=1)
 
     for number in range(scale.requests):
@@ -600,7 +602,7 @@ def _requests(
         created = start + timedelta(seconds=span * number / max(1, scale.requests))
         chain.release_until(created)
         vendor_id, slug, vendor_name, _tier = vendors[rng.randrange(len(vendors))]
-        requester = bench_requester if rng.random() < BENCH_REQUESTER_SHARE else None
+        requester = bench_requester if rng.random() < scale.requester_share else None
         requester = requester or other_requesters[rng.randrange(len(other_requesters))]
         status = pick_status()
         strategy = pick_strategy()
@@ -618,6 +620,8 @@ def _requests(
                 if a["environment"] in environments
                 and ("*" in qualities or a["quality"] in qualities)
             ]
+        rich = status == Status.ACTIVE and strategy == Strategy.ROLE_PER_ACCOUNT
+        showcase = max(showcase, (rich, len(chosen), pk))
         admin_like = strategy == Strategy.ADMINISTRATOR
         production = admin_like or strategy == Strategy.AUDITOR
         production = production or any(a["environment"] == "production" for a in chosen)
@@ -748,8 +752,6 @@ def _requests(
             continue
         merged = opened + timedelta(hours=rng.uniform(1, 48))
         step(merged, "request.activate", Status.PR_OPEN, Status.ACTIVE, deciders[0])
-        if status == Status.ACTIVE and strategy == Strategy.ROLE_PER_ACCOUNT:
-            showcase = max(showcase, (len(chosen), pk))
         if status == Status.EXPIRING:
             warned = datetime.combine(expires_on, merged.timetz()) - timedelta(days=30)
             step(
@@ -767,7 +769,7 @@ def _requests(
     counts = {}
     for rows in (requests, targets, approvals):
         counts[rows.table] = rows.load(cursor)
-    return showcase[1], counts
+    return showcase[2], counts
 
 
 def seed_organization(scale: Scale, *, log: Callable[[str], None] | None = None) -> SeedResult:
