@@ -22,20 +22,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from django.utils import timezone
 
     from approvals.models import AccessRequest
-    from approvals.models.requests import PENDING_STATES
+    from approvals.models.requests import LIVE_STATES, PENDING_STATES
     from vendors.selectors import reviews_awaiting_decision
 
     soon = timezone.localdate() + timedelta(days=30)
-    live = (
-        AccessRequest.Status.APPROVED,
-        AccessRequest.Status.PROVISIONING,
-        AccessRequest.Status.PR_OPEN,
-        AccessRequest.Status.ACTIVE,
-        AccessRequest.Status.EXPIRING,
-    )
     context: dict[str, object] = {
         # Everyone sees the grants that end within 30 days, so extensions are asked in time.
-        "expiring_soon": AccessRequest.objects.filter(status__in=live, expires_on__lte=soon)
+        "expiring_soon": AccessRequest.objects.filter(status__in=LIVE_STATES, expires_on__lte=soon)
         .select_related("vendor")
         .order_by("expires_on")[:10],
         "my_open_requests": AccessRequest.objects.filter(
