@@ -176,6 +176,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REVOKED: frozenset(),
 }
 PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
+# The request's documents: only the request page shows them, and the change preview alone can
+# hold a file per account. List pages defer them (a list loads 25 to 100 requests at a time).
+DOCUMENT_FIELDS = ("preview", "generator_input", "inline_policy", "lint_findings")
 # Grants that exist or are being created; `request_live_expiry_idx` covers exactly these, in
 # this order (a query must name the same list for PostgreSQL to use the partial index).
 LIVE_STATES = (

@@ -64,13 +64,23 @@ PAGES = {
     "admin request list": Page(
         "security",
         lambda seeded: reverse("admin:approvals_accessrequest_changelist"),
-        10,
+        7,
         lambda response: len(response.context["cl"].result_list),
+    ),
+    "admin request page": Page(
+        "security",
+        lambda seeded: reverse(
+            "admin:approvals_accessrequest_change", args=[seeded.showcase_request_id]
+        ),
+        12,
+        lambda response: (
+            len(response.context["timeline"]) + response.context["original"].target_accounts.count()
+        ),
     ),
     "request page": Page(
         "security",
         lambda seeded: reverse("approvals:request_detail", args=[seeded.showcase_request_id]),
-        10,
+        9,
         _length("accounts", "approvals", "timeline"),
     ),
 }
