@@ -17,6 +17,8 @@ NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("approvals:requests", _("My requests"), frozenset()),
     ("vendors:list", _("Vendors"), frozenset()),
     ("approvals:accounts", _("AWS accounts"), frozenset()),
+    ("reports:access_map", _("Access map"), frozenset()),
+    ("reports:index", _("Reports"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY})),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]

@@ -31,7 +31,10 @@ READ = {
     "approvals:accounts_sync_status",
     "approvals:accounts_count",
     "approvals:requests",
+    "reports:access_map",
 }
+# Exports and the reports page: auditors and security only (GET, nothing changes).
+AUDIT_READ = {"reports:index", "reports:subprocessors", "reports:audit_trail"}
 OWNER_READ = {"approvals:request_detail", "vendors:evidence_download", "approvals:request_progress"}
 SECURITY_READ = {"approvals:pullrequests", "approvals:pullrequest_detail"}
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
@@ -61,7 +64,9 @@ SECURITY = {
     "approvals:pullrequest_merge",
     "approvals:request_provision_retry",
 }
-CLASSIFIED = PUBLIC | READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
+CLASSIFIED = (
+    PUBLIC | READ | AUDIT_READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
+)
 
 
 def _routes(
@@ -153,6 +158,8 @@ def world(make_user):
     kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
+    urls["reports:subprocessors"] += "?format=csv"
+    urls["reports:audit_trail"] += "?format=jsonl"
     return people, urls
 
 
@@ -176,7 +183,7 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
 def test_auditors_read_everything_and_write_nothing(client, world):
     people, urls = world
     client.force_login(people["auditor"])
-    for name in READ | OWNER_READ:
+    for name in READ | OWNER_READ | AUDIT_READ:
         assert client.get(urls[name]).status_code == 200, name
     for name in SECURITY_READ:
         assert client.get(urls[name]).status_code == 403, name
@@ -189,7 +196,7 @@ def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
     client.force_login(people["other"])
     for name in READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in OWNER_READ | SECURITY_READ:
+    for name in OWNER_READ | SECURITY_READ | AUDIT_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in OWNER_WRITE | SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -200,7 +207,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
     client.force_login(people["owner"])
     for name in READ | OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in SECURITY_READ:
+    for name in SECURITY_READ | AUDIT_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -209,7 +216,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
 def test_security_may_use_security_actions(client, world):
     people, urls = world
     client.force_login(people["security"])
-    for name in sorted(SECURITY_READ):
+    for name in sorted(SECURITY_READ | AUDIT_READ):
         assert client.get(urls[name]).status_code == 200, name
     for name in sorted(SECURITY):
         status = client.post(urls[name]).status_code
