@@ -64,10 +64,10 @@ REQUEST_TYPE = "approvals.accessrequest"
 REVIEW_TYPE = "vendors.subprocessorreview"
 
 DATA_HASH_DOC = (
-    "SHA-256 (hex) of the UTF-8 bytes of the CSV export from its column-header line to the end "
-    "of the file: RFC 4180 quoting, CRLF line ends, formula-like cells prefixed with an "
-    "apostrophe. Recompute it from the CSV with: "
-    "sed -n '/^Vendor legal name,/,$p' report.csv | sha256sum"
+    "SHA-256 (hex) of the UTF-8 bytes of the CSV export after its first empty line (the table: "
+    "column headers, then one line per row; RFC 4180 quoting, CRLF line ends, formula-like "
+    "cells prefixed with an apostrophe). Recompute it with: "
+    "sed '1,/^\\r$/d' report.csv | sha256sum"
 )
 
 # (group, column label), in file order. One row per vendor and the service bought from it.
@@ -681,6 +681,10 @@ def _period_start_instant(params: ReportParams) -> datetime:
     return timezone.make_aware(datetime.combine(params.period_start, time.min))
 
 
+# The events whose actor's Approval row holds the comment they wrote.
+_APPROVAL_ACTIONS = ("request.approve", "request.approval_recorded", "request.reject")
+
+
 def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
     """Appendix A: every event of each request that was live at the as-of time or changed in
     the period, oldest first per request, with the approver's comment where there is one."""
@@ -705,7 +709,8 @@ def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
     for event in events.iterator(chunk_size=CHUNK_SIZE):
         before = event.before or {}
         after = event.after or {}
-        note = event.approval_comment or after.get("comment") or after.get("reason") or ""  # type: ignore[attr-defined]
+        approval = event.approval_comment if event.action in _APPROVAL_ACTIONS else ""  # type: ignore[attr-defined]
+        note = approval or after.get("comment") or after.get("reason") or ""
         if not note and "expires_on" in after and "status" not in after:
             note = f"ends {after['expires_on']}"
         yield (
