@@ -256,3 +256,39 @@ def test_every_state_changing_route_needs_a_csrf_token(world):
         response = client.post(urls[name])
         assert response.status_code == 403, name
         assert b"CSRF" in response.content, name
+
+
+def test_auditors_change_nothing_in_the_admin_whatever_their_account_allows(client, world):
+    """Even an auditor given staff status and every permission is refused each admin write:
+    saving, adding, deleting and bulk actions."""
+    from vendors.models import ChecklistItem, Vendor
+
+    people, _urls = world
+    auditor = people["auditor"]
+    auditor.is_staff = auditor.is_superuser = True
+    auditor.save()
+    client.force_login(auditor)
+    vendor = Vendor.objects.get()
+    item = ChecklistItem.objects.first()
+    assert item is not None
+    assert client.get(reverse("admin:vendors_vendor_change", args=[vendor.pk])).status_code == 200
+    writes = [
+        (reverse("admin:vendors_vendor_change", args=[vendor.pk]), {"name": "Renamed"}),
+        (reverse("admin:vendors_checklistitem_add"), {"code": "Z9", "text": "x"}),
+        (reverse("admin:vendors_checklistitem_delete", args=[item.pk]), {"post": "yes"}),
+        (
+            reverse("admin:vendors_checklistitem_changelist"),
+            {"action": "delete_selected", "_selected_action": [item.pk], "post": "yes"},
+        ),
+        (
+            reverse("admin:approvals_accessrequest_decide", args=[1]),
+            {"decision": "approve", "comment": "x"},
+        ),
+    ]
+    for url, data in writes:
+        assert client.post(url, data).status_code == 403, url
+    assert Vendor.objects.get().name == vendor.name
+    assert ChecklistItem.objects.filter(pk=item.pk).exists()
+    assert not ChecklistItem.objects.filter(code="Z9").exists()
+    # Signing out of the admin stays possible.
+    assert client.post(reverse("admin:logout")).status_code == 200
