@@ -14,6 +14,12 @@ from vendors.models import Tier, Vendor
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
 
 
+def _not_in_future(value: object) -> object:
+    if value and value > timezone.localdate():  # type: ignore[operator]
+        raise forms.ValidationError(_("Choose today or an earlier date."))
+    return value
+
+
 class SubprocessorReportForm(forms.Form):
     format = forms.ChoiceField(
         label=_("Format"), choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("pdf", "PDF")]
@@ -46,10 +52,7 @@ class SubprocessorReportForm(forms.Form):
     )
 
     def clean_as_of(self) -> object:
-        value = self.cleaned_data.get("as_of")
-        if value and value > timezone.localdate():
-            raise forms.ValidationError(_("Choose today or an earlier date."))
-        return value
+        return _not_in_future(self.cleaned_data.get("as_of"))
 
     def clean_part(self) -> str:
         part = self.cleaned_data.get("part") or "table"
@@ -65,6 +68,9 @@ class AuditTrailForm(forms.Form):
     as_of = forms.DateField(
         label=_("Up to"), required=False, widget=DATE_INPUT, help_text=_("Empty: now.")
     )
+
+    def clean_as_of(self) -> object:
+        return _not_in_future(self.cleaned_data.get("as_of"))
 
 
 class AccessMapFilterForm(forms.Form):

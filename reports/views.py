@@ -11,7 +11,6 @@ from django.http import (
     FileResponse,
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     StreamingHttpResponse,
 )
 from django.shortcuts import render
@@ -34,19 +33,33 @@ CONTENT_TYPES = {
 READERS = (Role.AUDITORS, Role.SECURITY)
 
 
-@require_GET
-@role_required(*READERS)
-def reports_index(request: HttpRequest) -> HttpResponse:
+def _index(
+    request: HttpRequest,
+    *,
+    report_form: SubprocessorReportForm | None = None,
+    audit_form: AuditTrailForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The reports page; a refused download comes back here with its form's errors."""
     head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
     return render(
         request,
         "reports/reports_index.html",
         {
-            "report_form": SubprocessorReportForm(initial={"format": "csv", "part": "table"}),
-            "audit_form": AuditTrailForm(initial={"format": "jsonl"}, auto_id="audit_%s"),
+            "report_form": report_form
+            or SubprocessorReportForm(initial={"format": "csv", "part": "table"}),
+            "audit_form": audit_form
+            or AuditTrailForm(initial={"format": "jsonl"}, auto_id="audit_%s"),
             "chain_head": head,
         },
+        status=status,
     )
+
+
+@require_GET
+@role_required(*READERS)
+def reports_index(request: HttpRequest) -> HttpResponse:
+    return _index(request)
 
 
 @require_GET
@@ -54,7 +67,7 @@ def reports_index(request: HttpRequest) -> HttpResponse:
 def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     form = SubprocessorReportForm(request.GET)
     if not form.is_valid():
-        return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
+        return _index(request, report_form=form, status=400)
     data = form.cleaned_data
     try:
         params = report_params(
@@ -64,7 +77,8 @@ def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
             status=data["status"],
         )
     except ValueError as error:
-        return HttpResponseBadRequest(str(error), content_type="text/plain")
+        form.add_error("period_start", str(error))
+        return _index(request, report_form=form, status=400)
     summary = report_summary(params)
     fmt = data["format"]
     suffix = "" if data["part"] == "table" or fmt != "csv" else f"-{data['part']}"
@@ -93,9 +107,9 @@ def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
 @require_GET
 @role_required(*READERS)
 def audit_trail_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    form = AuditTrailForm(request.GET)
+    form = AuditTrailForm(request.GET, auto_id="audit_%s")
     if not form.is_valid():
-        return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
+        return _index(request, audit_form=form, status=400)
     params = report_params(as_of=form.cleaned_data["as_of"])
     fmt = form.cleaned_data["format"]
     response = StreamingHttpResponse(

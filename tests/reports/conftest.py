@@ -17,7 +17,7 @@ from django.utils import timezone
 from accessportal.roles import Role
 from approvals import decisions
 from approvals import requests as request_services
-from approvals.models import AccessRequest, AwsAccount, PullRequest
+from approvals.models import AccessRequest, Approval, AwsAccount, PullRequest
 from approvals.workflow import transition
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services
@@ -56,17 +56,35 @@ def _account(account_id: str, environment: str, quality: str) -> AwsAccount:
     )
 
 
-def make_live(access_request: AccessRequest, approvers: list[Any], number: int) -> AccessRequest:
+def make_live(
+    access_request: AccessRequest, approvers: list[Any], number: int, *, enqueue: bool = True
+) -> AccessRequest:
     """Approves a submitted request and walks it to active the way fulfilment does (the
-    fulfilment itself is tested in tests/approvals)."""
+    fulfilment itself is tested in tests/approvals).
+
+    With `enqueue=False` (transactional tests, where the provisioning job would run at once
+    against a repository that does not exist) the approvals are recorded and the request
+    moved to approved without the decision service's job.
+    """
     for approver in approvers:
-        decisions.request_approve(
-            request_id=access_request.pk,
-            approver=approver,
-            mfa_verified=True,
-            comment="Looks fine.",
-        )
+        if enqueue:
+            decisions.request_approve(
+                request_id=access_request.pk,
+                approver=approver,
+                mfa_verified=True,
+                comment="Looks fine.",
+            )
+        else:
+            Approval.objects.create(
+                access_request=access_request,
+                approver=approver,
+                decision="approve",
+                comment="Looks fine.",
+                mfa_verified=True,
+            )
     access_request.refresh_from_db()
+    if not enqueue:
+        transition(access_request, to="approved", actor=approvers[-1], action="request.approve")
     transition(access_request, to="provisioning", actor=None, action="request.provision")
     PullRequest.objects.create(
         access_request=access_request,
@@ -104,7 +122,9 @@ def submitted_request(vendor: Vendor, engineer: Any, **overrides: Any) -> Access
 
 
 @pytest.fixture
-def org(make_user) -> Org:
+def org(make_user, request: pytest.FixtureRequest) -> Org:
+    marker = request.node.get_closest_marker("django_db")
+    enqueue = not (marker and marker.kwargs.get("transaction"))
     engineer = make_user("erin", first_name="Erin")
     security = make_user("sam", Role.SECURITY, is_staff=True)
     security2 = make_user("sasha", Role.SECURITY, is_staff=True)
@@ -166,11 +186,12 @@ def org(make_user) -> Org:
             criticality="low",
         ),
     )
-    grant = make_live(submitted_request(orbit, engineer), [security], number=1)
+    grant = make_live(submitted_request(orbit, engineer), [security], number=1, enqueue=enqueue)
     other_grant = make_live(
         submitted_request(orbit, engineer, strategy="auditor", principals="123456789012"),
         [security],
         number=2,
+        enqueue=enqueue,
     )
     return Org(
         engineer, security, security2, auditor, orbit, evil, grant, other_grant, staging, production

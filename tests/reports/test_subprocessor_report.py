@@ -284,3 +284,6 @@ def test_auditors_download_each_format_from_the_browser(client, org: Org):
     future = (timezone.localdate() + timedelta(days=2)).isoformat()
     refused = client.get(reverse("reports:subprocessors"), {"format": "csv", "as_of": future})
     assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "Choose today or an earlier date." in html  # beside the field, input kept
+    assert f'value="{future}"' in html

@@ -33,10 +33,16 @@ READ = {
     "approvals:requests",
     "reports:access_map",
 }
-# Exports and the reports page: auditors and security only (GET, nothing changes).
-AUDIT_READ = {"reports:index", "reports:subprocessors", "reports:audit_trail"}
+# Security's and auditors' pages (GET, nothing changes): exports, reports, pull requests.
+AUDIT_READ = {
+    "reports:index",
+    "reports:subprocessors",
+    "reports:audit_trail",
+    "approvals:pullrequests",
+    "approvals:pullrequest_detail",
+}
 OWNER_READ = {"approvals:request_detail", "vendors:evidence_download", "approvals:request_progress"}
-SECURITY_READ = {"approvals:pullrequests", "approvals:pullrequest_detail"}
+SECURITY_READ: set[str] = set()
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
     "vendors:edit",
