@@ -19,6 +19,7 @@ NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("approvals:accounts", _("AWS accounts"), frozenset()),
     ("reports:access_map", _("Access map"), frozenset()),
     ("reports:index", _("Reports"), frozenset({Role.SECURITY, Role.AUDITORS})),
+    ("reports:audit_log", _("Audit log"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]

@@ -83,3 +83,19 @@ class AccessMapFilterForm(forms.Form):
     domain = forms.CharField(label=_("Domain"), required=False, max_length=64)
     environment = forms.CharField(label=_("Environment"), required=False, max_length=64)
     q = forms.CharField(label=_("Vendor"), required=False, max_length=120)
+
+
+class AuditLogFilterForm(forms.Form):
+    action = forms.CharField(
+        label=_("Action"), required=False, max_length=100, help_text=_("E.g. request. or vendor.")
+    )
+    object_type = forms.CharField(
+        label=_("Object type"),
+        required=False,
+        max_length=100,
+        help_text=_("E.g. vendors.vendor"),
+    )
+    object_id = forms.CharField(label=_("Object id"), required=False, max_length=255)
+    actor = forms.CharField(label=_("Actor"), required=False, max_length=255)
+    since = forms.DateField(label=_("From"), required=False, widget=DATE_INPUT)
+    until = forms.DateField(label=_("To"), required=False, widget=DATE_INPUT)

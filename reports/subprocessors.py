@@ -195,6 +195,12 @@ def report_params(
     return ReportParams(as_of=instant, period_start=period_start, tier=tier, status=status)
 
 
+def previous_quarter_end(day: date) -> date:
+    """The last day of the calendar quarter before `day`'s (auditors' usual as-of date)."""
+    quarter_start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return quarter_start - timedelta(days=1)
+
+
 def parse_as_of(text: str) -> date | datetime:
     """A date (YYYY-MM-DD: the end of that day) or an ISO 8601 date and time."""
     text = text.strip()

@@ -9,4 +9,5 @@ urlpatterns = [
     path("reports/subprocessors/", views.subprocessor_export, name="subprocessors"),
     path("reports/audit-trail/", views.audit_trail_export, name="audit_trail"),
     path("access-map/", views.access_map_view, name="access_map"),
+    path("audit-log/", views.audit_log, name="audit_log"),
 ]

@@ -21,7 +21,13 @@ from approvals.models import AuditChainHead
 from reports import renderers
 from reports.access_map import MapFilters, access_map
 from reports.audit_export import audit_chunks, audit_events_until
-from reports.forms import AccessMapFilterForm, AuditTrailForm, SubprocessorReportForm
+from reports.audit_log import LogFilters, audit_log_page
+from reports.forms import (
+    AccessMapFilterForm,
+    AuditLogFilterForm,
+    AuditTrailForm,
+    SubprocessorReportForm,
+)
 from reports.subprocessors import report_params, report_summary
 
 CONTENT_TYPES = {
@@ -142,6 +148,29 @@ def access_map_view(request: HttpRequest) -> HttpResponse:
         {
             "filters": form,
             "map": access_map(filters=filters, page_number=request.GET.get("page")),
+            "query": query.urlencode(),
+        },
+    )
+
+
+@require_GET
+@role_required(*READERS)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form = AuditLogFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    filters = LogFilters(**{k: v for k, v in data.items() if v})
+    try:
+        before = int(request.GET.get("before", "")) or None
+    except ValueError:
+        before = None
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(
+        request,
+        "reports/audit_log.html",
+        {
+            "filters": form,
+            "log": audit_log_page(filters, before=before),
             "query": query.urlencode(),
         },
     )

@@ -38,6 +38,7 @@ AUDIT_READ = {
     "reports:index",
     "reports:subprocessors",
     "reports:audit_trail",
+    "reports:audit_log",
     "approvals:pullrequests",
     "approvals:pullrequest_detail",
 }
