@@ -55,7 +55,10 @@ class Target:
     query: str = ""
     floor_url_name: str | None = None
     copy_floor_sql: str | None = None
+    # Exports: fewer timed runs (they take seconds), no warm-up, and the peak memory measured
+    # again with `smaller_query` (fewer rows) to show whether it grows with the rows.
     export: bool = False
+    smaller_query: str = ""
 
 
 @dataclass
@@ -70,7 +73,8 @@ class Result:
     floor_median_ms: float | None = None
     ratio: float | None = None
     peak_memory_kib: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # problems: they make the verdict a miss
+    info: list[str] = field(default_factory=list)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -84,12 +88,14 @@ def _consume(response: Any) -> int:
     return len(response.content)
 
 
-def _timed(get: Callable[[], Any], runs: int) -> tuple[int, int, int, float]:
+def _timed(
+    get: Callable[[], Any], runs: int, warm_up: int = WARM_UP
+) -> tuple[int, int, int, float]:
     """(status, bytes, queries of one request, median seconds over `runs` requests)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    for _ in range(WARM_UP):
+    for _ in range(warm_up):
         _consume(get())
     with CaptureQueriesContext(connection) as captured:
         response = get()
@@ -101,23 +107,29 @@ def _timed(get: Callable[[], Any], runs: int) -> tuple[int, int, int, float]:
         started = time.perf_counter()
         _consume(get())
         samples.append(time.perf_counter() - started)
+    if not samples:  # a single run: the counted one is the timed one
+        started = time.perf_counter()
+        _consume(get())
+        samples.append(time.perf_counter() - started)
     return response.status_code, size, queries, statistics.median(samples)
 
 
-def _copy_seconds(sql: str, runs: int) -> float:
-    """Median time to COPY the rows of `sql` out of PostgreSQL as CSV, read to the end."""
+def _copy(sql: str, runs: int) -> tuple[int, float]:
+    """(bytes, median seconds) to COPY the rows of `sql` out of PostgreSQL as CSV."""
     from django.db import connection
 
     samples = []
-    for _ in range(WARM_UP + runs):
+    size = 0
+    for _ in range(1 + runs):
         started = time.perf_counter()
+        size = 0
         with connection.cursor() as wrapper:
             copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
             with wrapper.cursor.copy(copy_sql) as copy:
-                for _chunk in copy:
-                    pass
+                for chunk in copy:
+                    size += len(chunk)
         samples.append(time.perf_counter() - started)
-    return statistics.median(samples[WARM_UP:])
+    return size, statistics.median(samples[1:])
 
 
 def _peak_kib(get: Callable[[], Any]) -> float:
@@ -130,13 +142,15 @@ def _peak_kib(get: Callable[[], Any]) -> float:
 
 
 def _targets(showcase_request_id: int) -> list[Target]:
+    from bench.floors import SUBPROCESSOR_ROWS_SQL
+
     return [
         Target("dashboard", "dashboard", "security", floor_url_name="floor_dashboard"),
         Target(
             "request list", "approvals:requests", "requester", floor_url_name="floor_request_list"
         ),
         Target("vendor list", "vendors:list", "security", floor_url_name="floor_vendor_list"),
-        Target("access map", "reports:access_map", "security"),
+        Target("access map", "reports:access_map", "security", floor_url_name="floor_access_map"),
         Target(
             "admin request list",
             "admin:approvals_accessrequest_changelist",
@@ -150,13 +164,35 @@ def _targets(showcase_request_id: int) -> list[Target]:
             args=(showcase_request_id,),
             floor_url_name="floor_request_detail",
         ),
-        Target("CSV export", "reports:subprocessors", "auditor", query="format=csv", export=True),
-        Target("XLSX export", "reports:subprocessors", "auditor", query="format=xlsx", export=True),
-        Target("PDF export", "reports:subprocessors", "auditor", query="format=pdf", export=True),
+        Target(
+            "CSV export",
+            "reports:subprocessors",
+            "auditor",
+            query="format=csv",
+            copy_floor_sql=SUBPROCESSOR_ROWS_SQL,
+            export=True,
+            smaller_query="format=csv&tier=low",
+        ),
+        Target(
+            "XLSX export",
+            "reports:subprocessors",
+            "auditor",
+            query="format=xlsx",
+            export=True,
+            smaller_query="format=xlsx&tier=low",
+        ),
+        Target(
+            "PDF export",
+            "reports:subprocessors",
+            "auditor",
+            query="format=pdf",
+            export=True,
+            smaller_query="format=pdf&tier=low",
+        ),
     ]
 
 
-def _measure(target: Target, clients: dict[str, Any], runs: int) -> Result:
+def _measure(target: Target, clients: dict[str, Any], runs: int, export_runs: int) -> Result:
     from django.urls import NoReverseMatch, reverse
 
     try:
@@ -167,7 +203,10 @@ def _measure(target: Target, clients: dict[str, Any], runs: int) -> Result:
         url = f"{url}?{target.query}"
     client = clients[target.user]
     result = Result(target.name, url)
-    status, size, queries, median = _timed(lambda: client.get(url), runs)
+    if target.export:
+        status, size, queries, median = _timed(lambda: client.get(url), export_runs, warm_up=0)
+    else:
+        status, size, queries, median = _timed(lambda: client.get(url), runs)
     result.status, result.bytes, result.queries = status, size, queries
     result.median_ms = round(median * 1000, 2)
     if status != 200:
@@ -179,12 +218,19 @@ def _measure(target: Target, clients: dict[str, Any], runs: int) -> Result:
         result.floor_median_ms = round(floor_median * 1000, 2)
         result.ratio = round(median / floor_median, 2)
     elif target.copy_floor_sql:
-        floor_median = _copy_seconds(target.copy_floor_sql, runs)
+        floor_bytes, floor_median = _copy(target.copy_floor_sql, export_runs)
         result.floor_queries = 1
         result.floor_median_ms = round(floor_median * 1000, 2)
         result.ratio = round(median / floor_median, 2)
+        result.info.append(f"the floor's COPY wrote {floor_bytes:,} bytes")
     if target.export:
-        result.peak_memory_kib["all rows"] = round(_peak_kib(lambda: client.get(url)), 1)
+        label = f"all rows, {size:,} bytes"
+        result.peak_memory_kib[label] = round(_peak_kib(lambda: client.get(url)), 1)
+        if target.smaller_query:
+            smaller = url.split("?")[0] + "?" + target.smaller_query
+            smaller_size = _consume(client.get(smaller))
+            label = f"{target.smaller_query}, {smaller_size:,} bytes"
+            result.peak_memory_kib[label] = round(_peak_kib(lambda: client.get(smaller)), 1)
     return result
 
 
@@ -219,6 +265,8 @@ def _print_table(results: list[Result]) -> None:
         )
         for label, kib in r.peak_memory_kib.items():
             print(f"{'':20} peak Python memory ({label}): {kib:,.0f} KiB")
+        for line in r.info:
+            print(f"{'':20} {line}")
 
 
 def main() -> int:
@@ -227,6 +275,7 @@ def main() -> int:
     parser.add_argument("--vendors", type=int, default=_env_int("BENCH_VENDORS", 5000))
     parser.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 100_000))
     parser.add_argument("--runs", type=int, default=_env_int("BENCH_RUNS", 15))
+    parser.add_argument("--export-runs", type=int, default=_env_int("BENCH_EXPORT_RUNS", 3))
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "pages.json")
     args = parser.parse_args()
 
@@ -271,8 +320,10 @@ def main() -> int:
         results = []
         with override_settings(ROOT_URLCONF="bench.floors"):
             for target in _targets(seeded.showcase_request_id):
-                results.append(_measure(target, clients, args.runs))
-                print(f"  measured {target.name}", flush=True)
+                started = time.perf_counter()
+                results.append(_measure(target, clients, args.runs, args.export_runs))
+                took = time.perf_counter() - started
+                print(f"  measured {target.name} in {took:.1f} s", flush=True)
     print()
     _print_table(results)
 
@@ -286,6 +337,7 @@ def main() -> int:
         "vacuum_analyze_seconds": round(analyze_seconds, 1),
         "rows": seeded.rows,
         "runs": args.runs,
+        "export_runs": args.export_runs,
         "targets": {"max_queries": MAX_QUERIES, "max_ratio": MAX_RATIO},
         "results": [asdict(r) | {"verdict": _verdict(r)} for r in results],
     }
