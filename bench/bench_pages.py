@@ -10,8 +10,10 @@ user and records:
 - the median time of `BENCH_RUNS` requests, after two warm-up requests;
 - the same for the page's floor (`bench/floors.py`: the same rows with values(), no template)
   and the ratio page / floor (the target: at most 3);
-- for exports: the floor is PostgreSQL's COPY of the same joined rows, and the peak of Python
-  memory (tracemalloc) while the response is consumed, at two data sizes (the target: flat).
+- for exports: one run each (they take seconds to minutes), in a forked process given
+  `BENCH_EXPORT_SECONDS` (default 300) to finish; the floor is PostgreSQL's COPY of the same
+  joined rows; the peak memory is the process's resident-set high-water mark above where it
+  started, for all rows and for a smaller selection (the target: flat as rows grow).
 
 Pages that another branch has not delivered yet (the access map, the exports) are looked up by
 URL name and reported as "not built" when absent. Prints a table and writes var/bench/pages.json.
@@ -22,17 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import multiprocessing
 import os
 import platform
+import re
 import statistics
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -132,13 +136,58 @@ def _copy(sql: str, runs: int) -> tuple[int, float]:
     return size, statistics.median(samples[1:])
 
 
-def _peak_kib(get: Callable[[], Any]) -> float:
-    tracemalloc.start()
+def _status_kib(name: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
+    match = re.search(rf"^{name}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    return int(match.group(1)) if match else 0
+
+
+def _export_run(get: Callable[[], Any]) -> tuple[int, int, int, float, int]:
+    """(status, bytes, queries, seconds, peak KiB above the starting RSS) of one response read
+    to the end. The peak is the resident set's high-water mark, reset first (Linux
+    clear_refs), so it counts C allocations too (openpyxl's XML, WeasyPrint's layout)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = get()
+        size = _consume(response)
+        seconds = time.perf_counter() - started
+    queries = len(captured.captured_queries)
+    return response.status_code, size, queries, seconds, _status_kib("VmHWM") - before
+
+
+Measured = TypeVar("Measured")
+
+
+def _in_child(work: Callable[[], Measured], seconds: float) -> Measured | None:
+    """Runs `work` in a forked copy of this process and returns its result, or None when it
+    does not finish within `seconds` (the copy is then killed). A slow export (the PDF lays out
+    a page per few rows) thus costs the run a bounded time, and each memory peak is measured
+    in a process of its own."""
+    from django.db import connections
+
+    connections.close_all()  # the copy opens its own connection; this one reconnects later
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=lambda: sender.send(work()))
+    process.start()
+    deadline = time.monotonic() + seconds
     try:
-        _consume(get())
-        return tracemalloc.get_traced_memory()[1] / 1024
+        while time.monotonic() < deadline:
+            if receiver.poll(1):
+                result: Measured = receiver.recv()
+                return result
+            if not process.is_alive():
+                raise RuntimeError(f"the measuring process failed (exit {process.exitcode})")
+        return None
     finally:
-        tracemalloc.stop()
+        if process.is_alive():
+            process.kill()
+        process.join()
 
 
 def _targets(showcase_request_id: int) -> list[Target]:
@@ -171,7 +220,7 @@ def _targets(showcase_request_id: int) -> list[Target]:
             query="format=csv",
             copy_floor_sql=SUBPROCESSOR_ROWS_SQL,
             export=True,
-            smaller_query="format=csv&tier=low",
+            smaller_query="format=csv&tier=critical",
         ),
         Target(
             "XLSX export",
@@ -179,7 +228,7 @@ def _targets(showcase_request_id: int) -> list[Target]:
             "auditor",
             query="format=xlsx",
             export=True,
-            smaller_query="format=xlsx&tier=low",
+            smaller_query="format=xlsx&tier=critical",
         ),
         Target(
             "PDF export",
@@ -187,12 +236,12 @@ def _targets(showcase_request_id: int) -> list[Target]:
             "auditor",
             query="format=pdf",
             export=True,
-            smaller_query="format=pdf&tier=low",
+            smaller_query="format=pdf&tier=critical",
         ),
     ]
 
 
-def _measure(target: Target, clients: dict[str, Any], runs: int, export_runs: int) -> Result:
+def _measure(target: Target, clients: dict[str, Any], runs: int, export_seconds: float) -> Result:
     from django.urls import NoReverseMatch, reverse
 
     try:
@@ -204,7 +253,13 @@ def _measure(target: Target, clients: dict[str, Any], runs: int, export_runs: in
     client = clients[target.user]
     result = Result(target.name, url)
     if target.export:
-        status, size, queries, median = _timed(lambda: client.get(url), export_runs, warm_up=0)
+        # One run per export, in a process of its own: the time, the queries and the memory.
+        run = _in_child(lambda: _export_run(lambda: client.get(url)), export_seconds)
+        if run is None:
+            result.notes.append(f"did not finish within {export_seconds:.0f} s")
+            return result
+        status, size, queries, median, peak = run
+        result.peak_memory_kib[f"all rows, {size:,} bytes"] = peak
     else:
         status, size, queries, median = _timed(lambda: client.get(url), runs)
     result.status, result.bytes, result.queries = status, size, queries
@@ -218,19 +273,16 @@ def _measure(target: Target, clients: dict[str, Any], runs: int, export_runs: in
         result.floor_median_ms = round(floor_median * 1000, 2)
         result.ratio = round(median / floor_median, 2)
     elif target.copy_floor_sql:
-        floor_bytes, floor_median = _copy(target.copy_floor_sql, export_runs)
+        floor_bytes, floor_median = _copy(target.copy_floor_sql, runs)
         result.floor_queries = 1
         result.floor_median_ms = round(floor_median * 1000, 2)
         result.ratio = round(median / floor_median, 2)
         result.info.append(f"the floor's COPY wrote {floor_bytes:,} bytes")
-    if target.export:
-        label = f"all rows, {size:,} bytes"
-        result.peak_memory_kib[label] = round(_peak_kib(lambda: client.get(url)), 1)
-        if target.smaller_query:
-            smaller = url.split("?")[0] + "?" + target.smaller_query
-            smaller_size = _consume(client.get(smaller))
-            label = f"{target.smaller_query}, {smaller_size:,} bytes"
-            result.peak_memory_kib[label] = round(_peak_kib(lambda: client.get(smaller)), 1)
+    if target.export and target.smaller_query:
+        smaller = url.split("?")[0] + "?" + target.smaller_query
+        run = _in_child(lambda: _export_run(lambda: client.get(smaller)), export_seconds)
+        if run is not None:
+            result.peak_memory_kib[f"{target.smaller_query}, {run[1]:,} bytes"] = run[4]
     return result
 
 
@@ -264,7 +316,7 @@ def _print_table(results: list[Result]) -> None:
             f"{show(r.ratio, 6, '.2f')}  {_verdict(r)}"
         )
         for label, kib in r.peak_memory_kib.items():
-            print(f"{'':20} peak Python memory ({label}): {kib:,.0f} KiB")
+            print(f"{'':20} peak memory ({label}): {kib:,.0f} KiB")
         for line in r.info:
             print(f"{'':20} {line}")
 
@@ -275,10 +327,17 @@ def main() -> int:
     parser.add_argument("--vendors", type=int, default=_env_int("BENCH_VENDORS", 5000))
     parser.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 100_000))
     parser.add_argument("--runs", type=int, default=_env_int("BENCH_RUNS", 15))
-    parser.add_argument("--export-runs", type=int, default=_env_int("BENCH_EXPORT_RUNS", 3))
+    parser.add_argument(
+        "--export-seconds",
+        type=int,
+        default=_env_int("BENCH_EXPORT_SECONDS", 300),
+        help="give up on an export measurement after this long",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "pages.json")
     args = parser.parse_args()
 
+    # WeasyPrint logs a line per page laid out.
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
     with django_on_private_postgres():
         from django.contrib.auth import get_user_model
         from django.test import Client
@@ -321,7 +380,7 @@ def main() -> int:
         with override_settings(ROOT_URLCONF="bench.floors"):
             for target in _targets(seeded.showcase_request_id):
                 started = time.perf_counter()
-                results.append(_measure(target, clients, args.runs, args.export_runs))
+                results.append(_measure(target, clients, args.runs, args.export_seconds))
                 took = time.perf_counter() - started
                 print(f"  measured {target.name} in {took:.1f} s", flush=True)
     print()
@@ -337,7 +396,7 @@ def main() -> int:
         "vacuum_analyze_seconds": round(analyze_seconds, 1),
         "rows": seeded.rows,
         "runs": args.runs,
-        "export_runs": args.export_runs,
+        "export_seconds": args.export_seconds,
         "targets": {"max_queries": MAX_QUERIES, "max_ratio": MAX_RATIO},
         "results": [asdict(r) | {"verdict": _verdict(r)} for r in results],
     }

@@ -29,7 +29,7 @@ def django_on_private_postgres() -> Iterator[str]:
     try:
         services.start_postgres()
         var_dir = services.root / "var"
-        var_dir.mkdir()
+        (var_dir / "staticfiles").mkdir(parents=True)
         os.environ.update(
             {
                 "DJANGO_SETTINGS_MODULE": "accessportal.settings",
