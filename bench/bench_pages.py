@@ -7,7 +7,8 @@ or the options change it), then requests each page through Django's test client 
 user and records:
 
 - the number of SQL queries of one request (the targets: at most 15, the same at any size);
-- the median time of `BENCH_RUNS` requests, after two warm-up requests;
+- the median time of `BENCH_RUNS` requests, after two warm-up requests, alternating with
+  the floor's requests so that both see the same load;
 - the same for the page's floor (`bench/floors.py`: the same rows with values(), no template)
   and the ratio page / floor (the target: at most 3);
 - for exports: one run each (they take seconds to minutes), in a forked process given
@@ -92,30 +93,30 @@ def _consume(response: Any) -> int:
     return len(response.content)
 
 
-def _timed(
-    get: Callable[[], Any], runs: int, warm_up: int = WARM_UP
-) -> tuple[int, int, int, float]:
-    """(status, bytes, queries of one request, median seconds over `runs` requests)."""
+def _timed(gets: list[Callable[[], Any]], runs: int) -> list[tuple[int, int, int, float]]:
+    """For each of `gets` (a page and its floor): (status, bytes, queries of one request,
+    median seconds over `runs` requests). The requests alternate, page then floor, so that a
+    machine shared with other work slows both alike and the ratio stays meaningful."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    for _ in range(warm_up):
-        _consume(get())
-    with CaptureQueriesContext(connection) as captured:
-        response = get()
-        size = _consume(response)
-    # Read now: the list is a view of the connection's log, which the next request clears.
-    queries = len(captured.captured_queries)
-    samples = []
+    for _ in range(WARM_UP):
+        for get in gets:
+            _consume(get())
+    counted = []
+    for get in gets:
+        with CaptureQueriesContext(connection) as captured:
+            response = get()
+            size = _consume(response)
+        # Read now: the list is a view of the connection's log, which the next request clears.
+        counted.append((response.status_code, size, len(captured.captured_queries)))
+    samples: list[list[float]] = [[] for _ in gets]
     for _ in range(runs):
-        started = time.perf_counter()
-        _consume(get())
-        samples.append(time.perf_counter() - started)
-    if not samples:  # a single run: the counted one is the timed one
-        started = time.perf_counter()
-        _consume(get())
-        samples.append(time.perf_counter() - started)
-    return response.status_code, size, queries, statistics.median(samples)
+        for index, get in enumerate(gets):
+            started = time.perf_counter()
+            _consume(get())
+            samples[index].append(time.perf_counter() - started)
+    return [(*c, statistics.median(s)) for c, s in zip(counted, samples, strict=True)]
 
 
 def _copy(sql: str, runs: int) -> tuple[int, float]:
@@ -261,18 +262,22 @@ def _measure(target: Target, clients: dict[str, Any], runs: int, export_seconds:
         status, size, queries, median, peak = run
         result.peak_memory_kib[f"all rows, {size:,} bytes"] = peak
     else:
-        status, size, queries, median = _timed(lambda: client.get(url), runs)
+        gets = [lambda: client.get(url)]
+        if target.floor_url_name:
+            floor_url = reverse(target.floor_url_name, args=target.args)
+            gets.append(lambda: client.get(floor_url))
+        measured = _timed(gets, runs)
+        status, size, queries, median = measured[0]
+        if len(measured) > 1:
+            _, _, floor_queries, floor_median = measured[1]
+            result.floor_queries = floor_queries
+            result.floor_median_ms = round(floor_median * 1000, 2)
+            result.ratio = round(median / floor_median, 2)
     result.status, result.bytes, result.queries = status, size, queries
     result.median_ms = round(median * 1000, 2)
     if status != 200:
         result.notes.append(f"HTTP {status}")
-    if target.floor_url_name:
-        floor_url = reverse(target.floor_url_name, args=target.args)
-        _, _, floor_queries, floor_median = _timed(lambda: client.get(floor_url), runs)
-        result.floor_queries = floor_queries
-        result.floor_median_ms = round(floor_median * 1000, 2)
-        result.ratio = round(median / floor_median, 2)
-    elif target.copy_floor_sql:
+    if target.copy_floor_sql:
         floor_bytes, floor_median = _copy(target.copy_floor_sql, runs)
         result.floor_queries = 1
         result.floor_median_ms = round(floor_median * 1000, 2)
