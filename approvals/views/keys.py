@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accessportal.mfa import session_mfa_verified
@@ -55,6 +56,11 @@ def _neutral(request: HttpRequest, status: int = NEUTRAL_STATUS) -> HttpResponse
     return _private(render(request, "approvals/key_link_neutral.html", status=status))
 
 
+# No CSRF check here, on purpose: the token in the URL is the only credential (no session or
+# cookie lends the request any authority, so a forged cross-site POST needs the token, and
+# whoever has it can reveal the key directly). And with `Referrer-Policy: no-referrer`
+# browsers send `Origin: null` with the form's POST, which Django's CSRF check refuses.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 def key_link(request: HttpRequest, token: str) -> HttpResponse:
     if _rate_limited(request):

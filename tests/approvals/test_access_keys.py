@@ -26,14 +26,12 @@ from moto.server import ThreadedMotoServer
 
 from accessportal.roles import Role
 from approvals import decisions, keys
-from approvals import requests as request_services
 from approvals.key_tasks import access_key_issue_task
 from approvals.models import AccessKey, AccessRequest, AuditEvent, KeyDelivery
 from provisioning import aws
 from provisioning.aws import access_keys_list, aws_client
-from tests.factories import staging_account
+from tests.factories import iam_user_grant
 from tests.services import free_port
-from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
@@ -83,27 +81,7 @@ def security(make_user):
 @pytest.fixture
 def grant(aws_endpoint, engineer, security) -> AccessRequest:
     """An active IAM-user grant of Orbit CI, whose key contact is CONTACT."""
-    vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
-    vendor_services.contact_save(
-        vendor_id=vendor.pk,
-        actor=engineer,
-        data={"name": "Kim", "email": CONTACT, "receives_access_keys": True},
-    )
-    staging_account()
-    r = request_services.request_save(
-        actor=engineer,
-        data={
-            "vendor": vendor,
-            "strategy": "iam_user",
-            "domains": ["payments"],
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "j",
-            "expires_on": timezone.localdate() + timedelta(days=30),
-        },
-    )
-    # Merged and applied, as the fulfilment and pull request services leave it (tested there).
-    AccessRequest.objects.filter(pk=r.pk).update(status="active")
-    return AccessRequest.objects.get(pk=r.pk)
+    return iam_user_grant(engineer, key_contact=CONTACT)
 
 
 @pytest.fixture
@@ -135,7 +113,6 @@ def _token(message) -> str:
 
 def _reveal(client, token: str) -> tuple[str, str]:
     """POSTs the one-time link like the vendor's browser; returns (key id, secret)."""
-    client.get(reverse("approvals:key_link", kwargs={"token": token}))  # sets the CSRF cookie
     response = client.post(reverse("approvals:key_link", kwargs={"token": token}))
     assert response.status_code == 200
     html = response.content.decode()
@@ -393,13 +370,20 @@ def aws_endpoint_url() -> str:
     return settings.AWS_ENDPOINT_URL
 
 
-def test_the_reveal_post_needs_a_csrf_token(grant, iam_user, django_capture_on_commit_callbacks):
+def test_the_reveal_works_from_a_browser_sending_no_referrer_and_no_cookie(
+    grant, iam_user, django_capture_on_commit_callbacks
+):
+    """With `Referrer-Policy: no-referrer` browsers POST the form with `Origin: null` and no
+    CSRF cookie: the token in the URL is the credential, so the page needs neither."""
     from django.test import Client
 
     _issue(grant, django_capture_on_commit_callbacks)
     url = reverse("approvals:key_link", kwargs={"token": _token(mail.outbox[0])})
-    assert Client(enforce_csrf_checks=True).post(url).status_code == 403
-    assert KeyDelivery.objects.get().ciphertext is not None
+    response = Client(enforce_csrf_checks=True).post(url, headers={"Origin": "null"})
+    assert response.status_code == 200
+    assert b'data-testid="secret-access-key"' in response.content
+    assert "csrftoken" not in response.cookies
+    assert KeyDelivery.objects.get().ciphertext is None
 
 
 def test_too_many_link_requests_from_one_address_are_refused(client, settings, db):
@@ -641,3 +625,34 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
     assert token not in logged
     assert secret.encode() not in page
     assert key_id.encode() not in page
+
+
+# --- The demo -----------------------------------------------------------------------------------
+
+
+def test_the_demo_grant_gets_its_key_as_soon_as_the_worker_polls(
+    aws_endpoint, django_capture_on_commit_callbacks
+):
+    from accessportal.demo import seed_demo_users
+    from approvals.demo import seed_demo_key_grant
+    from provisioning.aws import iam_user_seed
+    from provisioning.demo_org import KEY_DEMO_VENDOR_SLUG
+    from vendors.demo import seed_demo_vendors
+
+    seed_demo_users()
+    seed_demo_vendors()
+    grant = seed_demo_key_grant()
+    assert grant is not None
+    assert (grant.status, grant.strategy) == ("active", "iam_user")
+    assert grant.pull_requests.get().state == "merged"
+    assert not grant.access_keys.exists()
+    assert seed_demo_key_grant() is None  # seeding again adds nothing
+    assert AuditEvent.objects.filter(action="request.activate", object_id=str(grant.pk)).exists()
+
+    assert iam_user_seed(KEY_DEMO_VENDOR_SLUG)  # what `manage.py aws_emulator` does
+    assert not iam_user_seed(KEY_DEMO_VENDOR_SLUG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert keys.access_keys_issue_due() == 1
+    [message] = mail.outbox
+    assert message.to == [grant.vendor.contacts.get(receives_access_keys=True).email]
+    assert TOKEN_IN_LINK.search(message.body)
