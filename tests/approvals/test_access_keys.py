@@ -655,4 +655,4 @@ def test_the_demo_grant_gets_its_key_as_soon_as_the_worker_polls(
         assert keys.access_keys_issue_due() == 1
     [message] = mail.outbox
     assert message.to == [grant.vendor.contacts.get(receives_access_keys=True).email]
-    assert TOKEN_IN_LINK.search(message.body)
+    assert TOKEN_IN_LINK.search(str(message.body))

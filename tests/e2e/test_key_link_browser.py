@@ -44,7 +44,7 @@ def test_the_key_is_revealed_once_after_a_confirmation(
     key = keys.access_key_issue(request_id=grant.pk)  # on commit: the e-mail with the link
     assert key is not None
     [message] = mail.outbox
-    link = re.search(r"https?://\S+/keys/[A-Za-z0-9_-]{43}/", message.body)
+    link = re.search(r"https?://\S+/keys/[A-Za-z0-9_-]{43}/", str(message.body))
     assert link is not None
     url = link.group(0)
     assert url.startswith(live_server.url)
