@@ -67,3 +67,24 @@ def test_the_key_is_revealed_once_after_a_confirmation(
     expect(page.get_by_role("heading", name="This link is not available")).to_be_visible()
     assert secret not in page.content()
     page.screenshot(path=str(SCREENS / "key-link-used.png"), full_page=True)
+
+
+def test_the_request_page_waits_for_the_iam_user_then_shows_the_key(
+    page: Page, live_server, settings, aws_endpoint, make_user, password
+):
+    settings.PORTAL_BASE_URL = live_server.url
+    grant = iam_user_grant(make_user("erin"))
+    keys.access_keys_issue_due()  # the worker's poll: no IAM user yet
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Login").fill("erin")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign In").click()
+    page.goto(f"{live_server.url}/requests/{grant.pk}/")
+    expect(page.get_by_test_id("key-error")).to_contain_text("Waiting for the IAM user orbit-ci")
+
+    aws_client("iam").create_user(UserName="orbit-ci")  # someone ran the commands
+    assert keys.access_keys_issue_due() == 1  # the next poll
+    # The page notices by itself: the key row, with its link sent to the contact.
+    expect(page.get_by_test_id("access-key")).to_contain_text("sent to keys@orbit.example")
+    expect(page.get_by_test_id("key-error")).to_have_count(0)
+    page.screenshot(path=str(SCREENS / "request-key-issued.png"), full_page=True)
