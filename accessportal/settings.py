@@ -342,10 +342,20 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One-time key links carry their credential in the path: redacted wherever a path is logged.
+    "filters": {"redact_key_links": {"()": "accessportal.logredact.RedactKeyLinksFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_key_links"],
+        }
+    },
     "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["redact_key_links"]},
+        "django.security": {"filters": ["redact_key_links"]},
         # botocore logs whole responses at DEBUG, and CreateAccessKey's holds the secret: its
         # loggers never go below INFO, whatever LOG_LEVEL says.
         "botocore": {"level": "INFO"},

@@ -392,6 +392,15 @@ def test_too_many_link_requests_from_one_address_are_refused(client, settings, d
     assert [client.get(url).status_code for _ in range(4)] == [404, 404, 404, 429]
 
 
+def test_link_paths_are_logged_without_their_token(client, caplog, db):
+    token = "C" * 43
+    with caplog.at_level(logging.INFO):
+        assert client.get(reverse("approvals:key_link", kwargs={"token": token})).status_code == 404
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/keys/[redacted]/" in logged  # Django's "Not Found" warning, redacted
+    assert token not in logged
+
+
 # --- Expiry, re-issue, revocation ----------------------------------------------------------------
 
 
