@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,6 @@ class Stack:
     mail: Path
     var: Path
     web_url: str = ""
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def worker_log(self, name: str) -> Path:
         return self.logs / f"worker-{name}.log"
@@ -133,24 +132,23 @@ def through_redis() -> Iterator[None]:
     app.conf.task_always_eager = True
 
 
-@pytest.fixture(scope="module")
+@contextlib.contextmanager
+def worker_process(stack: Stack, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A named Celery worker process (the Procfile's command), ready to take tasks."""
+    log = stack.worker_log(name)
+    command = [*venv_command("worker"), "--hostname", f"{name}@%h"]
+    with running(command, stack.env, log) as proc:
+        _wait_ready(log, proc)
+        yield proc
+
+
+@pytest.fixture
 def start_worker(
     stack: Stack, through_redis: None
 ) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    """Starts a named Celery worker process (the Procfile's command) and waits until it is ready.
-
-    Workers still running at the end of the module are stopped."""
+    """Starts named workers for one test; those still running at its end are stopped."""
     with contextlib.ExitStack() as exits:
-
-        def start(name: str) -> subprocess.Popen[bytes]:
-            log = stack.worker_log(name)
-            command = [*venv_command("worker"), "--hostname", f"{name}@%h"]
-            proc = exits.enter_context(running(command, stack.env, log))
-            stack.workers.append(proc)
-            _wait_ready(log, proc)
-            return proc
-
-        yield start
+        yield lambda name: exits.enter_context(worker_process(stack, name))
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -160,9 +158,10 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def worker(start_worker: Callable[[str], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+def worker(stack: Stack, through_redis: None) -> Iterator[subprocess.Popen[bytes]]:
     """One worker for the whole module."""
-    return start_worker("main")
+    with worker_process(stack, "main") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
