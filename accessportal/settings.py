@@ -264,6 +264,10 @@ PORTAL_HEARTBEAT_SECONDS = cfg.integer("PORTAL_HEARTBEAT_SECONDS", default=60)
 PORTAL_TASK_RETRY_SECONDS = cfg.integer("PORTAL_TASK_RETRY_SECONDS", default=10, minimum=1)
 # Minutes between account inventory syncs from AWS Organizations.
 PORTAL_ACCOUNT_SYNC_MINUTES = cfg.integer("PORTAL_ACCOUNT_SYNC_MINUTES", default=60, minimum=1)
+# Seconds between checks for IAM users that appeared after a merge (their key is issued then),
+# and minutes between key hygiene passes (last use, rotation, unused flag).
+PORTAL_KEY_POLL_SECONDS = cfg.integer("PORTAL_KEY_POLL_SECONDS", default=60, minimum=5)
+PORTAL_KEY_HYGIENE_MINUTES = cfg.integer("PORTAL_KEY_HYGIENE_MINUTES", default=60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "accessportal.tasks.worker_heartbeat_task",
@@ -277,6 +281,20 @@ CELERY_BEAT_SCHEDULE = {
     "pull-requests-sync": {
         "task": "approvals.pr_sync_tasks.pull_requests_sync_task",
         "schedule": 300.0,
+    },
+    # Access keys (approvals/keys.py): issue once the IAM user exists, expire links and
+    # deactivate keys that must stop, then last use, rotation and the unused flag.
+    "access-keys-issue": {
+        "task": "approvals.key_tasks.access_keys_issue_due_task",
+        "schedule": float(PORTAL_KEY_POLL_SECONDS),
+    },
+    "access-keys-sweep": {
+        "task": "approvals.key_tasks.access_keys_sweep_task",
+        "schedule": 300.0,
+    },
+    "access-keys-hygiene": {
+        "task": "approvals.key_tasks.access_keys_hygiene_task",
+        "schedule": float(PORTAL_KEY_HYGIENE_MINUTES * 60),
     },
 }
 
@@ -321,6 +339,17 @@ def _fernet_keys(name: str) -> list[str]:
 PORTAL_KEY_ENCRYPTION_KEYS = _fernet_keys("PORTAL_KEY_ENCRYPTION_KEYS")
 # Hours a one-time link to a new access key's secret stays valid before the secret is wiped.
 PORTAL_KEY_LINK_HOURS = cfg.integer("PORTAL_KEY_LINK_HOURS", default=72, minimum=1)
+# Key hygiene (SOC2.md section 3 rule 5, CIS 2.11/2.12): rotate after this many days; the old
+# key stops once the new one is used, or this many days after its secret was revealed; keys
+# unused this long are flagged to security.
+PORTAL_KEY_ROTATE_DAYS = cfg.integer("PORTAL_KEY_ROTATE_DAYS", default=90, minimum=1)
+PORTAL_KEY_ROTATION_GRACE_DAYS = cfg.integer(
+    "PORTAL_KEY_ROTATION_GRACE_DAYS", default=14, minimum=1
+)
+PORTAL_KEY_UNUSED_DAYS = cfg.integer("PORTAL_KEY_UNUSED_DAYS", default=45, minimum=1)
+# One-time link pages: requests per client address and window before answering 429.
+PORTAL_KEY_LINK_RATE = cfg.integer("PORTAL_KEY_LINK_RATE", default=20, minimum=1)
+PORTAL_KEY_LINK_RATE_WINDOW_SECONDS = 600
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
-from approvals.models import AccessRequest, Approval
+from approvals.models import AccessRequest, Approval, Strategy
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 
@@ -177,6 +177,11 @@ def request_revoke(
         detail={"reason": reason.strip()},
     )
     _notify(access_request, "revoked", actor, reason.strip())
+    if access_request.strategy == Strategy.IAM_USER:
+        from approvals.key_tasks import access_keys_deactivate_task
+
+        # Keys stop working at once; they are deleted when the revocation pull request merges.
+        access_keys_deactivate_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
     return access_request
 
 

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from django.conf import settings
 
 from provisioning.keys import Secret
@@ -97,6 +98,37 @@ INACTIVE_ACCOUNT_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
 class AwsError(Exception):
     """An AWS call failed (denied, unreachable, throttled past the retries); the message says
     which call and why, without a botocore type for callers to import."""
+
+
+# Error codes that say "try again later" rather than "this will never work". boto3's standard
+# retry mode has already retried these a few times by the time an AwsError reaches a caller.
+TEMPORARY_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceFailure",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+
+
+def aws_error_temporary(exc: BaseException) -> bool:
+    """Whether an `AwsError` (or the botocore error under it) may succeed if retried later:
+    throttling, a 5xx answer, or no answer at all (connection refused, timeout)."""
+    cause = exc.__cause__ if isinstance(exc, AwsError) else exc
+    if isinstance(cause, ClientError):
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return _error_code(cause) in TEMPORARY_ERROR_CODES or status >= 500
+    # No answer at all; missing credentials or a malformed call will not improve by waiting.
+    return isinstance(cause, (BotocoreConnectionError, HTTPClientError))
 
 
 @dataclass(frozen=True)

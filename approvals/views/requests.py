@@ -20,7 +20,9 @@ from approvals import decisions
 from approvals import requests as services
 from approvals.audit import audit_events_for
 from approvals.forms import AccessRequestForm
-from approvals.models import AccessRequest
+from approvals.key_selectors import access_keys_for_request
+from approvals.keys import LIVE_REQUEST_STATES, iam_user_name
+from approvals.models import AccessRequest, Strategy
 from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS
 from vendors.selectors import ReviewState, vendor_review_state
 from vendors.views import _apply_errors
@@ -150,6 +152,11 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_decide_extension": has_role(request.user, Role.SECURITY)
             and not is_requester
             and access_request.extension_until is not None,
+            "access_keys": access_keys_for_request(access_request),
+            "iam_user_name": iam_user_name(access_request),
+            "can_reissue_key": has_role(request.user, Role.SECURITY)
+            and access_request.strategy == Strategy.IAM_USER
+            and access_request.status in LIVE_REQUEST_STATES,
         },
     )
 

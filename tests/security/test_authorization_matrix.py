@@ -21,7 +21,8 @@ from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"healthz", "approvals:webhook_github"}
+# The one-time key link is public by design: its 43-character token is the credential.
+PUBLIC = {"healthz", "approvals:webhook_github", "approvals:key_link"}
 READ = {
     "dashboard",
     "vendors:list",
@@ -60,6 +61,7 @@ SECURITY = {
     "approvals:request_extension_decide",
     "approvals:pullrequest_merge",
     "approvals:request_provision_retry",
+    "approvals:request_key_reissue",
 }
 CLASSIFIED = PUBLIC | READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
 
@@ -152,6 +154,7 @@ def world(make_user):
     )
     kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
+    kwargs["approvals:key_link"] = {"token": "x" * 43}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     return people, urls
 
@@ -165,8 +168,9 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
     for name, url in urls.items():
         response = getattr(client, _method(name))(url)
         if name in PUBLIC:
-            # The webhook takes only POST; its protection is its signature, not a login.
-            expected = 405 if name == "approvals:webhook_github" else 200
+            # The webhook takes only POST; its protection is its signature, not a login. An
+            # unknown key link gets the neutral "not available" page.
+            expected = {"approvals:webhook_github": 405, "approvals:key_link": 404}.get(name, 200)
             assert response.status_code == expected, name
         else:
             assert response.status_code == 302, name

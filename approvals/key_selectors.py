@@ -1,0 +1,31 @@
+"""Reads of access keys for the request and vendor pages (metadata only, never a secret)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from approvals.models import AccessKey, AccessRequest, Strategy
+
+KeyStatus = AccessKey.Status
+# The keys a vendor page lists: those that exist in AWS or are on their way.
+CURRENT_KEY_STATES = (KeyStatus.PENDING, KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED)
+
+
+def access_keys_for_request(access_request: AccessRequest) -> list[AccessKey]:
+    """Every key of the request, newest first, with its delivery (one query)."""
+    if access_request.strategy != Strategy.IAM_USER:
+        return []
+    return list(
+        AccessKey.objects.filter(access_request=access_request)
+        .select_related("delivery", "replaces")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def access_keys_for_vendor(vendor_id: int) -> Any:
+    """The vendor's current keys across its requests, with last use (for the vendor page)."""
+    return (
+        AccessKey.objects.filter(access_request__vendor_id=vendor_id, status__in=CURRENT_KEY_STATES)
+        .select_related("access_request", "delivery")
+        .order_by("-created_at", "-pk")
+    )
