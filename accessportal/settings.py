@@ -356,7 +356,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One-time link tokens are masked in every record (django.request logs 404 paths).
+    "filters": {"redact_key_links": {"()": "accessportal.log_redaction.RedactKeyLinks"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_key_links"],
+        }
+    },
     "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
