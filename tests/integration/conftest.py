@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from approvals.models import AwsAccount
+from tests.fakes.aws_throttle import AwsFaultProxy
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo
 from tests.processes import ROOT, running, venv_command, wait_until
@@ -34,6 +36,14 @@ from tests.services import Services, free_port, wait_for_port
 FORGE_TOKEN = "ghs_integrationFORGEtoken7Q2vX9kLm3Np"
 WEBHOOK_SECRET = "whsec_integrationWEBHOOKsecret4Hd8Rt"
 VISIBILITY_TIMEOUT = 4
+
+
+@dataclass
+class Aws:
+    """The AWS emulator process and the fault-injecting proxy the portal reaches it through."""
+
+    emulator_url: str
+    proxy: AwsFaultProxy
 
 
 @dataclass
@@ -47,7 +57,12 @@ class Stack:
     logs: Path
     mail: Path
     var: Path
-    web_url: str = ""
+    web_port: int
+    aws: Aws | None = None
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     def worker_log(self, name: str) -> Path:
         return self.logs / f"worker-{name}.log"
@@ -62,18 +77,40 @@ def _wait_ready(log: Path, proc: subprocess.Popen[bytes]) -> None:
     wait_until(ready, timeout=60, what="the worker to be ready", log=log)
 
 
+@contextlib.contextmanager
+def aws_emulator(root: Path, env: dict[str, str]) -> Iterator[Aws]:
+    """`manage.py aws_emulator` (the Procfile's `aws`) on a free port, behind the proxy."""
+    port = free_port()
+    log = root / "logs" / "aws-emulator.log"
+    command = [sys.executable, "manage.py", "aws_emulator", "--port", str(port), "--no-sync"]
+    with running(command, env, log) as proc:
+
+        def serving() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"the emulator exited:\n{log.read_text(errors='replace')}")
+            return "Serving" in log.read_text(errors="replace")
+
+        wait_until(serving, timeout=60, what="the AWS emulator", log=log)
+        emulator_url = f"http://127.0.0.1:{port}"
+        with AwsFaultProxy(emulator_url) as proxy:
+            yield Aws(emulator_url, proxy)
+
+
 @pytest.fixture(scope="module")
 def stack(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     services: Services,
     django_db_setup: None,
 ) -> Iterator[Stack]:
+    """The module's stack; a module with `USES_AWS = True` also gets the AWS emulator."""
     from django.db import connection
 
     root = tmp_path_factory.mktemp("integration")
     logs, mail, var = root / "logs", root / "mail", root / "var"
     for folder in (logs, mail, var):
         folder.mkdir()
+    web_port = free_port()
     substrate = build_repo(root / "substrate", version="2024.08")
     with FakeGitHub(
         root / "github", owner="example", name="substrate", token=FORGE_TOKEN
@@ -101,9 +138,16 @@ def stack(
                 # No credentials in the URL: the worker authenticates git with FORGE_TOKEN.
                 "SUBSTRATE_REPO_URL": github.git_url,
                 "SUBSTRATE_DEFAULT_BRANCH": "main",
+                "PORTAL_BASE_URL": f"http://127.0.0.1:{web_port}",
+                "AWS_ADMIN_ROLE_ARN": "",
             }
         )
-        yield Stack(root, github, substrate, env, logs, mail, var)
+        stack = Stack(root, github, substrate, env, logs, mail, var, web_port)
+        with contextlib.ExitStack() as exits:
+            if getattr(request.module, "USES_AWS", False):
+                stack.aws = exits.enter_context(aws_emulator(root, env))
+                env["AWS_ENDPOINT_URL"] = stack.aws.proxy.url
+            yield stack
 
 
 @pytest.fixture(autouse=True)
@@ -120,6 +164,11 @@ def _portal_settings(request: pytest.FixtureRequest, settings) -> None:  # type:
     settings.SUBSTRATE_REPO_URL = stack.env["SUBSTRATE_REPO_URL"]
     settings.SUBSTRATE_DEFAULT_BRANCH = "main"
     settings.VAR_DIR = stack.var
+    settings.PORTAL_BASE_URL = stack.web_url
+    if stack.aws is not None:
+        # This process plays Terraform and the auditor: it talks to the emulator directly.
+        settings.AWS_ENDPOINT_URL = stack.aws.emulator_url
+        settings.AWS_ADMIN_ROLE_ARN = ""
 
 
 @pytest.fixture(scope="module")
@@ -167,11 +216,10 @@ def worker(stack: Stack, through_redis: None) -> Iterator[subprocess.Popen[bytes
 @pytest.fixture(scope="module")
 def web(stack: Stack) -> Iterator[str]:
     """gunicorn (the Procfile's command) serving the portal; the fake GitHub's webhooks go to it."""
-    port = free_port()
+    port = stack.web_port
     env = {**stack.env, "PORTAL_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
     with running(venv_command("web"), env, stack.logs / "web.log"):
         wait_for_port(port, timeout=60)
-        stack.web_url = f"http://127.0.0.1:{port}"
         stack.github.webhook_url = f"{stack.web_url}/webhooks/github/"
         stack.github.webhook_secret = WEBHOOK_SECRET
         yield stack.web_url

@@ -37,9 +37,10 @@ def status(access_request: AccessRequest) -> str:
     return AccessRequest.objects.get(pk=access_request.pk).status
 
 
-def actions(access_request: AccessRequest) -> list[str]:
+def actions(access_request: AccessRequest, prefix: str = "request.") -> list[str]:
+    """The request's audited actions starting with `prefix`, in order."""
     return list(
-        AuditEvent.objects.filter(object_id=str(access_request.pk), action__startswith="request.")
+        AuditEvent.objects.filter(object_id=str(access_request.pk), action__startswith=prefix)
         .order_by("sequence")
         .values_list("action", flat=True)
     )
