@@ -57,7 +57,7 @@ def broker_idle() -> bool:
     return client.llen("celery") == 0 and client.hlen("unacked") == 0
 
 
-def get_json(base_url: str, path: str, client: Client) -> tuple[int, Any]:
+def get_page(base_url: str, path: str, client: Client) -> tuple[int, bytes]:
     """GETs `path` from the web process with the session `client` is logged in with."""
     request = urllib.request.Request(
         base_url + path,
@@ -65,6 +65,11 @@ def get_json(base_url: str, path: str, client: Client) -> tuple[int, Any]:
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return int(response.status), json.loads(response.read())
+            return int(response.status), response.read()
     except HTTPError as error:
-        return error.code, None
+        return error.code, error.read()
+
+
+def get_json(base_url: str, path: str, client: Client) -> tuple[int, Any]:
+    code, body = get_page(base_url, path, client)
+    return code, json.loads(body) if code == 200 else None

@@ -22,6 +22,8 @@ from urllib.error import HTTPError
 
 import boto3
 import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 
 from accessportal.roles import Role
@@ -30,7 +32,7 @@ from approvals import requests as request_services
 from approvals.key_tasks import access_key_issue_task
 from approvals.models import AccessKey, AccessRequest, KeyDelivery, PullRequest
 from tests.integration.conftest import FORGE_TOKEN, WEBHOOK_SECRET, Stack, kill
-from tests.integration.helpers import actions, broker_idle, pulls_for, status
+from tests.integration.helpers import actions, broker_idle, get_page, pulls_for, status
 from tests.integration.secrets import kept_everywhere, places_holding
 from tests.processes import wait_until
 from tests.vendors.conftest import complete_review, vendor_data
@@ -162,7 +164,7 @@ def reveal(url: str) -> tuple[int, str]:
 
 
 def test_a_key_issued_through_throttling_is_revealed_once_and_kept_nowhere(
-    stack, start_worker, web, substrate, make_user, services, caplog
+    stack, start_worker, web, substrate, make_user, services, caplog, client
 ):
     caplog.set_level(logging.DEBUG)
     assert stack.aws is not None
@@ -209,7 +211,16 @@ def test_a_key_issued_through_throttling_is_revealed_once_and_kept_nowhere(
     assert (delivery.ciphertext, delivery.wipe_reason) == (None, "revealed")
     assert actions(r, "key.") == ["key.issue", "key.link_sent", "key.reveal"]
 
+    # Security's view of the request, after the reveal: the key masked, no secret.
+    client.force_login(get_user_model().objects.get(username="sam"))
+    code, request_page = get_page(
+        web, reverse("approvals:request_detail", kwargs={"pk": r.pk}), client
+    )
+    assert code == 200
+    assert key.masked_id in request_page.decode()
+
     places = kept_everywhere(stack, services, caplog.text)
+    places["security's request page"] = request_page
     # The search sees what it should: the flow's traces are there, in the right places.
     assert "postgresql" in places_holding(key.access_key_id, places)
     assert "log worker-keys.log" in places_holding("key_tasks.access_key_issue_task", places)

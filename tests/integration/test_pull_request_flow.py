@@ -15,12 +15,13 @@ from dulwich.repo import Repo
 from accessportal.roles import Role
 from approvals.fulfilment_tasks import provision_access_task
 from approvals.models import PullRequest
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, kill
 from tests.integration.helpers import (
     actions,
     approve,
     broker_idle,
     get_json,
+    get_page,
     pulls_for,
     status,
 )
@@ -78,6 +79,10 @@ def test_approval_opens_one_pull_request_and_the_merge_webhook_activates(
     assert code == 200
     assert progress["step"] == "pull_request_open"
     assert progress["pull_request"]["number"] == pull.number
+    code, page = get_page(web, reverse("approvals:request_detail", kwargs={"pk": r.pk}), client)
+    assert code == 200
+    assert f'href="{row.url}" rel="noopener noreferrer">#{pull.number}</a>' in page.decode()
+    assert f"<code>{pull.head}</code>" in page.decode()
 
     # Security merges on GitHub; GitHub's signed webhook reaches gunicorn.
     stack.github.merge(pull.number)
@@ -147,18 +152,15 @@ def test_duplicate_deliveries_racing_on_two_workers_open_one_pull_request(
     stack, worker, start_worker, substrate, make_user
 ):
     second = start_worker("second")
-    try:
-        r = approve(make_user, substrate, "Twice Delivered")  # enqueues the first delivery
-        # The same message again (same task id) and a plain duplicate, as a broker
-        # redelivery and a double click would send them, while the first may be running.
-        same = provision_access_task.apply_async((r.pk,), task_id="duplicate-delivery-id")
-        provision_access_task.apply_async((r.pk,), task_id=same.id)
-        provision_access_task.delay(r.pk)
-        open_row(stack, r)
-        settled(stack)
-    finally:
-        second.terminate()
-        second.wait(timeout=30)
+    r = approve(make_user, substrate, "Twice Delivered")  # enqueues the first delivery
+    # The same message again (same task id) and a plain duplicate, as a broker redelivery
+    # and a double click would send them, while the first may be running.
+    same = provision_access_task.apply_async((r.pk,), task_id="duplicate-delivery-id")
+    provision_access_task.apply_async((r.pk,), task_id=same.id)
+    provision_access_task.delay(r.pk)
+    open_row(stack, r)
+    settled(stack)
+    kill(second)  # idle: nothing to lose, and quicker than a warm shutdown
 
     assert len(pulls_for(stack.github, r)) == 1
     rows = PullRequest.objects.filter(access_request=r)
