@@ -366,7 +366,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # At DEBUG, botocore logs whole responses, and CreateAccessKey's holds the secret
+        # access key: never below INFO, whatever LOG_LEVEL or a worker's --loglevel says.
+        "botocore": {"level": "INFO"},
+        "boto3": {"level": "INFO"},
+    },
 }
 
 # --- Vendors and reviews ----------------------------------------------------------------------

@@ -59,3 +59,9 @@ def test_gunicorns_access_log_atoms_are_masked():
     atoms = logger.atoms(response, request, environ, timedelta(seconds=1))
     assert atoms["r"] == f"POST /keys/{MASK}/ HTTP/1.1"
     assert TOKEN not in repr(atoms)
+
+
+def test_botocore_never_logs_below_info_whatever_the_root_level():
+    """At DEBUG botocore logs response bodies, CreateAccessKey's secret among them."""
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("botocore.parsers").getEffectiveLevel() == logging.INFO
