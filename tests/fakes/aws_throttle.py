@@ -9,7 +9,9 @@ the emulator, except:
   its answer waits for `Hold.release()`, so a test can kill the caller in between.
 
 The AWS action is read from the form body (IAM speaks the query protocol), the service from the
-SigV4 credential scope. `calls` records (service, action, outcome) for the assertions.
+SigV4 credential scope. `calls` records (service, action, outcome) for the assertions, and
+`secrets_seen` every secret access key that AWS handed out through the proxy: the values a
+test then searches the portal's storage for.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ THROTTLE_BODY = (
     b"<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
     b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
 )
+_SECRET = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -59,6 +62,7 @@ class AwsFaultProxy:
         parts = urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.calls: list[tuple[str, str, str]] = []
+        self.secrets_seen: list[str] = []
         self._throttles: list[_Throttle] = []
         self._holds: list[Hold] = []
         self._lock = threading.Lock()
@@ -145,6 +149,7 @@ class AwsFaultProxy:
                 status, answer_headers, answer = proxy._forward(
                     self.command, self.path, headers, body
                 )
+                proxy.secrets_seen.extend(m.decode() for m in _SECRET.findall(answer))
                 if hold is not None:
                     hold.arrived.set()
                     hold.released.wait(timeout=120)

@@ -182,10 +182,10 @@ def through_redis() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def worker_process(stack: Stack, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A named Celery worker process (the Procfile's command), ready to take tasks."""
+def worker_process(stack: Stack, name: str, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A named Celery worker process (the Procfile's command, then `args`), ready to work."""
     log = stack.worker_log(name)
-    command = [*venv_command("worker"), "--hostname", f"{name}@%h"]
+    command = [*venv_command("worker"), "--hostname", f"{name}@%h", *args]
     with running(command, stack.env, log) as proc:
         _wait_ready(log, proc)
         yield proc
@@ -194,10 +194,10 @@ def worker_process(stack: Stack, name: str) -> Iterator[subprocess.Popen[bytes]]
 @pytest.fixture
 def start_worker(
     stack: Stack, through_redis: None
-) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Starts named workers for one test; those still running at its end are stopped."""
     with contextlib.ExitStack() as exits:
-        yield lambda name: exits.enter_context(worker_process(stack, name))
+        yield lambda name, *args: exits.enter_context(worker_process(stack, name, *args))
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
