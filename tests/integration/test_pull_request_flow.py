@@ -169,7 +169,9 @@ def test_duplicate_deliveries_racing_on_two_workers_open_one_pull_request(
     assert actions(r).count("request.provision") == 1
     assert actions(r).count("request.pr_open") == 1
     logs = stack.worker_log("main").read_text() + stack.worker_log("second").read_text()
-    assert logs.count(f"[{same.id}] received") == 2
+    assert (
+        logs.count(f"[{same.id}] received") >= 2
+    )  # both copies ran (a slow run may be redelivered once more)
 
 
 def test_requester_of_another_request_cannot_read_its_progress(
