@@ -235,6 +235,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis holds a delivered, unacknowledged message (acks_late) for this many seconds before
+    # handing it to another worker: that is how a task whose worker died is run again. It must
+    # outlast the longest retry countdown (fulfilment: 600 s), or a waiting retry would also
+    # be redelivered. Workers look for such messages every tenth of it (10 s at most).
+    _visibility_timeout = cfg.integer("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600, minimum=1)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _visibility_timeout,
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 10)),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = False  # task arguments are ids, but never copy them into results
 CELERY_TASK_ALWAYS_EAGER = cfg.boolean("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -248,6 +259,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 PORTAL_HEARTBEAT_SECONDS = cfg.integer("PORTAL_HEARTBEAT_SECONDS", default=60)
+# First wait before a fulfilment task retries a temporary forge or git error; it doubles on
+# each retry (10, 20, 40 ... capped at 600 s) unless the forge asked for a wait itself.
+PORTAL_TASK_RETRY_SECONDS = cfg.integer("PORTAL_TASK_RETRY_SECONDS", default=10, minimum=1)
 # Minutes between account inventory syncs from AWS Organizations.
 PORTAL_ACCOUNT_SYNC_MINUTES = cfg.integer("PORTAL_ACCOUNT_SYNC_MINUTES", default=60, minimum=1)
 # Seconds between checks for IAM users that appeared after a merge (their key is issued then),
@@ -342,8 +356,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # One-time key links carry their credential in the path: redacted wherever a path is logged.
-    "filters": {"redact_key_links": {"()": "accessportal.logredact.RedactKeyLinksFilter"}},
+    # One-time link tokens are masked in every record (django.request logs 404 paths).
+    "filters": {"redact_key_links": {"()": "accessportal.log_redaction.RedactKeyLinks"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

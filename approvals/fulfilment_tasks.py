@@ -12,21 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from provisioning.forges import ForgeTemporaryError
 from provisioning.gitrepo import GitRemoteError
 
 MAX_RETRIES = 5
-BACKOFF_SECONDS = 10
 BACKOFF_MAX_SECONDS = 600
 
 
 def retry_countdown(exc: BaseException, retries: int) -> float:
-    """Seconds before the next attempt: the forge's hint, else 10 s doubling, capped."""
+    """Seconds before the next attempt: the forge's hint, else PORTAL_TASK_RETRY_SECONDS
+    (10 s by default) doubling, capped."""
     hint = getattr(exc, "retry_after", None)
     if hint is not None:
         return min(float(hint), BACKOFF_MAX_SECONDS)
-    return float(min(BACKOFF_SECONDS * 2**retries, BACKOFF_MAX_SECONDS))
+    return float(min(settings.PORTAL_TASK_RETRY_SECONDS * 2**retries, BACKOFF_MAX_SECONDS))
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)

@@ -10,22 +10,30 @@ ECOSYSTEM.md section 4: no real forge runs here, so this serves, on 127.0.0.1 an
   no commits between the branches, or a duplicate open pull request.
 
 Test-only controls are plain methods: `merge`, `close`, `fail_next` (inject 5xx, rate limits),
-`commit_files`. Response bodies come from the templates in `github_examples/`, written for
-this fake with the fields PyGithub reads (not copied from GitHub's examples).
+`hold_next` (answer a request only when the test says so: a client killed while it waits),
+`commit_files`. With `webhook_url` and `webhook_secret`, `merge` and `close` deliver a signed
+`pull_request` "closed" event there, as a GitHub repository webhook does. Response bodies come
+from the templates in `github_examples/`, written for this fake with the fields PyGithub reads
+(not copied from GitHub's examples).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import threading
 import time
+import urllib.request
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
 from dulwich.index import commit_tree
 from dulwich.objects import Blob, Commit, ObjectID
@@ -91,6 +99,21 @@ class _Failure:
     path_contains: str | None
 
 
+@dataclass
+class Hold:
+    """A request the fake holds: `arrived` is set once the request has been handled and its
+    answer is ready (a pull request is created by then), and the answer leaves only after
+    `release()`."""
+
+    method: str | None
+    path_contains: str | None
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log on stderr; `FakeGitHub.requests` records what was asked."""
 
@@ -109,8 +132,12 @@ class FakeGitHub:
         name: str = "repo",
         token: str = "fake-token",  # noqa: S107  a test value, not a secret
         default_branch: str = "main",
+        webhook_url: str = "",
+        webhook_secret: str = "",
     ) -> None:
         self.owner, self.name, self.token, self.default_branch = owner, name, token, default_branch
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.deliveries: list[tuple[str, int]] = []  # (delivery id, HTTP status) per webhook
         self.repo_path = Path(root) / owner / f"{name}.git"
         self.repo_path.mkdir(parents=True, exist_ok=True)
         self.repo = Repo.init_bare(str(self.repo_path))
@@ -118,6 +145,7 @@ class FakeGitHub:
         self.pulls: dict[int, FakePull] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
         self._failures: list[_Failure] = []
+        self._holds: list[Hold] = []
         self._lock = threading.RLock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -251,13 +279,59 @@ class FakeGitHub:
             repo.refs[base_ref] = sha
             pull.state, pull.merged, pull.merge_sha = "closed", True, sha.decode()
             pull.closed_at = pull.updated_at = _now()
-            return sha.decode()
+        self._deliver_closed(pull)
+        return sha.decode()
 
     def close(self, number: int) -> None:
         """Closes a pull request without merging it."""
         with self._lock:
             pull = self.pulls[number]
             pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
+        self._deliver_closed(pull)
+
+    def hold_next(self, *, method: str | None = None, path_contains: str | None = None) -> Hold:
+        """The next matching API request is handled, then its answer waits for `release()`."""
+        hold = Hold(method, path_contains)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def deliver_webhook(self, event: str, payload: Mapping[str, Any]) -> int:
+        """POSTs a signed delivery to `webhook_url`, as GitHub does; returns the HTTP status."""
+        body = json.dumps(payload).encode()
+        signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        delivery = str(uuid.uuid4())
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "GitHub-Hookshot/fake",
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": delivery,
+                "X-Hub-Signature-256": f"sha256={signature}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status = int(response.status)
+        except HTTPError as error:
+            status = error.code
+        self.deliveries.append((delivery, status))
+        return status
+
+    def _deliver_closed(self, pull: FakePull) -> None:
+        if not self.webhook_url:
+            return
+        payload = {
+            "action": "closed",
+            "number": pull.number,
+            "pull_request": self._pull_json(pull),
+            "repository": self._repo_json(),
+            "sender": self._user("security-lead"),
+        }
+        self.deliver_webhook("pull_request", payload)
 
     def fail_next(
         self,
@@ -326,7 +400,13 @@ class FakeGitHub:
             path = environ.get("PATH_INFO", "")
             self.requests.append((environ.get("REQUEST_METHOD", ""), path))
             if path.startswith("/api/"):
-                return api(environ, start_response)
+                hold = self._take_hold(environ.get("REQUEST_METHOD", ""), path)
+                if hold is None:
+                    return api(environ, start_response)
+                answer = list(api(environ, start_response))
+                hold.arrived.set()
+                hold.released.wait(timeout=120)
+                return answer
             if not self._git_authorized(environ.get("HTTP_AUTHORIZATION", "")):
                 start_response(
                     "401 Unauthorized",
@@ -337,6 +417,16 @@ class FakeGitHub:
                 return list(git(environ, start_response))
 
         return app
+
+    def _take_hold(self, method: str, path: str) -> Hold | None:
+        with self._lock:
+            for hold in self._holds:
+                if hold.method in (None, method) and (
+                    hold.path_contains is None or hold.path_contains in path
+                ):
+                    self._holds.remove(hold)
+                    return hold
+        return None
 
     def _git_authorized(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
