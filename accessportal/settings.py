@@ -264,7 +264,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.pr_sync_tasks.pull_requests_sync_task",
         "schedule": 300.0,
     },
+    # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
+    "grants-expire": {
+        "task": "approvals.revocation_tasks.grants_expire_task",
+        "schedule": 3600.0,
+    },
 }
+# Days before a grant's end date when it becomes "expiring" and the requester is told.
+PORTAL_EXPIRY_NOTICE_DAYS = cfg.integer("PORTAL_EXPIRY_NOTICE_DAYS", default=7, minimum=0)
 
 # --- AWS, Substrate repository, forge ---------------------------------------------------------
 # An empty AWS_ENDPOINT_URL means real AWS through boto3's standard credential chain.

@@ -69,6 +69,8 @@ NOTICES: dict[str, Notice] = {
     "pr_open": Notice(frozenset({REQUESTER}), "has its pull request open"),
     "active": Notice(frozenset({REQUESTER}), "is active"),
     "failed": Notice(frozenset({REQUESTER, SECURITY}), "failed to provision"),
+    "expiring": Notice(frozenset({REQUESTER}), "reaches its end date soon"),
+    "revoke_failed": Notice(frozenset({SECURITY}), "needs help to be removed"),
 }
 WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",

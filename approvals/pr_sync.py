@@ -14,6 +14,7 @@ make one transition between them.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +28,63 @@ from provisioning.forges import ForgeError, PullRequestState
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
 CLOSED_NOTE = "The pull request was closed without merging"
+REVOKE_CLOSED_NOTE = (
+    "The revocation pull request was closed without merging: the access is still in the "
+    "Substrate repository"
+)
+
+
+def apply_outcome(
+    access_request: AccessRequest, row: PullRequest, *, actor: Any, detail: dict[str, Any]
+) -> None:
+    """What a merged or closed pull request means for its request (both locked by the caller).
+
+    Grant merged: PR_OPEN becomes ACTIVE; a grant merged after its request was revoked
+    queues the revocation again (it now has something to remove). Grant closed: PR_OPEN
+    becomes FAILED for security to retry. Revocation merged: `_revocation_merged`.
+    Revocation closed: the row keeps a note and security is told (the access stays).
+    """
+    merged = row.state == PullRequest.State.MERGED
+    if row.purpose == PullRequest.Purpose.REVOKE:
+        from approvals.revocation import _revocation_merged
+
+        if merged:
+            _revocation_merged(access_request)
+        else:
+            notify_on_commit(access_request_id=access_request.pk, event="revoke_failed")
+        return
+    if access_request.status == Status.REVOKED and merged:
+        from approvals.revocation_tasks import revoke_access_task
+
+        revoke_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+        return
+    if access_request.status != Status.PR_OPEN:
+        logger.info(
+            "Pull request #%s is %s; request #%s is %s: status unchanged",
+            row.number,
+            row.state,
+            access_request.pk,
+            access_request.status,
+        )
+        return
+    if merged:
+        transition(
+            access_request, to=Status.ACTIVE, actor=actor, action="request.activate", detail=detail
+        )
+        notify_on_commit(
+            access_request_id=access_request.pk,
+            event="active",
+            actor_id=getattr(actor, "pk", None),
+        )
+    else:
+        transition(
+            access_request,
+            to=Status.FAILED,
+            actor=actor,
+            action="request.provision_fail",
+            detail={**detail, "error": row.last_error},
+        )
+        notify_on_commit(access_request_id=access_request.pk, event="failed")
 
 
 def pull_request_apply_state(
@@ -54,7 +112,9 @@ def pull_request_apply_state(
         if merged:
             row.merge_sha = merge_sha[:64] or row.merge_sha
         else:
-            row.last_error = CLOSED_NOTE
+            row.last_error = (
+                CLOSED_NOTE if row.purpose == PullRequest.Purpose.GRANT else REVOKE_CLOSED_NOTE
+            )
         row.save(update_fields=["state", "merge_sha", "last_error", "updated_at"])
         detail = {"pull_request": row.number, "source": source}
         audit_record(
@@ -64,33 +124,7 @@ def pull_request_apply_state(
             before={"pull_request_state": PullRequest.State.OPEN.value},
             after={**detail, "pull_request_state": row.state, "branch": row.branch},
         )
-        if access_request.status != Status.PR_OPEN:
-            logger.info(
-                "Pull request #%s is %s; request #%s is %s: status unchanged",
-                row.number,
-                row.state,
-                access_request.pk,
-                access_request.status,
-            )
-            return True
-        if merged:
-            transition(
-                access_request,
-                to=Status.ACTIVE,
-                actor=None,
-                action="request.activate",
-                detail=detail,
-            )
-            notify_on_commit(access_request_id=access_request.pk, event="active")
-        else:
-            transition(
-                access_request,
-                to=Status.FAILED,
-                actor=None,
-                action="request.provision_fail",
-                detail={**detail, "error": row.last_error},
-            )
-            notify_on_commit(access_request_id=access_request.pk, event="failed")
+        apply_outcome(access_request, row, actor=None, detail=detail)
     return True
 
 

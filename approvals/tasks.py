@@ -21,3 +21,4 @@ def accounts_sync_task(run_id: int | None = None) -> None:
 from approvals.fulfilment_tasks import provision_access_task  # noqa: E402, F401
 from approvals.notification_tasks import notice_email_task, notice_slack_task  # noqa: E402, F401
 from approvals.pr_sync_tasks import pull_requests_sync_task  # noqa: E402, F401
+from approvals.revocation_tasks import grants_expire_task, revoke_access_task  # noqa: E402, F401

@@ -549,6 +549,22 @@ class FakeGitHub:
                 ]
                 return answer([self._pull_json(p) for p in found])
 
+        @app.patch(prefix + "/pulls/<int:number>")
+        def update_pull(number: int) -> Response:
+            data = request.get_json(silent=True)
+            if not isinstance(data, dict):
+                return error(400, "Problems parsing JSON")
+            with self._lock:
+                pull = self.pulls.get(number)
+                if pull is None:
+                    return error(404, "Not Found")
+                if data.get("state") == "closed" and pull.state == "open":
+                    pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
+                for key in ("title", "body"):
+                    if isinstance(data.get(key), str):
+                        setattr(pull, key, data[key])
+                return answer(self._pull_json(pull))
+
         @app.get(prefix + "/pulls/<int:number>")
         def get_pull(number: int) -> Response:
             with self._lock:

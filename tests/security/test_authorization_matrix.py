@@ -60,6 +60,8 @@ SECURITY = {
     "approvals:request_extension_decide",
     "approvals:pullrequest_merge",
     "approvals:request_provision_retry",
+    "approvals:request_revoke_retry",
+    "approvals:request_commands_done",
 }
 CLASSIFIED = PUBLIC | READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
 
