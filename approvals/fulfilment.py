@@ -489,3 +489,80 @@ def request_progress(access_request: AccessRequest) -> dict[str, Any]:
         },
         "last_error": row.last_error if row else "",
     }
+
+
+# --- conflicts: regenerate on the new default-branch tip ---------------------------------------
+
+
+def _regenerate_error(row: PullRequest, message: str, source: str) -> None:
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
+        PullRequest.objects.filter(pk=row.pk).update(last_error=message)
+        audit_record(
+            actor=None,
+            action="pullrequest.regenerate_fail",
+            obj=access_request,
+            after={"pull_request": row.number, "error": message, "source": source},
+        )
+
+
+def pull_request_regenerate(*, pr_id: int, source: str) -> PullRequest | None:
+    """Rebuilds an open pull request that no longer merges on the current default branch.
+
+    The change set (grant or revocation) is generated again on the new tip of the base and
+    the portal's own branch is moved onto it (a force update of that one `vendor-access/`
+    ref, never of the base), so the same pull request is reused and shows the new diff. A
+    no-op when the branch already holds that change set on the current tip. Audited with
+    the old and new head. Temporary errors propagate for the task to retry; others are
+    recorded on the row (the pull request stays open for security to look at).
+    """
+    row = PullRequest.objects.filter(pk=pr_id, state=PullRequest.State.OPEN).first()
+    if row is None or row.number is None:
+        return None
+    access_request = AccessRequest.objects.select_related("vendor").get(pk=row.access_request_id)
+    revoke = row.purpose == PullRequest.Purpose.REVOKE
+    expected = Status.REVOKED if revoke else Status.PR_OPEN
+    if access_request.status != expected:
+        return None
+    try:
+        mirror = _mirror()
+        changeset = _generate(mirror, grant_for(access_request), row.base, revoke=revoke)
+        if changeset.is_empty:
+            raise FulfilmentError(
+                _("The default branch already holds this change: nothing left to propose.")
+            )
+        head = push_change(row, mirror, changeset, _body(access_request, changeset))
+    except TEMPORARY_ERRORS as exc:
+        _record_error(row, _safe_message(exc))
+        raise
+    except PERMANENT_ERRORS as exc:
+        _regenerate_error(row, _safe_message(exc), source)
+        return None
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+        locked = PullRequest.objects.select_for_update().get(pk=row.pk)
+        previous = locked.head_sha
+        locked.head_sha, locked.last_error = head, ""
+        locked.save(update_fields=["head_sha", "last_error", "updated_at"])
+        if head != previous:
+            audit_record(
+                actor=None,
+                action="pullrequest.regenerate",
+                obj=access_request,
+                before={"head_sha": previous},
+                after={
+                    "pull_request": locked.number,
+                    "branch": locked.branch,
+                    "head_sha": head,
+                    "source": source,
+                },
+            )
+    return locked
+
+
+def pull_request_regenerate_give_up(*, pr_id: int, message: str) -> None:
+    """Temporary errors outlasted the retries: the row keeps the last one (still open)."""
+    row = PullRequest.objects.filter(pk=pr_id).first()
+    if row is not None:
+        text = _("Gave up regenerating after repeated errors: %(e)s") % {"e": message}
+        _regenerate_error(row, _safe_message(text), "retry")

@@ -52,3 +52,16 @@ def provision_access_task(self: Any, access_request_id: int) -> None:
         lambda: request_provision(request_id=access_request_id),
         lambda message: request_provision_give_up(request_id=access_request_id, message=message),
     )
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
+def pull_request_regenerate_task(self: Any, pull_request_id: int, source: str = "poll") -> None:
+    """Regenerates open pull request row `pull_request_id` on the new default-branch tip
+    after the forge reported a conflict (a no-op once the branch is up to date)."""
+    from approvals.fulfilment import pull_request_regenerate, pull_request_regenerate_give_up
+
+    run_with_retries(
+        self,
+        lambda: pull_request_regenerate(pr_id=pull_request_id, source=source),
+        lambda message: pull_request_regenerate_give_up(pr_id=pull_request_id, message=message),
+    )

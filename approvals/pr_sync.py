@@ -1,5 +1,8 @@
 """Pull request outcomes coming back from the forge: by webhook or by polling (issue 7).
 
+A pull request that can no longer merge (its base moved and the changes collide) is queued
+for regeneration (`approvals.fulfilment.pull_request_regenerate`).
+
 `pull_request_apply_state` is the one place that turns a forge's answer into the portal's
 state, whoever asked: the GitHub webhook (`approvals.webhooks`) and the periodic poll
 `pull_requests_sync` (the fallback for missed deliveries) both call it. It is idempotent: a
@@ -129,17 +132,18 @@ def pull_request_apply_state(
 
 
 def pull_requests_sync() -> int:
-    """Polls every open GitHub pull request's state; returns how many outcomes were applied.
+    """Polls every open pull request of the configured forge; returns how many outcomes
+    (merged or closed) were applied. An open one that can no longer merge is queued for
+    regeneration on the new default-branch tip.
 
     A forge error stops this run (logged, without the token); the next run is the retry.
     """
-    if settings.FORGE != PullRequest.Forge.GITHUB:
-        return 0
     from approvals.fulfilment import _safe_message, forge_for_settings
+    from approvals.fulfilment_tasks import pull_request_regenerate_task
 
     rows = list(
         PullRequest.objects.filter(
-            forge=PullRequest.Forge.GITHUB, state=PullRequest.State.OPEN, number__isnull=False
+            forge=settings.FORGE, state=PullRequest.State.OPEN, number__isnull=False
         )
         .order_by("pk")
         .values_list("pk", "number")
@@ -152,9 +156,13 @@ def pull_requests_sync() -> int:
         for pk, number in rows:
             if number is None:  # excluded by the query; keeps the type checker informed
                 continue
-            state = forge.pull_request_state(number)
-            if pull_request_apply_state(pr_id=pk, state=state, source="poll"):
-                applied += 1
+            info = forge.pull_request(number)
+            if info.state != PullRequestState.OPEN:
+                if pull_request_apply_state(pr_id=pk, state=info.state, source="poll"):
+                    applied += 1
+            elif info.mergeable is False:
+                logger.info("Pull request #%s conflicts with its base: regenerating", number)
+                pull_request_regenerate_task.delay(pk, "poll")
     except ForgeError as exc:
         logger.warning("Polling pull requests stopped: %s", _safe_message(exc))
     return applied

@@ -59,14 +59,16 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY_BYTES else body
 
 
-def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestState, str] | None:
-    """(number, state, merge sha) of a `pull_request` "closed" delivery for our repository."""
-    if payload.get("action") != "closed":
-        return None
+def _our_repository(payload: dict[str, Any]) -> bool:
     repository = payload.get("repository") or {}
     full_name = str(repository.get("full_name") or "") if isinstance(repository, dict) else ""
     wanted = settings.FORGE_REPOSITORY
-    if not wanted or full_name.casefold() != wanted.casefold():
+    return bool(wanted) and full_name.casefold() == wanted.casefold()
+
+
+def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestState, str] | None:
+    """(number, state, merge sha) of a `pull_request` "closed" delivery for our repository."""
+    if payload.get("action") != "closed" or not _our_repository(payload):
         return None
     pull = payload.get("pull_request")
     if not isinstance(pull, dict) or not isinstance(pull.get("number"), int):
@@ -74,6 +76,39 @@ def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestStat
     merged = pull.get("merged") is True
     state = PullRequestState.MERGED if merged else PullRequestState.CLOSED
     return pull["number"], state, str(pull.get("merge_commit_sha") or "") if merged else ""
+
+
+def _conflicted_number(payload: dict[str, Any]) -> int | None:
+    """The number of an open pull request the delivery says cannot merge (GitHub:
+    `mergeable: false` or `mergeable_state: "dirty"`), for our repository."""
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict) or not _our_repository(payload):
+        return None
+    if pull.get("state") != "open" or not isinstance(pull.get("number"), int):
+        return None
+    if pull.get("mergeable") is False or pull.get("mergeable_state") == "dirty":
+        return int(pull["number"])
+    return None
+
+
+def regenerate_on_commit(forge: str, number: int, source: str) -> bool:
+    """Queues the regeneration of our open pull request `number`; False if it is not ours."""
+    from approvals.fulfilment_tasks import pull_request_regenerate_task
+
+    row = PullRequest.objects.filter(
+        forge=forge, number=number, state=PullRequest.State.OPEN
+    ).first()
+    if row is None:
+        return False
+    pull_request_regenerate_task.delay_on_commit(row.pk, source)  # type: ignore[attr-defined]
+    return True
+
+
+def poll_on_commit() -> None:
+    """The default branch moved: poll the open pull requests (mergeability) after commit."""
+    from approvals.pr_sync_tasks import pull_requests_sync_task
+
+    pull_requests_sync_task.delay_on_commit()  # type: ignore[attr-defined]
 
 
 @csrf_exempt
@@ -112,7 +147,18 @@ def github_webhook(request: HttpRequest) -> HttpResponse:
 def _handle(event: str, payload: dict[str, Any], delivery_id: str) -> JsonResponse:
     if event == "ping":
         return _answer(200, "pong")
+    if event == "push":
+        default = f"refs/heads/{settings.SUBSTRATE_DEFAULT_BRANCH}"
+        if payload.get("ref") == default and _our_repository(payload):
+            poll_on_commit()  # open pull requests may conflict with the new tip now
+            return _answer(200, "polling")
+        return _answer(202, "ignored")
     if event != "pull_request":
+        return _answer(202, "ignored")
+    conflicted = _conflicted_number(payload)
+    if conflicted is not None:
+        if regenerate_on_commit(PullRequest.Forge.GITHUB, conflicted, "webhook"):
+            return _answer(200, "regenerating")
         return _answer(202, "ignored")
     outcome = _pull_request_outcome(payload)
     if outcome is None:
