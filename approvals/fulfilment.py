@@ -40,6 +40,7 @@ from provisioning.forges import (
     ForgePermanentError,
     ForgeTemporaryError,
     GitHubForge,
+    GitLabForge,
     LocalForge,
     PullRequestInfo,
     pull_request_body,
@@ -97,6 +98,14 @@ def forge_for_settings() -> Forge:
             repository=settings.FORGE_REPOSITORY,
             token=settings.FORGE_TOKEN,
         )
+    if kind == PullRequest.Forge.GITLAB:
+        if not settings.FORGE_TOKEN:
+            raise ForgePermanentError("FORGE=gitlab needs FORGE_TOKEN.")
+        return GitLabForge(
+            api_url=settings.FORGE_API_URL,
+            project=settings.FORGE_REPOSITORY,
+            token=settings.FORGE_TOKEN,
+        )
     raise ForgePermanentError(_("The %(forge)s forge is not supported yet.") % {"forge": kind})
 
 
@@ -104,7 +113,9 @@ def _mirror() -> Mirror:
     url = settings.SUBSTRATE_REPO_URL
     # Credentials written in the URL win; otherwise the forge token authenticates git too.
     token = None if _url_password(url) else (settings.FORGE_TOKEN or None)
-    return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token)
+    # GitLab takes a token over HTTPS with the user name "oauth2"; GitHub with any name.
+    username = "oauth2" if token and settings.FORGE == PullRequest.Forge.GITLAB else None
+    return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token, username=username)
 
 
 def _generate(mirror: Mirror, grant: Any, base: str, *, revoke: bool = False) -> ChangeSet:

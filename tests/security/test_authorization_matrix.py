@@ -21,7 +21,7 @@ from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"healthz", "approvals:webhook_github"}
+PUBLIC = {"healthz", "approvals:webhook_github", "approvals:webhook_gitlab"}
 READ = {
     "dashboard",
     "vendors:list",
@@ -168,7 +168,7 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
         response = getattr(client, _method(name))(url)
         if name in PUBLIC:
             # The webhook takes only POST; its protection is its signature, not a login.
-            expected = 405 if name == "approvals:webhook_github" else 200
+            expected = 405 if name.startswith("approvals:webhook_") else 200
             assert response.status_code == expected, name
         else:
             assert response.status_code == 302, name
