@@ -234,6 +234,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(VAR_DIR / "broker" / "queue"),
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
         "store_processed": False,
+        # Broadcast (pidbox) messages too; the default is a `control` folder in the cwd.
+        "control_folder": str(VAR_DIR / "broker" / "control"),
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Redis holds a delivered, unacknowledged message (acks_late) for this many seconds before
@@ -296,7 +298,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.key_tasks.access_keys_hygiene_task",
         "schedule": float(PORTAL_KEY_HYGIENE_MINUTES * 60),
     },
+    # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
+    "grants-expire": {
+        "task": "approvals.revocation_tasks.grants_expire_task",
+        "schedule": 3600.0,
+    },
 }
+# Days before a grant's end date when it becomes "expiring" and the requester is told.
+PORTAL_EXPIRY_NOTICE_DAYS = cfg.integer("PORTAL_EXPIRY_NOTICE_DAYS", default=7, minimum=0)
 
 # --- AWS, Substrate repository, forge ---------------------------------------------------------
 # An empty AWS_ENDPOINT_URL means real AWS through boto3's standard credential chain.

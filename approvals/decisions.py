@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
-from approvals.models import AccessRequest, Approval, Strategy
+from approvals.models import AccessRequest, Approval
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 
@@ -169,19 +169,9 @@ def request_revoke(
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     if access_request.status not in REVOCABLE:
         raise ValidationError(_("Only approved access can be revoked."))
-    transition(
-        access_request,
-        to=Status.REVOKED,
-        actor=actor,
-        action="request.revoke",
-        detail={"reason": reason.strip()},
-    )
-    _notify(access_request, "revoked", actor, reason.strip())
-    if access_request.strategy == Strategy.IAM_USER:
-        from approvals.key_tasks import access_keys_deactivate_task
+    from approvals.revocation import grant_revoke
 
-        # Keys stop working at once; they are deleted when the revocation pull request merges.
-        access_keys_deactivate_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+    grant_revoke(access_request, actor=actor, reason=reason.strip())
     return access_request
 
 

@@ -72,6 +72,8 @@ NOTICES: dict[str, Notice] = {
     # Access keys (approvals/keys.py): never the key id or secret, only that something happened.
     "key_failed": Notice(frozenset({SECURITY}), "could not get its access key"),
     "key_unused": Notice(frozenset({SECURITY}), "has an access key unused for too long"),
+    "expiring": Notice(frozenset({REQUESTER}), "reaches its end date soon"),
+    "revoke_failed": Notice(frozenset({SECURITY}), "needs help to be removed"),
 }
 WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",

@@ -129,7 +129,7 @@ def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor
 
 @transaction.atomic
 def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Vendor:
-    """Marks a vendor offboarded (its AWS access is revoked by the fulfilment workflow)."""
+    """Marks a vendor offboarded and revokes its live grants (each gets a revocation PR)."""
     if not has_role(actor, Role.SECURITY):
         raise PermissionDenied(_("Only the security team can offboard a vendor."))
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
@@ -146,6 +146,9 @@ def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Ve
         before=before,
         after=audit_snapshot(vendor),
     )
+    from approvals.revocation import vendor_grants_revoke  # approvals imports vendors
+
+    vendor_grants_revoke(vendor_id=vendor.pk, actor=actor)
     return vendor
 
 

@@ -63,7 +63,14 @@ def _message(exc: GithubException) -> str:
     return ""
 
 
-def _info(pull: PullRequest) -> PullRequestInfo:
+def _info(pull: PullRequest, *, with_mergeable: bool = False) -> PullRequestInfo:
+    mergeable: bool | None = None
+    if with_mergeable and pull.state == "open":
+        # "dirty" is GitHub's word for a merge conflict; `mergeable` is null until computed.
+        if pull.mergeable is False or pull.mergeable_state == "dirty":
+            mergeable = False
+        elif pull.mergeable is True:
+            mergeable = True
     if pull.merged:
         state = PullRequestState.MERGED
     elif pull.state == "closed":
@@ -78,6 +85,7 @@ def _info(pull: PullRequest) -> PullRequestInfo:
         state=state,
         head_sha=pull.head.sha,
         title=pull.title,
+        mergeable=mergeable,
     )
 
 
@@ -176,6 +184,21 @@ class GitHubForge:
 
     def pull_request_state(self, number: int) -> PullRequestState:
         """Open, merged or closed, from GET /repos/{o}/{r}/pulls/{number}."""
+        return self.pull_request(number).state
+
+    def pull_request(self, number: int) -> PullRequestInfo:
+        """GET /repos/{o}/{r}/pulls/{number}, with `mergeable` / `mergeable_state`."""
         return self._call(
-            "reading a pull request", lambda: _info(self._repo.get_pull(number)).state
+            "reading a pull request",
+            lambda: _info(self._repo.get_pull(number), with_mergeable=True),
         )
+
+    def close_pull_request(self, number: int) -> None:
+        """PATCH /repos/{o}/{r}/pulls/{number} with state "closed" (if still open)."""
+
+        def close() -> None:
+            pull = self._repo.get_pull(number)
+            if pull.state == "open":
+                pull.edit(state="closed")
+
+        self._call("closing a pull request", close)

@@ -189,6 +189,32 @@ class LocalForge:
         except KeyError:
             raise ForgePermanentError(f"No pull request #{number}.") from None
 
+    def pull_request(self, number: int) -> PullRequestInfo:
+        """The record, with `mergeable` computed from the repository: False when the base
+        branch moved on and changed the same files (the merge would raise `MergeConflict`)."""
+        try:
+            record = self.store.get(number)
+        except KeyError:
+            raise ForgePermanentError(f"No pull request #{number}.") from None
+        info = self._info(record)
+        if record.state is not PullRequestState.OPEN:
+            return info
+        with Repo(str(self.repo_path)) as repo:
+            head = self._head(repo, record.branch)
+            base = self._head(repo, record.base)
+            if can_fast_forward(repo, base, head):
+                return dataclasses.replace(info, mergeable=True)
+            merge_bases = find_merge_base(repo, [base, head])
+            try:
+                three_way_tree(repo, merge_bases[0] if merge_bases else None, base, head)
+            except MergeConflict:
+                return dataclasses.replace(info, mergeable=False)
+        return dataclasses.replace(info, mergeable=True)
+
+    def close_pull_request(self, number: int) -> None:
+        """Closes an open pull request without merging it."""
+        self.close(number)
+
     def close(self, number: int) -> None:
         """Closes an open pull request without merging it."""
         record = self.store.get(number)

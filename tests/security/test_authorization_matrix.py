@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db
 
 # The one-time key link is public by design: its 43-character token is the credential.
 PUBLIC = {"healthz", "approvals:webhook_github", "approvals:key_link"}
+PUBLIC = {"healthz", "approvals:webhook_github", "approvals:webhook_gitlab"}
 READ = {
     "dashboard",
     "vendors:list",
@@ -67,6 +68,8 @@ SECURITY = {
     "approvals:pullrequest_merge",
     "approvals:request_provision_retry",
     "approvals:request_key_reissue",
+    "approvals:request_revoke_retry",
+    "approvals:request_commands_done",
 }
 CLASSIFIED = PUBLIC | READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
 
@@ -176,6 +179,8 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
             # The webhook takes only POST; its protection is its signature, not a login. An
             # unknown key link gets the neutral "not available" page.
             expected = {"approvals:webhook_github": 405, "approvals:key_link": 404}.get(name, 200)
+            # The webhook takes only POST; its protection is its signature, not a login.
+            expected = 405 if name.startswith("approvals:webhook_") else 200
             assert response.status_code == expected, name
         else:
             assert response.status_code == 302, name
