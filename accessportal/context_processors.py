@@ -17,7 +17,10 @@ NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("approvals:requests", _("My requests"), frozenset()),
     ("vendors:list", _("Vendors"), frozenset()),
     ("approvals:accounts", _("AWS accounts"), frozenset()),
-    ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY})),
+    ("reports:access_map", _("Access map"), frozenset()),
+    ("reports:index", _("Reports"), frozenset({Role.SECURITY, Role.AUDITORS})),
+    ("reports:audit_log", _("Audit log"), frozenset({Role.SECURITY, Role.AUDITORS})),
+    ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]
 

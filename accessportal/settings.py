@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accessportal",
     "vendors",
     "approvals",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "approvals.middleware.AuditContextMiddleware",
+    "accessportal.middleware.AuditorsReadOnlyAdminMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",

@@ -44,6 +44,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .select_related("vendor")
         .order_by("-created_at")[:10],
     }
+    if has_role(request.user, Role.AUDITORS, Role.SECURITY):
+        from reports.subprocessors import previous_quarter_end
+
+        context["last_quarter_end"] = previous_quarter_end(timezone.localdate())
     if has_role(request.user, Role.SECURITY):
         context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
         context["requests_to_decide"] = (

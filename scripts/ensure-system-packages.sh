@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ensures the Debian packages the test suite needs: PostgreSQL, Redis, Chromium, poppler-utils.
+# Ensures the Debian packages the test suite needs: PostgreSQL, Redis, Chromium, poppler-utils,
+# and Pango with DejaVu fonts for WeasyPrint (PDF reports).
 # Installs the missing ones with apt-get when running as root; otherwise names them and stops.
 set -euo pipefail
 
@@ -8,6 +9,9 @@ declare -A need=(
   [redis-server]="$(command -v redis-server || true)"
   [chromium]="$(command -v chromium || true)"
   [poppler-utils]="$(command -v pdftotext || true)"
+  [libpango-1.0-0]="$(ldconfig -p 2>/dev/null | grep -m1 'libpango-1.0.so.0' || true)"
+  [libpangoft2-1.0-0]="$(ldconfig -p 2>/dev/null | grep -m1 'libpangoft2-1.0.so.0' || true)"
+  [fonts-dejavu-core]="$(ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf 2>/dev/null || true)"
 )
 missing=()
 for pkg in "${!need[@]}"; do

@@ -115,6 +115,8 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except Vendor.DoesNotExist as exc:
         raise _not_found() from exc
     reviews = vendor.reviews.select_related("created_by", "submitted_by", "decided_by")
+    from reports.access_map import vendor_live_grants
+
     return render(
         request,
         "vendors/vendor_detail.html",
@@ -122,6 +124,7 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "vendor": vendor,
             "contacts": vendor.contacts.all(),
             "reviews": reviews,
+            "grants": vendor_live_grants(vendor.pk),
             "state_label": selectors.ReviewState.LABELS[vendor.review_state],  # type: ignore[attr-defined]
             "can_edit": _can_edit_vendor(vendor, request.user),
             "can_review": can_write(request.user) and vendor.status == Vendor.Status.ACTIVE,

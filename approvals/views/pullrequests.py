@@ -1,4 +1,5 @@
-"""Fulfilment pages: the local forge's pull requests (security), merge, retry and progress."""
+"""Fulfilment pages: the local forge's pull requests (security; auditors read them), merge,
+retry and progress."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accessportal.mfa import session_mfa_verified
-from accessportal.roles import Role, role_required
+from accessportal.roles import Role, can_write, has_role, role_required
 from approvals import fulfilment, revocation
 from approvals.models import PullRequest
 from approvals.views.requests import _get as get_visible_request
@@ -29,7 +30,7 @@ def _local(number: int) -> PullRequest:
 
 
 @require_GET
-@role_required(Role.SECURITY)
+@role_required(Role.SECURITY, Role.AUDITORS)
 def pullrequest_list(request: HttpRequest) -> HttpResponse:
     rows = PullRequest.objects.filter(
         forge=PullRequest.Forge.LOCAL, number__isnull=False
@@ -38,7 +39,7 @@ def pullrequest_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(Role.SECURITY)
+@role_required(Role.SECURITY, Role.AUDITORS)
 def pullrequest_detail(request: HttpRequest, number: int) -> HttpResponse:
     row = _local(number)
     return render(
@@ -48,6 +49,7 @@ def pullrequest_detail(request: HttpRequest, number: int) -> HttpResponse:
             "pr": row,
             "files": fulfilment.pull_request_diff(row),
             "mfa_verified": session_mfa_verified(request),
+            "can_merge": has_role(request.user, Role.SECURITY) and can_write(request.user),
         },
     )
 

@@ -314,7 +314,7 @@ def _head(path: Path, branch: str) -> str:
         return repo.refs[f"refs/heads/{branch}".encode()].decode()  # type: ignore[index]
 
 
-def test_local_forge_lists_shows_and_merges_for_security_only(
+def test_local_forge_lists_shows_and_merges_for_security_and_shows_auditors(
     local_repo, engineer, security, make_user, substrate, client
 ):
     r = approved(engineer, security, make_user, substrate)
@@ -331,11 +331,15 @@ def test_local_forge_lists_shows_and_merges_for_security_only(
     list_url = reverse("approvals:pullrequests")
     detail_url = reverse("approvals:pullrequest_detail", kwargs={"number": 1})
     merge_url = reverse("approvals:pullrequest_merge", kwargs={"number": 1})
-    for person in (engineer, make_user("ari", Role.AUDITORS)):
-        client.force_login(person)
-        assert client.get(list_url).status_code == 403
-        assert client.get(detail_url).status_code == 403
-        assert client.post(merge_url).status_code == 403
+    client.force_login(engineer)
+    assert client.get(list_url).status_code == 403
+    assert client.get(detail_url).status_code == 403
+    assert client.post(merge_url).status_code == 403
+    # Auditors read pull requests (issue 8) but cannot merge, and see no merge button.
+    client.force_login(make_user("ari", Role.AUDITORS))
+    assert client.get(list_url).status_code == 200
+    assert 'data-testid="merge"' not in client.get(detail_url).content.decode()
+    assert client.post(merge_url).status_code == 403
     assert _head(local_repo, "main") == before
 
     client.force_login(security)

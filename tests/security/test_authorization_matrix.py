@@ -33,6 +33,16 @@ READ = {
     "approvals:accounts_sync_status",
     "approvals:accounts_count",
     "approvals:requests",
+    "reports:access_map",
+}
+# Security's and auditors' pages (GET, nothing changes): exports, reports, pull requests.
+AUDIT_READ = {
+    "reports:index",
+    "reports:subprocessors",
+    "reports:audit_trail",
+    "reports:audit_log",
+    "approvals:pullrequests",
+    "approvals:pullrequest_detail",
 }
 OWNER_READ = {
     "approvals:request_detail",
@@ -40,7 +50,7 @@ OWNER_READ = {
     "approvals:request_progress",
     "approvals:request_key_state",
 }
-SECURITY_READ = {"approvals:pullrequests", "approvals:pullrequest_detail"}
+SECURITY_READ: set[str] = set()
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
     "vendors:edit",
@@ -71,7 +81,9 @@ SECURITY = {
     "approvals:request_revoke_retry",
     "approvals:request_commands_done",
 }
-CLASSIFIED = PUBLIC | READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
+CLASSIFIED = (
+    PUBLIC | READ | AUDIT_READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
+)
 
 
 def _routes(
@@ -164,6 +176,8 @@ def world(make_user):
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
     kwargs["approvals:key_link"] = {"token": "x" * 43}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
+    urls["reports:subprocessors"] += "?format=csv"
+    urls["reports:audit_trail"] += "?format=jsonl"
     return people, urls
 
 
@@ -190,7 +204,7 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
 def test_auditors_read_everything_and_write_nothing(client, world):
     people, urls = world
     client.force_login(people["auditor"])
-    for name in READ | OWNER_READ:
+    for name in READ | OWNER_READ | AUDIT_READ:
         assert client.get(urls[name]).status_code == 200, name
     for name in SECURITY_READ:
         assert client.get(urls[name]).status_code == 403, name
@@ -203,7 +217,7 @@ def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
     client.force_login(people["other"])
     for name in READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in OWNER_READ | SECURITY_READ:
+    for name in OWNER_READ | SECURITY_READ | AUDIT_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in OWNER_WRITE | SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -214,7 +228,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
     client.force_login(people["owner"])
     for name in READ | OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in SECURITY_READ:
+    for name in SECURITY_READ | AUDIT_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -223,7 +237,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
 def test_security_may_use_security_actions(client, world):
     people, urls = world
     client.force_login(people["security"])
-    for name in sorted(SECURITY_READ):
+    for name in sorted(SECURITY_READ | AUDIT_READ):
         assert client.get(urls[name]).status_code == 200, name
     for name in sorted(SECURITY):
         status = client.post(urls[name]).status_code
@@ -263,3 +277,39 @@ def test_every_state_changing_route_needs_a_csrf_token(world):
         response = client.post(urls[name])
         assert response.status_code == 403, name
         assert b"CSRF" in response.content, name
+
+
+def test_auditors_change_nothing_in_the_admin_whatever_their_account_allows(client, world):
+    """Even an auditor given staff status and every permission is refused each admin write:
+    saving, adding, deleting and bulk actions."""
+    from vendors.models import ChecklistItem, Vendor
+
+    people, _urls = world
+    auditor = people["auditor"]
+    auditor.is_staff = auditor.is_superuser = True
+    auditor.save()
+    client.force_login(auditor)
+    vendor = Vendor.objects.get()
+    item = ChecklistItem.objects.first()
+    assert item is not None
+    assert client.get(reverse("admin:vendors_vendor_change", args=[vendor.pk])).status_code == 200
+    writes = [
+        (reverse("admin:vendors_vendor_change", args=[vendor.pk]), {"name": "Renamed"}),
+        (reverse("admin:vendors_checklistitem_add"), {"code": "Z9", "text": "x"}),
+        (reverse("admin:vendors_checklistitem_delete", args=[item.pk]), {"post": "yes"}),
+        (
+            reverse("admin:vendors_checklistitem_changelist"),
+            {"action": "delete_selected", "_selected_action": [item.pk], "post": "yes"},
+        ),
+        (
+            reverse("admin:approvals_accessrequest_decide", args=[1]),
+            {"decision": "approve", "comment": "x"},
+        ),
+    ]
+    for url, data in writes:
+        assert client.post(url, data).status_code == 403, url
+    assert Vendor.objects.get().name == vendor.name
+    assert ChecklistItem.objects.filter(pk=item.pk).exists()
+    assert not ChecklistItem.objects.filter(code="Z9").exists()
+    # Signing out of the admin stays possible.
+    assert client.post(reverse("admin:logout")).status_code == 200

@@ -1,0 +1,259 @@
+"""The subprocessor report as CSV (streamed), XLSX (openpyxl) and PDF (WeasyPrint).
+
+Every renderer takes the parameters and the summary (`report_summary`, which already walked
+the rows once) and walks the rows again, so memory stays constant for CSV and XLSX. The CSV
+holds one table; its `part` picks the main table or one appendix. XLSX has one sheet per
+part; the PDF has them all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from django.template.loader import render_to_string
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from reports.cells import csv_cell, xlsx_cell
+from reports.subprocessors import (
+    APPENDIX_A,
+    APPENDIX_B,
+    APPENDIX_C,
+    COLUMNS,
+    HEADERS,
+    ReportParams,
+    ReportSummary,
+    approval_trail,
+    changes_in_period,
+    csv_line,
+    exceptions_register,
+    subprocessor_rows,
+    tier_state_matrix,
+)
+from vendors.selectors import ReviewState
+
+# part name -> (title, column headers, rows)
+PARTS: dict[
+    str, tuple[str, tuple[str, ...], Callable[[ReportParams], Iterator[tuple[Any, ...]]]]
+] = {
+    "approval-trail": ("Appendix A - Approval trail", APPENDIX_A, approval_trail),
+    "changes": ("Appendix B - Changes in the period", APPENDIX_B, changes_in_period),
+    "exceptions": ("Appendix C - Exceptions register", APPENDIX_C, exceptions_register),
+}
+CSV_PARTS = ("table", *PARTS)
+FLUSH_BYTES = 64 * 1024
+
+
+def _table_rows(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    for row in subprocessor_rows(params):
+        yield tuple(row.cells)
+
+
+def csv_chunks(params: ReportParams, summary: ReportSummary, part: str = "table") -> Iterator[str]:
+    """The CSV text in chunks of about 64 kB: the header as label,value lines, a blank line,
+    then the table (the bytes `summary.data_sha256` covers, for the main table)."""
+    if part not in CSV_PARTS:
+        raise ValueError(f"unknown part {part!r}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for label, value in summary.header_items():
+        writer.writerow([csv_cell(label), csv_cell(value)])
+    if part != "table":
+        writer.writerow(["Part", csv_cell(PARTS[part][0])])
+    writer.writerow([])
+    if part == "table":
+        headers: tuple[str, ...] = HEADERS
+        rows = _table_rows(params)
+    else:
+        _title, headers, source = PARTS[part]
+        rows = source(params)
+    buffer.write(csv_line(headers))
+    for row in rows:
+        buffer.write(csv_line(row))
+        if buffer.tell() >= FLUSH_BYTES:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+# --- XLSX ---------------------------------------------------------------------------------------
+
+_BOLD = Font(bold=True)
+_HEAD_FILL = PatternFill("solid", fgColor="DCE6F1")
+_WRAP = Alignment(wrap_text=True, vertical="top")
+
+
+def _head(ws: Any, values: tuple[str, ...]) -> list[Any]:
+    cells = []
+    for value in values:
+        cell = WriteOnlyCell(ws, value=xlsx_cell(value))
+        cell.font = _BOLD
+        cell.fill = _HEAD_FILL
+        cell.alignment = _WRAP
+        cells.append(cell)
+    return cells
+
+
+def _cells(ws: Any, values: tuple[Any, ...] | list[Any]) -> list[Any]:
+    result = []
+    for value in values:
+        typed = xlsx_cell(value.astimezone(UTC) if isinstance(value, datetime) else value)
+        cell = WriteOnlyCell(ws, value=typed)
+        if isinstance(typed, str):
+            # Stored as text whatever it looks like: never a formula.
+            cell.data_type = "s"
+        result.append(cell)
+    return result
+
+
+def _table_sheet(
+    wb: Workbook,
+    title: str,
+    headers: tuple[str, ...],
+    rows: Iterator[tuple[Any, ...]] | Iterator[list[Any]],
+    widths: dict[int, int] | None = None,
+) -> None:
+    ws = wb.create_sheet(title[:31])
+    ws.freeze_panes = "B2" if len(headers) > 8 else "A2"
+    last_column = get_column_letter(len(headers))
+    for index in range(1, len(headers) + 1):
+        ws.column_dimensions[get_column_letter(index)].width = (widths or {}).get(index, 22)
+    ws.append(_head(ws, headers))
+    count = 0
+    for row in rows:
+        ws.append(_cells(ws, row))
+        count += 1
+    ws.auto_filter.ref = f"A1:{last_column}{count + 1}"
+
+
+def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> None:
+    """Writes the workbook: Summary, Subprocessors, then one sheet per appendix."""
+    wb = Workbook(write_only=True)
+    summary_sheet = wb.create_sheet("Summary")
+    summary_sheet.column_dimensions["A"].width = 34
+    summary_sheet.column_dimensions["B"].width = 90
+    for label, value in summary.header_items():
+        label_cell = WriteOnlyCell(summary_sheet, value=xlsx_cell(label))
+        label_cell.font = _BOLD
+        summary_sheet.append([label_cell, *_cells(summary_sheet, [value])])
+    summary_sheet.append([])
+    summary_sheet.append(
+        _head(summary_sheet, ("Tier", *[s for s, _l, _c in tier_state_matrix(summary)[0][1]]))
+    )
+    for tier_label, states in tier_state_matrix(summary):
+        summary_sheet.append(_cells(summary_sheet, [tier_label, *[c for _s, _l, c in states]]))
+
+    widths = {i + 1: 34 for i, (_g, label) in enumerate(COLUMNS) if label in _WIDE}
+    _table_sheet(
+        wb, "Subprocessors", HEADERS, (tuple(r.cells) for r in subprocessor_rows(params)), widths
+    )
+    for title, headers, source in PARTS.values():
+        _table_sheet(
+            wb, title.replace("Appendix ", "").replace(" - ", " "), headers, source(params)
+        )
+    with tempfile.TemporaryFile() as spool:
+        wb.save(spool)
+        spool.seek(0)
+        while chunk := spool.read(FLUSH_BYTES):
+            out.write(chunk)
+
+
+_WIDE = {"Purpose of processing", "Accounts", "Permissions", "Evidence files", "Approvers"}
+
+
+# --- PDF ----------------------------------------------------------------------------------------
+
+_STATE_COLOURS = {
+    "current": "#17622b",
+    "due_soon": "#c98a1b",
+    "blocking": "#8a4b00",
+    "stale": "#b3541e",
+    "overdue": "#a3161b",
+    "none": "#7a828c",
+}
+
+
+def _chart(summary: ReportSummary) -> dict[str, Any]:
+    """Geometry of a horizontal stacked bar chart: vendors by tier and review state."""
+    matrix = tier_state_matrix(summary)
+    biggest = max([sum(c for _s, _l, c in states) for _t, states in matrix] + [1])
+    scale = 420 / biggest
+    bars = []
+    for index, (tier_label, states) in enumerate(matrix):
+        x = 90.0
+        segments = []
+        for state, label, count in states:
+            if count:
+                width = count * scale
+                segments.append(
+                    {
+                        "x": x,
+                        "width": width,
+                        "colour": _STATE_COLOURS[state],
+                        "count": count,
+                        "label": label,
+                    }
+                )
+                x += width
+        total = sum(c for _s, _l, c in states)
+        bars.append(
+            {
+                "y": 10 + index * 34,
+                "label": tier_label,
+                "segments": segments,
+                "total": total,
+                "total_x": x + 6,
+            }
+        )
+    legend = [
+        {
+            "x": 10 + (i % 3) * 170,
+            "y": 160 + (i // 3) * 18,
+            "colour": _STATE_COLOURS[state],
+            "label": str(label),
+        }
+        for i, (state, label) in enumerate(ReviewState.CHOICES)
+    ]
+    return {"bars": bars, "legend": legend, "height": 190}
+
+
+def render_pdf(params: ReportParams, summary: ReportSummary) -> bytes:
+    """The binder version: cover with summary and chart, the table, appendices, page numbers."""
+    from weasyprint import HTML
+
+    html = render_to_string(
+        "reports/subprocessor_report.html",
+        {
+            "summary": summary,
+            "items": summary.header_items(),
+            "chart": _chart(summary),
+            "rows": (_pdf_row(r.cells) for r in subprocessor_rows(params)),
+            "appendices": [
+                {"title": title, "headers": headers, "rows": source(params)}
+                for title, headers, source in PARTS.values()
+            ],
+        },
+    )
+    return bytes(HTML(string=html).write_pdf())
+
+
+def _pdf_row(cells: list[Any]) -> dict[str, list[tuple[str, str]]]:
+    """The row's cells grouped as the PDF prints them: one column per group."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for (group, label), value in zip(COLUMNS, cells, strict=True):
+        text = (
+            ""
+            if value is None
+            else ("Y" if value is True else "N" if value is False else str(value))
+        )
+        if text:
+            groups.setdefault(group.split()[0].lower(), []).append((label, text))
+    return groups

@@ -1,0 +1,875 @@
+"""The subprocessor report of SOC2.md section 4, for any "as of" time.
+
+What changes over time is read from the audit log, so a report for a past date shows that
+date's state:
+
+- a vendor's record (name, data, tier, contract, status) is the `after` snapshot of its last
+  vendor event at or before the as-of time (every vendor service records the whole record);
+- a grant's status and end date are those of its request's last status / end-date event;
+- reviews, their exceptions, CUECs, subservice organizations and evidence never change once
+  decided, so the review that counts is the latest one approved at or before the as-of time;
+  approvals and pull requests are dated rows, taken when created at or before it.
+
+Rows are produced by iterators that read the vendors in chunks of `CHUNK_SIZE`, with a fixed
+number of queries per chunk whatever the size of the organization, so exports run in constant
+memory. `report_summary` walks the rows once to count them and hash them (SHA-256 of their CSV
+form, see `DATA_HASH_DOC`) before a renderer walks them again to write the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from importlib import metadata
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import CharField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals.models import AccessRequest, Approval, AuditEvent, PullRequest
+from approvals.models.requests import Strategy
+from reports.cells import csv_cell
+from vendors.models import (
+    ChecklistAnswer,
+    DataCategory,
+    DataSensitivity,
+    SubprocessorReview,
+    Tier,
+    Vendor,
+)
+from vendors.selectors import APPROVED_STATES, ReviewState
+
+CHUNK_SIZE = 500
+# A grant counts as live (the vendor can reach the accounts) once its pull request is merged.
+LIVE_GRANT_STATES = (AccessRequest.Status.ACTIVE, AccessRequest.Status.EXPIRING)
+# Strategies that reach every account of the organization rather than chosen ones.
+ORGANIZATION_WIDE: dict[str, str] = {
+    Strategy.AUDITOR: "all accounts (Substrate Auditor role)",
+    Strategy.ADMINISTRATOR: "all accounts incl. management (Substrate Administrator role)",
+}
+VENDOR_TYPE = "vendors.vendor"
+REQUEST_TYPE = "approvals.accessrequest"
+REVIEW_TYPE = "vendors.subprocessorreview"
+
+DATA_HASH_DOC = (
+    "SHA-256 (hex) of the UTF-8 bytes of the CSV export after its first empty line (the table: "
+    "column headers, then one line per row; RFC 4180 quoting, CRLF line ends, formula-like "
+    "cells prefixed with an apostrophe). Recompute it with: "
+    "sed '1,/^\\r$/d' report.csv | sha256sum"
+)
+
+# (group, column label), in file order. One row per vendor and the service bought from it.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Identity", "Vendor legal name"),
+    ("Identity", "Vendor"),
+    ("Identity", "Service"),
+    ("Identity", "Purpose of processing"),
+    ("Identity", "Internal owner"),
+    ("Identity", "Date added"),
+    ("Identity", "Status"),
+    ("Identity", "Offboarded on"),
+    ("Data", "Data categories"),
+    ("Data", "Classification"),
+    ("Data", "Storage regions"),
+    ("Data", "Processing regions"),
+    ("Data", "Transfer mechanism"),
+    ("Data", "4th parties disclosed"),
+    ("Data", "4th parties"),
+    ("Risk", "Key vendor"),
+    ("Risk", "Inherent tier"),
+    ("Risk", "Residual risk"),
+    ("Risk", "Decision"),
+    ("Risk", "Conditions"),
+    ("Contract", "Contract start"),
+    ("Contract", "Contract end"),
+    ("Contract", "DPA signed on"),
+    ("Contract", "DPA version"),
+    ("Contract", "Breach notification (hours)"),
+    ("Contract", "Subprocessor change notice (days)"),
+    ("Contract", "Right to audit"),
+    ("Attestation", "Attestation type"),
+    ("Attestation", "Auditor firm"),
+    ("Attestation", "Opinion"),
+    ("Attestation", "Period start"),
+    ("Attestation", "Period end"),
+    ("Attestation", "Report issued on"),
+    ("Attestation", "Report age (days)"),
+    ("Attestation", "Trust services categories"),
+    ("Attestation", "Bridge letter through"),
+    ("Attestation", "Exceptions (count/relevant/dispositioned)"),
+    ("Attestation", "CUECs (total/mapped)"),
+    ("Attestation", "Subservice organizations"),
+    ("AWS access", "Access strategy"),
+    ("AWS access", "Accounts"),
+    ("AWS access", "Permissions"),
+    ("AWS access", "Policy SHA-256"),
+    ("AWS access", "Request ids"),
+    ("AWS access", "Approvers"),
+    ("AWS access", "Granted on"),
+    ("AWS access", "Expires on"),
+    ("AWS access", "Pull request / key id"),
+    ("AWS access", "Key last used"),
+    ("AWS access", "Open Access Analyzer findings"),
+    ("Review", "Last review"),
+    ("Review", "Reviewer"),
+    ("Review", "Approver"),
+    ("Review", "Next review due"),
+    ("Review", "Review status"),
+    ("Evidence", "Evidence files"),
+)
+HEADERS = tuple(label for _group, label in COLUMNS)
+
+APPENDIX_A = ("Request", "Time (UTC)", "Actor", "Action", "Status before", "Status after", "Note")
+APPENDIX_B = ("Time (UTC)", "Object", "Change", "Detail", "Actor")
+APPENDIX_C = (
+    "Vendor",
+    "Review",
+    "Report period end",
+    "Kind",
+    "Description",
+    "Vendor response",
+    "Relevant",
+    "Disposition",
+)
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """What a report covers: the as-of instant, the period before it, and filters."""
+
+    as_of: datetime
+    period_start: date
+    tier: str = ""
+    status: str = ""
+
+    @property
+    def as_of_date(self) -> date:
+        return timezone.localtime(self.as_of).date()
+
+    @property
+    def filters_text(self) -> str:
+        parts = [
+            f"tier={self.tier}" if self.tier else "",
+            f"status={self.status}" if self.status else "",
+        ]
+        return ", ".join(p for p in parts if p) or "none"
+
+
+def report_params(
+    *,
+    as_of: date | datetime | None = None,
+    period_start: date | None = None,
+    tier: str = "",
+    status: str = "",
+) -> ReportParams:
+    """Builds the parameters: a date means the end of that day in the portal's time zone, and
+    the period starts by default on the first day of the as-of date's calendar quarter."""
+    if as_of is None:
+        instant = timezone.now()
+    elif isinstance(as_of, datetime):
+        instant = as_of if timezone.is_aware(as_of) else timezone.make_aware(as_of)
+    else:
+        instant = timezone.make_aware(datetime.combine(as_of, time.max))
+    instant = min(instant, timezone.now())
+    day = timezone.localtime(instant).date()
+    if period_start is None:
+        period_start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    if period_start > day:
+        raise ValueError("the period must start on or before the as-of date")
+    if tier and tier not in Tier.values:
+        raise ValueError(f"unknown tier {tier!r}")
+    if status and status not in Vendor.Status.values:
+        raise ValueError(f"unknown status {status!r}")
+    return ReportParams(as_of=instant, period_start=period_start, tier=tier, status=status)
+
+
+def previous_quarter_end(day: date) -> date:
+    """The last day of the calendar quarter before `day`'s (auditors' usual as-of date)."""
+    quarter_start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return quarter_start - timedelta(days=1)
+
+
+def parse_as_of(text: str) -> date | datetime:
+    """A date (YYYY-MM-DD: the end of that day) or an ISO 8601 date and time."""
+    text = text.strip()
+    return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+
+
+# --- As-of queries -----------------------------------------------------------------------------
+
+
+def _object_events(object_type: str, params: ReportParams) -> QuerySet[AuditEvent]:
+    """Events about the outer row's object up to the as-of time, newest first."""
+    return AuditEvent.objects.filter(
+        object_type=object_type,
+        object_id=Cast(OuterRef("pk"), CharField()),
+        created_at__lte=params.as_of,
+    ).order_by("-sequence")
+
+
+def vendors_as_of(params: ReportParams) -> QuerySet[Vendor]:
+    """Vendors that existed at the as-of time, each with `snapshot`: its record then."""
+    snapshots = _object_events(VENDOR_TYPE, params).filter(
+        after__has_keys=["name", "tier", "status"]
+    )
+    return (
+        Vendor.objects.annotate(
+            snapshot=Subquery(snapshots.values("after")[:1]),
+            added_at=Subquery(
+                _object_events(VENDOR_TYPE, params).order_by("sequence").values("created_at")[:1]
+            ),
+        )
+        .filter(snapshot__isnull=False)
+        .alias(name_then=KT("snapshot__name"))
+        .order_by("name_then", "pk")
+    )
+
+
+def requests_as_of(params: ReportParams) -> QuerySet[AccessRequest]:
+    """Requests created by the as-of time, with their status, end date and activation then."""
+    events = _object_events(REQUEST_TYPE, params)
+    return AccessRequest.objects.filter(created_at__lte=params.as_of).annotate(
+        status_then=Subquery(
+            events.filter(after__has_key="status")
+            .annotate(value=KT("after__status"))
+            .values("value")[:1]
+        ),
+        expires_then=Subquery(
+            events.filter(after__has_key="expires_on")
+            .annotate(value=KT("after__expires_on"))
+            .values("value")[:1]
+        ),
+        activated_at=Subquery(
+            events.filter(action="request.activate").order_by("sequence").values("created_at")[:1]
+        ),
+    )
+
+
+def live_grants_as_of(params: ReportParams) -> QuerySet[AccessRequest]:
+    return requests_as_of(params).filter(
+        status_then__in=LIVE_GRANT_STATES  # type: ignore[misc]  # annotation
+    )
+
+
+def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, SubprocessorReview]:
+    reviews = (
+        SubprocessorReview.objects.filter(
+            vendor_id__in=vendor_ids, status__in=APPROVED_STATES, decided_at__lte=params.as_of
+        )
+        .select_related("submitted_by", "decided_by")
+        .prefetch_related(
+            "exceptions",
+            "cuecs",
+            "subservice_organizations",
+            "evidence",
+            Prefetch(
+                "answers",
+                queryset=ChecklistAnswer.objects.filter(blocking=True),
+                to_attr="blocking_answers",
+            ),
+        )
+        .order_by("vendor_id", "-decided_at", "-pk")
+    )
+    latest: dict[int, SubprocessorReview] = {}
+    for review in reviews:
+        latest.setdefault(review.vendor_id, review)
+    return latest
+
+
+def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[AccessRequest]]:
+    grants = (
+        live_grants_as_of(params)
+        .filter(vendor_id__in=vendor_ids)
+        .prefetch_related(
+            "target_accounts",
+            Prefetch(
+                "approvals",
+                queryset=Approval.objects.filter(
+                    created_at__lte=params.as_of, decision=Approval.Decision.APPROVE
+                ).select_related("approver"),
+                to_attr="approvals_then",
+            ),
+            Prefetch(
+                "pull_requests",
+                queryset=PullRequest.objects.filter(created_at__lte=params.as_of).exclude(
+                    number__isnull=True
+                ),
+                to_attr="pull_requests_then",
+            ),
+        )
+        .order_by("pk")
+    )
+    by_vendor: dict[int, list[AccessRequest]] = {}
+    for grant in grants:
+        by_vendor.setdefault(grant.vendor_id, []).append(grant)
+    return by_vendor
+
+
+# --- Rows ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One report row: the cells in `COLUMNS` order, and the facts the summary counts."""
+
+    cells: list[Any]
+    tier: str
+    review_state: str
+    soc_stale: bool
+    missing_dpa: bool
+    open_exceptions: int
+    unmapped_cuecs: int
+    live_grants: int
+    grants_past_expiry: int
+    review: SubprocessorReview | None = field(default=None, repr=False)
+
+
+def _day(value: Any) -> date | None:
+    if not value or value == "None":
+        return None
+    return date.fromisoformat(str(value)[:10])
+
+
+def _label(choices: Any, value: str) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value or ""
+
+
+def _review_state(review: SubprocessorReview | None, params: ReportParams) -> tuple[str, bool]:
+    """The vendor's review state on the as-of date (the rules of `with_review_state`)."""
+    if review is None:
+        return ReviewState.NONE, False
+    today = params.as_of_date
+    stale_before = today - timedelta(days=settings.PORTAL_SOC_REPORT_STALE_DAYS)
+    stale = bool(
+        review.period_end
+        and review.period_end < stale_before
+        and (review.bridge_letter_through is None or review.bridge_letter_through < stale_before)
+    )
+    blocking = any(a.is_open_blocker for a in getattr(review, "blocking_answers", []))
+    due = review.next_review_due
+    if due and due < today:
+        return ReviewState.OVERDUE, stale
+    if stale:
+        return ReviewState.STALE, stale
+    if blocking:
+        return ReviewState.BLOCKING, stale
+    if due and due <= today + timedelta(days=settings.PORTAL_REVIEW_DUE_SOON_DAYS):
+        return ReviewState.DUE_SOON, stale
+    return ReviewState.CURRENT, stale
+
+
+def policy_sha256(policy: Any) -> str:
+    """SHA-256 of an inline policy's canonical JSON (sorted keys, no spaces), or empty."""
+    if not policy:
+        return ""
+    canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[list[str], int]:
+    if not grants:
+        return ["none", "", "", "", "", "", "", "", "", "", ""], 0
+
+    def joined(values: Iterable[str]) -> str:
+        return "; ".join(values)
+
+    accounts, permissions, approvers, prs = [], [], [], []
+    past_expiry = 0
+    for grant in grants:
+        if grant.strategy in ORGANIZATION_WIDE:
+            accounts.append(f"#{grant.pk}: {ORGANIZATION_WIDE[grant.strategy]}")
+        else:
+            ids = ", ".join(sorted(a.account_id for a in grant.target_accounts.all()))
+            accounts.append(f"#{grant.pk}: {ids or '-'}")
+        perms = list(grant.managed_policy_arns or [])
+        if grant.inline_policy:
+            perms.append("inline policy")
+        permissions.append(f"#{grant.pk}: {', '.join(perms) or 'role trust only'}")
+        names = sorted({a.approver.get_username() for a in grant.approvals_then})  # type: ignore[attr-defined]
+        approvers.append(f"#{grant.pk}: {', '.join(names) or '-'}")
+        pulls = grant.pull_requests_then  # type: ignore[attr-defined]
+        if pulls:
+            pull = pulls[0]
+            prs.append(f"#{grant.pk}: {pull.url or f'{pull.forge} pull request {pull.number}'}")
+        expires = _day(grant.expires_then)  # type: ignore[attr-defined]
+        if expires and expires < params.as_of_date:
+            past_expiry += 1
+    strategies = sorted({str(Strategy(g.strategy).label) for g in grants})
+    granted = [
+        f"#{g.pk}: {timezone.localtime(g.activated_at).date().isoformat()}"  # type: ignore[attr-defined]
+        if g.activated_at  # type: ignore[attr-defined]
+        else f"#{g.pk}: -"
+        for g in grants
+    ]
+    expiry = [f"#{g.pk}: {_day(g.expires_then) or '-'}" for g in grants]  # type: ignore[attr-defined]
+    hashes = [f"#{g.pk}: {policy_sha256(g.inline_policy)}" for g in grants if g.inline_policy]
+    cells = [
+        joined(strategies),
+        joined(accounts),
+        joined(permissions),
+        joined(hashes),
+        joined(f"#{g.pk}" for g in grants),
+        joined(approvers),
+        joined(granted),
+        joined(expiry),
+        joined(prs),
+        "",  # key last use: recorded by the access-key monitor once it stores it
+        "",  # Access Analyzer findings: not collected by the portal yet
+    ]
+    return cells, past_expiry
+
+
+def _evidence_cell(review: SubprocessorReview | None) -> str:
+    if review is None:
+        return ""
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    return "; ".join(
+        f"{e.original_name} sha256:{e.sha256} "
+        f"{base}{reverse('vendors:evidence_download', args=[e.pk])}"
+        for e in review.evidence.all()
+    )
+
+
+def _row(
+    vendor: Vendor,
+    review: SubprocessorReview | None,
+    grants: list[AccessRequest],
+    owners: dict[int, str],
+    params: ReportParams,
+) -> Row:
+    snap: dict[str, Any] = vendor.snapshot  # type: ignore[attr-defined]
+    tier = snap.get("tier_override") or snap.get("tier") or ""
+    fourth = [
+        line.strip() for line in (snap.get("fourth_parties") or "").splitlines() if line.strip()
+    ]
+    categories = [_label(DataCategory, c) for c in snap.get("data_categories") or []]
+    state, stale = _review_state(review, params)
+    exceptions = list(review.exceptions.all()) if review else []
+    cuecs = list(review.cuecs.all()) if review else []
+    subservice = list(review.subservice_organizations.all()) if review else []
+    open_exceptions = sum(
+        1 for e in exceptions if e.relevant and e.disposition in ("", "escalated")
+    )
+    unmapped = sum(1 for c in cuecs if not c.is_mapped)
+    grant_cells, past_expiry = _grant_cells(grants, params)
+    age = (params.as_of_date - review.period_end).days if review and review.period_end else None
+    decision = ""
+    if review:
+        decision = str(SubprocessorReview.Status(review.status).label)
+    cells: list[Any] = [
+        snap.get("legal_name") or snap.get("name"),
+        snap.get("name"),
+        snap.get("service"),
+        snap.get("purpose"),
+        owners.get(snap.get("internal_owner_id") or 0, ""),
+        timezone.localtime(vendor.added_at).date() if vendor.added_at else None,  # type: ignore[attr-defined]
+        _label(Vendor.Status, snap.get("status", "")),
+        _day(snap.get("offboarded_on")),
+        ", ".join(categories),
+        _label(DataSensitivity, snap.get("data_sensitivity", "")),
+        snap.get("storage_regions"),
+        snap.get("processing_regions"),
+        snap.get("transfer_mechanism"),
+        bool(fourth),
+        "; ".join(fourth),
+        tier in (Tier.CRITICAL, Tier.HIGH),
+        _label(Tier, tier),
+        _label(Tier, review.residual_risk) if review else "",
+        decision,
+        review.conditions if review else "",
+        _day(snap.get("contract_start")),
+        _day(snap.get("contract_end")),
+        _day(snap.get("dpa_signed_on")),
+        snap.get("dpa_version"),
+        snap.get("breach_notification_hours"),
+        snap.get("subprocessor_change_notice_days"),
+        bool(snap.get("right_to_audit")),
+        _label(SubprocessorReview.ReportType, review.report_type) if review else "none",
+        review.auditor_firm if review else "",
+        _label(SubprocessorReview.Opinion, review.opinion) if review else "",
+        review.period_start if review else None,
+        review.period_end if review else None,
+        review.report_issued_on if review else None,
+        age,
+        ", ".join(review.trust_services_categories or []) if review else "",
+        review.bridge_letter_through if review else None,
+        (
+            f"{len(exceptions)}/{sum(e.relevant for e in exceptions)}/"
+            f"{sum(bool(e.disposition) for e in exceptions)}"
+            if review
+            else ""
+        ),
+        f"{len(cuecs)}/{len(cuecs) - unmapped}" if review else "",
+        "; ".join(f"{s.name} ({s.get_method_display()})" for s in subservice),
+        *grant_cells,
+        timezone.localtime(review.decided_at).date() if review and review.decided_at else None,
+        review.submitted_by.get_username() if review and review.submitted_by else "",
+        review.decided_by.get_username() if review and review.decided_by else "",
+        review.next_review_due if review else None,
+        str(ReviewState.LABELS[state]),
+        _evidence_cell(review),
+    ]
+    return Row(
+        cells=cells,
+        tier=tier,
+        review_state=state,
+        soc_stale=stale,
+        missing_dpa=not snap.get("dpa_signed_on"),
+        open_exceptions=open_exceptions,
+        unmapped_cuecs=unmapped,
+        live_grants=len(grants),
+        grants_past_expiry=past_expiry,
+        review=review,
+    )
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def subprocessor_rows(params: ReportParams) -> Iterator[Row]:
+    """The report's rows in vendor-name order, read `CHUNK_SIZE` vendors at a time."""
+    vendors = vendors_as_of(params).iterator(chunk_size=CHUNK_SIZE)
+    users = get_user_model().objects
+    for chunk in _chunks(vendors, CHUNK_SIZE):
+        chunk = [v for v in chunk if _matches(v.snapshot, params)]  # type: ignore[attr-defined]
+        if not chunk:
+            continue
+        ids = [v.pk for v in chunk]
+        reviews = _latest_reviews(ids, params)
+        grants = _grants(ids, params)
+        owner_ids = {v.snapshot.get("internal_owner_id") for v in chunk}  # type: ignore[attr-defined]
+        owners = {u.pk: u.get_username() for u in users.filter(pk__in=owner_ids)}
+        for vendor in chunk:
+            yield _row(vendor, reviews.get(vendor.pk), grants.get(vendor.pk, []), owners, params)
+
+
+def _matches(snapshot: dict[str, Any], params: ReportParams) -> bool:
+    tier = snapshot.get("tier_override") or snapshot.get("tier")
+    if params.tier and tier != params.tier:
+        return False
+    return not (params.status and snapshot.get("status") != params.status)
+
+
+# --- Header -------------------------------------------------------------------------------------
+
+
+class _HashingSink:
+    """A file-like object for csv.writer that hashes what is written, keeping nothing."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def write(self, text: str) -> int:
+        self.digest.update(text.encode("utf-8"))
+        return len(text)
+
+
+def csv_line(values: Iterable[Any]) -> str:
+    """One CSV record (CRLF-terminated) with neutralised cells: the bytes the hash covers."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([csv_cell(v) for v in values])
+    return buffer.getvalue()
+
+
+@dataclass
+class ReportSummary:
+    """The header of every format."""
+
+    organization: str
+    as_of: datetime
+    period_start: date
+    period_end: date
+    app_version: str
+    filters: str
+    generated_at: datetime
+    row_count: int = 0
+    data_sha256: str = ""
+    by_tier: dict[str, int] = field(default_factory=dict)
+    by_tier_and_state: dict[str, dict[str, int]] = field(default_factory=dict)
+    overdue_reviews: int = 0
+    stale_soc_reports: int = 0
+    missing_dpa: int = 0
+    open_exceptions: int = 0
+    unmapped_cuecs: int = 0
+    live_grants: int = 0
+    grants_past_expiry: int = 0
+
+    def header_items(self) -> list[tuple[str, Any]]:
+        """(label, value) pairs, in the order every format prints them."""
+        return [
+            ("Report", "Subprocessor report (SOC 2 CC9.2)"),
+            ("Organization", self.organization),
+            ("As of (UTC)", self.as_of.astimezone(UTC).isoformat(timespec="seconds")),
+            ("Period", f"{self.period_start.isoformat()} to {self.period_end.isoformat()}"),
+            ("App version", self.app_version),
+            ("Filters", self.filters),
+            ("Generated at (UTC)", self.generated_at.astimezone(UTC).isoformat(timespec="seconds")),
+            ("Row count", self.row_count),
+            ("Data SHA-256", self.data_sha256),
+            ("Data SHA-256 covers", DATA_HASH_DOC),
+            *[(f"Vendors, tier {_label(Tier, t)}", self.by_tier.get(t, 0)) for t in Tier.values],
+            ("Reviews overdue", self.overdue_reviews),
+            ("SOC reports older than 12 months", self.stale_soc_reports),
+            ("Missing DPA", self.missing_dpa),
+            ("Open exceptions", self.open_exceptions),
+            ("Unmapped CUECs", self.unmapped_cuecs),
+            ("Active vendor AWS grants", self.live_grants),
+            ("Grants past expiry", self.grants_past_expiry),
+        ]
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("accessportal")
+    except metadata.PackageNotFoundError:
+        return "development"
+
+
+def report_summary(params: ReportParams) -> ReportSummary:
+    """Walks the rows once: counts, and the SHA-256 of their CSV form (`DATA_HASH_DOC`)."""
+    summary = ReportSummary(
+        organization=settings.PORTAL_ORGANIZATION_NAME,
+        as_of=params.as_of,
+        period_start=params.period_start,
+        period_end=params.as_of_date,
+        app_version=app_version(),
+        filters=params.filters_text,
+        generated_at=timezone.now(),
+    )
+    sink = _HashingSink()
+    writer = csv.writer(sink)
+    writer.writerow(HEADERS)
+    tiers: Counter[str] = Counter()
+    grid: dict[str, Counter[str]] = {t: Counter() for t in Tier.values}
+    for row in subprocessor_rows(params):
+        writer.writerow([csv_cell(v) for v in row.cells])
+        summary.row_count += 1
+        tiers[row.tier] += 1
+        grid.setdefault(row.tier, Counter())[row.review_state] += 1
+        summary.overdue_reviews += row.review_state == ReviewState.OVERDUE
+        summary.stale_soc_reports += row.soc_stale
+        summary.missing_dpa += row.missing_dpa
+        summary.open_exceptions += row.open_exceptions
+        summary.unmapped_cuecs += row.unmapped_cuecs
+        summary.live_grants += row.live_grants
+        summary.grants_past_expiry += row.grants_past_expiry
+    summary.data_sha256 = sink.digest.hexdigest()
+    summary.by_tier = dict(tiers)
+    summary.by_tier_and_state = {t: dict(c) for t, c in grid.items()}
+    return summary
+
+
+# --- Appendices ---------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _period_start_instant(params: ReportParams) -> datetime:
+    return timezone.make_aware(datetime.combine(params.period_start, time.min))
+
+
+# The events whose actor's Approval row holds the comment they wrote.
+_APPROVAL_ACTIONS = ("request.approve", "request.approval_recorded", "request.reject")
+
+
+def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix A: every event of each request that was live at the as-of time or changed in
+    the period, oldest first per request, with the approver's comment where there is one."""
+    in_period = AuditEvent.objects.filter(
+        object_type=REQUEST_TYPE,
+        created_at__gte=_period_start_instant(params),
+        created_at__lte=params.as_of,
+    ).values("object_id")
+    live = live_grants_as_of(params).annotate(pk_text=Cast("pk", CharField())).values("pk_text")
+    comments = Approval.objects.annotate(
+        request_text=Cast("access_request_id", CharField())
+    ).filter(request_text=OuterRef("object_id"), approver_id=OuterRef("actor_id"))
+    events = (
+        AuditEvent.objects.filter(object_type=REQUEST_TYPE, created_at__lte=params.as_of)
+        .filter(Q(object_id__in=Subquery(in_period)) | Q(object_id__in=Subquery(live)))
+        .annotate(
+            approval_comment=Subquery(comments.values("comment")[:1]),
+            request_number=Cast("object_id", IntegerField()),
+        )
+        .order_by("request_number", "sequence")
+    )
+    for event in events.iterator(chunk_size=CHUNK_SIZE):
+        before = event.before or {}
+        after = event.after or {}
+        approval = event.approval_comment if event.action in _APPROVAL_ACTIONS else ""  # type: ignore[attr-defined]
+        note = approval or after.get("comment") or after.get("reason") or ""
+        if not note and "expires_on" in after and "status" not in after:
+            note = f"ends {after['expires_on']}"
+        yield (
+            event.object_repr,
+            _utc(event.created_at),
+            event.actor_username or "system",
+            event.action,
+            before.get("status", ""),
+            after.get("status", ""),
+            note,
+        )
+
+
+_VENDOR_CHANGES = ("vendor.create", "vendor.update", "vendor.tier_override", "vendor.offboard")
+
+
+def changes_in_period(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix B: vendors added, changed (tier changes with their reason) and offboarded, and
+    reviews decided, within the period."""
+    events = AuditEvent.objects.filter(
+        created_at__gte=_period_start_instant(params), created_at__lte=params.as_of
+    ).filter(
+        Q(object_type=VENDOR_TYPE, action__in=_VENDOR_CHANGES)
+        | Q(object_type=REVIEW_TYPE, action="review.decide")
+    )
+    for event in events.order_by("sequence").iterator(chunk_size=CHUNK_SIZE):
+        before, after = event.before or {}, event.after or {}
+        yield (
+            _utc(event.created_at),
+            event.object_repr,
+            _change_kind(event.action, before, after),
+            _change_detail(event.action, before, after),
+            event.actor_username or "system",
+        )
+
+
+def _effective_tier(snapshot: dict[str, Any]) -> str:
+    return str(snapshot.get("tier_override") or snapshot.get("tier") or "")
+
+
+def _change_kind(action: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    if action == "vendor.create":
+        return "Vendor added"
+    if action == "vendor.offboard":
+        return "Vendor offboarded"
+    if action == "review.decide":
+        return "Review decided"
+    if _effective_tier(before) != _effective_tier(after):
+        return "Tier changed"
+    return "Vendor updated"
+
+
+def _change_detail(action: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    if action == "vendor.create":
+        return f"tier {_effective_tier(after)}; service {after.get('service', '')}"
+    if action == "vendor.offboard":
+        return f"offboarded on {after.get('offboarded_on', '')}"
+    if action == "review.decide":
+        parts = [f"decision {after.get('status', '')}"]
+        if after.get("residual_risk"):
+            parts.append(f"residual risk {after['residual_risk']}")
+        if after.get("conditions"):
+            parts.append(f"conditions: {after['conditions']}")
+        return "; ".join(parts)
+    ignored = {"updated_at"}
+    changed = sorted(k for k in after if k not in ignored and before.get(k) != after.get(k))
+    detail = f"changed: {', '.join(changed)}"
+    if _effective_tier(before) != _effective_tier(after):
+        reason = after.get("tier_override_reason") or "rubric answers changed"
+        detail = (
+            f"tier {_effective_tier(before)} -> {_effective_tier(after)} (reason: {reason}); "
+            + detail
+        )
+    return detail
+
+
+def exceptions_register(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix C: the SOC report exceptions of each vendor's review in force at the as-of
+    time, and the conditions of reviews approved with conditions."""
+    latest = (
+        SubprocessorReview.objects.filter(
+            vendor=OuterRef("pk"), status__in=APPROVED_STATES, decided_at__lte=params.as_of
+        )
+        .order_by("-decided_at", "-pk")
+        .values("pk")[:1]
+    )
+    in_force = (
+        vendors_as_of(params).annotate(review_in_force=Subquery(latest)).values("review_in_force")
+    )
+    reviews = (
+        SubprocessorReview.objects.filter(pk__in=Subquery(in_force))
+        .select_related("vendor")
+        .prefetch_related("exceptions")
+        .order_by("vendor__name", "pk")
+    )
+    for review in reviews.iterator(chunk_size=CHUNK_SIZE):
+        if review.status == SubprocessorReview.Status.CONDITIONAL:
+            yield (
+                review.vendor.name,
+                f"#{review.pk}",
+                review.period_end,
+                "Approval condition",
+                review.conditions,
+                "",
+                True,
+                "open until the next review",
+            )
+        for exception in review.exceptions.all():
+            yield (
+                review.vendor.name,
+                f"#{review.pk}",
+                review.period_end,
+                "SOC report exception",
+                exception.description,
+                exception.vendor_response,
+                exception.relevant,
+                exception.get_disposition_display() or "none",
+            )
+
+
+def tier_state_matrix(summary: ReportSummary) -> list[tuple[str, list[tuple[str, str, int]]]]:
+    """Vendors by tier and review state, for the PDF's chart: [(tier label, [(state, label,
+    count)])]."""
+    result = []
+    for tier in Tier.values:
+        counts = summary.by_tier_and_state.get(tier, {})
+        result.append(
+            (
+                _label(Tier, tier),
+                [(state, str(label), counts.get(state, 0)) for state, label in ReviewState.CHOICES],
+            )
+        )
+    return result
+
+
+__all__ = [
+    "APPENDIX_A",
+    "APPENDIX_B",
+    "APPENDIX_C",
+    "COLUMNS",
+    "DATA_HASH_DOC",
+    "HEADERS",
+    "ReportParams",
+    "ReportSummary",
+    "Row",
+    "approval_trail",
+    "changes_in_period",
+    "csv_line",
+    "exceptions_register",
+    "live_grants_as_of",
+    "report_params",
+    "report_summary",
+    "subprocessor_rows",
+    "tier_state_matrix",
+    "vendors_as_of",
+]

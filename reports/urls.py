@@ -1,0 +1,13 @@
+from django.urls import path
+
+from reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("reports/", views.reports_index, name="index"),
+    path("reports/subprocessors/", views.subprocessor_export, name="subprocessors"),
+    path("reports/audit-trail/", views.audit_trail_export, name="audit_trail"),
+    path("access-map/", views.access_map_view, name="access_map"),
+    path("audit-log/", views.audit_log, name="audit_log"),
+]

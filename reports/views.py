@@ -1,0 +1,176 @@
+"""Report pages and downloads for auditors and security; the access map for everyone.
+
+Every view here reads; none changes anything, so auditors use them all.
+"""
+
+from __future__ import annotations
+
+import io
+
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accessportal.roles import Role, role_required
+from approvals.models import AuditChainHead
+from reports import renderers
+from reports.access_map import MapFilters, access_map
+from reports.audit_export import audit_chunks, audit_events_until
+from reports.audit_log import LogFilters, audit_log_page
+from reports.forms import (
+    AccessMapFilterForm,
+    AuditLogFilterForm,
+    AuditTrailForm,
+    SubprocessorReportForm,
+)
+from reports.subprocessors import report_params, report_summary
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+}
+READERS = (Role.AUDITORS, Role.SECURITY)
+
+
+def _index(
+    request: HttpRequest,
+    *,
+    report_form: SubprocessorReportForm | None = None,
+    audit_form: AuditTrailForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The reports page; a refused download comes back here with its form's errors."""
+    head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
+    return render(
+        request,
+        "reports/reports_index.html",
+        {
+            "report_form": report_form
+            or SubprocessorReportForm(initial={"format": "csv", "part": "table"}),
+            "audit_form": audit_form
+            or AuditTrailForm(initial={"format": "jsonl"}, auto_id="audit_%s"),
+            "chain_head": head,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@role_required(*READERS)
+def reports_index(request: HttpRequest) -> HttpResponse:
+    return _index(request)
+
+
+@require_GET
+@role_required(*READERS)
+def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    form = SubprocessorReportForm(request.GET)
+    if not form.is_valid():
+        return _index(request, report_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        params = report_params(
+            as_of=data["as_of"],
+            period_start=data["period_start"],
+            tier=data["tier"],
+            status=data["status"],
+        )
+    except ValueError as error:
+        form.add_error("period_start", str(error))
+        return _index(request, report_form=form, status=400)
+    summary = report_summary(params)
+    fmt = data["format"]
+    suffix = "" if data["part"] == "table" or fmt != "csv" else f"-{data['part']}"
+    name = f"subprocessors-{params.as_of_date.isoformat()}{suffix}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            renderers.csv_chunks(params, summary, data["part"]), content_type=CONTENT_TYPES["csv"]
+        )
+    elif fmt == "xlsx":
+        buffer = io.BytesIO()
+        renderers.write_xlsx(params, summary, buffer)
+        buffer.seek(0)
+        return FileResponse(
+            buffer, as_attachment=True, filename=name, content_type=CONTENT_TYPES["xlsx"]
+        )
+    else:
+        pdf = io.BytesIO(renderers.render_pdf(params, summary))
+        return FileResponse(
+            pdf, as_attachment=True, filename=name, content_type=CONTENT_TYPES["pdf"]
+        )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Report-Data-SHA256"] = summary.data_sha256
+    return response
+
+
+@require_GET
+@role_required(*READERS)
+def audit_trail_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    form = AuditTrailForm(request.GET, auto_id="audit_%s")
+    if not form.is_valid():
+        return _index(request, audit_form=form, status=400)
+    params = report_params(as_of=form.cleaned_data["as_of"])
+    fmt = form.cleaned_data["format"]
+    response = StreamingHttpResponse(
+        audit_chunks(audit_events_until(as_of=params.as_of), fmt), content_type=CONTENT_TYPES[fmt]
+    )
+    name = f"audit-trail-{params.as_of_date.isoformat()}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+@role_required()
+def access_map_view(request: HttpRequest) -> HttpResponse:
+    form = AccessMapFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    filters = MapFilters(
+        production_only=data.get("production_only", False),
+        admin_only=data.get("admin_only", False),
+        expiring_only=data.get("expiring_only", False),
+        domain=data.get("domain", ""),
+        environment=data.get("environment", ""),
+        strategy=data.get("strategy", ""),
+        search=data.get("q", ""),
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "reports/access_map.html",
+        {
+            "filters": form,
+            "map": access_map(filters=filters, page_number=request.GET.get("page")),
+            "query": query.urlencode(),
+        },
+    )
+
+
+@require_GET
+@role_required(*READERS)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form = AuditLogFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    filters = LogFilters(**{k: v for k, v in data.items() if v})
+    try:
+        before = int(request.GET.get("before", "")) or None
+    except ValueError:
+        before = None
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(
+        request,
+        "reports/audit_log.html",
+        {
+            "filters": form,
+            "log": audit_log_page(filters, before=before),
+            "query": query.urlencode(),
+        },
+    )
