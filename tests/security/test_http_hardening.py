@@ -281,3 +281,14 @@ def test_ten_failures_from_one_address_block_it_for_every_account(make_user, pas
 
 def test_lockout_is_configured_for_brute_force(settings):
     assert settings.ACCOUNT_RATE_LIMITS["login_failed"] == "10/m/ip,5/5m/key"
+
+
+def test_signing_in_never_redirects_off_site(client, make_user, password):
+    make_user("erin")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:x"):
+        response = client.post(
+            reverse("account_login") + "?next=" + target, {"login": "erin", "password": password}
+        )
+        assert response.status_code == 302, target
+        assert response["Location"] == reverse("dashboard"), target
+        client.logout()
