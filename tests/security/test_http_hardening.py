@@ -52,6 +52,12 @@ _SECURITY_SETTINGS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    """Password hashing is not under test here, and each of many sign-ins would pay for it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="module")
 def production_settings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The security settings that the production environment yields, read by `manage.py`."""

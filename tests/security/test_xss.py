@@ -155,6 +155,12 @@ def notice_callbacks_only(callbacks: list[Callable[[], None]]) -> None:
             callback()
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    """Password hashing is not under test here, and each of many sign-ins would pay for it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def people(make_user) -> dict[str, Any]:
     return {
