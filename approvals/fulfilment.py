@@ -368,7 +368,8 @@ def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> P
         raise ValidationError(_("Only an open pull request can be merged."))
     access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
     forge = forge_for_settings()
-    assert isinstance(forge, LocalForge)  # noqa: S101  the row is local, so FORGE is local
+    if not isinstance(forge, LocalForge):  # FORGE changed since this pull request was opened
+        raise ValidationError(_("This pull request is on the local forge, which is not in use."))
     committer = f"{actor.get_username()} <{actor.email or 'security@localhost'}>"
     try:
         merge_sha = forge.merge(row.number, committer=committer)
