@@ -59,7 +59,7 @@ audit: $(VENV)/.installed-test
 	$(BIN)/bandit -c pyproject.toml -r . -q
 	$(BIN)/python scripts/dependency_audit.py
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test system-packages
 	$(BIN)/python bench/run.py
 
 clean:

@@ -22,25 +22,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from django.utils import timezone
 
     from approvals.models import AccessRequest
-    from approvals.models.requests import PENDING_STATES
+    from approvals.models.requests import DOCUMENT_FIELDS, LIVE_STATES, PENDING_STATES
     from vendors.selectors import reviews_awaiting_decision
 
     soon = timezone.localdate() + timedelta(days=30)
-    live = (
-        AccessRequest.Status.APPROVED,
-        AccessRequest.Status.PROVISIONING,
-        AccessRequest.Status.PR_OPEN,
-        AccessRequest.Status.ACTIVE,
-        AccessRequest.Status.EXPIRING,
-    )
+    requests = AccessRequest.objects.defer(*DOCUMENT_FIELDS)
     context: dict[str, object] = {
         # Everyone sees the grants that end within 30 days, so extensions are asked in time.
-        "expiring_soon": AccessRequest.objects.filter(status__in=live, expires_on__lte=soon)
+        "expiring_soon": requests.filter(status__in=LIVE_STATES, expires_on__lte=soon)
         .select_related("vendor")
         .order_by("expires_on")[:10],
-        "my_open_requests": AccessRequest.objects.filter(
-            requester=request.user.pk, status__in=PENDING_STATES
-        )
+        "my_open_requests": requests.filter(requester=request.user.pk, status__in=PENDING_STATES)
         .select_related("vendor")
         .order_by("-created_at")[:10],
     }
@@ -51,7 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if has_role(request.user, Role.SECURITY):
         context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
         context["requests_to_decide"] = (
-            AccessRequest.objects.filter(status=AccessRequest.Status.SUBMITTED)
+            requests.filter(status=AccessRequest.Status.SUBMITTED)
             .exclude(requester=request.user.pk)
             .exclude(approvals__approver=request.user.pk)
             .select_related("vendor", "requester")

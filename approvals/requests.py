@@ -352,10 +352,15 @@ def _notify(access_request: AccessRequest, event: str, actor: Any) -> None:
     notify_on_commit(access_request_id=access_request.pk, event=event, actor_id=actor.pk)
 
 
-def approval_blockers(access_request: AccessRequest) -> list[str]:
-    """Why the request cannot be approved yet (shown on the form and the request page)."""
+def approval_blockers(
+    access_request: AccessRequest, *, review_state: str | None = None
+) -> list[str]:
+    """Why the request cannot be approved yet (shown on the form and the request page).
+
+    `review_state` is the vendor's, when the caller has already read it (pages show it too).
+    """
     blockers = []
-    state = vendor_review_state(access_request.vendor_id)
+    state = review_state or vendor_review_state(access_request.vendor_id)
     if state not in ReviewState.APPROVABLE:
         blockers.append(
             _("The vendor has no current approved SOC 2 review (%(state)s).")

@@ -1,25 +1,71 @@
-"""`make bench`: runs every benchmark in this folder, one after the other.
+"""`make bench`: runs every benchmark in this folder, one after the other, then sums them up.
 
-Each benchmark prints its own numbers and ratios and writes a JSON file under var/bench/.
-Benchmarks never fail on a slow machine: their exit code says only whether they ran.
+Each benchmark prints its own numbers and ratios and writes a JSON file under var/bench/; this
+script then prints one line per measured thing against its target and writes the same lines to
+var/bench/summary.txt. Benchmarks never fail on a slow machine: the exit code says only whether
+they ran.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parent / "var" / "bench"
+
+
+def _summary(started: float) -> list[str]:
+    """One line per page, export and change set, from the result files this run wrote."""
+    lines = []
+    pages = RESULTS / "pages.json"
+    if pages.is_file() and pages.stat().st_mtime >= started:
+        report = json.loads(pages.read_text(encoding="utf-8"))
+        scale = report["scale"]
+        lines.append(
+            f"pages at {scale['accounts']:,} accounts, {scale['vendors']:,} vendors, "
+            f"{scale['requests']:,} requests (seeded in {report['seed_seconds']} s):"
+        )
+        for r in report["results"]:
+            if r["median_ms"] is None:
+                lines.append(f"  {r['name']:20} {r['verdict']}")
+                continue
+            ratio = f"{r['ratio']:.2f}x floor" if r["ratio"] is not None else "no floor"
+            lines.append(
+                f"  {r['name']:20} {r['queries']:3} queries  {r['median_ms']:8.1f} ms  "
+                f"{ratio:>12}  {r['verdict']}"
+            )
+    changeset = RESULTS / "changeset.json"
+    if changeset.is_file() and changeset.stat().st_mtime >= started:
+        report = json.loads(changeset.read_text(encoding="utf-8"))
+        lines.append(f"change sets (target {report['target_seconds']} s):")
+        for r in report["results"]:
+            verdict = "ok" if r["median_seconds"] <= report["target_seconds"] else "MISSED"
+            lines.append(
+                f"  {r['strategy']:17} {r['dialect']:12} {r['accounts']:5} accounts  "
+                f"{r['median_seconds'] * 1000:8.1f} ms  {verdict}"
+            )
+    return lines
 
 
 def main() -> int:
+    started = time.time()
     failures = 0
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"== {script.stem}", flush=True)
         # The scripts are this folder's own files, run with this interpreter.
         result = subprocess.run([sys.executable, str(script)], check=False)  # noqa: S603
         failures += result.returncode != 0
+    lines = _summary(started)
+    if lines:
+        print("\n== summary")
+        print("\n".join(lines))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "summary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"wrote {(RESULTS / 'summary.txt').relative_to(HERE.parent)}")
     return 1 if failures else 0
 
 

@@ -133,6 +133,19 @@ class AccessRequest(models.Model):
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
             models.Index(fields=["vendor", "status"]),
+            # The admin's list, newest first, without sorting every request.
+            models.Index(fields=["-created_at"], name="request_created_idx"),
+            # The dashboard's queue, oldest submission first.
+            models.Index(fields=["status", "submitted_at"], name="request_submitted_idx"),
+            # The dashboard's grants ending soon: only live grants, by end date. The states
+            # are LIVE_STATES below (a Meta class cannot refer to them).
+            models.Index(
+                fields=["expires_on"],
+                condition=models.Q(
+                    status__in=["approved", "provisioning", "pr_open", "active", "expiring"]
+                ),
+                name="request_live_expiry_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -163,6 +176,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REVOKED: frozenset(),
 }
 PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
+# The request's documents: only the request page shows them, and the change preview alone can
+# hold a file per account. List pages defer them (a list loads 25 to 100 requests at a time).
+DOCUMENT_FIELDS = ("preview", "generator_input", "inline_policy", "lint_findings")
+# Grants that exist or are being created; `request_live_expiry_idx` covers exactly these, in
+# this order (a query must name the same list for PostgreSQL to use the partial index).
+LIVE_STATES = (
+    Status.APPROVED,
+    Status.PROVISIONING,
+    Status.PR_OPEN,
+    Status.ACTIVE,
+    Status.EXPIRING,
+)
 
 
 class Approval(models.Model):

@@ -24,7 +24,7 @@ from approvals.fulfilment import request_pull_requests
 from approvals.key_selectors import access_keys_for_request, access_keys_state
 from approvals.keys import LIVE_REQUEST_STATES, iam_user_name
 from approvals.models import AccessRequest, Strategy
-from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS
+from approvals.models.requests import DOCUMENT_FIELDS, PENDING_STATES, STRATEGY_FIELDS
 from vendors.selectors import ReviewState, vendor_review_state
 from vendors.views import _apply_errors
 
@@ -43,7 +43,11 @@ def _get(pk: int, user: Any) -> AccessRequest:
 @require_GET
 @role_required()
 def request_list(request: HttpRequest) -> HttpResponse:
-    mine = AccessRequest.objects.filter(requester=request.user.pk).select_related("vendor")
+    mine = (
+        AccessRequest.objects.filter(requester=request.user.pk)
+        .select_related("vendor")
+        .defer(*DOCUMENT_FIELDS)
+    )
     page = Paginator(mine.order_by("-created_at"), 25).get_page(request.GET.get("page"))
     return render(request, "approvals/request_list.html", {"page": page})
 
@@ -137,7 +141,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "timeline": audit_events_for(access_request).select_related("actor"),
             "review_state": state,
             "review_state_label": ReviewState.LABELS[state],
-            "blockers": services.approval_blockers(access_request),
+            "blockers": services.approval_blockers(access_request, review_state=state),
             "uses": STRATEGY_FIELDS[access_request.strategy],
             "can_edit": is_requester and access_request.status == AccessRequest.Status.DRAFT,
             "can_withdraw": is_requester and access_request.status in PENDING_STATES,

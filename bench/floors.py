@@ -1,0 +1,208 @@
+"""The floors: bare views returning the same rows as each page, with values() and no template.
+
+A page cannot be faster than fetching its rows and writing them out, through the same middleware
+and the same session sign-in. Each floor runs the queries that produce exactly the rows the page
+shows (the same filters, order, page size and counts) and writes them as a plain HTML table; the
+ratio page / floor is then the cost of the ORM objects, the template and the page's extras.
+
+`urlpatterns` serves the portal's own routes plus the floors under /__floor__/, so the bench
+measures both through one Django test client. This urlconf exists only in the bench.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any, cast
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path
+from django.utils import timezone
+from django.utils.html import escape
+
+from accessportal.urls import urlpatterns as portal_urlpatterns
+from approvals.models import AccessRequest, Approval, AuditEvent
+from approvals.models.requests import PENDING_STATES
+from vendors.models import SubprocessorReview, Vendor
+from vendors.selectors import vendor_review_state, with_review_state
+
+LIVE = (
+    AccessRequest.Status.APPROVED,
+    AccessRequest.Status.PROVISIONING,
+    AccessRequest.Status.PR_OPEN,
+    AccessRequest.Status.ACTIVE,
+    AccessRequest.Status.EXPIRING,
+)
+
+
+def _table(rows: Iterable[Mapping[str, Any]]) -> str:
+    lines = ["<table>"]
+    for row in rows:
+        cells = "".join(f"<td>{escape(value)}</td>" for value in row.values())
+        lines.append(f"<tr>{cells}</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def _page(*parts: str) -> HttpResponse:
+    return HttpResponse("<!doctype html><html><body>" + "\n".join(parts) + "</body></html>")
+
+
+@login_required
+def dashboard_floor(request: HttpRequest) -> HttpResponse:
+    """The security member's dashboard: four lists of ten."""
+    user = request.user.pk
+    soon = timezone.localdate() + timedelta(days=30)
+    requests = AccessRequest.objects.all()
+    return _page(
+        _table(
+            requests.filter(status__in=LIVE, expires_on__lte=soon)
+            .order_by("expires_on")
+            .values("pk", "vendor__name", "expires_on")[:10]
+        ),
+        _table(
+            requests.filter(requester=user, status__in=PENDING_STATES)
+            .order_by("-created_at")
+            .values("pk", "vendor__name", "status")[:10]
+        ),
+        _table(
+            SubprocessorReview.objects.filter(status=SubprocessorReview.Status.SUBMITTED)
+            .exclude(Q(submitted_by=user) | Q(created_by=user))
+            .order_by("submitted_at")
+            .values("pk", "vendor__name", "submitted_at")[:10]
+        ),
+        _table(
+            requests.filter(status=AccessRequest.Status.SUBMITTED)
+            .exclude(requester=user)
+            .exclude(approvals__approver=user)
+            .order_by("submitted_at")
+            .values("pk", "vendor__name", "requester__username", "risk_level")[:10]
+        ),
+    )
+
+
+@login_required
+def request_list_floor(request: HttpRequest) -> HttpResponse:
+    """My requests: the count and the first page of 25."""
+    mine = AccessRequest.objects.filter(requester=request.user.pk).order_by("-created_at")
+    return _page(
+        f"<p>{mine.count()}</p>",
+        _table(
+            mine.values(
+                "pk", "vendor__name", "strategy", "status", "risk_level", "expires_on", "created_at"
+            )[:25]
+        ),
+    )
+
+
+@login_required
+def vendor_list_floor(request: HttpRequest) -> HttpResponse:
+    """Vendors with their review state (it is part of each row): the count and 25 rows."""
+    vendors = with_review_state(Vendor.objects.all()).order_by("name")
+    return _page(
+        f"<p>{vendors.count()}</p>",
+        _table(
+            vendors.values(  # type: ignore[misc]  # annotations
+                "pk",
+                "name",
+                "service",
+                "current_tier",
+                "review_state",
+                "review_pending",
+                "next_review_due",
+                "internal_owner__username",
+                "status",
+            )[:25]
+        ),
+    )
+
+
+@login_required
+def admin_request_list_floor(request: HttpRequest) -> HttpResponse:
+    """The admin's request list: the count and the first page of 100, newest first."""
+    requests = AccessRequest.objects.order_by("-created_at", "-pk")
+    return _page(
+        f"<p>{requests.count()}</p>",
+        _table(
+            requests.values(
+                "pk",
+                "vendor__name",
+                "strategy",
+                "status",
+                "risk_level",
+                "required_approvals",
+                "requester__username",
+                "expires_on",
+                "submitted_at",
+            )[:100]
+        ),
+    )
+
+
+@login_required
+def request_detail_floor(request: HttpRequest, pk: int) -> HttpResponse:
+    """One request: its row, the vendor's review state, accounts, approvals and timeline."""
+    row: dict[str, Any] = dict(
+        AccessRequest.objects.filter(pk=pk)
+        .values(
+            "pk",
+            "status",
+            "strategy",
+            "vendor_id",
+            "vendor__name",
+            "requester__username",
+            "principals",
+            "role_name",
+            "managed_policy_arns",
+            "risk_reasons",
+            "preview",
+        )
+        .get()
+    )
+    files = row.pop("preview") or {}
+    return _page(
+        _table([row]),
+        f"<p>{escape(vendor_review_state(row['vendor_id']))}</p>",
+        _table({"path": f["path"], "content": f["content"]} for f in files.get("files", [])),
+        _table(
+            AccessRequest.target_accounts.through.objects.filter(accessrequest_id=pk)
+            .order_by("awsaccount__domain", "awsaccount__environment", "awsaccount__quality")
+            .values(
+                "awsaccount__name",
+                "awsaccount__account_id",
+                "awsaccount__domain",
+                "awsaccount__environment",
+                "awsaccount__quality",
+            )
+        ),
+        _table(
+            Approval.objects.filter(access_request_id=pk)
+            .order_by("created_at")
+            .values("approver__username", "decision", "comment", "created_at")
+        ),
+        _table(
+            AuditEvent.objects.filter(object_type="approvals.accessrequest", object_id=str(pk))
+            .order_by("sequence")
+            .values("created_at", "actor_username", "action", "after")
+        ),
+    )
+
+
+FLOORS: dict[str, str] = {
+    "dashboard": "floor_dashboard",
+    "request list": "floor_request_list",
+    "vendor list": "floor_vendor_list",
+    "admin request list": "floor_admin_request_list",
+    "request page": "floor_request_detail",
+}
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("__floor__/dashboard/", dashboard_floor, name="floor_dashboard"),
+    path("__floor__/requests/", request_list_floor, name="floor_request_list"),
+    path("__floor__/vendors/", vendor_list_floor, name="floor_vendor_list"),
+    path("__floor__/admin-requests/", admin_request_list_floor, name="floor_admin_request_list"),
+    path("__floor__/requests/<int:pk>/", request_detail_floor, name="floor_request_detail"),
+    *cast(list[URLPattern | URLResolver], portal_urlpatterns),
+]

@@ -1,0 +1,128 @@
+"""Each page's SQL query count is pinned, and does not grow with the rows it shows.
+
+Every test seeds a small organization with the benchmark's seeder (`bench.seed`), counts the
+queries of one request to the page, seeds a larger one on top and counts again: an N+1 query
+(one more query per row shown) makes the second count larger, and a new query per page makes
+it exceed the pinned number. Each test also checks that the page shows more rows the second
+time, so the comparison means something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from bench.seed import Scale, SeedResult, seed_organization
+
+pytestmark = pytest.mark.postgres
+
+SMALL = Scale(accounts=10, vendors=3, requests=4, seed=1, requester_share=0.5)
+LARGE = Scale(accounts=45, vendors=30, requests=60, seed=2, requester_share=0.5)
+# DESIGN.md section 7 (and issue #10): whatever the page, at most this many.
+CEILING = 15
+
+
+@dataclass(frozen=True)
+class Page:
+    role: str  # who looks: "security", "requester" or "auditor"
+    url: Callable[[SeedResult], str]
+    max_queries: int
+    rows: Callable[[Any], int]  # how many rows the response shows, from its context
+
+
+def _length(*names: str) -> Callable[[Any], int]:
+    return lambda response: sum(len(list(response.context[name])) for name in names)
+
+
+PAGES = {
+    "dashboard": Page(
+        "security",
+        lambda seeded: reverse("dashboard"),
+        9,
+        _length("expiring_soon", "requests_to_decide", "reviews_to_decide"),
+    ),
+    "request list": Page(
+        "requester",
+        lambda seeded: reverse("approvals:requests"),
+        5,
+        lambda response: len(response.context["page"].object_list),
+    ),
+    "vendor list": Page(
+        "security",
+        lambda seeded: reverse("vendors:list"),
+        5,
+        lambda response: len(response.context["page"].object_list),
+    ),
+    "admin request list": Page(
+        "security",
+        lambda seeded: reverse("admin:approvals_accessrequest_changelist"),
+        7,
+        lambda response: len(response.context["cl"].result_list),
+    ),
+    "admin request page": Page(
+        "security",
+        lambda seeded: reverse(
+            "admin:approvals_accessrequest_change", args=[seeded.showcase_request_id]
+        ),
+        12,
+        lambda response: (
+            len(response.context["timeline"]) + response.context["original"].target_accounts.count()
+        ),
+    ),
+    "request page": Page(
+        "security",
+        lambda seeded: reverse("approvals:request_detail", args=[seeded.showcase_request_id]),
+        9,
+        _length("accounts", "approvals", "timeline"),
+    ),
+}
+
+
+def _clients(seeded: SeedResult) -> dict[str, Client]:
+    users = get_user_model().objects.in_bulk(
+        [seeded.security_username, seeded.requester_username, seeded.auditor_username],
+        field_name="username",
+    )
+    clients = {}
+    for role, username in (
+        ("security", seeded.security_username),
+        ("requester", seeded.requester_username),
+        ("auditor", seeded.auditor_username),
+    ):
+        clients[role] = Client()
+        clients[role].force_login(users[username])
+    return clients
+
+
+def _count(page: Page, seeded: SeedResult) -> tuple[int, int]:
+    """(queries, rows shown) of one request, after a first one that fills Django's caches."""
+    client = _clients(seeded)[page.role]
+    url = page.url(seeded)
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured), page.rows(response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", list(PAGES))
+def test_query_count_is_pinned_and_independent_of_rows(name: str) -> None:
+    page = PAGES[name]
+    small_queries, small_rows = _count(page, seed_organization(SMALL))
+    large_queries, large_rows = _count(page, seed_organization(LARGE))
+
+    assert large_rows > small_rows, "the larger organization must show more rows"
+    assert large_queries == small_queries, (
+        f"{name}: {small_queries} queries for {small_rows} rows, "
+        f"{large_queries} for {large_rows} rows (a query per row?)"
+    )
+    assert small_queries <= page.max_queries <= CEILING
