@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gunicorn.config import Config
+from gunicorn.util import load_class
 
 from accessportal.log_redaction import MASK, RedactKeyLinks, redact
 from tests.processes import ROOT
@@ -55,7 +56,7 @@ def test_gunicorns_access_log_atoms_are_masked():
     }
     response = SimpleNamespace(status="200 OK", headers=[], sent=10)
     request = SimpleNamespace(headers=[("REFERER", f"http://127.0.0.1/keys/{TOKEN}/")])
-    logger = logger_class(Config())
+    logger = load_class(logger_class)(Config())
     atoms = logger.atoms(response, request, environ, timedelta(seconds=1))
     assert atoms["r"] == f"POST /keys/{MASK}/ HTTP/1.1"
     assert TOKEN not in repr(atoms)

@@ -30,7 +30,9 @@ from approvals.key_tasks import access_key_issue_task
 from approvals.models import AccessKey, AccessRequest, AuditEvent, KeyDelivery
 from provisioning import aws
 from provisioning.aws import access_keys_list, aws_client
+from provisioning.demo_repo import create_bare_repository
 from tests.factories import iam_user_grant
+from tests.fixtures.substrate_repo import build_repo
 from tests.services import free_port
 from vendors import services as vendor_services
 
@@ -88,6 +90,23 @@ def grant(aws_endpoint, engineer, security) -> AccessRequest:
 def iam_user(grant) -> str:
     aws_client("iam").create_user(UserName=USER)
     return USER
+
+
+@pytest.fixture
+def substrate_repo(tmp_path, settings):
+    """A local Substrate repository, for the revocation pull request a revoke proposes (its
+    own tests are in test_revocation.py; here it only has to be possible)."""
+    tree = build_repo(tmp_path / "substrate", version="2024.08")
+    files = {
+        p.relative_to(tree.root).as_posix(): p.read_text()
+        for p in sorted(tree.root.rglob("*"))
+        if p.is_file()
+    }
+    create_bare_repository(tmp_path / "substrate.git", files, branch="main")
+    settings.VAR_DIR = tmp_path / "var"
+    settings.FORGE = "local"
+    settings.SUBSTRATE_REPO_URL = str(tmp_path / "substrate.git")
+    settings.SUBSTRATE_DEFAULT_BRANCH = "main"
 
 
 def _issue(grant, callbacks) -> AccessKey:
@@ -470,7 +489,7 @@ def test_reissue_from_the_request_page(
 
 
 def test_revocation_deactivates_at_once_and_the_merge_deletes(
-    grant, iam_user, security, django_capture_on_commit_callbacks
+    grant, iam_user, security, substrate_repo, django_capture_on_commit_callbacks
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
@@ -604,7 +623,7 @@ def _database_text() -> str:
 
 
 def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
-    client, grant, iam_user, security, caplog, django_capture_on_commit_callbacks
+    client, grant, iam_user, security, substrate_repo, caplog, django_capture_on_commit_callbacks
 ):
     caplog.set_level(logging.DEBUG)
     _issue(grant, django_capture_on_commit_callbacks)

@@ -22,8 +22,7 @@ from vendors import services as vendor_services
 pytestmark = pytest.mark.django_db
 
 # The one-time key link is public by design: its 43-character token is the credential.
-PUBLIC = {"healthz", "approvals:webhook_github", "approvals:key_link"}
-PUBLIC = {"healthz", "approvals:webhook_github", "approvals:webhook_gitlab"}
+PUBLIC = {"healthz", "approvals:webhook_github", "approvals:webhook_gitlab", "approvals:key_link"}
 READ = {
     "dashboard",
     "vendors:list",
