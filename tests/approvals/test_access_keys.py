@@ -618,6 +618,14 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
         )
     client.force_login(security)
     page = client.get(reverse("approvals:request_detail", kwargs={"pk": grant.pk})).content
+    key_pk = AccessKey.objects.get(access_key_id=key_id).pk
+    admin_pages = [
+        client.get(reverse("admin:approvals_accesskey_changelist")),
+        client.get(reverse("admin:approvals_accesskey_change", args=[key_pk])),
+    ]
+    assert [r.status_code for r in admin_pages] == [200, 200]
+    assert b"revealed (to keys@orbit.example" in admin_pages[1].content
+    page += b"".join(r.content for r in admin_pages)
 
     dump = _database_text()
     assert key_id in dump  # the search works: the key id is stored
