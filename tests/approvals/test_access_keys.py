@@ -673,3 +673,15 @@ def test_the_demo_grant_gets_its_key_as_soon_as_the_worker_polls(
     [message] = mail.outbox
     assert message.to == [grant.vendor.contacts.get(receives_access_keys=True).email]
     assert TOKEN_IN_LINK.search(str(message.body))
+
+
+def test_selectors_for_the_vendor_page_and_the_security_dashboard(
+    grant, iam_user, django_capture_on_commit_callbacks
+):
+    from approvals.key_selectors import access_keys_for_vendor, access_keys_needing_attention
+
+    row = _issue(grant, django_capture_on_commit_callbacks)
+    assert [k.pk for k in access_keys_for_vendor(grant.vendor_id)] == [row.pk]
+    assert list(access_keys_needing_attention()) == []
+    AccessKey.objects.filter(pk=row.pk).update(aws_created_at=timezone.now() - timedelta(days=91))
+    assert [k.pk for k in access_keys_needing_attention()] == [row.pk]  # rotation due
