@@ -43,6 +43,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from approvals.audit import audit_record
 from approvals.models import AccessKey, AccessRequest, KeyDelivery, Strategy
@@ -447,6 +448,7 @@ class RevealedKey:
     region: str
 
 
+@sensitive_variables("plaintext", "token")
 def key_link_reveal(*, token: str) -> RevealedKey | None:
     """Reveals the key once: decrypts, wipes the ciphertext and audits, in one transaction.
 
