@@ -270,6 +270,23 @@ def test_a_permission_policy_naming_a_principal_is_refused(client, vendor, engin
     assert "inline_policy" in response.context["form"].errors
 
 
+def test_a_generator_resource_that_is_no_arn_is_refused_at_its_field(client, vendor):
+    """policy_sentry raises a bare exception on it, which used to be a server error."""
+    staging_account()
+    response = _file_request(
+        client,
+        _form(
+            vendor,
+            policy_source="generated",
+            generator_service="s3",
+            generator_levels=["read"],
+            generator_resources="arn:aws:s3:::bucket/key not-an-arn",
+        ),
+    )
+    assert response.status_code == 200
+    assert "not-an-arn" in " ".join(response.context["form"].errors["generator_resources"])
+
+
 # -- accepted, and inert in the change set -------------------------------------------------------
 
 
