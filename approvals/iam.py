@@ -29,6 +29,12 @@ MANAGED_POLICY_ARN = re.compile(
     r"arn:aws(?:-us-gov|-cn)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@/-]{1,512}/)?[\w+=,.@-]{1,128}",
     re.ASCII,
 )
+# Resource ARNs for the policy generator: partition, service, region, account, resource. The
+# resource part may hold any printable ASCII (S3 keys do); it ends up as a JSON string.
+RESOURCE_ARN = re.compile(
+    r"arn:aws(?:-us-gov|-cn)?:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|aws)?:[\x21-\x7e]{1,1000}",
+    re.ASCII,
+)
 # AWS limits (IAM quotas): inline role policies count every character; managed policies count
 # characters other than white space.
 INLINE_POLICY_MAX_CHARS = 10_240
@@ -92,6 +98,16 @@ def check_role_name(value: str) -> str:
     if not ROLE_NAME.fullmatch(value):
         raise IamInputError("IAM role names are 1-64 letters, digits and + = , . @ - _.")
     return value
+
+
+def check_resource_arns(values: list[str]) -> list[str]:
+    """The generator's resource ARNs; policy_sentry fails with a bare exception on others."""
+    for value in values:
+        if not RESOURCE_ARN.fullmatch(value):
+            raise IamInputError(
+                f"{value!r} is not a resource ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)."
+            )
+    return values
 
 
 def check_managed_policy_arns(values: list[str]) -> list[str]:
@@ -291,6 +307,7 @@ def generate_least_privilege_policy(
     levels = {"read", "write", "list", "tagging", "permissions-management"}
     if not access_levels or not set(access_levels) <= levels:
         raise IamInputError(f"Choose access levels among: {', '.join(sorted(levels))}.")
+    check_resource_arns(resource_arns)
     template = get_crud_template_dict()
     template["name"] = "VendorAccess"
     if resource_arns:

@@ -237,9 +237,19 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name(check):
 
 
 @pytest.mark.parametrize(
-    "slug", ["../../etc", "orbit/../../x", "/abs", "a\\b", "orbit ci", "ORBIT"]
+    "slug",
+    [
+        "../../etc",
+        "orbit/../../x",
+        "/abs",
+        "a\\b",
+        "orbit ci",
+        "ORBIT",
+        "a" * 41,  # the model takes 48; the change-set generator at most 40
+        "acme-hub",  # would share the derived "acme-hub" names of vendor "acme"
+    ],
 )
-def test_path_traversal_in_the_vendor_slug_is_refused(client, engineer, slug):
+def test_unsafe_vendor_slugs_are_refused(client, engineer, slug):
     data = {
         **vendor_data(engineer, slug=slug),
         "internal_owner": engineer.pk,
@@ -268,6 +278,23 @@ def test_a_permission_policy_naming_a_principal_is_refused(client, vendor, engin
         client, _form(vendor, policy_source="inline", inline_policy=json.dumps(policy))
     )
     assert "inline_policy" in response.context["form"].errors
+
+
+def test_a_generator_resource_that_is_no_arn_is_refused_at_its_field(client, vendor):
+    """policy_sentry raises a bare exception on it, which used to be a server error."""
+    staging_account()
+    response = _file_request(
+        client,
+        _form(
+            vendor,
+            policy_source="generated",
+            generator_service="s3",
+            generator_levels=["read"],
+            generator_resources="arn:aws:s3:::bucket/key not-an-arn",
+        ),
+    )
+    assert response.status_code == 200
+    assert "not-an-arn" in " ".join(response.context["form"].errors["generator_resources"])
 
 
 # -- accepted, and inert in the change set -------------------------------------------------------
