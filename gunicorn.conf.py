@@ -3,26 +3,12 @@
 import os
 import sys
 
-from gunicorn.glogging import Logger
-
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 wsgi_app = "accessportal.wsgi:application"
 accesslog = "-"
-
-
-class RedactingLogger(Logger):
-    """The access log without one-time link tokens (accessportal/log_redaction.py): the link
-    in the request line, the path and the referrer would hand a key's secret to log readers."""
-
-    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
-        from accessportal.log_redaction import redact
-
-        atoms = super().atoms(resp, req, environ, request_time)
-        return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
-
-
-logger_class = RedactingLogger
+# The access log must not hold one-time key links' tokens (accessportal/logredact.py).
+logger_class = "accessportal.logredact.GunicornLogger"
 # Proxies may hold a connection open; keep workers from being killed mid-export.
 timeout = 120
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -356,8 +356,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # One-time link tokens are masked in every record (django.request logs 404 paths).
-    "filters": {"redact_key_links": {"()": "accessportal.log_redaction.RedactKeyLinks"}},
+    # One-time key links carry their credential in the path: redacted wherever a path is logged.
+    "filters": {"redact_key_links": {"()": "accessportal.logredact.RedactKeyLinksFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -368,8 +368,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        # At DEBUG, botocore logs whole responses, and CreateAccessKey's holds the secret
-        # access key: never below INFO, whatever LOG_LEVEL or a worker's --loglevel says.
+        "django.request": {"filters": ["redact_key_links"]},
+        "django.security": {"filters": ["redact_key_links"]},
+        # botocore logs whole responses at DEBUG, and CreateAccessKey's holds the secret: its
+        # loggers never go below INFO, whatever LOG_LEVEL says.
         "botocore": {"level": "INFO"},
         "boto3": {"level": "INFO"},
     },

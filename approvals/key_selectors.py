@@ -29,3 +29,21 @@ def access_keys_for_vendor(vendor_id: int) -> Any:
         .select_related("access_request", "delivery")
         .order_by("-created_at", "-pk")
     )
+
+
+def access_keys_state(
+    access_request: AccessRequest, rows: list[AccessKey] | None = None
+) -> dict[str, Any]:
+    """What the request page polls while a key is on its way: a fingerprint of the keys'
+    states (it changes when anything shown changes) and whether it is still waiting."""
+    if rows is None:
+        rows = access_keys_for_request(access_request)
+    parts = []
+    waiting = not rows
+    for row in rows:
+        delivery = getattr(row, "delivery", None)
+        delivery_state = delivery.state if delivery is not None else ""
+        parts.append(f"{row.pk}:{row.status}:{delivery_state}:{row.last_error[:40]}")
+        if row.status == KeyStatus.PENDING or delivery_state == "sending":
+            waiting = True
+    return {"fingerprint": "|".join(parts), "waiting": waiting}

@@ -288,6 +288,22 @@ def organization_seed(accounts: Iterable[SeedAccount]) -> dict[str, str]:
 
 # --- IAM users and access keys (SOC2.md section 3 rule 5; issue 7) ------------------------------
 
+
+def iam_user_seed(user_name: str) -> bool:
+    """Creates the IAM user in the admin account of the AWS emulator (the demo's "applied"
+    Terraform); True when created, False when it existed. Refuses real AWS."""
+    if not settings.AWS_ENDPOINT_URL:
+        raise AwsError("refusing to create an IAM user: AWS_ENDPOINT_URL is empty (real AWS)")
+    client = _iam("CreateUser", None)
+    try:
+        client.create_user(UserName=user_name, Tags=[{"Key": "Manager", "Value": "Terraform"}])
+    except ClientError as exc:
+        if _error_code(exc) == "EntityAlreadyExists":
+            return False
+        raise AwsError(_describe_iam_error("CreateUser", exc)) from exc
+    return True
+
+
 # IAM allows two access keys per user: one in use, one for a zero-downtime rotation.
 MAX_ACCESS_KEYS_PER_USER = 2
 

@@ -14,16 +14,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, role_required
 from approvals import keys
+from approvals.key_selectors import access_keys_state
 from approvals.middleware import client_ip
 from approvals.views.requests import _get as get_visible_request
 
@@ -55,6 +57,11 @@ def _neutral(request: HttpRequest, status: int = NEUTRAL_STATUS) -> HttpResponse
     return _private(render(request, "approvals/key_link_neutral.html", status=status))
 
 
+# No CSRF check here, on purpose: the token in the URL is the only credential (no session or
+# cookie lends the request any authority, so a forged cross-site POST needs the token, and
+# whoever has it can reveal the key directly). And with `Referrer-Policy: no-referrer`
+# browsers send `Origin: null` with the form's POST, which Django's CSRF check refuses.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 def key_link(request: HttpRequest, token: str) -> HttpResponse:
     if _rate_limited(request):
@@ -100,7 +107,15 @@ def request_key_reissue(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("approvals:request_detail", pk=pk)
 
 
+@require_GET
+@role_required()
+def request_key_state(request: HttpRequest, pk: int) -> JsonResponse:
+    access_request = get_visible_request(pk, request.user)
+    return JsonResponse(access_keys_state(access_request))
+
+
 urlpatterns = [
     path("keys/<str:token>/", key_link, name="key_link"),
     path("requests/<int:pk>/key/reissue/", request_key_reissue, name="request_key_reissue"),
+    path("requests/<int:pk>/key/state/", request_key_state, name="request_key_state"),
 ]

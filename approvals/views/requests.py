@@ -20,7 +20,7 @@ from approvals import decisions
 from approvals import requests as services
 from approvals.audit import audit_events_for
 from approvals.forms import AccessRequestForm
-from approvals.key_selectors import access_keys_for_request
+from approvals.key_selectors import access_keys_for_request, access_keys_state
 from approvals.keys import LIVE_REQUEST_STATES, iam_user_name
 from approvals.models import AccessRequest, Strategy
 from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS
@@ -125,6 +125,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     access_request = _get(pk, request.user)
     is_requester = access_request.requester_id == request.user.pk
     state = vendor_review_state(access_request.vendor_id)
+    access_keys = access_keys_for_request(access_request)
     return render(
         request,
         "approvals/request_detail.html",
@@ -152,7 +153,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_decide_extension": has_role(request.user, Role.SECURITY)
             and not is_requester
             and access_request.extension_until is not None,
-            "access_keys": access_keys_for_request(access_request),
+            "access_keys": access_keys,
+            "key_state": access_keys_state(access_request, access_keys),
             "iam_user_name": iam_user_name(access_request),
             "can_reissue_key": has_role(request.user, Role.SECURITY)
             and access_request.strategy == Strategy.IAM_USER

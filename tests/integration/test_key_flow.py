@@ -143,7 +143,7 @@ def link_in_mail(stack: Stack) -> tuple[str, str]:
 
 
 def reveal(url: str) -> tuple[int, str]:
-    """The vendor's browser: GET the confirmation page, then POST its form (CSRF and all)."""
+    """The vendor's browser: GET the confirmation page, then POST its form."""
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
@@ -152,9 +152,10 @@ def reveal(url: str) -> tuple[int, str]:
             page = response.read().decode()
     except HTTPError as error:
         return error.code, error.read().decode()
-    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert csrf, page
-    form = f"csrfmiddlewaretoken={csrf.group(1)}".encode()
+    assert 'method="post"' in page, page
+    # The form's own fields, if any (the link's token is the credential; no CSRF token).
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    form = "&".join(f"{name}={value}" for name, value in fields).encode()
     request = urllib.request.Request(url, data=form, method="POST", headers={"Referer": url})
     try:
         with opener.open(request, timeout=30) as response:

@@ -33,7 +33,12 @@ READ = {
     "approvals:accounts_count",
     "approvals:requests",
 }
-OWNER_READ = {"approvals:request_detail", "vendors:evidence_download", "approvals:request_progress"}
+OWNER_READ = {
+    "approvals:request_detail",
+    "vendors:evidence_download",
+    "approvals:request_progress",
+    "approvals:request_key_state",
+}
 SECURITY_READ = {"approvals:pullrequests", "approvals:pullrequest_detail"}
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
