@@ -63,32 +63,3 @@ def test_a_worker_killed_after_github_created_the_pull_request_leaves_exactly_on
     killed_ids = provision_task_ids(stack.worker_log("doomed").read_text())
     assert len(killed_ids) == 1
     assert killed_ids <= provision_task_ids(stack.worker_log("successor").read_text())
-
-
-def test_a_worker_killed_before_opening_the_pull_request_leaves_exactly_one(
-    stack, start_worker, substrate, make_user
-):
-    # Killed while asking GitHub whether a pull request exists: the branch may be pushed or
-    # not, no pull request exists yet.
-    held = stack.github.hold_next(method="GET", path_contains="/pulls")
-    doomed = start_worker("doomed-early")
-    r = approve(make_user, substrate, "Killed Early")
-    try:
-        assert held.arrived.wait(timeout=60), stack.worker_log("doomed-early").read_text()
-        kill(doomed)
-    finally:
-        held.release()
-    assert pulls_for(stack.github, r) == []
-
-    start_worker("successor-early")
-    wait_until(
-        lambda: PullRequest.objects.filter(access_request=r, state="open").first(),
-        timeout=60,
-        what="the redelivered task to open the pull request",
-        log=stack.worker_log("successor-early"),
-    )
-    wait_until(broker_idle, timeout=60, what="the broker to be idle")
-
-    assert len(pulls_for(stack.github, r)) == 1
-    assert PullRequest.objects.filter(access_request=r).count() == 1
-    assert status(r) == "pr_open"
