@@ -508,7 +508,13 @@ def request_progress(access_request: AccessRequest) -> dict[str, Any]:
 def _regenerate_error(row: PullRequest, message: str, source: str) -> None:
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
-        PullRequest.objects.filter(pk=row.pk).update(last_error=message)
+        # Each poll retries a conflicting pull request: the same failure is audited once.
+        if (
+            not PullRequest.objects.filter(pk=row.pk)
+            .exclude(last_error=message)
+            .update(last_error=message)
+        ):
+            return
         audit_record(
             actor=None,
             action="pullrequest.regenerate_fail",
@@ -542,7 +548,10 @@ def pull_request_regenerate(*, pr_id: int, source: str) -> PullRequest | None:
             raise FulfilmentError(
                 _("The default branch already holds this change: nothing left to propose.")
             )
-        head = push_change(row, mirror, changeset, _body(access_request, changeset))
+        body = _body(access_request, changeset)
+        head = push_change(row, mirror, changeset, body)
+        # The body lists the files and the commands to run after merge: keep it true.
+        forge_for_settings().update_pull_request_body(row.number, body)
     except TEMPORARY_ERRORS as exc:
         _record_error(row, _safe_message(exc))
         raise

@@ -202,3 +202,7 @@ class GitHubForge:
                 pull.edit(state="closed")
 
         self._call("closing a pull request", close)
+
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """PATCH /repos/{o}/{r}/pulls/{number} with the new body."""
+        self._call("updating a pull request", lambda: self._repo.get_pull(number).edit(body=body))
