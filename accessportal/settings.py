@@ -325,6 +325,13 @@ FORGE_API_URL = cfg.string("FORGE_API_URL", default="", allow_empty=True)
 FORGE_REPOSITORY = cfg.string("FORGE_REPOSITORY", default="", allow_empty=True)
 FORGE_TOKEN = cfg.string("FORGE_TOKEN", default="", allow_empty=True)
 FORGE_WEBHOOK_SECRET = cfg.string("FORGE_WEBHOOK_SECRET", default="", allow_empty=True)
+# GitHub App instead of a token (FORGE=github): the app id, its installation on the
+# repository's owner, and the app's private key (PEM; "\n" escapes allowed in one line).
+FORGE_GITHUB_APP_ID = cfg.string("FORGE_GITHUB_APP_ID", default="", allow_empty=True)
+FORGE_GITHUB_APP_INSTALLATION_ID = cfg.integer("FORGE_GITHUB_APP_INSTALLATION_ID", default=0)
+FORGE_GITHUB_APP_PRIVATE_KEY = cfg.string(
+    "FORGE_GITHUB_APP_PRIVATE_KEY", default="", allow_empty=True
+).replace("\\n", "\n")
 
 
 # --- Access key secrets (provisioning/keys.py) ----------------------------------------------

@@ -91,8 +91,16 @@ def forge_for_settings() -> Forge:
         )
         return LocalForge(path, PullRequestModelStore(), url_template=template)
     if kind == PullRequest.Forge.GITHUB:
+        if settings.FORGE_GITHUB_APP_ID:
+            return GitHubForge(
+                api_url=settings.FORGE_API_URL,
+                repository=settings.FORGE_REPOSITORY,
+                app_id=settings.FORGE_GITHUB_APP_ID,
+                app_private_key=settings.FORGE_GITHUB_APP_PRIVATE_KEY,
+                app_installation_id=settings.FORGE_GITHUB_APP_INSTALLATION_ID,
+            )
         if not settings.FORGE_TOKEN:
-            raise ForgePermanentError("FORGE=github needs FORGE_TOKEN.")
+            raise ForgePermanentError("FORGE=github needs FORGE_TOKEN or a GitHub App.")
         return GitHubForge(
             api_url=settings.FORGE_API_URL,
             repository=settings.FORGE_REPOSITORY,
@@ -109,10 +117,14 @@ def forge_for_settings() -> Forge:
     raise ForgePermanentError(_("The %(forge)s forge is not supported yet.") % {"forge": kind})
 
 
-def _mirror() -> Mirror:
+def _mirror(forge: Forge | None = None) -> Mirror:
     url = settings.SUBSTRATE_REPO_URL
-    # Credentials written in the URL win; otherwise the forge token authenticates git too.
+    # Credentials written in the URL win; otherwise the forge token authenticates git too
+    # (for a GitHub App, a current installation token).
     token = None if _url_password(url) else (settings.FORGE_TOKEN or None)
+    git_token = getattr(forge, "git_token", None)  # GitHubForge's: the app's token
+    if token is None and git_token is not None and not _url_password(url):
+        token = git_token() or None
     # GitLab takes a token over HTTPS with the user name "oauth2"; GitHub with any name.
     username = "oauth2" if token and settings.FORGE == PullRequest.Forge.GITLAB else None
     return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token, username=username)
@@ -171,7 +183,7 @@ def propose(
     existing = forge.find_open_pull_request(row.branch)
     if existing is not None:
         return existing
-    mirror = _mirror()
+    mirror = _mirror(forge)
     changeset = _generate(mirror, grant, row.base, revoke=revoke)
     if changeset.is_empty:
         return None
@@ -509,7 +521,13 @@ def request_progress(access_request: AccessRequest) -> dict[str, Any]:
 def _regenerate_error(row: PullRequest, message: str, source: str) -> None:
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
-        PullRequest.objects.filter(pk=row.pk).update(last_error=message)
+        # Each poll retries a conflicting pull request: the same failure is audited once.
+        if (
+            not PullRequest.objects.filter(pk=row.pk)
+            .exclude(last_error=message)
+            .update(last_error=message)
+        ):
+            return
         audit_record(
             actor=None,
             action="pullrequest.regenerate_fail",
@@ -537,13 +555,17 @@ def pull_request_regenerate(*, pr_id: int, source: str) -> PullRequest | None:
     if access_request.status != expected:
         return None
     try:
-        mirror = _mirror()
+        forge = forge_for_settings()
+        mirror = _mirror(forge)
         changeset = _generate(mirror, grant_for(access_request), row.base, revoke=revoke)
         if changeset.is_empty:
             raise FulfilmentError(
                 _("The default branch already holds this change: nothing left to propose.")
             )
-        head = push_change(row, mirror, changeset, _body(access_request, changeset))
+        body = _body(access_request, changeset)
+        head = push_change(row, mirror, changeset, body)
+        # The body lists the files and the commands to run after merge: keep it true.
+        forge.update_pull_request_body(row.number, body)
     except TEMPORARY_ERRORS as exc:
         _record_error(row, _safe_message(exc))
         raise

@@ -9,9 +9,11 @@ state, whoever asked: the GitHub webhook (`approvals.webhooks`) and the periodic
 row that is no longer open is left alone, so a webhook and a poll for the same pull request
 make one transition between them.
 
-* merged: the row becomes merged and a request with its pull request open becomes ACTIVE;
+* merged: the row becomes merged and a request with its pull request open becomes ACTIVE
+  (a revocation pull request: `approvals.revocation._revocation_merged`);
 * closed without merging: the row becomes closed with a note and the request goes back to
-  security as FAILED (the request page shows the note and the Retry button).
+  security as FAILED (the request page shows the note and the Retry button); a revocation
+  pull request keeps its note and security is told (Retry revocation).
 """
 
 from __future__ import annotations

@@ -94,19 +94,22 @@ def vendor_grants_revoke(*, vendor_id: int, actor: Any) -> list[int]:
 
 
 def grants_expire(*, today: date | None = None) -> dict[str, int]:
-    """The daily expiry sweep: grants near their end date become EXPIRING (with a notice),
-    grants past it are revoked by the system (actor None). Idempotent; one short
-    transaction per request so a long sweep holds no lock for long."""
+    """The expiry sweep: active grants near their end date become EXPIRING (with a notice);
+    any live grant past it (active, expiring, or still on its way: approved, pull request
+    open, failed) is revoked by the system (actor None). Idempotent; one short transaction
+    per request so a long sweep holds no lock for long."""
+    from approvals.decisions import REVOCABLE
+
     today = today or timezone.localdate()
     notice_from = today + timedelta(days=settings.PORTAL_EXPIRY_NOTICE_DAYS)
     counts = {"expiring": 0, "revoked": 0}
-    past = AccessRequest.objects.filter(
-        status__in=(Status.ACTIVE, Status.EXPIRING), expires_on__lt=today
-    ).values_list("pk", flat=True)
+    past = AccessRequest.objects.filter(status__in=REVOCABLE, expires_on__lt=today).values_list(
+        "pk", flat=True
+    )
     for pk in list(past):
         with transaction.atomic():
             access_request = AccessRequest.objects.select_for_update().get(pk=pk)
-            if access_request.status not in (Status.ACTIVE, Status.EXPIRING):
+            if access_request.status not in REVOCABLE:
                 continue
             if access_request.expires_on is None or access_request.expires_on >= today:
                 continue  # extended in the meantime
@@ -175,12 +178,20 @@ def _close_grant_pull_requests(request_id: int) -> None:
         forge.close_pull_request(row.number)
         with transaction.atomic():
             access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-            locked = PullRequest.objects.select_for_update().get(pk=row.pk)
-            if locked.state != PullRequest.State.OPEN:
+            # The local forge closes its row itself, and a webhook may have come first: the
+            # note (and the audit event) are written once, whoever changed the state.
+            noted = (
+                PullRequest.objects.filter(pk=row.pk)
+                .exclude(state=PullRequest.State.MERGED)
+                .exclude(last_error=REVOKED_NOTE)
+                .update(
+                    state=PullRequest.State.CLOSED,
+                    last_error=REVOKED_NOTE,
+                    updated_at=timezone.now(),
+                )
+            )
+            if not noted:
                 continue
-            locked.state = PullRequest.State.CLOSED
-            locked.last_error = REVOKED_NOTE
-            locked.save(update_fields=["state", "last_error", "updated_at"])
             audit_record(
                 actor=None,
                 action="pullrequest.close",
@@ -253,10 +264,18 @@ def _fail(request_id: int, row: PullRequest, message: str) -> None:
 
 
 def _nothing_to_remove(request_id: int, row: PullRequest) -> None:
-    """The repository does not grant the access (never merged): no pull request is needed."""
+    """The repository does not grant the access (never merged): no pull request is needed.
+
+    The revocation row stays, merged without a number, so that the revocation is complete
+    exactly once (a later run finds it and stops).
+    """
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-        PullRequest.objects.filter(pk=row.pk, state=PullRequest.State.PENDING).delete()
+        done = PullRequest.objects.filter(pk=row.pk, state__in=ACTIVE_ROWS).update(
+            state=PullRequest.State.MERGED, last_error="", updated_at=timezone.now()
+        )
+        if not done:
+            return
         audit_record(
             actor=None,
             action="request.revoke_nothing_to_remove",
@@ -302,12 +321,21 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
         propose,
     )
 
+    if not AccessRequest.objects.filter(pk=request_id, status=Status.REVOKED).exists():
+        return None
+    try:
+        # First, and on every run: a grant pull request opened by a worker that was still
+        # running at revocation time is only found by a later run.
+        _close_grant_pull_requests(request_id)
+    except PERMANENT_ERRORS as exc:
+        logger.warning(
+            "Closing request #%s's pull request failed: %s", request_id, _safe_message(exc)
+        )
     started = _start(request_id, retry=retry)
     if started is None:
         return None
     access_request, row = started
     try:
-        _close_grant_pull_requests(request_id)
         info = propose(
             row,
             grant=grant_for(access_request),

@@ -166,6 +166,7 @@ class PullRequestModelStore:
     def update(self, record: PullRequestRecord) -> None:
         self._rows().filter(number=record.number).update(
             state=str(record.state),
+            body=record.body,
             head_sha=record.head_sha,
             merge_sha=record.merge_sha,
             updated_at=timezone.now(),

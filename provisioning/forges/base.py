@@ -69,3 +69,7 @@ class Forge(Protocol):
     def close_pull_request(self, number: int) -> None:
         """Closes pull request `number` without merging it (no-op unless open)."""
         ...
+
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """Replaces the description of pull request `number` (after a regeneration)."""
+        ...

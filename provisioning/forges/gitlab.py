@@ -195,6 +195,15 @@ class GitLabForge:
         """Open, merged or closed without merging."""
         return self.pull_request(number).state
 
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """PUT the new description on merge request `number`."""
+        self._request(
+            "PUT",
+            f"/merge_requests/{int(number)}",
+            "updating a merge request",
+            json={"description": body},
+        )
+
     def close_pull_request(self, number: int) -> None:
         """PUT state_event=close on merge request `number` (if still open)."""
         if self.pull_request(number).state is PullRequestState.OPEN:

@@ -211,6 +211,14 @@ class LocalForge:
                 return dataclasses.replace(info, mergeable=False)
         return dataclasses.replace(info, mergeable=True)
 
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """Replaces the stored body of pull request `number`."""
+        try:
+            record = self.store.get(number)
+        except KeyError:
+            raise ForgePermanentError(f"No pull request #{number}.") from None
+        self.store.update(dataclasses.replace(record, body=body))
+
     def close_pull_request(self, number: int) -> None:
         """Closes an open pull request without merging it."""
         self.close(number)

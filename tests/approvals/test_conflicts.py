@@ -138,6 +138,8 @@ def test_a_conflict_found_by_polling_regenerates_the_same_pull_request(
     assert forge.pull_request(number).mergeable is True
     [event] = regenerations(r)
     assert (event.after or {}).get("source") == "poll"
+    assert ("PATCH", f"/api/v3/repos/org/repo/pulls/{number}") in github.requests  # its body
+    assert github.pulls[number].body == row.body
     assert (event.after or {}).get("head_sha") == head
 
     assert pull_requests_sync() == 0
@@ -212,3 +214,23 @@ def test_the_local_forge_regenerates_a_conflicting_pull_request(
     fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     assert status(r) == "active"
     assert PullRequest.objects.filter(access_request=r).count() == 1
+
+
+def test_a_regeneration_that_cannot_succeed_is_recorded_once_and_leaves_the_pull_request(
+    github, engineer, security, make_user, substrate
+):
+    r = auditor_grant(engineer, security, make_user)
+    row = PullRequest.objects.get(access_request=r)
+    head = github.branch_sha(row.branch)
+    github.commit_files({AUDITOR_FILE: b'{"Version": "2012-10-17", "Statement": [\n'})  # broken
+
+    pull_requests_sync()
+    pull_requests_sync()  # the next poll tries again
+
+    row.refresh_from_db()
+    assert row.state == "open"
+    assert AUDITOR_FILE in row.last_error
+    assert github.branch_sha(row.branch) == head  # nothing pushed
+    failures = AuditEvent.objects.filter(action="pullrequest.regenerate_fail", object_id=str(r.pk))
+    assert failures.count() == 1
+    assert status(r) == "pr_open"

@@ -289,6 +289,9 @@ def test_a_conflict_event_regenerates_the_merge_request(
     assert gitlab.branch_sha(row.branch) != head
     assert len(gitlab.merge_requests) == 1
     assert AuditEvent.objects.filter(action="pullrequest.regenerate").count() == 1
+    row.refresh_from_db()
+    assert ("PUT", "/api/v4/projects/group/repo/merge_requests/1") in gitlab.requests
+    assert gitlab.merge_requests[1].description == row.body
     assert status(r) == "pr_open"
 
 

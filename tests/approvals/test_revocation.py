@@ -4,14 +4,16 @@ exactly one pull request, retried like provisioning, and its merge is recorded."
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from celery.exceptions import Retry
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
+from dulwich.repo import Repo
 
-from approvals import decisions, revocation
+from approvals import decisions, fulfilment, revocation
 from approvals.fulfilment_tasks import provision_access_task
 from approvals.models import AccessRequest, AuditEvent, PullRequest
 from approvals.pr_sync import REVOKE_CLOSED_NOTE, pull_requests_sync
@@ -102,7 +104,7 @@ def test_revoking_opens_one_pull_request_that_removes_the_grant(
 
 
 def test_revoking_while_the_grant_is_open_closes_it_and_needs_no_second_pull_request(
-    github, engineer, security, make_user, substrate
+    github, engineer, security, make_user, substrate, client
 ):
     r = approved(engineer, security, make_user, substrate)
     provision_access_task.delay(r.pk)
@@ -115,9 +117,40 @@ def test_revoking_while_the_grant_is_open_closes_it_and_needs_no_second_pull_req
     grant.refresh_from_db()
     assert (grant.state, grant.last_error) == ("closed", revocation.REVOKED_NOTE)
     assert len(github.pulls) == 1
-    assert not PullRequest.objects.filter(access_request=r, purpose="revoke").exists()
+    [row] = PullRequest.objects.filter(access_request=r, purpose="revoke")
+    assert (row.number, row.state) == (None, "merged")  # complete, without a pull request
     assert "request.revoke_nothing_to_remove" in actions(r)
+    client.force_login(engineer)
+    shown = client.get(reverse("approvals:request_detail", kwargs={"pk": r.pk})).content.decode()
+    assert "Nothing to remove" in shown
     assert "request.revocation_merged" in actions(r)
+
+
+def test_revoked_while_the_worker_opens_the_pull_request_closes_it(
+    github, engineer, security, make_user, substrate, monkeypatch,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    r = approved(engineer, security, make_user, substrate)
+    real_propose = fulfilment.propose
+
+    def revoked_midway(row: PullRequest, **kwargs: Any) -> Any:
+        info = real_propose(row, **kwargs)
+        if row.purpose == "grant":
+            assert status(r) == "provisioning"
+            revoke(r, security)  # security acts while the worker talks to the forge
+        return info
+
+    monkeypatch.setattr(fulfilment, "propose", revoked_midway)
+    with django_capture_on_commit_callbacks(execute=True):
+        provision_access_task.delay(r.pk)
+
+    assert status(r) == "revoked"
+    [pull] = github.pulls.values()
+    assert (pull.state, pull.merged) == ("closed", False)
+    grant = PullRequest.objects.get(access_request=r, purpose="grant")
+    assert (grant.state, grant.last_error) == ("closed", revocation.REVOKED_NOTE)
+    assert actions(r).count("request.revoke_nothing_to_remove") == 1
+    assert actions(r).count("request.revocation_merged") == 1
 
 
 def test_a_grant_merged_after_revocation_queues_the_revocation_again(
@@ -250,3 +283,32 @@ def test_offboarding_a_vendor_revokes_all_its_live_grants(
     assert (event.after or {}).get("source") == "offboarding"
     assert event.actor_id == security.pk
     assert revoke_row(r).state == "open"
+
+
+# --- the local forge (the default) ---------------------------------------------------------
+
+
+def test_local_forge_revocation_is_merged_by_security(
+    local_repo, engineer, security, make_user, substrate, client
+):
+    r = approved(engineer, security, make_user, substrate)
+    provision_access_task.delay(r.pk)
+    grant = PullRequest.objects.get(access_request=r)
+    fulfilment.local_pull_request_merge(pr_id=grant.pk, actor=security, mfa_verified=True)
+    assert status(r) == "active"
+
+    revoke(r, security)
+    revoke_access_task.delay(r.pk)
+    row = revoke_row(r)
+    assert (row.forge, row.number, row.state) == ("local", 2, "open")
+    client.force_login(security)
+    listing = client.get(reverse("approvals:pullrequests")).content.decode()
+    assert row.branch in listing
+
+    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    row.refresh_from_db()
+    assert row.state == "merged"
+    assert "request.revocation_merged" in actions(r)
+    with Repo(str(local_repo)) as repo:
+        main = repo.refs[b"refs/heads/main"].decode()  # type: ignore[index]
+    assert POLICY_FILE not in tree_paths(local_repo, main)

@@ -91,12 +91,28 @@ class FakeGitHub(FakeGitServer):
     realm = "GitHub"
 
     def __init__(
-        self, root: str | Path, *, webhook_url: str = "", webhook_secret: str = "", **kwargs: Any
+        self,
+        root: str | Path,
+        *,
+        webhook_url: str = "",
+        webhook_secret: str = "",
+        app_id: str = "",
+        app_public_key: str = "",
+        installation_id: int = 0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(root, **kwargs)
         self.pulls: dict[int, FakePull] = {}
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
         self.deliveries: list[tuple[str, int]] = []  # (delivery id, HTTP status) per webhook
+        # A GitHub App: a JWT signed with its private key (RS256, `iss` = app id) buys an
+        # installation token, which is this fake's token.
+        self.app_id, self.app_public_key, self.installation_id = (
+            app_id,
+            app_public_key,
+            installation_id,
+        )
+        self.installation_tokens_issued = 0
 
     def __enter__(self) -> FakeGitHub:
         return self.start()  # type: ignore[no-any-return]
@@ -278,6 +294,8 @@ class FakeGitHub(FakeGitServer):
         @app.before_request
         def check() -> Response | None:
             scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if request.path.startswith("/api/v3/app/"):
+                return None  # the app's own routes check its JWT
             if scheme.lower() not in ("token", "bearer") or value != self.token:
                 return error(401, "Bad credentials")
             failure = self.take_failure(request.method, request.path)
@@ -293,6 +311,31 @@ class FakeGitHub(FakeGitServer):
             if not request.path.startswith(prefix + "/") and request.path != prefix:
                 return error(404, "Not Found")
             return None
+
+        @app.post("/api/v3/app/installations/<int:installation>/access_tokens")
+        def installation_token(installation: int) -> Response:
+            import jwt  # PyJWT, a PyGithub dependency
+
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if not self.app_id or scheme.lower() != "bearer":
+                return error(401, "A JSON web token could not be decoded")
+            try:
+                claims = jwt.decode(value, self.app_public_key, algorithms=["RS256"])
+            except jwt.PyJWTError:
+                return error(401, "A JSON web token could not be decoded")
+            if str(claims.get("iss")) != str(self.app_id) or installation != self.installation_id:
+                return error(404, "Not Found")
+            self.installation_tokens_issued += 1
+            expires = datetime.fromtimestamp(time.time() + 3600, UTC)
+            return answer(
+                {
+                    "token": self.token,
+                    "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "permissions": {"contents": "write", "pull_requests": "write"},
+                    "repository_selection": "selected",
+                },
+                201,
+            )
 
         @app.get(prefix)
         def get_repo() -> Response:

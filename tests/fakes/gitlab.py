@@ -225,6 +225,10 @@ class FakeGitLab(FakeGitServer):
                     return answer({"message": "404 Not found"}, 404)
                 if data.get("state_event") == "close" and mr.state == "opened":
                     mr.state, mr.closed_at, mr.updated_at = "closed", _now(), _now()
+                for key in ("title", "description"):
+                    if isinstance(data.get(key), str):
+                        setattr(mr, key, data[key])
+                        mr.updated_at = _now()
                 return answer(self._mr_json(mr))
 
         return app
