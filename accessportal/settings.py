@@ -392,6 +392,9 @@ LOGGING = {
         # loggers never go below INFO, whatever LOG_LEVEL says.
         "botocore": {"level": "INFO"},
         "boto3": {"level": "INFO"},
+        # WeasyPrint narrates every layout step at INFO; PDF reports need only its warnings.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import AccessRequest, AwsAccount
@@ -135,10 +136,11 @@ def access_map(*, filters: MapFilters, page_number: Any = 1) -> AccessMap:
             by_grant.setdefault(grant_id, []).append(column[account_id])
     rows = []
     grants_by_vendor: dict[int, list[dict[str, Any]]] = {}
+    # Everything a cell prints is prepared here once per grant: a page can hold thousands of
+    # cells, and template tags per cell (url, date) cost more than the page's queries.
+    detail_url = reverse("approvals:request_detail", args=[0]).removesuffix("0/")
     for grant in page_grants:
-        grant["short"] = STRATEGY_SHORT[grant["strategy"]]
-        grant["label"] = str(Strategy(grant["strategy"]).label)
-        grant["expiring"] = bool(grant["expires_on"] and grant["expires_on"] <= soon)
+        _describe(grant, soon, detail_url)
         grants_by_vendor.setdefault(grant["vendor_id"], []).append(grant)
     for vendor in page.object_list:
         organization_wide = Cell()
@@ -157,6 +159,22 @@ def access_map(*, filters: MapFilters, page_number: Any = 1) -> AccessMap:
         rows=rows,
         today=today,
     )
+
+
+def _describe(grant: dict[str, Any], soon: date, detail_url: str) -> None:
+    risk = grant["risk_level"] or "n/a"
+    ends = grant["expires_on"].isoformat() if grant["expires_on"] else "never"
+    grant["short"] = STRATEGY_SHORT[grant["strategy"]]
+    grant["expiring"] = bool(grant["expires_on"] and grant["expires_on"] <= soon)
+    grant["css"] = f"grant risk-{grant['risk_level'] or 'low'}" + (
+        " expiring" if grant["expiring"] else ""
+    )
+    grant["url"] = f"{detail_url}{grant['pk']}/"
+    admin = " · admin-equivalent" if grant["admin_equivalent"] else ""
+    grant["title"] = (
+        f"#{grant['pk']} · {Strategy(grant['strategy']).label} · risk {risk}{admin} · ends {ends}"
+    )
+    grant["spoken"] = f", risk {risk}" + (", ends within 30 days" if grant["expiring"] else "")
 
 
 def _header_groups(accounts: list[AwsAccount]) -> list[list[tuple[str, int]]]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from django.template.loader import render_to_string
 from openpyxl import Workbook
@@ -159,11 +158,8 @@ def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> 
         _table_sheet(
             wb, title.replace("Appendix ", "").replace(" - ", " "), headers, source(params)
         )
-    with tempfile.TemporaryFile() as spool:
-        wb.save(spool)
-        spool.seek(0)
-        while chunk := spool.read(FLUSH_BYTES):
-            out.write(chunk)
+    # `out` must be seekable (a file or a temporary file): the XLSX container is a zip.
+    wb.save(out)
 
 
 _WIDE = {"Purpose of processing", "Accounts", "Permissions", "Evidence files", "Approvers"}
@@ -242,7 +238,13 @@ def render_pdf(params: ReportParams, summary: ReportSummary) -> bytes:
             ],
         },
     )
-    return bytes(HTML(string=html).write_pdf())
+    # Everything the PDF shows is in the HTML; nothing is fetched (no file, no network), so
+    # text that reaches the template can never make the renderer read a URL or a local file.
+    return bytes(HTML(string=html, url_fetcher=_refuse_fetch).write_pdf())
+
+
+def _refuse_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
+    raise ValueError(f"the report fetches no resources ({url[:40]!r} refused)")
 
 
 def _pdf_row(cells: list[Any]) -> dict[str, list[tuple[str, str]]]:

@@ -185,7 +185,7 @@ def report_params(
     instant = min(instant, timezone.now())
     day = timezone.localtime(instant).date()
     if period_start is None:
-        period_start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        period_start = quarter_start(day)
     if period_start > day:
         raise ValueError("the period must start on or before the as-of date")
     if tier and tier not in Tier.values:
@@ -195,10 +195,14 @@ def report_params(
     return ReportParams(as_of=instant, period_start=period_start, tier=tier, status=status)
 
 
+def quarter_start(day: date) -> date:
+    """The first day of `day`'s calendar quarter."""
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
 def previous_quarter_end(day: date) -> date:
     """The last day of the calendar quarter before `day`'s (auditors' usual as-of date)."""
-    quarter_start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    return quarter_start - timedelta(days=1)
+    return quarter_start(day) - timedelta(days=1)
 
 
 def parse_as_of(text: str) -> date | datetime:

@@ -6,6 +6,7 @@ Every view here reads; none changes anything, so auditors use them all.
 from __future__ import annotations
 
 import io
+import tempfile
 
 from django.http import (
     FileResponse,
@@ -94,7 +95,8 @@ def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
             renderers.csv_chunks(params, summary, data["part"]), content_type=CONTENT_TYPES["csv"]
         )
     elif fmt == "xlsx":
-        buffer = io.BytesIO()
+        # A temporary file, not memory: FileResponse streams it and closes (deletes) it.
+        buffer = tempfile.TemporaryFile()  # noqa: SIM115 - closed by FileResponse
         renderers.write_xlsx(params, summary, buffer)
         buffer.seek(0)
         return FileResponse(
