@@ -7,11 +7,14 @@ or the options change it), then requests each page through Django's test client 
 user and records:
 
 - the number of SQL queries of one request (the targets: at most 15, the same at any size);
-- the median time of `BENCH_RUNS` requests, after two warm-up requests;
+- the median time of `BENCH_RUNS` requests, after two warm-up requests, alternating with
+  the floor's requests so that both see the same load;
 - the same for the page's floor (`bench/floors.py`: the same rows with values(), no template)
   and the ratio page / floor (the target: at most 3);
-- for exports: the floor is PostgreSQL's COPY of the same joined rows, and the peak of Python
-  memory (tracemalloc) while the response is consumed, at two data sizes (the target: flat).
+- for exports: one run each (they take seconds to minutes), in a forked process given
+  `BENCH_EXPORT_SECONDS` (default 300) to finish; the floor is PostgreSQL's COPY of the same
+  joined rows; the peak memory is the process's resident-set high-water mark above where it
+  started, for all rows and for a smaller selection (the target: flat as rows grow).
 
 Pages that another branch has not delivered yet (the access map, the exports) are looked up by
 URL name and reported as "not built" when absent. Prints a table and writes var/bench/pages.json.
@@ -22,17 +25,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import multiprocessing
 import os
 import platform
+import re
 import statistics
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +60,10 @@ class Target:
     query: str = ""
     floor_url_name: str | None = None
     copy_floor_sql: str | None = None
+    # Exports: fewer timed runs (they take seconds), no warm-up, and the peak memory measured
+    # again with `smaller_query` (fewer rows) to show whether it grows with the rows.
     export: bool = False
+    smaller_query: str = ""
 
 
 @dataclass
@@ -70,7 +78,8 @@ class Result:
     floor_median_ms: float | None = None
     ratio: float | None = None
     peak_memory_kib: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # problems: they make the verdict a miss
+    info: list[str] = field(default_factory=list)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -84,59 +93,114 @@ def _consume(response: Any) -> int:
     return len(response.content)
 
 
-def _timed(get: Callable[[], Any], runs: int) -> tuple[int, int, int, float]:
-    """(status, bytes, queries of one request, median seconds over `runs` requests)."""
+def _timed(gets: list[Callable[[], Any]], runs: int) -> list[tuple[int, int, int, float]]:
+    """For each of `gets` (a page and its floor): (status, bytes, queries of one request,
+    median seconds over `runs` requests). The requests alternate, page then floor, so that a
+    machine shared with other work slows both alike and the ratio stays meaningful."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     for _ in range(WARM_UP):
-        _consume(get())
-    with CaptureQueriesContext(connection) as captured:
-        response = get()
-        size = _consume(response)
-    # Read now: the list is a view of the connection's log, which the next request clears.
-    queries = len(captured.captured_queries)
-    samples = []
+        for get in gets:
+            _consume(get())
+    counted = []
+    for get in gets:
+        with CaptureQueriesContext(connection) as captured:
+            response = get()
+            size = _consume(response)
+        # Read now: the list is a view of the connection's log, which the next request clears.
+        counted.append((response.status_code, size, len(captured.captured_queries)))
+    samples: list[list[float]] = [[] for _ in gets]
     for _ in range(runs):
-        started = time.perf_counter()
-        _consume(get())
-        samples.append(time.perf_counter() - started)
-    return response.status_code, size, queries, statistics.median(samples)
+        for index, get in enumerate(gets):
+            started = time.perf_counter()
+            _consume(get())
+            samples[index].append(time.perf_counter() - started)
+    return [(*c, statistics.median(s)) for c, s in zip(counted, samples, strict=True)]
 
 
-def _copy_seconds(sql: str, runs: int) -> float:
-    """Median time to COPY the rows of `sql` out of PostgreSQL as CSV, read to the end."""
+def _copy(sql: str, runs: int) -> tuple[int, float]:
+    """(bytes, median seconds) to COPY the rows of `sql` out of PostgreSQL as CSV."""
     from django.db import connection
 
     samples = []
-    for _ in range(WARM_UP + runs):
+    size = 0
+    for _ in range(1 + runs):
         started = time.perf_counter()
+        size = 0
         with connection.cursor() as wrapper:
             copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
             with wrapper.cursor.copy(copy_sql) as copy:
-                for _chunk in copy:
-                    pass
+                for chunk in copy:
+                    size += len(chunk)
         samples.append(time.perf_counter() - started)
-    return statistics.median(samples[WARM_UP:])
+    return size, statistics.median(samples[1:])
 
 
-def _peak_kib(get: Callable[[], Any]) -> float:
-    tracemalloc.start()
+def _status_kib(name: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
+    match = re.search(rf"^{name}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    return int(match.group(1)) if match else 0
+
+
+def _export_run(get: Callable[[], Any]) -> tuple[int, int, int, float, int]:
+    """(status, bytes, queries, seconds, peak KiB above the starting RSS) of one response read
+    to the end. The peak is the resident set's high-water mark, reset first (Linux
+    clear_refs), so it counts C allocations too (openpyxl's XML, WeasyPrint's layout)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = get()
+        size = _consume(response)
+        seconds = time.perf_counter() - started
+    queries = len(captured.captured_queries)
+    return response.status_code, size, queries, seconds, _status_kib("VmHWM") - before
+
+
+Measured = TypeVar("Measured")
+
+
+def _in_child(work: Callable[[], Measured], seconds: float) -> Measured | None:
+    """Runs `work` in a forked copy of this process and returns its result, or None when it
+    does not finish within `seconds` (the copy is then killed). A slow export (the PDF lays out
+    a page per few rows) thus costs the run a bounded time, and each memory peak is measured
+    in a process of its own."""
+    from django.db import connections
+
+    connections.close_all()  # the copy opens its own connection; this one reconnects later
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=lambda: sender.send(work()))
+    process.start()
+    deadline = time.monotonic() + seconds
     try:
-        _consume(get())
-        return tracemalloc.get_traced_memory()[1] / 1024
+        while time.monotonic() < deadline:
+            if receiver.poll(1):
+                result: Measured = receiver.recv()
+                return result
+            if not process.is_alive():
+                raise RuntimeError(f"the measuring process failed (exit {process.exitcode})")
+        return None
     finally:
-        tracemalloc.stop()
+        if process.is_alive():
+            process.kill()
+        process.join()
 
 
 def _targets(showcase_request_id: int) -> list[Target]:
+    from bench.floors import SUBPROCESSOR_ROWS_SQL
+
     return [
         Target("dashboard", "dashboard", "security", floor_url_name="floor_dashboard"),
         Target(
             "request list", "approvals:requests", "requester", floor_url_name="floor_request_list"
         ),
         Target("vendor list", "vendors:list", "security", floor_url_name="floor_vendor_list"),
-        Target("access map", "reports:access_map", "security"),
+        Target("access map", "reports:access_map", "security", floor_url_name="floor_access_map"),
         Target(
             "admin request list",
             "admin:approvals_accessrequest_changelist",
@@ -150,13 +214,35 @@ def _targets(showcase_request_id: int) -> list[Target]:
             args=(showcase_request_id,),
             floor_url_name="floor_request_detail",
         ),
-        Target("CSV export", "reports:subprocessors", "auditor", query="format=csv", export=True),
-        Target("XLSX export", "reports:subprocessors", "auditor", query="format=xlsx", export=True),
-        Target("PDF export", "reports:subprocessors", "auditor", query="format=pdf", export=True),
+        Target(
+            "CSV export",
+            "reports:subprocessors",
+            "auditor",
+            query="format=csv",
+            copy_floor_sql=SUBPROCESSOR_ROWS_SQL,
+            export=True,
+            smaller_query="format=csv&tier=critical",
+        ),
+        Target(
+            "XLSX export",
+            "reports:subprocessors",
+            "auditor",
+            query="format=xlsx",
+            export=True,
+            smaller_query="format=xlsx&tier=critical",
+        ),
+        Target(
+            "PDF export",
+            "reports:subprocessors",
+            "auditor",
+            query="format=pdf",
+            export=True,
+            smaller_query="format=pdf&tier=critical",
+        ),
     ]
 
 
-def _measure(target: Target, clients: dict[str, Any], runs: int) -> Result:
+def _measure(target: Target, clients: dict[str, Any], runs: int, export_seconds: float) -> Result:
     from django.urls import NoReverseMatch, reverse
 
     try:
@@ -167,24 +253,41 @@ def _measure(target: Target, clients: dict[str, Any], runs: int) -> Result:
         url = f"{url}?{target.query}"
     client = clients[target.user]
     result = Result(target.name, url)
-    status, size, queries, median = _timed(lambda: client.get(url), runs)
+    if target.export:
+        # One run per export, in a process of its own: the time, the queries and the memory.
+        run = _in_child(lambda: _export_run(lambda: client.get(url)), export_seconds)
+        if run is None:
+            result.notes.append(f"did not finish within {export_seconds:.0f} s")
+            return result
+        status, size, queries, median, peak = run
+        result.peak_memory_kib[f"all rows, {size:,} bytes"] = peak
+    else:
+        gets = [lambda: client.get(url)]
+        if target.floor_url_name:
+            floor_url = reverse(target.floor_url_name, args=target.args)
+            gets.append(lambda: client.get(floor_url))
+        measured = _timed(gets, runs)
+        status, size, queries, median = measured[0]
+        if len(measured) > 1:
+            _, _, floor_queries, floor_median = measured[1]
+            result.floor_queries = floor_queries
+            result.floor_median_ms = round(floor_median * 1000, 2)
+            result.ratio = round(median / floor_median, 2)
     result.status, result.bytes, result.queries = status, size, queries
     result.median_ms = round(median * 1000, 2)
     if status != 200:
         result.notes.append(f"HTTP {status}")
-    if target.floor_url_name:
-        floor_url = reverse(target.floor_url_name, args=target.args)
-        _, _, floor_queries, floor_median = _timed(lambda: client.get(floor_url), runs)
-        result.floor_queries = floor_queries
-        result.floor_median_ms = round(floor_median * 1000, 2)
-        result.ratio = round(median / floor_median, 2)
-    elif target.copy_floor_sql:
-        floor_median = _copy_seconds(target.copy_floor_sql, runs)
+    if target.copy_floor_sql:
+        floor_bytes, floor_median = _copy(target.copy_floor_sql, runs)
         result.floor_queries = 1
         result.floor_median_ms = round(floor_median * 1000, 2)
         result.ratio = round(median / floor_median, 2)
-    if target.export:
-        result.peak_memory_kib["all rows"] = round(_peak_kib(lambda: client.get(url)), 1)
+        result.info.append(f"the floor's COPY wrote {floor_bytes:,} bytes")
+    if target.export and target.smaller_query:
+        smaller = url.split("?")[0] + "?" + target.smaller_query
+        run = _in_child(lambda: _export_run(lambda: client.get(smaller)), export_seconds)
+        if run is not None:
+            result.peak_memory_kib[f"{target.smaller_query}, {run[1]:,} bytes"] = run[4]
     return result
 
 
@@ -218,7 +321,9 @@ def _print_table(results: list[Result]) -> None:
             f"{show(r.ratio, 6, '.2f')}  {_verdict(r)}"
         )
         for label, kib in r.peak_memory_kib.items():
-            print(f"{'':20} peak Python memory ({label}): {kib:,.0f} KiB")
+            print(f"{'':20} peak memory ({label}): {kib:,.0f} KiB")
+        for line in r.info:
+            print(f"{'':20} {line}")
 
 
 def main() -> int:
@@ -227,9 +332,17 @@ def main() -> int:
     parser.add_argument("--vendors", type=int, default=_env_int("BENCH_VENDORS", 5000))
     parser.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 100_000))
     parser.add_argument("--runs", type=int, default=_env_int("BENCH_RUNS", 15))
+    parser.add_argument(
+        "--export-seconds",
+        type=int,
+        default=_env_int("BENCH_EXPORT_SECONDS", 300),
+        help="give up on an export measurement after this long",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "pages.json")
     args = parser.parse_args()
 
+    # WeasyPrint logs a line per page laid out.
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
     with django_on_private_postgres():
         from django.contrib.auth import get_user_model
         from django.test import Client
@@ -271,8 +384,10 @@ def main() -> int:
         results = []
         with override_settings(ROOT_URLCONF="bench.floors"):
             for target in _targets(seeded.showcase_request_id):
-                results.append(_measure(target, clients, args.runs))
-                print(f"  measured {target.name}", flush=True)
+                started = time.perf_counter()
+                results.append(_measure(target, clients, args.runs, args.export_seconds))
+                took = time.perf_counter() - started
+                print(f"  measured {target.name} in {took:.1f} s", flush=True)
     print()
     _print_table(results)
 
@@ -286,6 +401,7 @@ def main() -> int:
         "vacuum_analyze_seconds": round(analyze_seconds, 1),
         "rows": seeded.rows,
         "runs": args.runs,
+        "export_seconds": args.export_seconds,
         "targets": {"max_queries": MAX_QUERIES, "max_ratio": MAX_RATIO},
         "results": [asdict(r) | {"verdict": _verdict(r)} for r in results],
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +23,13 @@ def django_on_private_postgres() -> Iterator[str]:
     """Starts PostgreSQL, configures and sets up Django, migrates; yields the database URL."""
     from tests.services import Services
 
+    # A terminated run still stops its server: SIGTERM becomes SystemExit, which runs `finally`.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     services = Services(root=Path(tempfile.mkdtemp(prefix="portal-bench-")))
     try:
         services.start_postgres()
         var_dir = services.root / "var"
-        var_dir.mkdir()
+        (var_dir / "staticfiles").mkdir(parents=True)
         os.environ.update(
             {
                 "DJANGO_SETTINGS_MODULE": "accessportal.settings",

@@ -25,6 +25,7 @@ from django.utils.html import escape
 from accessportal.urls import urlpatterns as portal_urlpatterns
 from approvals.models import AccessRequest, Approval, AuditEvent
 from approvals.models.requests import PENDING_STATES
+from reports.access_map import MapFilters, Through, live_grants
 from vendors.models import SubprocessorReview, Vendor
 from vendors.selectors import vendor_review_state, with_review_state
 
@@ -190,13 +191,81 @@ def request_detail_floor(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-FLOORS: dict[str, str] = {
-    "dashboard": "floor_dashboard",
-    "request list": "floor_request_list",
-    "vendor list": "floor_vendor_list",
-    "admin request list": "floor_admin_request_list",
-    "request page": "floor_request_detail",
-}
+@login_required
+def access_map_floor(request: HttpRequest) -> HttpResponse:
+    """The access map's rows, unfiltered: the vendors with live grants (count and 25), their
+    grants and the accounts the grants reach."""
+    grants = live_grants(MapFilters())
+    vendors = Vendor.objects.filter(pk__in=grants.values("vendor_id")).order_by("name", "pk")
+    page = list(vendors.values("pk", "name")[:25])
+    page_grants = list(
+        grants.filter(vendor_id__in=[v["pk"] for v in page])
+        .order_by("pk")
+        .values("pk", "vendor_id", "strategy", "risk_level", "admin_equivalent", "expires_on")
+    )
+    return _page(
+        f"<p>{vendors.count()}</p>",
+        _table(page),
+        _table(page_grants),
+        _table(
+            Through.objects.filter(accessrequest_id__in=[g["pk"] for g in page_grants])
+            .order_by("awsaccount__domain", "awsaccount__environment", "awsaccount__quality")
+            .values(
+                "accessrequest_id",
+                "awsaccount__account_id",
+                "awsaccount__domain",
+                "awsaccount__environment",
+                "awsaccount__quality",
+            )
+        ),
+    )
+
+
+# The subprocessor report's rows as of now, joined in one statement: each vendor's record from
+# its latest audit snapshot, its owner, its latest approved review with submitter and decider,
+# and its live grants (status from each request's latest status event) with their accounts.
+SUBPROCESSOR_ROWS_SQL = """
+SELECT v.id, snap.after, owner.username, r.status, r.report_type, r.auditor_firm, r.opinion,
+       r.period_start, r.period_end, r.report_issued_on, r.bridge_letter_through,
+       r.trust_services_categories, r.residual_risk, r.conditions, r.decided_at,
+       r.next_review_due, submitter.username, decider.username, grants.cells
+FROM vendors_vendor v
+JOIN LATERAL (
+    SELECT e.after FROM approvals_auditevent e
+    WHERE e.object_type = 'vendors.vendor' AND e.object_id = v.id::text
+      AND e.after ?& array['name', 'tier', 'status']
+    ORDER BY e.sequence DESC LIMIT 1
+) snap ON true
+LEFT JOIN auth_user owner ON owner.id = (snap.after->>'internal_owner_id')::bigint
+LEFT JOIN LATERAL (
+    SELECT * FROM vendors_subprocessorreview x
+    WHERE x.vendor_id = v.id AND x.status IN ('approved', 'conditional')
+    ORDER BY x.decided_at DESC, x.id DESC LIMIT 1
+) r ON true
+LEFT JOIN auth_user submitter ON submitter.id = r.submitted_by_id
+LEFT JOIN auth_user decider ON decider.id = r.decided_by_id
+LEFT JOIN LATERAL (
+    SELECT string_agg(
+        concat_ws(' ', a.id, a.strategy, a.role_name, a.expires_on, accounts.ids), '; '
+        ORDER BY a.id
+    ) AS cells
+    FROM approvals_accessrequest a
+    JOIN LATERAL (
+        SELECT e.after->>'status' AS status FROM approvals_auditevent e
+        WHERE e.object_type = 'approvals.accessrequest' AND e.object_id = a.id::text
+          AND e.after ? 'status'
+        ORDER BY e.sequence DESC LIMIT 1
+    ) now ON now.status IN ('active', 'expiring')
+    LEFT JOIN LATERAL (
+        SELECT string_agg(w.account_id, ' ' ORDER BY w.account_id) AS ids
+        FROM approvals_accessrequest_target_accounts t
+        JOIN approvals_awsaccount w ON w.id = t.awsaccount_id
+        WHERE t.accessrequest_id = a.id
+    ) accounts ON true
+    WHERE a.vendor_id = v.id
+) grants ON true
+ORDER BY snap.after->>'name', v.id
+"""
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("__floor__/dashboard/", dashboard_floor, name="floor_dashboard"),
@@ -204,5 +273,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("__floor__/vendors/", vendor_list_floor, name="floor_vendor_list"),
     path("__floor__/admin-requests/", admin_request_list_floor, name="floor_admin_request_list"),
     path("__floor__/requests/<int:pk>/", request_detail_floor, name="floor_request_detail"),
+    path("__floor__/access-map/", access_map_floor, name="floor_access_map"),
     *cast(list[URLPattern | URLResolver], portal_urlpatterns),
 ]

@@ -44,9 +44,11 @@ def _summary(started: float) -> list[str]:
         lines.append(f"change sets (target {report['target_seconds']} s):")
         for r in report["results"]:
             verdict = "ok" if r["median_seconds"] <= report["target_seconds"] else "MISSED"
+            cpu = r.get("median_cpu_seconds")
+            cpu_text = f" (CPU {cpu * 1000:7.1f} ms)" if cpu is not None else ""
             lines.append(
                 f"  {r['strategy']:17} {r['dialect']:12} {r['accounts']:5} accounts  "
-                f"{r['median_seconds'] * 1000:8.1f} ms  {verdict}"
+                f"{r['median_seconds'] * 1000:8.1f} ms{cpu_text}  {verdict}"
             )
     return lines
 

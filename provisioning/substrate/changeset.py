@@ -75,6 +75,9 @@ class Workspace:
     def __init__(self, layout: RepoLayout) -> None:
         self.layout = layout
         self._pending: dict[str, str | None] = {}
+        # The same edits by folder, so listing a folder does not scan every edit: a grant over
+        # 1,000 accounts lists 1,000 folders after writing about as many files.
+        self._pending_by_folder: dict[str, dict[str, str | None]] = {}
 
     def read(self, path: str) -> str | None:
         """Current content of `path`, including edits made so far (None = absent)."""
@@ -87,18 +90,17 @@ class Workspace:
         if substrate_overwrites(path):
             raise LayoutError(f"refusing to edit {path}: Substrate overwrites it")
         self._pending[path] = content
+        folder, _, name = path.rpartition("/")
+        self._pending_by_folder.setdefault(folder, {})[name] = content
 
     def list_tf(self, directory: str) -> list[str]:
         """Names of the `.tf` files in a directory, pending creations and deletions included."""
         names = {n for n in self.layout.list_dir(directory) if n.endswith(".tf")}
-        prefix = directory + "/"
-        for path, content in self._pending.items():
-            if path.startswith(prefix) and "/" not in path[len(prefix) :]:
-                name = path[len(prefix) :]
-                if content is None:
-                    names.discard(name)
-                elif name.endswith(".tf"):
-                    names.add(name)
+        for name, content in self._pending_by_folder.get(directory, {}).items():
+            if content is None:
+                names.discard(name)
+            elif name.endswith(".tf"):
+                names.add(name)
         return sorted(names)
 
     def changes(self) -> tuple[FileChange, ...]:
