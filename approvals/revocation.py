@@ -290,13 +290,14 @@ def _finish(request_id: int, row: PullRequest, info: Any) -> PullRequest:
         access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
         locked = PullRequest.objects.select_for_update().get(pk=row.pk)
         if locked.state in ACTIVE_ROWS:
-            was_open = locked.state == PullRequest.State.OPEN
+            # The local forge's store opens the row itself (without a URL): still news here.
+            first_time = locked.state == PullRequest.State.PENDING or not locked.url
             locked.number, locked.url, locked.head_sha = info.number, info.url, info.head_sha
             locked.state = PullRequest.State.OPEN
             locked.title = info.title or locked.title
             locked.last_error = ""
             locked.save()
-            if not was_open:
+            if first_time:
                 audit_record(
                     actor=None,
                     action="request.revoke_pr_open",

@@ -117,6 +117,16 @@ def three_way_tree(repo: Repo, base: bytes | None, ours: bytes, theirs: bytes) -
     """The merged tree of commits `ours` and `theirs`, path by path; `MergeConflict` when a
     path changed differently on both sides (no line-level merging: reviewers approved the
     pull request's files exactly, so anything subtler gets regenerated instead)."""
+    merged = _merged_entries(repo, base, ours, theirs)
+    return commit_tree(
+        repo.object_store, [(p, ObjectID(sha), mode) for p, (mode, sha) in merged.items()]
+    )
+
+
+def _merged_entries(
+    repo: Repo, base: bytes | None, ours: bytes, theirs: bytes
+) -> dict[bytes, tuple[int, bytes]]:
+    """The merged (mode, sha) of every path; writes nothing (a check may call it freely)."""
     old = _flat_tree(repo, base) if base else {}
     left, right = _flat_tree(repo, ours), _flat_tree(repo, theirs)
     merged: dict[bytes, tuple[int, bytes]] = {}
@@ -134,9 +144,7 @@ def three_way_tree(repo: Repo, base: bytes | None, ours: bytes, theirs: bytes) -
             merged[path] = pick
     if conflicts:
         raise MergeConflict("The default branch changed the same files: " + ", ".join(conflicts))
-    return commit_tree(
-        repo.object_store, [(p, ObjectID(sha), mode) for p, (mode, sha) in merged.items()]
-    )
+    return merged
 
 
 class LocalForge:
@@ -205,8 +213,8 @@ class LocalForge:
             if can_fast_forward(repo, base, head):
                 return dataclasses.replace(info, mergeable=True)
             merge_bases = find_merge_base(repo, [base, head])
-            try:
-                three_way_tree(repo, merge_bases[0] if merge_bases else None, base, head)
+            try:  # the poll calls this every few minutes: compute, write no objects
+                _merged_entries(repo, merge_bases[0] if merge_bases else None, base, head)
             except MergeConflict:
                 return dataclasses.replace(info, mergeable=False)
         return dataclasses.replace(info, mergeable=True)

@@ -86,6 +86,7 @@ def test_revoking_opens_one_pull_request_that_removes_the_grant(
     assert POLICY_FILE not in tree_paths(github.repo_path, head)
     row = revoke_row(r)
     assert (row.number, row.state, row.purpose) == (2, "open", "revoke")
+    assert actions(r).count("request.revoke_pr_open") == 1  # the duplicate added nothing
     assert row.commands[0]["shell"].startswith("substrate role delete")
 
     client.force_login(security)
@@ -301,6 +302,7 @@ def test_local_forge_revocation_is_merged_by_security(
     revoke_access_task.delay(r.pk)
     row = revoke_row(r)
     assert (row.forge, row.number, row.state) == ("local", 2, "open")
+    assert actions(r).count("request.revoke_pr_open") == 1
     client.force_login(security)
     listing = client.get(reverse("approvals:pullrequests")).content.decode()
     assert row.branch in listing
