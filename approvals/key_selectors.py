@@ -47,3 +47,24 @@ def access_keys_state(
         if row.status == KeyStatus.PENDING or delivery_state == "sending":
             waiting = True
     return {"fingerprint": "|".join(parts), "waiting": waiting}
+
+
+def access_keys_needing_attention() -> Any:
+    """For security's dashboard: keys that failed to issue, were flagged as unused, or are
+    past the rotation age without a replacement under way."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    rotate_before = timezone.now() - timedelta(days=settings.PORTAL_KEY_ROTATE_DAYS)
+    return (
+        AccessKey.objects.filter(
+            Q(status=KeyStatus.FAILED, delete_requested_at__isnull=True)
+            | Q(status=KeyStatus.ACTIVE, unused_flagged_at__isnull=False)
+            | Q(status=KeyStatus.ACTIVE, aws_created_at__lte=rotate_before, replacement=None)
+        )
+        .select_related("access_request__vendor")
+        .order_by("-updated_at", "-pk")
+    )

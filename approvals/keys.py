@@ -43,6 +43,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from approvals.audit import audit_record
 from approvals.models import AccessKey, AccessRequest, KeyDelivery, Strategy
@@ -205,11 +206,12 @@ def _release(claim: _Claim, message: str, *, temporary: bool) -> None:
             if temporary:
                 row.last_error = _("Gave up after repeated AWS errors: %(e)s") % {"e": message}
             row.status = KeyStatus.FAILED
-            _audit(access_request, "key.issue_fail", error=row.last_error, user_name=row.user_name)
+        row.save()
+        if row.status == KeyStatus.FAILED:
             from approvals.notifications import notify_on_commit
 
+            _audit(access_request, "key.issue_fail", error=row.last_error, user_name=row.user_name)
             notify_on_commit(access_request_id=access_request.pk, event="key_failed")
-        row.save()
 
 
 def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | None:
@@ -318,6 +320,14 @@ def access_keys_issue_due() -> int:
             pk__in=AccessKey.objects.filter(
                 status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED],
                 delete_requested_at__isnull=True,
+            ).values("access_request_id")
+        )
+        # Superseded keys still in AWS go first (the sweep or the re-issue task deletes them),
+        # so that the new key never meets IAM's two-key limit.
+        .exclude(
+            pk__in=AccessKey.objects.filter(
+                status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE],
+                delete_requested_at__isnull=False,
             ).values("access_request_id")
         )
         .order_by("pk")
@@ -438,15 +448,26 @@ class RevealedKey:
     region: str
 
 
+@sensitive_variables("plaintext", "token")
 def key_link_reveal(*, token: str) -> RevealedKey | None:
     """Reveals the key once: decrypts, wipes the ciphertext and audits, in one transaction.
 
     None for an unknown, used or expired link (the caller shows one neutral page for all).
     """
+    candidate = _live_delivery(token)
+    if candidate is None:
+        return None
+    request_id = (
+        AccessKey.objects.filter(pk=candidate.access_key_id)
+        .values_list("access_request_id", flat=True)
+        .get()
+    )
     with transaction.atomic():
+        # The request first, then the delivery: the order every other key service locks in.
+        access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
         delivery = _live_delivery(token, lock=True)
         if delivery is None:
-            return None
+            return None  # revealed or wiped by someone else meanwhile
         try:
             plaintext = decrypt_secret(bytes(delivery.ciphertext or b""))
         except SecretDecryptionError as exc:
@@ -459,12 +480,7 @@ def key_link_reveal(*, token: str) -> RevealedKey | None:
         delivery.wiped_at = now
         delivery.wipe_reason = "revealed"
         delivery.save(update_fields=["ciphertext", "revealed_at", "wiped_at", "wipe_reason"])
-        access_key = AccessKey.objects.select_related("access_request").get(
-            pk=delivery.access_key_id
-        )
-        access_request = AccessRequest.objects.select_for_update().get(
-            pk=access_key.access_request_id
-        )
+        access_key = AccessKey.objects.get(pk=delivery.access_key_id)
         _audit(
             access_request,
             "key.reveal",

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
@@ -44,11 +45,32 @@ def _is_loopback_endpoint(url: str) -> bool:
         return False
 
 
+class _PathsOnce(list[str]):
+    """boto3 appends its data folder to the loader's search paths on every Session: with one
+    loader shared by all sessions, a path already listed is not appended again."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+# botocore reads and parses its JSON service models per session (0.1 s or more for a client);
+# one loader shared by every session parses them once per process. Its caches are only ever
+# filled, never changed, so sharing it between threads is safe.
+SHARED_LOADER = botocore.loaders.Loader(extra_search_paths=_PathsOnce())
+
+
+def _core_session() -> botocore.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", SHARED_LOADER)
+    return core
+
+
 def _emulator_session() -> boto3.Session:
     """A session for the emulator on loopback: the standard chain minus the instance and
     container metadata endpoints (never worth a network probe here), and placeholder
     credentials when the chain has none (`make run` sets none; the emulator takes any)."""
-    core = botocore.session.Session()
+    core = _core_session()
     resolver = core.get_component("credential_provider")
     for method in ("iam-role", "container-role"):
         resolver.remove(method)
@@ -63,12 +85,13 @@ def _session(role_arn: str = "", session_name: str = "vendor-access-portal") -> 
         base = _emulator_session()
     else:
         # Real AWS (or a remote endpoint): boto3's standard chain, unchanged.
-        base = boto3.Session(region_name=settings.AWS_REGION)
+        base = boto3.Session(botocore_session=_core_session(), region_name=settings.AWS_REGION)
     if not role_arn:
         return base
     sts = base.client("sts", endpoint_url=settings.AWS_ENDPOINT_URL or None, config=_BOTO_CONFIG)
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
     return boto3.Session(
+        botocore_session=_core_session(),
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],

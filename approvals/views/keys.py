@@ -20,6 +20,7 @@ from django.urls import path
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accessportal.mfa import session_mfa_verified
@@ -62,6 +63,7 @@ def _neutral(request: HttpRequest, status: int = NEUTRAL_STATUS) -> HttpResponse
 # whoever has it can reveal the key directly). And with `Referrer-Policy: no-referrer`
 # browsers send `Origin: null` with the form's POST, which Django's CSRF check refuses.
 @csrf_exempt
+@sensitive_variables()  # error reports (ADMINS e-mails) show none of this frame's locals
 @require_http_methods(["GET", "POST"])
 def key_link(request: HttpRequest, token: str) -> HttpResponse:
     if _rate_limited(request):

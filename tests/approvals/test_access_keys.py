@@ -618,6 +618,14 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
         )
     client.force_login(security)
     page = client.get(reverse("approvals:request_detail", kwargs={"pk": grant.pk})).content
+    key_pk = AccessKey.objects.get(access_key_id=key_id).pk
+    admin_pages = [
+        client.get(reverse("admin:approvals_accesskey_changelist")),
+        client.get(reverse("admin:approvals_accesskey_change", args=[key_pk])),
+    ]
+    assert [r.status_code for r in admin_pages] == [200, 200]
+    assert b"revealed (to keys@orbit.example" in admin_pages[1].content
+    page += b"".join(r.content for r in admin_pages)
 
     dump = _database_text()
     assert key_id in dump  # the search works: the key id is stored
@@ -665,3 +673,15 @@ def test_the_demo_grant_gets_its_key_as_soon_as_the_worker_polls(
     [message] = mail.outbox
     assert message.to == [grant.vendor.contacts.get(receives_access_keys=True).email]
     assert TOKEN_IN_LINK.search(str(message.body))
+
+
+def test_selectors_for_the_vendor_page_and_the_security_dashboard(
+    grant, iam_user, django_capture_on_commit_callbacks
+):
+    from approvals.key_selectors import access_keys_for_vendor, access_keys_needing_attention
+
+    row = _issue(grant, django_capture_on_commit_callbacks)
+    assert [k.pk for k in access_keys_for_vendor(grant.vendor_id)] == [row.pk]
+    assert list(access_keys_needing_attention()) == []
+    AccessKey.objects.filter(pk=row.pk).update(aws_created_at=timezone.now() - timedelta(days=91))
+    assert [k.pk for k in access_keys_needing_attention()] == [row.pk]  # rotation due
