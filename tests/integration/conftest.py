@@ -10,7 +10,7 @@ worker's unacknowledged task to another worker after `VISIBILITY_TIMEOUT` second
 
 Every process logs into `Stack.logs` (gunicorn with LOG_LEVEL=DEBUG; workers at the
 Procfile's INFO unless a test asks for more), and mail goes to files in `Stack.mail`, so that
-`tests/integration/secrets.py` can search everything a deployment would keep.
+`tests/integration/secret_places.py` can search everything a deployment would keep.
 """
 
 from __future__ import annotations
