@@ -8,8 +8,9 @@ with `CELERY_TASK_ALWAYS_EAGER=false`; this process sends their tasks through Re
 Short waits make faults cheap to test: retries back off from 1 s, and Redis hands a killed
 worker's unacknowledged task to another worker after `VISIBILITY_TIMEOUT` seconds.
 
-Every process logs at DEBUG into `Stack.logs`, and mail goes to files in `Stack.mail`, so
-that `tests/integration/secrets.py` can search everything a deployment would keep.
+Every process logs into `Stack.logs` (gunicorn with LOG_LEVEL=DEBUG; workers at the
+Procfile's INFO unless a test asks for more), and mail goes to files in `Stack.mail`, so that
+`tests/integration/secret_places.py` can search everything a deployment would keep.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from approvals.key_tasks import access_key_issue_task, access_keys_issue_due_tas
 from approvals.models import AccessKey, AccessRequest, KeyDelivery, PullRequest
 from tests.integration.conftest import FORGE_TOKEN, WEBHOOK_SECRET, Stack, kill
 from tests.integration.helpers import actions, broker_idle, get_page, pulls_for, status
-from tests.integration.secrets import kept_everywhere, places_holding
+from tests.integration.secret_places import kept_everywhere, places_holding
 from tests.processes import wait_until
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services

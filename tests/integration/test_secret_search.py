@@ -14,7 +14,7 @@ from django.core.mail import EmailMessage, get_connection
 from django_celery_results.models import TaskResult
 
 from tests.integration.helpers import broker
-from tests.integration.secrets import encodings, kept_everywhere, places_holding
+from tests.integration.secret_places import encodings, kept_everywhere, places_holding
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 PLANTED = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYPLANTEDKEY"  # shaped like an AWS secret key
