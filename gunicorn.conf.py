@@ -7,6 +7,8 @@ bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 wsgi_app = "accessportal.wsgi:application"
 accesslog = "-"
+# The access log must not hold one-time link tokens (accessportal/log_redaction.py).
+logger_class = "accessportal.log_redaction.GunicornLogger"
 # Proxies may hold a connection open; keep workers from being killed mid-export.
 timeout = 120
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -39,6 +39,17 @@ def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[Warnin
                 id="accessportal.W003",
             )
         )
+    cache_backend = settings.CACHES["default"]["BACKEND"]
+    if cache_backend.endswith(("LocMemCache", "DummyCache")):
+        # allauth counts failed sign-ins in the cache: per process, each gunicorn worker and
+        # each machine would allow its own five tries per account and ten per address.
+        warnings.append(
+            Warning(
+                "CACHE_URL is not shared between processes, so the login lockout is per process.",
+                hint="Set CACHE_URL=redis://HOST:6379/1.",
+                id="accessportal.W006",
+            )
+        )
     from provisioning.keys import encryption_configured
 
     if not encryption_configured():

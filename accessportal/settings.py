@@ -236,6 +236,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(VAR_DIR / "broker" / "queue"),
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
         "store_processed": False,
+        # Broadcast (pidbox) messages too; the default is a `control` folder in the cwd.
+        "control_folder": str(VAR_DIR / "broker" / "control"),
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis holds a delivered, unacknowledged message (acks_late) for this many seconds before
+    # handing it to another worker: that is how a task whose worker died is run again. It must
+    # outlast the longest retry countdown (fulfilment: 600 s), or a waiting retry would also
+    # be redelivered. Workers look for such messages every tenth of it (10 s at most).
+    _visibility_timeout = cfg.integer("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600, minimum=1)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _visibility_timeout,
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 10)),
+        "unacked_restore_throttle": 1,
     }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = False  # task arguments are ids, but never copy them into results
@@ -250,8 +263,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 PORTAL_HEARTBEAT_SECONDS = cfg.integer("PORTAL_HEARTBEAT_SECONDS", default=60)
+# First wait before a fulfilment task retries a temporary forge or git error; it doubles on
+# each retry (10, 20, 40 ... capped at 600 s) unless the forge asked for a wait itself.
+PORTAL_TASK_RETRY_SECONDS = cfg.integer("PORTAL_TASK_RETRY_SECONDS", default=10, minimum=1)
 # Minutes between account inventory syncs from AWS Organizations.
 PORTAL_ACCOUNT_SYNC_MINUTES = cfg.integer("PORTAL_ACCOUNT_SYNC_MINUTES", default=60, minimum=1)
+# Seconds between checks for IAM users that appeared after a merge (their key is issued then),
+# and minutes between key hygiene passes (last use, rotation, unused flag).
+PORTAL_KEY_POLL_SECONDS = cfg.integer("PORTAL_KEY_POLL_SECONDS", default=60, minimum=5)
+PORTAL_KEY_HYGIENE_MINUTES = cfg.integer("PORTAL_KEY_HYGIENE_MINUTES", default=60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "accessportal.tasks.worker_heartbeat_task",
@@ -266,7 +286,28 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.pr_sync_tasks.pull_requests_sync_task",
         "schedule": 300.0,
     },
+    # Access keys (approvals/keys.py): issue once the IAM user exists, expire links and
+    # deactivate keys that must stop, then last use, rotation and the unused flag.
+    "access-keys-issue": {
+        "task": "approvals.key_tasks.access_keys_issue_due_task",
+        "schedule": float(PORTAL_KEY_POLL_SECONDS),
+    },
+    "access-keys-sweep": {
+        "task": "approvals.key_tasks.access_keys_sweep_task",
+        "schedule": 300.0,
+    },
+    "access-keys-hygiene": {
+        "task": "approvals.key_tasks.access_keys_hygiene_task",
+        "schedule": float(PORTAL_KEY_HYGIENE_MINUTES * 60),
+    },
+    # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
+    "grants-expire": {
+        "task": "approvals.revocation_tasks.grants_expire_task",
+        "schedule": 3600.0,
+    },
 }
+# Days before a grant's end date when it becomes "expiring" and the requester is told.
+PORTAL_EXPIRY_NOTICE_DAYS = cfg.integer("PORTAL_EXPIRY_NOTICE_DAYS", default=7, minimum=0)
 
 # --- AWS, Substrate repository, forge ---------------------------------------------------------
 # An empty AWS_ENDPOINT_URL means real AWS through boto3's standard credential chain.
@@ -284,6 +325,13 @@ FORGE_API_URL = cfg.string("FORGE_API_URL", default="", allow_empty=True)
 FORGE_REPOSITORY = cfg.string("FORGE_REPOSITORY", default="", allow_empty=True)
 FORGE_TOKEN = cfg.string("FORGE_TOKEN", default="", allow_empty=True)
 FORGE_WEBHOOK_SECRET = cfg.string("FORGE_WEBHOOK_SECRET", default="", allow_empty=True)
+# GitHub App instead of a token (FORGE=github): the app id, its installation on the
+# repository's owner, and the app's private key (PEM; "\n" escapes allowed in one line).
+FORGE_GITHUB_APP_ID = cfg.string("FORGE_GITHUB_APP_ID", default="", allow_empty=True)
+FORGE_GITHUB_APP_INSTALLATION_ID = cfg.integer("FORGE_GITHUB_APP_INSTALLATION_ID", default=0)
+FORGE_GITHUB_APP_PRIVATE_KEY = cfg.string(
+    "FORGE_GITHUB_APP_PRIVATE_KEY", default="", allow_empty=True
+).replace("\\n", "\n")
 
 
 # --- Access key secrets (provisioning/keys.py) ----------------------------------------------
@@ -309,16 +357,41 @@ def _fernet_keys(name: str) -> list[str]:
 PORTAL_KEY_ENCRYPTION_KEYS = _fernet_keys("PORTAL_KEY_ENCRYPTION_KEYS")
 # Hours a one-time link to a new access key's secret stays valid before the secret is wiped.
 PORTAL_KEY_LINK_HOURS = cfg.integer("PORTAL_KEY_LINK_HOURS", default=72, minimum=1)
+# Key hygiene (SOC2.md section 3 rule 5, CIS 2.11/2.12): rotate after this many days; the old
+# key stops once the new one is used, or this many days after its secret was revealed; keys
+# unused this long are flagged to security.
+PORTAL_KEY_ROTATE_DAYS = cfg.integer("PORTAL_KEY_ROTATE_DAYS", default=90, minimum=1)
+PORTAL_KEY_ROTATION_GRACE_DAYS = cfg.integer(
+    "PORTAL_KEY_ROTATION_GRACE_DAYS", default=14, minimum=1
+)
+PORTAL_KEY_UNUSED_DAYS = cfg.integer("PORTAL_KEY_UNUSED_DAYS", default=45, minimum=1)
+# One-time link pages: requests per client address and window before answering 429.
+PORTAL_KEY_LINK_RATE = cfg.integer("PORTAL_KEY_LINK_RATE", default=20, minimum=1)
+PORTAL_KEY_LINK_RATE_WINDOW_SECONDS = 600
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One-time link tokens are masked in every record (django.request logs 404 paths).
+    "filters": {"redact_key_links": {"()": "accessportal.log_redaction.RedactKeyLinks"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_key_links"],
+        }
+    },
     "root": {"handlers": ["console"], "level": cfg.string("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["redact_key_links"]},
+        "django.security": {"filters": ["redact_key_links"]},
+        # botocore logs whole responses at DEBUG, and CreateAccessKey's holds the secret: its
+        # loggers never go below INFO, whatever LOG_LEVEL says.
+        "botocore": {"level": "INFO"},
+        "boto3": {"level": "INFO"},
         # WeasyPrint narrates every layout step at INFO; PDF reports need only its warnings.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

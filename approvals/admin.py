@@ -13,7 +13,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accessportal.roles import Role, has_role
-from approvals.models import AccessRequest, AccountSyncRun, Approval, AuditEvent, AwsAccount
+from approvals.models import (
+    AccessKey,
+    AccessRequest,
+    AccountSyncRun,
+    Approval,
+    AuditEvent,
+    AwsAccount,
+)
 from approvals.models.requests import DOCUMENT_FIELDS
 
 
@@ -172,6 +179,54 @@ class AccountSyncRunAdmin(RoleReadOnlyAdmin):
     @admin.display(description="mismatches")
     def mismatches_json(self, run: AccountSyncRun) -> SafeString | str:
         return _pretty_json(run.mismatches)
+
+
+@admin.register(AccessKey)
+class AccessKeyAdmin(RoleReadOnlyAdmin):
+    """IAM-user access keys: metadata only. The delivery's ciphertext and link hash are never
+    shown (fields are listed explicitly, so a new model field does not appear by itself);
+    keys change only through the services in approvals/keys.py."""
+
+    list_display = (
+        "masked_id",
+        "user_name",
+        "status",
+        "access_request",
+        "aws_created_at",
+        "last_used_at",
+        "unused_flagged_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("access_request__vendor",)
+    search_fields = ("user_name", "access_request__vendor__name")
+    readonly_fields = (
+        "masked_id",
+        "user_name",
+        "status",
+        "access_request",
+        "replaces",
+        "aws_created_at",
+        "last_used_at",
+        "last_used_service",
+        "last_used_region",
+        "last_used_checked_at",
+        "unused_flagged_at",
+        "delete_requested_at",
+        "deactivated_at",
+        "deleted_at",
+        "attempts",
+        "last_error",
+        "delivery_state",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="one-time link")
+    def delivery_state(self, key: AccessKey) -> str:
+        delivery = getattr(key, "delivery", None)
+        if delivery is None:
+            return "—"
+        until = f"{delivery.expires_at:%Y-%m-%d %H:%M}"
+        return f"{delivery.state} (to {delivery.recipient}, until {until})"
 
 
 class VendorReviewStateFilter(admin.SimpleListFilter):

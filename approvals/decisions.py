@@ -169,14 +169,9 @@ def request_revoke(
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     if access_request.status not in REVOCABLE:
         raise ValidationError(_("Only approved access can be revoked."))
-    transition(
-        access_request,
-        to=Status.REVOKED,
-        actor=actor,
-        action="request.revoke",
-        detail={"reason": reason.strip()},
-    )
-    _notify(access_request, "revoked", actor, reason.strip())
+    from approvals.revocation import grant_revoke
+
+    grant_revoke(access_request, actor=actor, reason=reason.strip())
     return access_request
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
@@ -38,13 +40,14 @@ from provisioning.forges import (
     ForgePermanentError,
     ForgeTemporaryError,
     GitHubForge,
+    GitLabForge,
     LocalForge,
     PullRequestInfo,
     pull_request_body,
 )
 from provisioning.gitrepo import GitError, GitRemoteError, Mirror, branch_name, export_tree
 from provisioning.repo_files import local_repo_path
-from provisioning.substrate import ChangeSet, SubstrateError, generate_changeset
+from provisioning.substrate import ChangeSet, SubstrateError, generate_changeset, revoke_changeset
 
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
@@ -88,32 +91,109 @@ def forge_for_settings() -> Forge:
         )
         return LocalForge(path, PullRequestModelStore(), url_template=template)
     if kind == PullRequest.Forge.GITHUB:
+        if settings.FORGE_GITHUB_APP_ID:
+            return GitHubForge(
+                api_url=settings.FORGE_API_URL,
+                repository=settings.FORGE_REPOSITORY,
+                app_id=settings.FORGE_GITHUB_APP_ID,
+                app_private_key=settings.FORGE_GITHUB_APP_PRIVATE_KEY,
+                app_installation_id=settings.FORGE_GITHUB_APP_INSTALLATION_ID,
+            )
         if not settings.FORGE_TOKEN:
-            raise ForgePermanentError("FORGE=github needs FORGE_TOKEN.")
+            raise ForgePermanentError("FORGE=github needs FORGE_TOKEN or a GitHub App.")
         return GitHubForge(
             api_url=settings.FORGE_API_URL,
             repository=settings.FORGE_REPOSITORY,
             token=settings.FORGE_TOKEN,
         )
+    if kind == PullRequest.Forge.GITLAB:
+        if not settings.FORGE_TOKEN:
+            raise ForgePermanentError("FORGE=gitlab needs FORGE_TOKEN.")
+        return GitLabForge(
+            api_url=settings.FORGE_API_URL,
+            project=settings.FORGE_REPOSITORY,
+            token=settings.FORGE_TOKEN,
+        )
     raise ForgePermanentError(_("The %(forge)s forge is not supported yet.") % {"forge": kind})
 
 
-def _mirror() -> Mirror:
+def _mirror(forge: Forge | None = None) -> Mirror:
     url = settings.SUBSTRATE_REPO_URL
-    # Credentials written in the URL win; otherwise the forge token authenticates git too.
+    # Credentials written in the URL win; otherwise the forge token authenticates git too
+    # (for a GitHub App, a current installation token).
     token = None if _url_password(url) else (settings.FORGE_TOKEN or None)
-    return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token)
+    git_token = getattr(forge, "git_token", None)  # GitHubForge's: the app's token
+    if token is None and git_token is not None and not _url_password(url):
+        token = git_token() or None
+    # GitLab takes a token over HTTPS with the user name "oauth2"; GitHub with any name.
+    username = "oauth2" if token and settings.FORGE == PullRequest.Forge.GITLAB else None
+    return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token, username=username)
 
 
-def _generate(mirror: Mirror, grant: Any, base: str) -> ChangeSet:
-    """The change set against the current tip of `base`, fetched into the mirror."""
+def _generate(mirror: Mirror, grant: Any, base: str, *, revoke: bool = False) -> ChangeSet:
+    """The grant's (or its revocation's) change set against the current tip of `base`."""
     heads = mirror.sync()
     if base not in heads:
         raise FulfilmentError(_("The Substrate repository has no branch %(b)s.") % {"b": base})
+    build = revoke_changeset if revoke else generate_changeset
     with mirror.locked() as repo, tempfile.TemporaryDirectory(prefix="substrate-gen-") as folder:
         commit = repo[heads[base].encode()]
         export_tree(repo, commit.tree, Path(folder))  # type: ignore[attr-defined]
-        return generate_changeset(Path(folder), grant)
+        return build(Path(folder), grant)
+
+
+def stored_commands(changeset: ChangeSet) -> list[dict[str, str]]:
+    """The change set's post-merge commands as the pull-request row keeps them."""
+    return [{"shell": c.shell, "why": c.why} for c in changeset.commands]
+
+
+def push_change(row: PullRequest, mirror: Mirror, changeset: ChangeSet, body: str) -> str:
+    """Stores what the pull request proposes on its row, then pushes the portal's branch.
+
+    The commands and body are saved before the push, so a worker killed after the push (or
+    after opening the pull request) leaves a row that already knows them.
+    """
+    PullRequest.objects.filter(pk=row.pk).update(
+        commands=stored_commands(changeset), body=body, base=row.base
+    )
+    return mirror.prepare_branch(
+        base_branch=row.base,
+        branch=row.branch,
+        changeset=changeset,
+        author=AUTHOR,
+        message=f"{row.title}\n\nGenerated by the vendor access portal.\n",
+    )
+
+
+def propose(
+    row: PullRequest,
+    *,
+    grant: Any,
+    body: Callable[[ChangeSet], str],
+    revoke: bool = False,
+) -> PullRequestInfo | None:
+    """Opens the pull request of `row` (grant or revocation), or finds the one already open.
+
+    Shared by provisioning and revocation: an open pull request for the branch is reused
+    without regenerating anything; otherwise the change set is generated on the current tip
+    of the base branch, pushed and proposed. None when the change set is empty (there is
+    nothing to propose). Forge and git errors propagate for the caller to classify.
+    """
+    forge = forge_for_settings()
+    existing = forge.find_open_pull_request(row.branch)
+    if existing is not None:
+        return existing
+    mirror = _mirror(forge)
+    changeset = _generate(mirror, grant, row.base, revoke=revoke)
+    if changeset.is_empty:
+        return None
+    push_change(row, mirror, changeset, body(changeset))
+    return forge.open_pull_request(row.branch, row.base, row.title, body(changeset))
+
+
+# Errors a retry may fix (the task retries with backoff) and errors it cannot.
+TEMPORARY_ERRORS = (GitRemoteError, ForgeTemporaryError)
+PERMANENT_ERRORS = (FulfilmentError, ForgeError, GitError, SubstrateError, ValueError)
 
 
 def _body(access_request: AccessRequest, changeset: ChangeSet) -> str:
@@ -221,6 +301,12 @@ def _finish(request_id: int, row: PullRequest, info: PullRequestInfo) -> PullReq
                 detail={"pull_request": info.number, "url": info.url, "branch": info.branch},
             )
             notify_on_commit(access_request_id=request_id, event="pr_open")
+        elif access_request.status == Status.REVOKED:
+            # Revoked while this attempt was opening the pull request: the revocation task
+            # closes it (it may have run before the pull request existed).
+            from approvals.revocation_tasks import revoke_access_task
+
+            revoke_access_task.delay_on_commit(request_id)  # type: ignore[attr-defined]
     return row
 
 
@@ -234,28 +320,18 @@ def request_provision(*, request_id: int) -> PullRequest | None:
     if started is None:
         return None
     access_request, row, grant = started
-    base = settings.SUBSTRATE_DEFAULT_BRANCH
     try:
         if isinstance(grant, FulfilmentError):
             raise grant
-        forge = forge_for_settings()
-        existing = forge.find_open_pull_request(row.branch)
+        existing = propose(row, grant=grant, body=lambda cs: _body(access_request, cs))
         if existing is None:
-            mirror = _mirror()
-            changeset = _generate(mirror, grant, base)
-            body = _body(access_request, changeset)
-            mirror.prepare_branch(
-                base_branch=base,
-                branch=row.branch,
-                changeset=changeset,
-                author=AUTHOR,
-                message=f"{row.title}\n\nGenerated by the vendor access portal.\n",
+            raise FulfilmentError(
+                _("The Substrate repository already grants this: there is nothing to propose.")
             )
-            existing = forge.open_pull_request(row.branch, base, row.title, body)
-    except (GitRemoteError, ForgeTemporaryError) as exc:
+    except TEMPORARY_ERRORS as exc:
         _record_error(row, _safe_message(exc))
         raise
-    except (FulfilmentError, ForgeError, GitError, SubstrateError, ValueError) as exc:
+    except PERMANENT_ERRORS as exc:
         message = _safe_message(exc)
         logger.warning("Provisioning request #%s failed: %s", request_id, message)
         _fail(request_id, row, message)
@@ -304,7 +380,8 @@ def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> P
         raise ValidationError(_("Only an open pull request can be merged."))
     access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
     forge = forge_for_settings()
-    assert isinstance(forge, LocalForge)  # noqa: S101  the row is local, so FORGE is local
+    if not isinstance(forge, LocalForge):  # FORGE changed since this pull request was opened
+        raise ValidationError(_("This pull request is on the local forge, which is not in use."))
     committer = f"{actor.get_username()} <{actor.email or 'security@localhost'}>"
     try:
         merge_sha = forge.merge(row.number, committer=committer)
@@ -316,10 +393,10 @@ def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> P
         obj=access_request,
         after={"pull_request": row.number, "branch": row.branch, "merge_sha": merge_sha},
     )
-    if access_request.status == Status.PR_OPEN:
-        transition(access_request, to=Status.ACTIVE, actor=actor, action="request.activate")
-        notify_on_commit(access_request_id=access_request.pk, event="active", actor_id=actor.pk)
+    from approvals.pr_sync import apply_outcome
+
     row.refresh_from_db()
+    apply_outcome(access_request, row, actor=actor, detail={"pull_request": row.number})
     return row
 
 
@@ -370,9 +447,49 @@ def pull_request_diff(row: PullRequest) -> list[dict[str, Any]]:
     return changes
 
 
+def request_pull_requests(access_request: AccessRequest) -> dict[str, PullRequest | None]:
+    """The latest grant and revocation pull-request rows of a request (one query)."""
+    latest: dict[str, PullRequest | None] = {"grant": None, "revoke": None}
+    for row in PullRequest.objects.filter(access_request=access_request).select_related(
+        "commands_done_by"
+    ):
+        if latest.get(row.purpose) is None:
+            latest[row.purpose] = row
+    return latest
+
+
+@transaction.atomic
+def pull_request_commands_done(*, request_id: int, pr_id: int | None, actor: Any) -> PullRequest:
+    """Security records that the commands of a merged pull request were run; audited.
+
+    Nothing runs Terraform on the portal's side: until someone says so, the request page
+    keeps showing the commands still to run.
+    """
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team records that commands were run."))
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    row = (
+        PullRequest.objects.select_for_update()
+        .filter(access_request=access_request, pk=pr_id or 0)
+        .first()
+    )
+    if row is None or not row.commands_pending:
+        raise ValidationError(_("No merged pull request of this request has commands to run."))
+    row.commands_done_at = timezone.now()
+    row.commands_done_by = actor
+    row.save(update_fields=["commands_done_at", "commands_done_by", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="pullrequest.commands_done",
+        obj=access_request,
+        after={"pull_request": row.number, "purpose": row.purpose, "commands": len(row.commands)},
+    )
+    return row
+
+
 def request_progress(access_request: AccessRequest) -> dict[str, Any]:
     """What the request page shows about fulfilment, as plain values (JSON-safe)."""
-    row = PullRequest.objects.filter(access_request=access_request).first()
+    row = request_pull_requests(access_request)["grant"]
     steps: dict[str, str] = {
         Status.APPROVED: "queued",
         Status.PROVISIONING: "pushing" if row and row.head_sha else "generating",
@@ -392,6 +509,94 @@ def request_progress(access_request: AccessRequest) -> dict[str, Any]:
             "state": row.state,
             "branch": row.branch,
             "attempts": row.attempts,
+            "commands_pending": row.commands_pending,
         },
         "last_error": row.last_error if row else "",
     }
+
+
+# --- conflicts: regenerate on the new default-branch tip ---------------------------------------
+
+
+def _regenerate_error(row: PullRequest, message: str, source: str) -> None:
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
+        # Each poll retries a conflicting pull request: the same failure is audited once.
+        if (
+            not PullRequest.objects.filter(pk=row.pk)
+            .exclude(last_error=message)
+            .update(last_error=message)
+        ):
+            return
+        audit_record(
+            actor=None,
+            action="pullrequest.regenerate_fail",
+            obj=access_request,
+            after={"pull_request": row.number, "error": message, "source": source},
+        )
+
+
+def pull_request_regenerate(*, pr_id: int, source: str) -> PullRequest | None:
+    """Rebuilds an open pull request that no longer merges on the current default branch.
+
+    The change set (grant or revocation) is generated again on the new tip of the base and
+    the portal's own branch is moved onto it (a force update of that one `vendor-access/`
+    ref, never of the base), so the same pull request is reused and shows the new diff. A
+    no-op when the branch already holds that change set on the current tip. Audited with
+    the old and new head. Temporary errors propagate for the task to retry; others are
+    recorded on the row (the pull request stays open for security to look at).
+    """
+    row = PullRequest.objects.filter(pk=pr_id, state=PullRequest.State.OPEN).first()
+    if row is None or row.number is None:
+        return None
+    access_request = AccessRequest.objects.select_related("vendor").get(pk=row.access_request_id)
+    revoke = row.purpose == PullRequest.Purpose.REVOKE
+    expected = Status.REVOKED if revoke else Status.PR_OPEN
+    if access_request.status != expected:
+        return None
+    try:
+        forge = forge_for_settings()
+        mirror = _mirror(forge)
+        changeset = _generate(mirror, grant_for(access_request), row.base, revoke=revoke)
+        if changeset.is_empty:
+            raise FulfilmentError(
+                _("The default branch already holds this change: nothing left to propose.")
+            )
+        body = _body(access_request, changeset)
+        head = push_change(row, mirror, changeset, body)
+        # The body lists the files and the commands to run after merge: keep it true.
+        forge.update_pull_request_body(row.number, body)
+    except TEMPORARY_ERRORS as exc:
+        _record_error(row, _safe_message(exc))
+        raise
+    except PERMANENT_ERRORS as exc:
+        _regenerate_error(row, _safe_message(exc), source)
+        return None
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+        locked = PullRequest.objects.select_for_update().get(pk=row.pk)
+        previous = locked.head_sha
+        locked.head_sha, locked.last_error = head, ""
+        locked.save(update_fields=["head_sha", "last_error", "updated_at"])
+        if head != previous:
+            audit_record(
+                actor=None,
+                action="pullrequest.regenerate",
+                obj=access_request,
+                before={"head_sha": previous},
+                after={
+                    "pull_request": locked.number,
+                    "branch": locked.branch,
+                    "head_sha": head,
+                    "source": source,
+                },
+            )
+    return locked
+
+
+def pull_request_regenerate_give_up(*, pr_id: int, message: str) -> None:
+    """Temporary errors outlasted the retries: the row keeps the last one (still open)."""
+    row = PullRequest.objects.filter(pk=pr_id).first()
+    if row is not None:
+        text = _("Gave up regenerating after repeated errors: %(e)s") % {"e": message}
+        _regenerate_error(row, _safe_message(text), "retry")

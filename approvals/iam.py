@@ -12,16 +12,27 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Matched with `fullmatch` and ASCII semantics: `$` would accept a trailing newline, and `\d` or
+# `\w` any Unicode digit or letter, none of which IAM allows (nor the change-set generator).
+ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 # Role or user ARNs (with an optional path), or the account root; standard partitions only.
+# Path segments use the IAM name alphabet, as the generator does (provisioning/substrate/names):
+# IAM allows any printable ASCII there, but quotes, `$` or `{` have no business in a vendor's ARN.
 PRINCIPAL_ARN = re.compile(
-    r"^arn:aws(?:-us-gov|-cn)?:iam::(\d{12}):"
-    r"(?:root|(?:role|user)/(?:[\x21-\x7e]{1,510}/)?[\w+=,.@-]{1,64})$"
+    r"arn:aws(?:-us-gov|-cn)?:iam::(\d{12}):"
+    r"(?:root|(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64})",
+    re.ASCII,
 )
-EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
-ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 MANAGED_POLICY_ARN = re.compile(
-    r"^arn:aws(?:-us-gov|-cn)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@/-]{1,512}/)?[\w+=,.@-]{1,128}$",
+    r"arn:aws(?:-us-gov|-cn)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@/-]{1,512}/)?[\w+=,.@-]{1,128}",
+    re.ASCII,
+)
+# Resource ARNs for the policy generator: partition, service, region, account, resource. The
+# resource part may hold any printable ASCII (S3 keys do); it ends up as a JSON string.
+RESOURCE_ARN = re.compile(
+    r"arn:aws(?:-us-gov|-cn)?:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|aws)?:[\x21-\x7e]{1,1000}",
     re.ASCII,
 )
 # AWS limits (IAM quotas): inline role policies count every character; managed policies count
@@ -62,7 +73,7 @@ def parse_principals(text: str) -> list[str]:
             continue
         if raw == "*" or "*" in raw or "?" in raw:
             raise IamInputError(f"{raw!r}: a wildcard would let anyone assume the role.")
-        if ACCOUNT_ID.match(raw) or PRINCIPAL_ARN.match(raw):
+        if ACCOUNT_ID.fullmatch(raw) or PRINCIPAL_ARN.fullmatch(raw):
             if raw not in principals:
                 principals.append(raw)
             continue
@@ -76,7 +87,7 @@ def parse_principals(text: str) -> list[str]:
 
 
 def check_external_id(value: str) -> str:
-    if not EXTERNAL_ID.match(value):
+    if not EXTERNAL_ID.fullmatch(value):
         raise IamInputError(
             "Use 2 to 1,224 characters: letters, digits and + = , . @ : / - _ (STS's rule)."
         )
@@ -84,14 +95,24 @@ def check_external_id(value: str) -> str:
 
 
 def check_role_name(value: str) -> str:
-    if not ROLE_NAME.match(value):
+    if not ROLE_NAME.fullmatch(value):
         raise IamInputError("IAM role names are 1-64 letters, digits and + = , . @ - _.")
     return value
 
 
+def check_resource_arns(values: list[str]) -> list[str]:
+    """The generator's resource ARNs; policy_sentry fails with a bare exception on others."""
+    for value in values:
+        if not RESOURCE_ARN.fullmatch(value):
+            raise IamInputError(
+                f"{value!r} is not a resource ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)."
+            )
+    return values
+
+
 def check_managed_policy_arns(values: list[str]) -> list[str]:
     for value in values:
-        if not MANAGED_POLICY_ARN.match(value):
+        if not MANAGED_POLICY_ARN.fullmatch(value):
             raise IamInputError(f"{value!r} is not an IAM managed policy ARN.")
     return values
 
@@ -281,11 +302,12 @@ def generate_least_privilege_policy(
     from policy_sentry.command.write_policy import write_policy_with_template
     from policy_sentry.writing.template import get_crud_template_dict
 
-    if not re.match(r"^[a-z0-9-]{2,40}$", service):
+    if not re.fullmatch(r"[a-z0-9-]{2,40}", service, re.ASCII):
         raise IamInputError("Name the AWS service by its IAM prefix, e.g. s3 or cloudwatch.")
     levels = {"read", "write", "list", "tagging", "permissions-management"}
     if not access_levels or not set(access_levels) <= levels:
         raise IamInputError(f"Choose access levels among: {', '.join(sorted(levels))}.")
+    check_resource_arns(resource_arns)
     template = get_crud_template_dict()
     template["name"] = "VendorAccess"
     if resource_arns:

@@ -69,6 +69,11 @@ NOTICES: dict[str, Notice] = {
     "pr_open": Notice(frozenset({REQUESTER}), "has its pull request open"),
     "active": Notice(frozenset({REQUESTER}), "is active"),
     "failed": Notice(frozenset({REQUESTER, SECURITY}), "failed to provision"),
+    # Access keys (approvals/keys.py): never the key id or secret, only that something happened.
+    "key_failed": Notice(frozenset({SECURITY}), "could not get its access key"),
+    "key_unused": Notice(frozenset({SECURITY}), "has an access key unused for too long"),
+    "expiring": Notice(frozenset({REQUESTER}), "reaches its end date soon"),
+    "revoke_failed": Notice(frozenset({SECURITY}), "needs help to be removed"),
 }
 WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",

@@ -1,19 +1,25 @@
 """Pull request outcomes coming back from the forge: by webhook or by polling (issue 7).
 
+A pull request that can no longer merge (its base moved and the changes collide) is queued
+for regeneration (`approvals.fulfilment.pull_request_regenerate`).
+
 `pull_request_apply_state` is the one place that turns a forge's answer into the portal's
 state, whoever asked: the GitHub webhook (`approvals.webhooks`) and the periodic poll
 `pull_requests_sync` (the fallback for missed deliveries) both call it. It is idempotent: a
 row that is no longer open is left alone, so a webhook and a poll for the same pull request
 make one transition between them.
 
-* merged: the row becomes merged and a request with its pull request open becomes ACTIVE;
+* merged: the row becomes merged and a request with its pull request open becomes ACTIVE
+  (a revocation pull request: `approvals.revocation._revocation_merged`);
 * closed without merging: the row becomes closed with a note and the request goes back to
-  security as FAILED (the request page shows the note and the Retry button).
+  security as FAILED (the request page shows the note and the Retry button); a revocation
+  pull request keeps its note and security is told (Retry revocation).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +33,63 @@ from provisioning.forges import ForgeError, PullRequestState
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
 CLOSED_NOTE = "The pull request was closed without merging"
+REVOKE_CLOSED_NOTE = (
+    "The revocation pull request was closed without merging: the access is still in the "
+    "Substrate repository"
+)
+
+
+def apply_outcome(
+    access_request: AccessRequest, row: PullRequest, *, actor: Any, detail: dict[str, Any]
+) -> None:
+    """What a merged or closed pull request means for its request (both locked by the caller).
+
+    Grant merged: PR_OPEN becomes ACTIVE; a grant merged after its request was revoked
+    queues the revocation again (it now has something to remove). Grant closed: PR_OPEN
+    becomes FAILED for security to retry. Revocation merged: `_revocation_merged`.
+    Revocation closed: the row keeps a note and security is told (the access stays).
+    """
+    merged = row.state == PullRequest.State.MERGED
+    if row.purpose == PullRequest.Purpose.REVOKE:
+        from approvals.revocation import _revocation_merged
+
+        if merged:
+            _revocation_merged(access_request)
+        else:
+            notify_on_commit(access_request_id=access_request.pk, event="revoke_failed")
+        return
+    if access_request.status == Status.REVOKED and merged:
+        from approvals.revocation_tasks import revoke_access_task
+
+        revoke_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+        return
+    if access_request.status != Status.PR_OPEN:
+        logger.info(
+            "Pull request #%s is %s; request #%s is %s: status unchanged",
+            row.number,
+            row.state,
+            access_request.pk,
+            access_request.status,
+        )
+        return
+    if merged:
+        transition(
+            access_request, to=Status.ACTIVE, actor=actor, action="request.activate", detail=detail
+        )
+        notify_on_commit(
+            access_request_id=access_request.pk,
+            event="active",
+            actor_id=getattr(actor, "pk", None),
+        )
+    else:
+        transition(
+            access_request,
+            to=Status.FAILED,
+            actor=actor,
+            action="request.provision_fail",
+            detail={**detail, "error": row.last_error},
+        )
+        notify_on_commit(access_request_id=access_request.pk, event="failed")
 
 
 def pull_request_apply_state(
@@ -54,7 +117,9 @@ def pull_request_apply_state(
         if merged:
             row.merge_sha = merge_sha[:64] or row.merge_sha
         else:
-            row.last_error = CLOSED_NOTE
+            row.last_error = (
+                CLOSED_NOTE if row.purpose == PullRequest.Purpose.GRANT else REVOKE_CLOSED_NOTE
+            )
         row.save(update_fields=["state", "merge_sha", "last_error", "updated_at"])
         detail = {"pull_request": row.number, "source": source}
         audit_record(
@@ -64,48 +129,23 @@ def pull_request_apply_state(
             before={"pull_request_state": PullRequest.State.OPEN.value},
             after={**detail, "pull_request_state": row.state, "branch": row.branch},
         )
-        if access_request.status != Status.PR_OPEN:
-            logger.info(
-                "Pull request #%s is %s; request #%s is %s: status unchanged",
-                row.number,
-                row.state,
-                access_request.pk,
-                access_request.status,
-            )
-            return True
-        if merged:
-            transition(
-                access_request,
-                to=Status.ACTIVE,
-                actor=None,
-                action="request.activate",
-                detail=detail,
-            )
-            notify_on_commit(access_request_id=access_request.pk, event="active")
-        else:
-            transition(
-                access_request,
-                to=Status.FAILED,
-                actor=None,
-                action="request.provision_fail",
-                detail={**detail, "error": row.last_error},
-            )
-            notify_on_commit(access_request_id=access_request.pk, event="failed")
+        apply_outcome(access_request, row, actor=None, detail=detail)
     return True
 
 
 def pull_requests_sync() -> int:
-    """Polls every open GitHub pull request's state; returns how many outcomes were applied.
+    """Polls every open pull request of the configured forge; returns how many outcomes
+    (merged or closed) were applied. An open one that can no longer merge is queued for
+    regeneration on the new default-branch tip.
 
     A forge error stops this run (logged, without the token); the next run is the retry.
     """
-    if settings.FORGE != PullRequest.Forge.GITHUB:
-        return 0
     from approvals.fulfilment import _safe_message, forge_for_settings
+    from approvals.fulfilment_tasks import pull_request_regenerate_task
 
     rows = list(
         PullRequest.objects.filter(
-            forge=PullRequest.Forge.GITHUB, state=PullRequest.State.OPEN, number__isnull=False
+            forge=settings.FORGE, state=PullRequest.State.OPEN, number__isnull=False
         )
         .order_by("pk")
         .values_list("pk", "number")
@@ -118,9 +158,13 @@ def pull_requests_sync() -> int:
         for pk, number in rows:
             if number is None:  # excluded by the query; keeps the type checker informed
                 continue
-            state = forge.pull_request_state(number)
-            if pull_request_apply_state(pr_id=pk, state=state, source="poll"):
-                applied += 1
+            info = forge.pull_request(number)
+            if info.state != PullRequestState.OPEN:
+                if pull_request_apply_state(pr_id=pk, state=info.state, source="poll"):
+                    applied += 1
+            elif info.mergeable is False:
+                logger.info("Pull request #%s conflicts with its base: regenerating", number)
+                pull_request_regenerate_task.delay(pk, "poll")
     except ForgeError as exc:
         logger.warning("Polling pull requests stopped: %s", _safe_message(exc))
     return applied

@@ -141,6 +141,11 @@ def _apply_permissions(
                 "resource_arns": arns,
             }
             access_request.generator_input = generator_input
+            try:
+                iam.check_resource_arns(arns)
+            except iam.IamInputError as exc:
+                errors.setdefault("generator_resources", []).append(str(exc))
+                return
             if generator_input["service"]:
                 access_request.inline_policy = iam.generate_least_privilege_policy(
                     **generator_input

@@ -18,6 +18,20 @@ def accounts_sync_task(run_id: int | None = None) -> None:
 
 
 # The worker imports each app's tasks module; the notice tasks live in their own module.
-from approvals.fulfilment_tasks import provision_access_task  # noqa: E402, F401
+from approvals.fulfilment_tasks import (  # noqa: E402, F401
+    provision_access_task,
+    pull_request_regenerate_task,
+)
+from approvals.key_tasks import (  # noqa: E402, F401
+    access_key_issue_task,
+    access_key_link_send_task,
+    access_key_reissue_task,
+    access_keys_deactivate_task,
+    access_keys_delete_task,
+    access_keys_hygiene_task,
+    access_keys_issue_due_task,
+    access_keys_sweep_task,
+)
 from approvals.notification_tasks import notice_email_task, notice_slack_task  # noqa: E402, F401
 from approvals.pr_sync_tasks import pull_requests_sync_task  # noqa: E402, F401
+from approvals.revocation_tasks import grants_expire_task, revoke_access_task  # noqa: E402, F401

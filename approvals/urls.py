@@ -1,7 +1,7 @@
 """Routes of the workflow: each view module lists its own patterns."""
 
 from approvals import webhooks
-from approvals.views import accounts, pullrequests, requests
+from approvals.views import accounts, keys, pullrequests, requests
 
 app_name = "approvals"
 
@@ -9,5 +9,6 @@ urlpatterns = [
     *accounts.urlpatterns,
     *requests.urlpatterns,
     *pullrequests.urlpatterns,
+    *keys.urlpatterns,
     *webhooks.urlpatterns,
 ]

@@ -1,6 +1,12 @@
-"""The GitHub webhook: pull request outcomes pushed by the forge (issue 7).
+"""The GitHub and GitLab webhooks: pull request outcomes pushed by the forge (issue 7).
 
-Reached without signing in: its protection is the `X-Hub-Signature-256` HMAC SHA-256 of the
+GitLab (`POST /webhooks/gitlab/`): the `X-Gitlab-Token` header must equal FORGE_WEBHOOK_SECRET
+(compared in constant time); deliveries are de-duplicated by `X-Gitlab-Event-UUID`; merge
+request events apply the same step as GitHub's (merged, closed, or conflicting: regenerate)
+and a push to the default branch triggers a poll. The same body cap and answers apply.
+
+GitHub (`POST /webhooks/github/`), reached without signing in: its protection is the
+`X-Hub-Signature-256` HMAC SHA-256 of the
 raw body with FORGE_WEBHOOK_SECRET, compared in constant time. Without a configured secret
 every delivery is refused. Deliveries are de-duplicated by `X-GitHub-Delivery` (a
 `WebhookDelivery` row, written in the same transaction as the outcome, so a delivery that
@@ -18,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -59,14 +66,16 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY_BYTES else body
 
 
-def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestState, str] | None:
-    """(number, state, merge sha) of a `pull_request` "closed" delivery for our repository."""
-    if payload.get("action") != "closed":
-        return None
+def _our_repository(payload: dict[str, Any]) -> bool:
     repository = payload.get("repository") or {}
     full_name = str(repository.get("full_name") or "") if isinstance(repository, dict) else ""
     wanted = settings.FORGE_REPOSITORY
-    if not wanted or full_name.casefold() != wanted.casefold():
+    return bool(wanted) and full_name.casefold() == wanted.casefold()
+
+
+def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestState, str] | None:
+    """(number, state, merge sha) of a `pull_request` "closed" delivery for our repository."""
+    if payload.get("action") != "closed" or not _our_repository(payload):
         return None
     pull = payload.get("pull_request")
     if not isinstance(pull, dict) or not isinstance(pull.get("number"), int):
@@ -76,18 +85,59 @@ def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestStat
     return pull["number"], state, str(pull.get("merge_commit_sha") or "") if merged else ""
 
 
-@csrf_exempt
-@require_POST
-def github_webhook(request: HttpRequest) -> HttpResponse:
+def _conflicted_number(payload: dict[str, Any]) -> int | None:
+    """The number of an open pull request the delivery says cannot merge (GitHub:
+    `mergeable: false` or `mergeable_state: "dirty"`), for our repository."""
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict) or not _our_repository(payload):
+        return None
+    if pull.get("state") != "open" or not isinstance(pull.get("number"), int):
+        return None
+    if pull.get("mergeable") is False or pull.get("mergeable_state") == "dirty":
+        return int(pull["number"])
+    return None
+
+
+def regenerate_on_commit(forge: str, number: int, source: str) -> bool:
+    """Queues the regeneration of our open pull request `number`; False if it is not ours."""
+    from approvals.fulfilment_tasks import pull_request_regenerate_task
+
+    row = PullRequest.objects.filter(
+        forge=forge, number=number, state=PullRequest.State.OPEN
+    ).first()
+    if row is None:
+        return False
+    pull_request_regenerate_task.delay_on_commit(row.pk, source)  # type: ignore[attr-defined]
+    return True
+
+
+def poll_on_commit() -> None:
+    """The default branch moved: poll the open pull requests (mergeability) after commit."""
+    from approvals.pr_sync_tasks import pull_requests_sync_task
+
+    pull_requests_sync_task.delay_on_commit()  # type: ignore[attr-defined]
+
+
+def _receive(
+    request: HttpRequest,
+    *,
+    forge: str,
+    authentic: Callable[[bytes], bool],
+    delivery_header: str,
+    event_header: str,
+    handle: Callable[[str, dict[str, Any], str], JsonResponse],
+) -> HttpResponse:
+    """What both forges' webhooks do: cap the body, check authenticity before reading
+    anything else, parse, and handle each delivery id once (in the transaction that records
+    it, so a delivery that failed half-way is processed again when the forge redelivers)."""
     body = _read_body(request)
     if body is None:
         return _answer(413, "too large")
-    header = request.headers.get("X-Hub-Signature-256", "")
-    if not signature_valid(settings.FORGE_WEBHOOK_SECRET, body, header):
-        logger.warning("GitHub webhook refused: missing or invalid signature")
+    if not authentic(body):
+        logger.warning("%s webhook refused: missing or invalid signature or token", forge)
         return _answer(403, "forbidden")
-    delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
-    event = request.headers.get("X-GitHub-Event", "").strip()
+    delivery_id = request.headers.get(delivery_header, "").strip()
+    event = request.headers.get(event_header, "").strip()
     if not delivery_id or len(delivery_id) > 100 or not event:
         return _answer(400, "missing delivery or event")
     try:
@@ -99,20 +149,45 @@ def github_webhook(request: HttpRequest) -> HttpResponse:
     try:
         with transaction.atomic():
             _, created = WebhookDelivery.objects.get_or_create(
-                delivery_id=delivery_id, defaults={"forge": "github", "event": event[:50]}
+                delivery_id=delivery_id, defaults={"forge": forge, "event": event[:50]}
             )
             if not created:
-                logger.info("GitHub delivery %s already handled", delivery_id)
+                logger.info("%s delivery %s already handled", forge, delivery_id)
                 return _answer(200, "duplicate")
-            return _handle(event, payload, delivery_id)
+            return handle(event, payload, delivery_id)
     except IntegrityError:  # a concurrent delivery with the same id won
         return _answer(200, "duplicate")
+
+
+@csrf_exempt
+@require_POST
+def github_webhook(request: HttpRequest) -> HttpResponse:
+    header = request.headers.get("X-Hub-Signature-256", "")
+    return _receive(
+        request,
+        forge=PullRequest.Forge.GITHUB,
+        authentic=lambda body: signature_valid(settings.FORGE_WEBHOOK_SECRET, body, header),
+        delivery_header="X-GitHub-Delivery",
+        event_header="X-GitHub-Event",
+        handle=_handle,
+    )
 
 
 def _handle(event: str, payload: dict[str, Any], delivery_id: str) -> JsonResponse:
     if event == "ping":
         return _answer(200, "pong")
+    if event == "push":
+        default = f"refs/heads/{settings.SUBSTRATE_DEFAULT_BRANCH}"
+        if payload.get("ref") == default and _our_repository(payload):
+            poll_on_commit()  # open pull requests may conflict with the new tip now
+            return _answer(200, "polling")
+        return _answer(202, "ignored")
     if event != "pull_request":
+        return _answer(202, "ignored")
+    conflicted = _conflicted_number(payload)
+    if conflicted is not None:
+        if regenerate_on_commit(PullRequest.Forge.GITHUB, conflicted, "webhook"):
+            return _answer(200, "regenerating")
         return _answer(202, "ignored")
     outcome = _pull_request_outcome(payload)
     if outcome is None:
@@ -134,6 +209,85 @@ def _handle(event: str, payload: dict[str, Any], delivery_id: str) -> JsonRespon
     return _answer(200, "applied" if changed else "unchanged")
 
 
+# --- GitLab ---------------------------------------------------------------------------------
+
+
+def gitlab_token_valid(secret: str, header: str) -> bool:
+    """Whether the `X-Gitlab-Token` header equals the secret; False without a secret."""
+    if not secret or not header:
+        return False
+    return hmac.compare_digest(secret.encode(), header.encode())
+
+
+def _gitlab_project_ours(payload: dict[str, Any]) -> bool:
+    project = payload.get("project") or {}
+    path = str(project.get("path_with_namespace") or "") if isinstance(project, dict) else ""
+    wanted = settings.FORGE_REPOSITORY
+    return bool(wanted) and path.casefold() == wanted.strip("/").casefold()
+
+
+def _gitlab_handle(event: str, payload: dict[str, Any], delivery_id: str) -> JsonResponse:
+    kind = payload.get("object_kind")
+    if not _gitlab_project_ours(payload):
+        return _answer(202, "ignored")
+    if kind == "push":
+        if payload.get("ref") == f"refs/heads/{settings.SUBSTRATE_DEFAULT_BRANCH}":
+            poll_on_commit()
+            return _answer(200, "polling")
+        return _answer(202, "ignored")
+    attributes = payload.get("object_attributes")
+    if kind != "merge_request" or not isinstance(attributes, dict):
+        return _answer(202, "ignored")
+    number = attributes.get("iid")
+    if not isinstance(number, int):
+        return _answer(400, "missing merge request iid")
+    state = attributes.get("state")
+    if state == "opened":
+        conflicted = (
+            attributes.get("merge_status") == "cannot_be_merged"
+            or attributes.get("detailed_merge_status") == "conflict"
+            or attributes.get("has_conflicts") is True
+        )
+        if conflicted and regenerate_on_commit(PullRequest.Forge.GITLAB, number, "webhook"):
+            return _answer(200, "regenerating")
+        return _answer(202, "ignored")
+    if state not in ("merged", "closed"):
+        return _answer(202, "ignored")
+    row = PullRequest.objects.filter(forge=PullRequest.Forge.GITLAB, number=number).first()
+    if row is None:
+        return _answer(202, "ignored")
+    merged = state == "merged"
+    changed = pull_request_apply_state(
+        pr_id=row.pk,
+        state=PullRequestState.MERGED if merged else PullRequestState.CLOSED,
+        source="webhook",
+        merge_sha=str(attributes.get("merge_commit_sha") or "") if merged else "",
+    )
+    logger.info(
+        "GitLab delivery %s: merge request !%s %s (%s)",
+        delivery_id,
+        number,
+        state,
+        "applied" if changed else "already applied",
+    )
+    return _answer(200, "applied" if changed else "unchanged")
+
+
+@csrf_exempt
+@require_POST
+def gitlab_webhook(request: HttpRequest) -> HttpResponse:
+    header = request.headers.get("X-Gitlab-Token", "")
+    return _receive(
+        request,
+        forge=PullRequest.Forge.GITLAB,
+        authentic=lambda _body: gitlab_token_valid(settings.FORGE_WEBHOOK_SECRET, header),
+        delivery_header="X-Gitlab-Event-UUID",
+        event_header="X-Gitlab-Event",
+        handle=_gitlab_handle,
+    )
+
+
 urlpatterns = [
     path("webhooks/github/", github_webhook, name="webhook_github"),
+    path("webhooks/gitlab/", gitlab_webhook, name="webhook_gitlab"),
 ]

@@ -16,9 +16,11 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from django.conf import settings
 
 from provisioning.keys import Secret
@@ -43,11 +45,32 @@ def _is_loopback_endpoint(url: str) -> bool:
         return False
 
 
+class _PathsOnce(list[str]):
+    """boto3 appends its data folder to the loader's search paths on every Session: with one
+    loader shared by all sessions, a path already listed is not appended again."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+# botocore reads and parses its JSON service models per session (0.1 s or more for a client);
+# one loader shared by every session parses them once per process. Its caches are only ever
+# filled, never changed, so sharing it between threads is safe.
+SHARED_LOADER = botocore.loaders.Loader(extra_search_paths=_PathsOnce())
+
+
+def _core_session() -> botocore.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", SHARED_LOADER)
+    return core
+
+
 def _emulator_session() -> boto3.Session:
     """A session for the emulator on loopback: the standard chain minus the instance and
     container metadata endpoints (never worth a network probe here), and placeholder
     credentials when the chain has none (`make run` sets none; the emulator takes any)."""
-    core = botocore.session.Session()
+    core = _core_session()
     resolver = core.get_component("credential_provider")
     for method in ("iam-role", "container-role"):
         resolver.remove(method)
@@ -62,12 +85,13 @@ def _session(role_arn: str = "", session_name: str = "vendor-access-portal") -> 
         base = _emulator_session()
     else:
         # Real AWS (or a remote endpoint): boto3's standard chain, unchanged.
-        base = boto3.Session(region_name=settings.AWS_REGION)
+        base = boto3.Session(botocore_session=_core_session(), region_name=settings.AWS_REGION)
     if not role_arn:
         return base
     sts = base.client("sts", endpoint_url=settings.AWS_ENDPOINT_URL or None, config=_BOTO_CONFIG)
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
     return boto3.Session(
+        botocore_session=_core_session(),
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
@@ -97,6 +121,37 @@ INACTIVE_ACCOUNT_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
 class AwsError(Exception):
     """An AWS call failed (denied, unreachable, throttled past the retries); the message says
     which call and why, without a botocore type for callers to import."""
+
+
+# Error codes that say "try again later" rather than "this will never work". boto3's standard
+# retry mode has already retried these a few times by the time an AwsError reaches a caller.
+TEMPORARY_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceFailure",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+
+
+def aws_error_temporary(exc: BaseException) -> bool:
+    """Whether an `AwsError` (or the botocore error under it) may succeed if retried later:
+    throttling, a 5xx answer, or no answer at all (connection refused, timeout)."""
+    cause = exc.__cause__ if isinstance(exc, AwsError) else exc
+    if isinstance(cause, ClientError):
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return _error_code(cause) in TEMPORARY_ERROR_CODES or status >= 500
+    # No answer at all; missing credentials or a malformed call will not improve by waiting.
+    return isinstance(cause, (BotocoreConnectionError, HTTPClientError))
 
 
 @dataclass(frozen=True)
@@ -255,6 +310,22 @@ def organization_seed(accounts: Iterable[SeedAccount]) -> dict[str, str]:
 
 
 # --- IAM users and access keys (SOC2.md section 3 rule 5; issue 7) ------------------------------
+
+
+def iam_user_seed(user_name: str) -> bool:
+    """Creates the IAM user in the admin account of the AWS emulator (the demo's "applied"
+    Terraform); True when created, False when it existed. Refuses real AWS."""
+    if not settings.AWS_ENDPOINT_URL:
+        raise AwsError("refusing to create an IAM user: AWS_ENDPOINT_URL is empty (real AWS)")
+    client = _iam("CreateUser", None)
+    try:
+        client.create_user(UserName=user_name, Tags=[{"Key": "Manager", "Value": "Terraform"}])
+    except ClientError as exc:
+        if _error_code(exc) == "EntityAlreadyExists":
+            return False
+        raise AwsError(_describe_iam_error("CreateUser", exc)) from exc
+    return True
+
 
 # IAM allows two access keys per user: one in use, one for a zero-downtime rotation.
 MAX_ACCESS_KEYS_PER_USER = 2

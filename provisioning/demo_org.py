@@ -42,6 +42,11 @@ DEFAULT_REGION = "us-west-2"
 PREFIX = "demo"
 # Seed of moto's random generator in the emulator: the same seed gives the same account ids.
 DEMO_SEED = 2024
+# The demo vendor whose `iam_user` grant is merged and applied out of the box: the emulator
+# creates its IAM user (named after the vendor's slug, as the change set does) in the account
+# the portal's admin role reaches, and `seed_demo` its active request, so the worker issues the
+# key and e-mails the one-time link at once (vendors/demo.py has the vendor).
+KEY_DEMO_VENDOR_SLUG = "relay-alerts"
 
 
 @dataclass(frozen=True)

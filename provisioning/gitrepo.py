@@ -105,8 +105,9 @@ def _slug(value: str, limit: int) -> str:
     return _SLUG_PART.sub("-", ascii_text.lower()).strip("-")[:limit].strip("-")
 
 
-def branch_name(request_id: int | str, vendor_slug: str) -> str:
-    """The portal's branch for one access request: `vendor-access/req-42-orbit-ci`.
+def branch_name(request_id: int | str, vendor_slug: str, *, kind: str = "req") -> str:
+    """The portal's branch for one access request: `vendor-access/req-42-orbit-ci`, or
+    `vendor-access/revoke-42-orbit-ci` for its revocation (`kind="revoke"`).
 
     Pure and deterministic, so a retried task finds the branch (and its pull request) that
     an earlier attempt created. Hostile inputs are reduced to `[a-z0-9-]`; a request id that
@@ -116,7 +117,9 @@ def branch_name(request_id: int | str, vendor_slug: str) -> str:
     if not request:
         raise BranchNameError(f"Request id {request_id!r} gives an empty branch name.")
     vendor = _slug(vendor_slug, 60)
-    name = f"{BRANCH_PREFIX}req-{request}" + (f"-{vendor}" if vendor else "")
+    if kind not in ("req", "revoke"):
+        raise BranchNameError(f"Unknown branch kind {kind!r}.")
+    name = f"{BRANCH_PREFIX}{kind}-{request}" + (f"-{vendor}" if vendor else "")
     return validate_branch(name)
 
 

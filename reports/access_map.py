@@ -195,11 +195,19 @@ def _header_groups(accounts: list[AwsAccount]) -> list[list[tuple[str, int]]]:
 
 
 def vendor_live_grants(vendor_id: int) -> QuerySet[AccessRequest]:
-    """The vendor page's live grants, soonest end first, with how many accounts each reaches."""
-    from django.db.models import Count
+    """The vendor page's live grants, soonest end first, with how many accounts each reaches
+    and when its access key (IAM-user grants) was last used, as the hygiene task last saw."""
+    from django.db.models import Count, OuterRef, Subquery
 
+    from approvals.models import AccessKey
+
+    last_use = (
+        AccessKey.objects.filter(access_request=OuterRef("pk"), last_used_at__isnull=False)
+        .order_by("-last_used_at")
+        .values("last_used_at")[:1]
+    )
     return (
         AccessRequest.objects.filter(vendor_id=vendor_id, status__in=LIVE_GRANT_STATES)
-        .annotate(account_count=Count("target_accounts"))
+        .annotate(account_count=Count("target_accounts"), key_last_used=Subquery(last_use))
         .order_by("expires_on", "pk")
     )

@@ -293,9 +293,23 @@ def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, Su
 
 
 def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[AccessRequest]]:
+    from approvals.models import AccessKey
+
+    # The latest use of any of the grant's keys that the hygiene task had seen by the as-of
+    # time (last use is kept as a latest value, not a history: a later use hides an earlier).
+    key_last_use = (
+        AccessKey.objects.filter(
+            access_request=OuterRef("pk"),
+            last_used_at__isnull=False,
+            last_used_at__lte=params.as_of,
+        )
+        .order_by("-last_used_at")
+        .values("last_used_at")[:1]
+    )
     grants = (
         live_grants_as_of(params)
         .filter(vendor_id__in=vendor_ids)
+        .annotate(key_last_used=Subquery(key_last_use))
         .prefetch_related(
             "target_accounts",
             Prefetch(
@@ -432,7 +446,13 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
         joined(granted),
         joined(expiry),
         joined(prs),
-        "",  # key last use: recorded by the access-key monitor once it stores it
+        joined(
+            f"#{g.pk}: {timezone.localtime(g.key_last_used).date().isoformat()}"  # type: ignore[attr-defined]
+            if g.key_last_used  # type: ignore[attr-defined]
+            else f"#{g.pk}: never seen used"
+            for g in grants
+            if g.strategy == Strategy.IAM_USER
+        ),
         "",  # Access Analyzer findings: not collected by the portal yet
     ]
     return cells, past_expiry

@@ -37,3 +37,44 @@ def draft_request(owner: Any, vendor: Any) -> AccessRequest:
             "expires_on": timezone.localdate() + timedelta(days=9),
         },
     )
+
+
+def iam_user_grant(owner: Any, *, key_contact: str = "keys@orbit.example") -> AccessRequest:
+    """An active IAM-user grant of a new Orbit CI vendor (IAM user `orbit-ci`), whose key
+    contact is `key_contact`: merged and applied, as fulfilment leaves it (tested there)."""
+    from vendors import services as vendor_services
+
+    vendor = vendor_services.vendor_create(
+        actor=owner,
+        data={
+            "name": "Orbit CI",
+            "slug": "orbit-ci",
+            "service": "Hosted CI/CD",
+            "purpose": "Builds our code.",
+            "internal_owner": owner,
+            "data_sensitivity": "confidential",
+            "access_level": "write",
+            "criticality": "high",
+            "data_categories": ["source_code"],
+        },
+    )
+    vendor_services.contact_save(
+        vendor_id=vendor.pk,
+        actor=owner,
+        data={"name": "Kim", "email": key_contact, "receives_access_keys": True},
+    )
+    if not AwsAccount.objects.filter(domain="payments").exists():
+        staging_account()
+    r = request_services.request_save(
+        actor=owner,
+        data={
+            "vendor": vendor,
+            "strategy": "iam_user",
+            "domains": ["payments"],
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "justification": "j",
+            "expires_on": timezone.localdate() + timedelta(days=30),
+        },
+    )
+    AccessRequest.objects.filter(pk=r.pk).update(status="active")
+    return AccessRequest.objects.get(pk=r.pk)

@@ -97,11 +97,25 @@ def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) ->
     vendor.full_clean()
 
 
+def _check_slug_generates(slug: str) -> None:
+    """The slug never changes and names the vendor's files and IAM resources in every change
+    set, so it must pass the change-set generator's stricter rule (at most 40 characters, not
+    ending like the names it derives for other vendors) now, not fail at provisioning."""
+    from provisioning.substrate import GrantError
+    from provisioning.substrate.names import vendor_slug
+
+    try:
+        vendor_slug(slug)
+    except GrantError as exc:
+        raise ValidationError({"slug": exc.message}) from None
+
+
 @transaction.atomic
 def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
     """Registers a vendor; the requester becomes its creator and the tier follows the rubric."""
     vendor = Vendor(created_by=actor)
     _apply_vendor_fields(vendor, data, actor=actor)
+    _check_slug_generates(vendor.slug)
     vendor.save()
     audit_record(actor=actor, action="vendor.create", obj=vendor, after=audit_snapshot(vendor))
     return vendor
@@ -129,7 +143,7 @@ def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor
 
 @transaction.atomic
 def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Vendor:
-    """Marks a vendor offboarded (its AWS access is revoked by the fulfilment workflow)."""
+    """Marks a vendor offboarded and revokes its live grants (each gets a revocation PR)."""
     if not has_role(actor, Role.SECURITY):
         raise PermissionDenied(_("Only the security team can offboard a vendor."))
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
@@ -146,6 +160,9 @@ def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Ve
         before=before,
         after=audit_snapshot(vendor),
     )
+    from approvals.revocation import vendor_grants_revoke  # approvals imports vendors
+
+    vendor_grants_revoke(vendor_id=vendor.pk, actor=actor)
     return vendor
 
 

@@ -146,7 +146,9 @@ def vendor_offboard(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("Vendor offboarded. Its AWS access must now be revoked."))
+        messages.success(
+            request, _("Vendor offboarded. Its live grants are revoked; pull requests remove them.")
+        )
     return redirect("vendors:detail", pk=pk)
 
 

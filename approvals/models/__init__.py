@@ -13,6 +13,7 @@ from approvals.models.audit import (
     AuditLogAppendOnlyError,
     audit_event_hash,
 )
+from approvals.models.keys import AccessKey, KeyDelivery
 from approvals.models.pullrequests import PullRequest, PullRequestModelStore
 from approvals.models.requests import TRANSITIONS, AccessRequest, Approval, Strategy
 from approvals.models.webhooks import WebhookDelivery
@@ -24,6 +25,7 @@ __all__ = [
     "HASHED_FIELDS",
     "OBJECT_REPR_MAX_LENGTH",
     "TRANSITIONS",
+    "AccessKey",
     "AccessRequest",
     "AccountSyncRun",
     "Approval",
@@ -32,6 +34,7 @@ __all__ = [
     "AuditEventQuerySet",
     "AuditLogAppendOnlyError",
     "AwsAccount",
+    "KeyDelivery",
     "PullRequest",
     "PullRequestModelStore",
     "Strategy",

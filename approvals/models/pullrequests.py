@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -35,6 +36,13 @@ class PullRequest(models.Model):
         OPEN = "open", _("Open")
         MERGED = "merged", _("Merged")
         CLOSED = "closed", _("Closed without merging")
+        # A revocation that cannot go on (the request itself is already revoked): the row
+        # keeps the reason and security retries it from the request page.
+        FAILED = "failed", _("Failed")
+
+    class Purpose(models.TextChoices):
+        GRANT = "grant", _("Grant")
+        REVOKE = "revoke", _("Revocation")
 
     class Forge(models.TextChoices):
         LOCAL = "local", _("Local")
@@ -45,6 +53,7 @@ class PullRequest(models.Model):
         "approvals.AccessRequest", on_delete=models.PROTECT, related_name="pull_requests"
     )
     forge = models.CharField(max_length=16, choices=Forge.choices)
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.GRANT)
     # Null while pending: the forge assigns the number when the pull request is opened.
     number = models.PositiveIntegerField(null=True, blank=True)
     url = models.CharField(max_length=500, blank=True)
@@ -57,6 +66,17 @@ class PullRequest(models.Model):
     body = models.TextField(blank=True)
     last_error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The change set's post-merge commands ({"shell", "why"} each, in order), stored when the
+    # branch is pushed so the request page shows exactly what the pull request proposed.
+    commands = models.JSONField(default=list, blank=True)
+    commands_done_at = models.DateTimeField(null=True, blank=True)
+    commands_done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +96,15 @@ class PullRequest(models.Model):
     def __str__(self) -> str:
         number = f"#{self.number}" if self.number else "(pending)"
         return f"{self.get_forge_display()} pull request {number} from {self.branch}"
+
+    @property
+    def commands_pending(self) -> bool:
+        """Merged, with commands that nobody has marked as run yet."""
+        return (
+            self.state == self.State.MERGED
+            and bool(self.commands)
+            and self.commands_done_at is None
+        )
 
     def as_record(self) -> PullRequestRecord:
         """The row as the local forge sees it."""
@@ -137,6 +166,7 @@ class PullRequestModelStore:
     def update(self, record: PullRequestRecord) -> None:
         self._rows().filter(number=record.number).update(
             state=str(record.state),
+            body=record.body,
             head_sha=record.head_sha,
             merge_sha=record.merge_sha,
             updated_at=timezone.now(),

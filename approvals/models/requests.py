@@ -166,7 +166,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DRAFT: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
     Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.DRAFT}),
     Status.APPROVED: frozenset({Status.PROVISIONING, Status.REVOKED}),
-    Status.PROVISIONING: frozenset({Status.PR_OPEN, Status.FAILED}),
+    # Revoked while the worker is opening the pull request: the worker sees it when it
+    # finishes and queues the revocation, which closes that pull request.
+    Status.PROVISIONING: frozenset({Status.PR_OPEN, Status.FAILED, Status.REVOKED}),
     Status.PR_OPEN: frozenset({Status.ACTIVE, Status.FAILED, Status.APPROVED, Status.REVOKED}),
     Status.FAILED: frozenset({Status.APPROVED, Status.REVOKED}),
     Status.ACTIVE: frozenset({Status.EXPIRING, Status.REVOKED}),

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
-from approvals import fulfilment
+from approvals import fulfilment, revocation
 from approvals.models import PullRequest
 from approvals.views.requests import _get as get_visible_request
 
@@ -83,6 +83,35 @@ def request_provision_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("approvals:request_detail", pk=pk)
 
 
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_revoke_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        revocation.request_revoke_retry(request_id=pk, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text or _("You may not do this."))
+    else:
+        messages.success(request, _("Revocation queued again."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_commands_done(request: HttpRequest, pk: int) -> HttpResponse:
+    pr_id = request.POST.get("pr", "")
+    try:
+        fulfilment.pull_request_commands_done(
+            request_id=pk, pr_id=int(pr_id) if pr_id.isdigit() else None, actor=request.user
+        )
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text or _("You may not do this."))
+    else:
+        messages.success(request, _("Recorded: the commands were run."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
 @require_GET
 @role_required()
 def request_progress(request: HttpRequest, pk: int) -> JsonResponse:
@@ -95,5 +124,7 @@ urlpatterns = [
     path("pulls/<int:number>/", pullrequest_detail, name="pullrequest_detail"),
     path("pulls/<int:number>/merge/", pullrequest_merge, name="pullrequest_merge"),
     path("requests/<int:pk>/retry/", request_provision_retry, name="request_provision_retry"),
+    path("requests/<int:pk>/revoke/retry/", request_revoke_retry, name="request_revoke_retry"),
+    path("requests/<int:pk>/commands-done/", request_commands_done, name="request_commands_done"),
     path("requests/<int:pk>/progress/", request_progress, name="request_progress"),
 ]

@@ -20,7 +20,10 @@ from approvals import decisions
 from approvals import requests as services
 from approvals.audit import audit_events_for
 from approvals.forms import AccessRequestForm
-from approvals.models import AccessRequest
+from approvals.fulfilment import request_pull_requests
+from approvals.key_selectors import access_keys_for_request, access_keys_state
+from approvals.keys import LIVE_REQUEST_STATES, iam_user_name
+from approvals.models import AccessRequest, Strategy
 from approvals.models.requests import DOCUMENT_FIELDS, PENDING_STATES, STRATEGY_FIELDS
 from vendors.selectors import ReviewState, vendor_review_state
 from vendors.views import _apply_errors
@@ -127,6 +130,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     access_request = _get(pk, request.user)
     is_requester = access_request.requester_id == request.user.pk
     state = vendor_review_state(access_request.vendor_id)
+    access_keys = access_keys_for_request(access_request)
+    pull_requests = request_pull_requests(access_request)
     return render(
         request,
         "approvals/request_detail.html",
@@ -142,6 +147,13 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_withdraw": is_requester and access_request.status in PENDING_STATES,
             "can_duplicate": can_write(request.user),
             "approvals": access_request.approvals.select_related("approver"),
+            "grant_pr": pull_requests["grant"],
+            "revoke_pr": pull_requests["revoke"],
+            "merged_with_commands": [
+                row
+                for row in pull_requests.values()
+                if row is not None and row.commands and row.state == row.State.MERGED
+            ],
             "can_decide": has_role(request.user, Role.SECURITY)
             and access_request.status == AccessRequest.Status.SUBMITTED
             and not is_requester,
@@ -154,6 +166,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_decide_extension": has_role(request.user, Role.SECURITY)
             and not is_requester
             and access_request.extension_until is not None,
+            "access_keys": access_keys,
+            "key_state": access_keys_state(access_request, access_keys),
+            "iam_user_name": iam_user_name(access_request),
+            "can_reissue_key": has_role(request.user, Role.SECURITY)
+            and access_request.strategy == Strategy.IAM_USER
+            and access_request.status in LIVE_REQUEST_STATES,
         },
     )
 

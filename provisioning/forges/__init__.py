@@ -1,7 +1,7 @@
 """Forges: where the portal proposes changes to the Substrate repository as pull requests.
 
 `Forge` is the interface the fulfilment tasks use; `GitHubForge` and `LocalForge` implement
-it (GitLab is still to come); `pull_request_body` renders what the pull request says.
+it, as does `GitLabForge` (merge requests); `pull_request_body` renders what the pull request says.
 The git side (mirror, branch, commit, push) lives in `provisioning.gitrepo`.
 """
 
@@ -15,6 +15,7 @@ from .base import (
 )
 from .body import GITHUB_BODY_LIMIT, md_code, md_text, pull_request_body
 from .githubapi import GitHubForge
+from .gitlab import GitLabForge
 from .local import (
     InMemoryPullRequestStore,
     LocalForge,
@@ -30,6 +31,7 @@ __all__ = [
     "ForgePermanentError",
     "ForgeTemporaryError",
     "GitHubForge",
+    "GitLabForge",
     "InMemoryPullRequestStore",
     "LocalForge",
     "MergeConflict",

@@ -26,6 +26,9 @@ class PullRequestInfo:
     state: PullRequestState
     head_sha: str = ""
     title: str = ""
+    # False when the forge says the pull request conflicts with its base (regenerate it);
+    # None when unknown or not computed yet (GitHub computes mergeability lazily).
+    mergeable: bool | None = None
 
 
 class ForgeError(Exception):
@@ -57,4 +60,16 @@ class Forge(Protocol):
 
     def pull_request_state(self, number: int) -> PullRequestState:
         """Whether pull request `number` is open, merged or closed without merging."""
+        ...
+
+    def pull_request(self, number: int) -> PullRequestInfo:
+        """Pull request `number` with its state and, while open, whether it can merge."""
+        ...
+
+    def close_pull_request(self, number: int) -> None:
+        """Closes pull request `number` without merging it (no-op unless open)."""
+        ...
+
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """Replaces the description of pull request `number` (after a regeneration)."""
         ...

@@ -1,4 +1,6 @@
-"""GitHub (and GitHub Enterprise Server) pull requests through PyGithub, with a token.
+"""GitHub (and GitHub Enterprise Server) pull requests through PyGithub, with a token or as
+a GitHub App installation (a JWT signed with the app's private key buys a short-lived
+installation token, which also authenticates git pushes; PyGithub renews it).
 
 PyGithub's own retry loop is switched off: it would sleep inside the Celery task for minutes.
 Transient failures (5xx, timeouts, primary and secondary rate limits) raise
@@ -63,7 +65,14 @@ def _message(exc: GithubException) -> str:
     return ""
 
 
-def _info(pull: PullRequest) -> PullRequestInfo:
+def _info(pull: PullRequest, *, with_mergeable: bool = False) -> PullRequestInfo:
+    mergeable: bool | None = None
+    if with_mergeable and pull.state == "open":
+        # "dirty" is GitHub's word for a merge conflict; `mergeable` is null until computed.
+        if pull.mergeable is False or pull.mergeable_state == "dirty":
+            mergeable = False
+        elif pull.mergeable is True:
+            mergeable = True
     if pull.merged:
         state = PullRequestState.MERGED
     elif pull.state == "closed":
@@ -78,6 +87,7 @@ def _info(pull: PullRequest) -> PullRequestInfo:
         state=state,
         head_sha=pull.head.sha,
         title=pull.title,
+        mergeable=mergeable,
     )
 
 
@@ -89,7 +99,10 @@ class GitHubForge:
         *,
         api_url: str,
         repository: str,
-        token: str,
+        token: str = "",
+        app_id: str = "",
+        app_private_key: str = "",
+        app_installation_id: int = 0,
         timeout: int = 15,
         seconds_between_requests: float | None = 0.25,
         seconds_between_writes: float | None = 1.0,
@@ -100,11 +113,27 @@ class GitHubForge:
         self.owner = owner
         self.repository = repository
         self._token = token
+        self._secrets = [token]  # scrubbed from every error message
+        auth: Auth.Auth
+        self._app_auth: Auth.AppInstallationAuth | None = None
+        if app_id:
+            if not app_private_key or not app_installation_id:
+                raise ForgePermanentError(
+                    "A GitHub App needs its id, installation id and private key."
+                )
+            self._app_auth = Auth.AppAuth(app_id, app_private_key).get_installation_auth(
+                int(app_installation_id)
+            )
+            auth = self._app_auth
+        elif token:
+            auth = Auth.Token(token)
+        else:
+            raise ForgePermanentError("GitHub needs a token or a GitHub App.")
         # The throttles are GitHub's advice against secondary rate limits; tests set them to 0.
         self._github = Github(
             lazy=True,  # no request until used; get_repo skips the GET /repos/{o}/{r} round trip
             base_url=(api_url or "https://api.github.com").rstrip("/"),
-            auth=Auth.Token(token),
+            auth=auth,
             timeout=timeout,
             retry=None,
             seconds_between_requests=seconds_between_requests,
@@ -131,9 +160,20 @@ class GitHubForge:
                 error = ForgePermanentError(text)
         except (requests.ConnectionError, requests.Timeout) as exc:
             error = ForgeTemporaryError(f"GitHub {action} failed: {type(exc).__name__}")
-        if len(self._token) >= 8:  # shorter "tokens" are test values; scrubbing them garbles text
-            error.args = tuple(str(a).replace(self._token, "***") for a in error.args)
+        for secret in self._secrets:
+            if len(secret) >= 8:  # shorter "tokens" are test values; scrubbing them garbles text
+                error.args = tuple(str(a).replace(secret, "***") for a in error.args)
         raise error
+
+    def git_token(self) -> str:
+        """The token git pushes use: the configured one, or a current installation token."""
+        if self._app_auth is None:
+            return self._token
+        app_auth = self._app_auth
+        token = self._call("getting an installation token", lambda: app_auth.token)
+        if token not in self._secrets:
+            self._secrets.append(token)
+        return token
 
     def find_open_pull_request(self, branch: str) -> PullRequestInfo | None:
         """The open pull request whose head is `owner:branch`, if any."""
@@ -176,6 +216,25 @@ class GitHubForge:
 
     def pull_request_state(self, number: int) -> PullRequestState:
         """Open, merged or closed, from GET /repos/{o}/{r}/pulls/{number}."""
+        return self.pull_request(number).state
+
+    def pull_request(self, number: int) -> PullRequestInfo:
+        """GET /repos/{o}/{r}/pulls/{number}, with `mergeable` / `mergeable_state`."""
         return self._call(
-            "reading a pull request", lambda: _info(self._repo.get_pull(number)).state
+            "reading a pull request",
+            lambda: _info(self._repo.get_pull(number), with_mergeable=True),
         )
+
+    def close_pull_request(self, number: int) -> None:
+        """PATCH /repos/{o}/{r}/pulls/{number} with state "closed" (if still open)."""
+
+        def close() -> None:
+            pull = self._repo.get_pull(number)
+            if pull.state == "open":
+                pull.edit(state="closed")
+
+        self._call("closing a pull request", close)
+
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """PATCH /repos/{o}/{r}/pulls/{number} with the new body."""
+        self._call("updating a pull request", lambda: self._repo.get_pull(number).edit(body=body))

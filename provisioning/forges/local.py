@@ -117,6 +117,16 @@ def three_way_tree(repo: Repo, base: bytes | None, ours: bytes, theirs: bytes) -
     """The merged tree of commits `ours` and `theirs`, path by path; `MergeConflict` when a
     path changed differently on both sides (no line-level merging: reviewers approved the
     pull request's files exactly, so anything subtler gets regenerated instead)."""
+    merged = _merged_entries(repo, base, ours, theirs)
+    return commit_tree(
+        repo.object_store, [(p, ObjectID(sha), mode) for p, (mode, sha) in merged.items()]
+    )
+
+
+def _merged_entries(
+    repo: Repo, base: bytes | None, ours: bytes, theirs: bytes
+) -> dict[bytes, tuple[int, bytes]]:
+    """The merged (mode, sha) of every path; writes nothing (a check may call it freely)."""
     old = _flat_tree(repo, base) if base else {}
     left, right = _flat_tree(repo, ours), _flat_tree(repo, theirs)
     merged: dict[bytes, tuple[int, bytes]] = {}
@@ -134,9 +144,7 @@ def three_way_tree(repo: Repo, base: bytes | None, ours: bytes, theirs: bytes) -
             merged[path] = pick
     if conflicts:
         raise MergeConflict("The default branch changed the same files: " + ", ".join(conflicts))
-    return commit_tree(
-        repo.object_store, [(p, ObjectID(sha), mode) for p, (mode, sha) in merged.items()]
-    )
+    return merged
 
 
 class LocalForge:
@@ -188,6 +196,40 @@ class LocalForge:
             return self.store.get(number).state
         except KeyError:
             raise ForgePermanentError(f"No pull request #{number}.") from None
+
+    def pull_request(self, number: int) -> PullRequestInfo:
+        """The record, with `mergeable` computed from the repository: False when the base
+        branch moved on and changed the same files (the merge would raise `MergeConflict`)."""
+        try:
+            record = self.store.get(number)
+        except KeyError:
+            raise ForgePermanentError(f"No pull request #{number}.") from None
+        info = self._info(record)
+        if record.state is not PullRequestState.OPEN:
+            return info
+        with Repo(str(self.repo_path)) as repo:
+            head = self._head(repo, record.branch)
+            base = self._head(repo, record.base)
+            if can_fast_forward(repo, base, head):
+                return dataclasses.replace(info, mergeable=True)
+            merge_bases = find_merge_base(repo, [base, head])
+            try:  # the poll calls this every few minutes: compute, write no objects
+                _merged_entries(repo, merge_bases[0] if merge_bases else None, base, head)
+            except MergeConflict:
+                return dataclasses.replace(info, mergeable=False)
+        return dataclasses.replace(info, mergeable=True)
+
+    def update_pull_request_body(self, number: int, body: str) -> None:
+        """Replaces the stored body of pull request `number`."""
+        try:
+            record = self.store.get(number)
+        except KeyError:
+            raise ForgePermanentError(f"No pull request #{number}.") from None
+        self.store.update(dataclasses.replace(record, body=body))
+
+    def close_pull_request(self, number: int) -> None:
+        """Closes an open pull request without merging it."""
+        self.close(number)
 
     def close(self, number: int) -> None:
         """Closes an open pull request without merging it."""

@@ -149,6 +149,7 @@ PRODUCTION = {
     "DJANGO_BEHIND_TLS_PROXY": "true",
     "DATABASE_URL": "postgres://portal:pw@db.internal:5432/portal",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "CACHE_URL": "redis://redis.internal:6379/1",
     "AWS_ENDPOINT_URL": "",
     "FORGE": "github",
     "FORGE_REPOSITORY": "example/substrate",
@@ -175,6 +176,7 @@ def test_check_deploy_flags_local_defaults(fresh_env):
         "accessportal.W003",
         "accessportal.W004",
         "accessportal.W005",
+        "accessportal.W006",
         "security.W009",
     ):
         assert check_id in result.stderr + result.stdout

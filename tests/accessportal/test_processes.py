@@ -99,3 +99,10 @@ def test_gunicorn_serves_pages_and_static_files(subprocess_env, tmp_path):
         assert (status, body) == (200, b'{"status": "ok"}')
         status, headers, _ = _get(f"http://127.0.0.1:{port}/")
         assert status == 200  # urllib followed the redirect to the login page
+        token = "T0kenOfAOneTimeKeyLink_" + "x" * 20
+        status, headers, _ = _get(f"http://127.0.0.1:{port}/keys/{token}/")
+        assert status == 404  # the neutral page
+        assert headers["Referrer-Policy"] == "no-referrer"
+    log = (tmp_path / "web.log").read_text()
+    assert "/keys/[redacted]/" in log  # logged, but without the link's credential
+    assert token not in log

@@ -170,6 +170,9 @@ def test_the_emulator_process_gives_the_ids_the_repository_names(
             }
             for a in listed
         }
+        # The demo IAM-user grant is applied: its user exists in the account the portal reaches.
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+        assert iam.get_user(UserName=demo_org.KEY_DEMO_VENDOR_SLUG)["User"]["UserName"]
     from_emulator = {
         (t["Domain"], t["Environment"], t["Quality"]): account_id
         for account_id, t in tags.items()

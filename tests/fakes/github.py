@@ -10,35 +10,37 @@ ECOSYSTEM.md section 4: no real forge runs here, so this serves, on 127.0.0.1 an
   no commits between the branches, or a duplicate open pull request.
 
 Test-only controls are plain methods: `merge`, `close`, `fail_next` (inject 5xx, rate limits),
-`commit_files`. Response bodies come from the templates in `github_examples/`, written for
-this fake with the fields PyGithub reads (not copied from GitHub's examples).
+`hold_next` (answer a request only when the test says so: a client killed while it waits),
+`commit_files`. With `webhook_url` and `webhook_secret`, `merge` and `close` deliver a signed
+`pull_request` "closed" event there, as a GitHub repository webhook does. The git side, the
+holds and the merge logic are `tests.fakes.gitserver`'s, shared with the fake GitLab;
+`mergeable` / `mergeable_state` are computed from the real git content.
+Response bodies come from the templates in `github_examples/`, written for this fake with the
+fields PyGithub reads (not copied from GitHub's examples).
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
+import hmac
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
-from dulwich.index import commit_tree
-from dulwich.objects import Blob, Commit, ObjectID
-from dulwich.refs import Ref
-from dulwich.repo import Repo
-from dulwich.server import BackendRepo, DictBackend
-from dulwich.web import make_wsgi_chain
 from flask import Flask, Response, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from tests.fakes.gitserver import FakeGitServer, WSGIApp
 
 EXAMPLES = Path(__file__).with_name("github_examples")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def _now() -> str:
@@ -82,204 +84,106 @@ class FakePull:
     closed_at: str | None = None
 
 
-@dataclass
-class _Failure:
-    status: int
-    headers: dict[str, str]
-    message: str
-    method: str | None
-    path_contains: str | None
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr; `FakeGitHub.requests` records what was asked."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class FakeGitHub:
+class FakeGitHub(FakeGitServer):
     """The fake server; use as a context manager (or call `start` / `stop`)."""
+
+    api_prefix = "/api/"
+    realm = "GitHub"
 
     def __init__(
         self,
         root: str | Path,
         *,
-        owner: str = "org",
-        name: str = "repo",
-        token: str = "fake-token",  # noqa: S107  a test value, not a secret
-        default_branch: str = "main",
+        webhook_url: str = "",
+        webhook_secret: str = "",
+        app_id: str = "",
+        app_public_key: str = "",
+        installation_id: int = 0,
+        **kwargs: Any,
     ) -> None:
-        self.owner, self.name, self.token, self.default_branch = owner, name, token, default_branch
-        self.repo_path = Path(root) / owner / f"{name}.git"
-        self.repo_path.mkdir(parents=True, exist_ok=True)
-        self.repo = Repo.init_bare(str(self.repo_path))
-        self.repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(f"refs/heads/{default_branch}".encode()))
+        super().__init__(root, **kwargs)
         self.pulls: dict[int, FakePull] = {}
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
-        self._failures: list[_Failure] = []
-        self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
-
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeGitHub:
-        self._server = make_server(
-            "127.0.0.1", 0, self.wsgi_app, threaded=True, request_handler=_QuietHandler
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.deliveries: list[tuple[str, int]] = []  # (delivery id, HTTP status) per webhook
+        # A GitHub App: a JWT signed with its private key (RS256, `iss` = app id) buys an
+        # installation token, which is this fake's token.
+        self.app_id, self.app_public_key, self.installation_id = (
+            app_id,
+            app_public_key,
+            installation_id,
         )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.repo.close()
+        self.installation_tokens_issued = 0
 
     def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.start()  # type: ignore[no-any-return]
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/v3"
 
-    @property
-    def git_url(self) -> str:
-        return f"{self.url}/{self.owner}/{self.name}.git"
-
     # --- test controls -------------------------------------------------------------------
 
-    def branch_sha(self, branch: str) -> str | None:
-        """The commit `branch` points to in the bare repository, or None."""
-        with Repo(str(self.repo_path)) as repo:
-            try:
-                return repo.refs[f"refs/heads/{branch}".encode()].decode()  # type: ignore[index]
-            except KeyError:
-                return None
-
-    def commit_files(
-        self,
-        files: Mapping[str, bytes | None],
-        *,
-        branch: str | None = None,
-        message: str = "Update",
-    ) -> str:
-        """Commits `files` (path -> content, None deletes) on `branch` as someone else would.
-
-        Returns the new commit sha."""
-        branch = branch or self.default_branch
-        ref = Ref(f"refs/heads/{branch}".encode())
-        with self._lock, Repo(str(self.repo_path)) as repo:
-            # A new branch starts from the default branch, as `git switch -c` would.
-            default = Ref(f"refs/heads/{self.default_branch}".encode())
-            start = ref if ref in repo.refs else default
-            # RefsContainer is a mapping without .get()
-            parent = repo.refs[start] if start in repo.refs else None  # noqa: SIM401
-            entries: dict[bytes, tuple[ObjectID, int]] = {}
-            if parent is not None:
-                parent_commit = repo[parent]
-                assert isinstance(parent_commit, Commit)
-                for e in repo.object_store.iter_tree_contents(parent_commit.tree):
-                    assert e.path is not None
-                    assert e.sha is not None
-                    assert e.mode is not None
-                    entries[e.path] = (e.sha, e.mode)
-            for path, content in files.items():
-                if content is None:
-                    entries.pop(path.encode(), None)
-                else:
-                    blob = Blob.from_string(content)
-                    repo.object_store.add_object(blob)
-                    entries[path.encode()] = (blob.id, 0o100644)
-            tree = commit_tree(repo.object_store, [(p, s, m) for p, (s, m) in entries.items()])
-            sha = self._write_commit(repo, tree, [parent] if parent else [], message)
-            repo.refs[ref] = sha
-            return sha.decode()
-
-    def commit_directory(self, folder: Path, *, message: str = "Initial Substrate layout") -> str:
-        """Commits every file under `folder` as the whole default branch (replacing it)."""
-        files: dict[str, bytes | None] = {
-            p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*"))
-            if p.is_file()
-        }
-        current = self.branch_sha(self.default_branch)
-        if current is not None:
-            with Repo(str(self.repo_path)) as repo:
-                commit = repo[current.encode()]
-                assert isinstance(commit, Commit)
-                for e in repo.object_store.iter_tree_contents(commit.tree):
-                    assert e.path is not None
-                    files.setdefault(e.path.decode(), None)
-        return self.commit_files(files, message=message)
-
     def merge(self, number: int, *, merged_by: str = "security-lead") -> str:
-        """Merges an open pull request with a merge commit, as GitHub's merge button does.
-
-        The fake only merges when the base branch has not moved since the head was cut
-        (the head's tree is the result); anything else is the portal's conflict path.
-        """
-        with self._lock, Repo(str(self.repo_path)) as repo:
+        """Merges an open pull request with a merge commit, as GitHub's merge button does;
+        `MergeConflictError` (a ValueError) when the base changed the same files."""
+        with self._lock:
             pull = self.pulls[number]
             if pull.state != "open":
                 raise ValueError(f"pull request #{number} is {pull.state}")
-            head = repo.refs[f"refs/heads/{pull.head}".encode()]  # type: ignore[index]
-            base_ref = Ref(f"refs/heads/{pull.base}".encode())
-            base = repo.refs[base_ref]  # type: ignore[index]
-            head_commit = repo[head]
-            assert isinstance(head_commit, Commit)
-            if base not in head_commit.parents and base != head:
-                raise ValueError("the fake merges only heads cut from the current base")
-            sha = self._write_commit(
-                repo,
-                head_commit.tree,
-                [base, head],
+            sha = self.merge_branches(
+                pull.head,
+                pull.base,
                 f"Merge pull request #{number} from {self.owner}/{pull.head}",
-                author=f"{merged_by} <{merged_by}@users.noreply.github.com>",
+                f"{merged_by} <{merged_by}@users.noreply.github.com>",
             )
-            repo.refs[base_ref] = sha
-            pull.state, pull.merged, pull.merge_sha = "closed", True, sha.decode()
+            pull.state, pull.merged, pull.merge_sha = "closed", True, sha
             pull.closed_at = pull.updated_at = _now()
-            return sha.decode()
+        self._deliver_closed(pull)
+        return sha
 
     def close(self, number: int) -> None:
         """Closes a pull request without merging it."""
         with self._lock:
             pull = self.pulls[number]
             pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
+        self._deliver_closed(pull)
 
-    def fail_next(
-        self,
-        status: int,
-        *,
-        count: int = 1,
-        method: str | None = None,
-        path_contains: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        message: str | None = None,
-    ) -> None:
-        """The next `count` matching API requests answer `status` (after the token check)."""
-        text = message or {
-            500: "Server Error",
-            502: "Server Error",
-            503: "Service Unavailable",
-        }.get(status, "Error")
-        with self._lock:
-            for _ in range(count):
-                self._failures.append(
-                    _Failure(status, dict(headers or {}), text, method, path_contains)
-                )
+    def deliver_webhook(self, event: str, payload: Mapping[str, Any]) -> int:
+        """POSTs a signed delivery to `webhook_url`, as GitHub does; returns the HTTP status."""
+        body = json.dumps(payload).encode()
+        signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        delivery = str(uuid.uuid4())
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "GitHub-Hookshot/fake",
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": delivery,
+                "X-Hub-Signature-256": f"sha256={signature}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status = int(response.status)
+        except HTTPError as error:
+            status = error.code
+        self.deliveries.append((delivery, status))
+        return status
+
+    def _deliver_closed(self, pull: FakePull) -> None:
+        if not self.webhook_url:
+            return
+        payload = {
+            "action": "closed",
+            "number": pull.number,
+            "pull_request": self._pull_json(pull),
+            "repository": self._repo_json(),
+            "sender": self._user("security-lead"),
+        }
+        self.deliver_webhook("pull_request", payload)
 
     def rate_limit_next(self, *, secondary: bool = False, retry_after: int = 60) -> None:
         """The next API request hits a primary (403, remaining 0) or secondary rate limit."""
@@ -302,51 +206,8 @@ class FakeGitHub:
 
     # --- internals -----------------------------------------------------------------------
 
-    @staticmethod
-    def _write_commit(
-        repo: Repo, tree: ObjectID, parents: list[ObjectID], message: str, *, author: str = ""
-    ) -> ObjectID:
-        commit = Commit()
-        commit.tree = tree
-        commit.parents = parents
-        commit.author = commit.committer = (author or "Someone <someone@example.com>").encode()
-        commit.author_time = commit.commit_time = int(time.time())
-        commit.author_timezone = commit.commit_timezone = 0
-        commit.message = message.encode() + b"\n"
-        repo.object_store.add_object(commit)
-        return commit.id
-
-    @property
-    def wsgi_app(self) -> WSGIApp:
-        repos: dict[str, BackendRepo] = {f"/{self.owner}/{self.name}.git": self.repo}
-        git = make_wsgi_chain(DictBackend(repos))
-        api = self._flask_app()
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            self.requests.append((environ.get("REQUEST_METHOD", ""), path))
-            if path.startswith("/api/"):
-                return api(environ, start_response)
-            if not self._git_authorized(environ.get("HTTP_AUTHORIZATION", "")):
-                start_response(
-                    "401 Unauthorized",
-                    [("WWW-Authenticate", 'Basic realm="GitHub"'), ("Content-Type", "text/plain")],
-                )
-                return [b"Invalid username or token.\n"]
-            with self._lock:  # one git operation at a time on the shared Repo object
-                return list(git(environ, start_response))
-
-        return app
-
-    def _git_authorized(self, header: str) -> bool:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            _, _, password = base64.b64decode(value).decode().partition(":")
-        except ValueError:
-            return False
-        return password == self.token
+    def api_app(self) -> WSGIApp:
+        return self._flask_app()
 
     def _values(self) -> dict[str, Any]:
         web = self.url
@@ -367,6 +228,8 @@ class FakeGitHub:
         return render("repository", values)
 
     def _pull_json(self, pull: FakePull) -> Any:
+        mergeable = pull.state == "open" and self.mergeable(pull.head, pull.base)
+        state = "clean" if mergeable else "dirty"
         values = self._values()
         values.update(
             id=4000 + pull.number,
@@ -388,8 +251,8 @@ class FakeGitHub:
             base_sha=pull.base_sha,
             draft=pull.draft,
             merged=pull.merged,
-            mergeable=None if pull.state == "closed" else True,
-            mergeable_state="unknown" if pull.state == "closed" else "clean",
+            mergeable=None if pull.state == "closed" else mergeable,
+            mergeable_state="unknown" if pull.state == "closed" else state,
             merged_by=self._user("security-lead") if pull.merged else None,
         )
         return render("pull-request", values)
@@ -431,25 +294,48 @@ class FakeGitHub:
         @app.before_request
         def check() -> Response | None:
             scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if request.path.startswith("/api/v3/app/"):
+                return None  # the app's own routes check its JWT
             if scheme.lower() not in ("token", "bearer") or value != self.token:
                 return error(401, "Bad credentials")
-            with self._lock:
-                for failure in self._failures:
-                    if (failure.method in (None, request.method)) and (
-                        failure.path_contains is None or failure.path_contains in request.path
-                    ):
-                        self._failures.remove(failure)
-                        return answer(
-                            {
-                                "message": failure.message,
-                                "documentation_url": "https://docs.github.com/rest",
-                            },
-                            failure.status,
-                            failure.headers,
-                        )
+            failure = self.take_failure(request.method, request.path)
+            if failure is not None:
+                return answer(
+                    {
+                        "message": failure.message,
+                        "documentation_url": "https://docs.github.com/rest",
+                    },
+                    failure.status,
+                    failure.headers,
+                )
             if not request.path.startswith(prefix + "/") and request.path != prefix:
                 return error(404, "Not Found")
             return None
+
+        @app.post("/api/v3/app/installations/<int:installation>/access_tokens")
+        def installation_token(installation: int) -> Response:
+            import jwt  # PyJWT, a PyGithub dependency
+
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if not self.app_id or scheme.lower() != "bearer":
+                return error(401, "A JSON web token could not be decoded")
+            try:
+                claims = jwt.decode(value, self.app_public_key, algorithms=["RS256"])
+            except jwt.PyJWTError:
+                return error(401, "A JSON web token could not be decoded")
+            if str(claims.get("iss")) != str(self.app_id) or installation != self.installation_id:
+                return error(404, "Not Found")
+            self.installation_tokens_issued += 1
+            expires = datetime.fromtimestamp(time.time() + 3600, UTC)
+            return answer(
+                {
+                    "token": self.token,
+                    "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "permissions": {"contents": "write", "pull_requests": "write"},
+                    "repository_selection": "selected",
+                },
+                201,
+            )
 
         @app.get(prefix)
         def get_repo() -> Response:
@@ -548,6 +434,22 @@ class FakeGitHub:
                     and (base is None or base == p.base)
                 ]
                 return answer([self._pull_json(p) for p in found])
+
+        @app.patch(prefix + "/pulls/<int:number>")
+        def update_pull(number: int) -> Response:
+            data = request.get_json(silent=True)
+            if not isinstance(data, dict):
+                return error(400, "Problems parsing JSON")
+            with self._lock:
+                pull = self.pulls.get(number)
+                if pull is None:
+                    return error(404, "Not Found")
+                if data.get("state") == "closed" and pull.state == "open":
+                    pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
+                for key in ("title", "body"):
+                    if isinstance(data.get(key), str):
+                        setattr(pull, key, data[key])
+                return answer(self._pull_json(pull))
 
         @app.get(prefix + "/pulls/<int:number>")
         def get_pull(number: int) -> Response:

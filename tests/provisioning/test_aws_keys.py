@@ -168,3 +168,15 @@ def test_calls_go_through_the_admin_role(moto_endpoint, settings):
     key_id = access_key_create(USER, known_key_ids=set()).id
     listed = admin_iam.list_access_keys(UserName=USER)["AccessKeyMetadata"]
     assert [raw["AccessKeyId"] for raw in listed] == [key_id]
+
+
+def test_clients_share_one_loader_whose_search_paths_do_not_grow(moto_endpoint):
+    from provisioning.aws import SHARED_LOADER
+
+    aws_client("iam")
+    paths = list(SHARED_LOADER.search_paths)
+    for _ in range(3):
+        aws_client("iam").list_users()
+        aws_client("sts")
+    assert SHARED_LOADER.search_paths == paths
+    assert any(path.endswith("data") for path in paths)  # boto3's own folder is listed once

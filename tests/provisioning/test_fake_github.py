@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import threading
 from collections.abc import Iterator
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -129,6 +135,73 @@ def test_injected_failures_are_consumed_once(fake: FakeGitHub) -> None:
     assert limited.status_code == 403
     assert limited.headers["x-ratelimit-remaining"] == "0"
     assert limited.json()["message"].startswith("API rate limit exceeded")
+
+
+def test_a_held_request_is_handled_at_once_and_answered_on_release(fake: FakeGitHub) -> None:
+    held = fake.hold_next(method="POST", path_contains="/pulls")
+    answers: list[int] = []
+    headers = {"Authorization": f"token {TOKEN}"}
+    url = f"{fake.api_url}/repos/org/repo/pulls"
+    thread = threading.Thread(
+        target=lambda: answers.append(
+            requests.post(
+                url,
+                json={"head": "feature", "base": "main", "title": "T"},
+                headers=headers,
+                timeout=30,
+            ).status_code
+        )
+    )
+    thread.start()
+    assert held.arrived.wait(timeout=10)
+    assert len(fake.pulls) == 1  # created before the answer left
+    assert answers == []
+    held.release()
+    thread.join(timeout=10)
+    assert answers == [201]
+
+
+def test_merge_delivers_a_signed_pull_request_webhook(fake: FakeGitHub) -> None:
+    received: list[tuple[Message, bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers, body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fake.webhook_url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        fake.webhook_secret = "s3cret"
+        number = (
+            client(fake)
+            .get_repo("org/repo")
+            .create_pull(base="main", head="feature", title="T", body="B")
+            .number
+        )
+        merge = fake.merge(number)
+    finally:
+        server.shutdown()
+        server.server_close()
+    [(headers, body)] = received
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Hub-Signature-256"] == f"sha256={expected}"
+    assert headers["X-GitHub-Event"] == "pull_request"
+    payload = json.loads(body)
+    assert payload["action"] == "closed"
+    assert payload["repository"]["full_name"] == "org/repo"
+    assert (payload["pull_request"]["merged"], payload["pull_request"]["merge_commit_sha"]) == (
+        True,
+        merge,
+    )
+    assert fake.deliveries == [(headers["X-GitHub-Delivery"], 200)]
 
 
 def test_templates_fill_placeholders_and_typed_values() -> None:

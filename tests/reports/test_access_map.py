@@ -4,7 +4,7 @@ query count that does not grow with the organization."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -109,3 +109,28 @@ def test_the_vendor_page_lists_live_grants_with_their_end(client, org: Org):
     assert str(org.grant.expires_on) in section
     assert "all accounts" in section  # the Auditor-role grant
     assert "no key (role)" in section
+
+
+def test_the_vendor_page_shows_when_an_iam_user_grant_s_key_was_last_used(client, org: Org):
+    from datetime import datetime
+
+    from approvals.models import AccessKey
+
+    # The grant as an IAM-user grant whose two keys the hygiene task has checked: the latest
+    # use of either is what the page shows.
+    AccessRequest.objects.filter(pk=org.grant.pk).update(strategy="iam_user")
+    for key_id, used in (("AKIAOLDER", datetime(2026, 9, 1, tzinfo=UTC)), ("AKIANEWER", None)):
+        AccessKey.objects.create(
+            access_request=org.grant,
+            user_name="vendor-orbit",
+            access_key_id=key_id,
+            status="active",
+            last_used_at=used,
+        )
+    client.force_login(org.engineer)
+    html = client.get(reverse("vendors:detail", args=[org.orbit.pk])).content.decode()
+    section = html[html.index('data-testid="live-grants"') :]
+    row = section[section.index(f"#{org.grant.pk}") :]
+    row = row[: row.index("</tr>")]
+    assert "2026-09-01" in row
+    assert "not recorded yet" not in row

@@ -287,3 +287,25 @@ def test_auditors_download_each_format_from_the_browser(client, org: Org):
     html = refused.content.decode()
     assert "Choose today or an earlier date." in html  # beside the field, input kept
     assert f'value="{future}"' in html
+
+
+def test_an_iam_user_grant_shows_its_key_s_last_use_as_of_the_report(org: Org, tmp_path):
+    from approvals.models import AccessKey, AccessRequest
+
+    AccessRequest.objects.filter(pk=org.grant.pk).update(strategy="iam_user")
+    used = timezone.now() - timedelta(days=3)
+    AccessKey.objects.create(
+        access_request=org.grant,
+        user_name="orbit-ci",
+        access_key_id="AKIAEXAMPLEKEY",
+        status="active",
+        last_used_at=used,
+    )
+    _, rows = read_csv(export(tmp_path, "csv"))
+    cell = by_vendor(rows, "Orbit CI")["Key last used"]
+    assert cell == f"#{org.grant.pk}: {timezone.localtime(used).date().isoformat()}"
+    # As of a day before that use, the report cannot know it.
+    before = (timezone.localtime(used) - timedelta(days=1)).date().isoformat()
+    _, rows = read_csv(export(tmp_path, "csv", "--as-of", before))
+    earlier = [r for r in rows if r["Vendor"] == "Orbit CI"]
+    assert not earlier or earlier[0]["Key last used"] in ("", f"#{org.grant.pk}: never seen used")

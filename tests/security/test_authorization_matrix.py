@@ -21,7 +21,8 @@ from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"healthz", "approvals:webhook_github"}
+# The one-time key link is public by design: its 43-character token is the credential.
+PUBLIC = {"healthz", "approvals:webhook_github", "approvals:webhook_gitlab", "approvals:key_link"}
 READ = {
     "dashboard",
     "vendors:list",
@@ -42,7 +43,12 @@ AUDIT_READ = {
     "approvals:pullrequests",
     "approvals:pullrequest_detail",
 }
-OWNER_READ = {"approvals:request_detail", "vendors:evidence_download", "approvals:request_progress"}
+OWNER_READ = {
+    "approvals:request_detail",
+    "vendors:evidence_download",
+    "approvals:request_progress",
+    "approvals:request_key_state",
+}
 SECURITY_READ: set[str] = set()
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
@@ -70,6 +76,9 @@ SECURITY = {
     "approvals:request_extension_decide",
     "approvals:pullrequest_merge",
     "approvals:request_provision_retry",
+    "approvals:request_key_reissue",
+    "approvals:request_revoke_retry",
+    "approvals:request_commands_done",
 }
 CLASSIFIED = (
     PUBLIC | READ | AUDIT_READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
@@ -164,6 +173,7 @@ def world(make_user):
     )
     kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
+    kwargs["approvals:key_link"] = {"token": "x" * 43}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
@@ -179,8 +189,11 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
     for name, url in urls.items():
         response = getattr(client, _method(name))(url)
         if name in PUBLIC:
-            # The webhook takes only POST; its protection is its signature, not a login.
-            expected = 405 if name == "approvals:webhook_github" else 200
+            # The webhooks take only POST; their protection is a signature or token, not a
+            # login. An unknown key link gets the neutral "not available" page.
+            expected = 405 if name.startswith("approvals:webhook_") else 200
+            if name == "approvals:key_link":
+                expected = 404
             assert response.status_code == expected, name
         else:
             assert response.status_code == 302, name

@@ -21,6 +21,9 @@ class Command(BaseCommand):
 
         vendors_created = seed_demo_vendors()
         self.stdout.write(f"Demo vendors created: {vendors_created}")
+        from approvals.demo import seed_demo_key_grant
+
+        key_grant = seed_demo_key_grant()
         self.stdout.write(seed_demo_repository(demo_account_ids))
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins (this terminal only):"))
@@ -29,3 +32,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  (kept in {settings.VAR_DIR / 'demo-logins.json'}, readable by you only)"
         )
+        if key_grant is not None:
+            self.stdout.write(
+                f"Demo IAM-user grant: request #{key_grant.pk} for {key_grant.vendor.name} is "
+                "active; the worker issues its access key and e-mails the one-time link "
+                "(printed in the worker's output, look for /keys/)."
+            )

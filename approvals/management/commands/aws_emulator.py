@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.aws import SeedAccount, organization_seed
-from provisioning.demo_org import DEMO_SEED, demo_accounts
+from provisioning.aws import SeedAccount, iam_user_seed, organization_seed
+from provisioning.demo_org import DEMO_SEED, KEY_DEMO_VENDOR_SLUG, demo_accounts
 
 DEFAULT_PORT = 5055
 
@@ -161,6 +161,9 @@ class Command(BaseCommand):
         try:
             ids = seed_demo_organization(seed=options["seed"])
             self.stdout.write(f"AWS emulator on {endpoint}: demo organization seeded")
+            # The demo IAM-user grant is "applied": its user exists, its key is not issued yet.
+            iam_user_seed(KEY_DEMO_VENDOR_SLUG)
+            self.stdout.write(f"  IAM user {KEY_DEMO_VENDOR_SLUG} created in the admin account")
             for name, account_id in ids.items():
                 self.stdout.write(f"  {account_id}  {name}")
             if not options["no_sync"]:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0009_webhook_deliveries"),
+        ("approvals", "0011_pull_request_purpose_and_commands"),
         ("vendors", "0003_security_permissions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,25 @@
+"""`manage.py reencrypt_key_secrets`: the middle step of rotating PORTAL_KEY_ENCRYPTION_KEYS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from provisioning.keys import SecretDecryptionError
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypts the stored access key secrets under the first key of "
+        "PORTAL_KEY_ENCRYPTION_KEYS (put the new key first, run this, then drop the old key)."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from approvals.keys import key_secrets_reencrypt
+
+        try:
+            count = key_secrets_reencrypt()
+        except SecretDecryptionError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Re-encrypted {count} stored secret(s) under the current key.")
