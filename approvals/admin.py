@@ -266,6 +266,15 @@ class ApprovalInline(admin.TabularInline):
     fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
     readonly_fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("approver")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # By role, like the request page it sits on: the groups hold no per-model grants.
+        return has_role(request.user, Role.SECURITY, Role.AUDITORS) or bool(
+            request.user.is_superuser
+        )
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -98,7 +98,7 @@ PAGES = {
         lambda seeded: reverse(
             "admin:approvals_accessrequest_change", args=[seeded.showcase_request_id]
         ),
-        12,
+        13,  # 12, plus the approvals inline that security could not see before
         lambda response, body: (
             len(response.context["timeline"]) + response.context["original"].target_accounts.count()
         ),
