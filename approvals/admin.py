@@ -280,6 +280,11 @@ class AccessRequestAdmin(admin.ModelAdmin):
             request.user.is_superuser
         )
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # By role, like viewing: without it the admin's index and sidebar leave the request
+        # list out for security members, who hold no per-model permission.
+        return self.has_view_permission(request)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -241,6 +241,20 @@ def test_approving_through_the_admin_with_mfa_and_self_approval_refused(
     assert Approval.objects.get(access_request=r).mfa_verified is True
 
 
+def test_the_admin_index_leads_security_and_auditors_to_the_request_list(
+    client, reviewed_vendor, engineer, security, make_user
+):
+    """Security members hold roles, not per-model permissions: the admin's index must still
+    link the request list (found missing by the journey test, tests/e2e/test_journey.py)."""
+    changelist = reverse("admin:approvals_accessrequest_changelist")
+    for user in (security, make_user("ada", Role.AUDITORS, is_staff=True)):
+        client.force_login(user)
+        index = client.get(reverse("admin:index")).content.decode()
+        assert f'href="{changelist}"' in index, user
+    client.force_login(make_user("stan", is_staff=True))  # staff without a role
+    assert f'href="{changelist}"' not in client.get(reverse("admin:index")).content.decode()
+
+
 def test_admin_cannot_edit_or_delete_requests_and_approvals(
     client, reviewed_vendor, engineer, security, account
 ):
