@@ -211,6 +211,13 @@ class ApprovalInline(admin.TabularInline):
     fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
     readonly_fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # By role, like the request itself: the admin hid the approvals so far from security
+        # members, who hold no per-model permission.
+        return has_role(request.user, Role.SECURITY, Role.AUDITORS) or bool(
+            request.user.is_superuser
+        )
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -239,6 +239,10 @@ def test_approving_through_the_admin_with_mfa_and_self_approval_refused(
     approved = AccessRequest.objects.get(pk=r.pk)
     assert approved.status == "approved"
     assert Approval.objects.get(access_request=r).mfa_verified is True
+    # The approvals so far are listed on the admin's request page (the inline).
+    page = client.get(reverse("admin:approvals_accessrequest_change", args=[r.pk]))
+    inline = page.content.decode().split('id="approvals-group"')[1]
+    assert "Narrow and reviewed." in inline
 
 
 def test_the_admin_index_leads_security_and_auditors_to_the_request_list(
