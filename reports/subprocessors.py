@@ -38,7 +38,7 @@ from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import AccessRequest, Approval, AuditEvent, PullRequest
+from approvals.models import AccessKey, AccessRequest, Approval, AuditEvent, PullRequest
 from approvals.models.requests import Strategy
 from reports.cells import csv_cell
 from vendors.models import (
@@ -308,6 +308,15 @@ def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Acces
                 ),
                 to_attr="pull_requests_then",
             ),
+            # The keys AWS had issued by then and not yet deleted (IAM-user grants).
+            Prefetch(
+                "access_keys",
+                queryset=AccessKey.objects.filter(aws_created_at__lte=params.as_of)
+                .exclude(access_key_id="")
+                .exclude(deleted_at__lte=params.as_of)
+                .order_by("aws_created_at", "pk"),
+                to_attr="access_keys_then",
+            ),
         )
         .order_by("pk")
     )
@@ -388,7 +397,7 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
     def joined(values: Iterable[str]) -> str:
         return "; ".join(values)
 
-    accounts, permissions, approvers, prs = [], [], [], []
+    accounts, permissions, approvers, prs, last_used = [], [], [], [], []
     past_expiry = 0
     for grant in grants:
         if grant.strategy in ORGANIZATION_WIDE:
@@ -406,6 +415,13 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
         if pulls:
             pull = pulls[0]
             prs.append(f"#{grant.pk}: {pull.url or f'{pull.forge} pull request {pull.number}'}")
+        for key in grant.access_keys_then:  # type: ignore[attr-defined]
+            prs.append(f"#{grant.pk}: key {key.masked_id}")
+            # Last use as the key monitor last read it from AWS, if that was by the as-of date.
+            if key.last_used_at and key.last_used_at <= params.as_of:
+                where = " ".join(filter(None, [key.last_used_service, key.last_used_region]))
+                used = timezone.localtime(key.last_used_at).date().isoformat()
+                last_used.append(f"#{grant.pk}: {key.masked_id} {used} {where}".rstrip())
         expires = _day(grant.expires_then)  # type: ignore[attr-defined]
         if expires and expires < params.as_of_date:
             past_expiry += 1
@@ -428,7 +444,7 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
         joined(granted),
         joined(expiry),
         joined(prs),
-        "",  # key last use: recorded by the access-key monitor once it stores it
+        joined(last_used),
         "",  # Access Analyzer findings: not collected by the portal yet
     ]
     return cells, past_expiry

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from approvals.models import AccessKey
 from reports.subprocessors import report_params, report_summary, subprocessor_rows
 from tests.reports.conftest import (
     INJECTION_LEGAL,
@@ -107,6 +108,41 @@ def test_csv_rows_and_header_match_the_database(org: Org, tmp_path):
 
     evil = by_vendor(rows, "'" + INJECTION_NAME)
     assert (evil["Access strategy"], evil["Review status"]) == ("none", "No approved review")
+
+
+def test_access_keys_appear_masked_with_their_last_use(org: Org, tmp_path):
+    """IAM-user grants: the key AWS issued (masked, SOC2.md section 4) and its last use; a key
+    deleted before the as-of time and one still pending are left out."""
+    grant = org.grant
+    now = timezone.now()
+    AccessKey.objects.create(
+        access_request=grant,
+        user_name="orbit-ci",
+        access_key_id="AKIAOLDKEY0000000001",
+        status="deleted",
+        aws_created_at=now - timedelta(days=9),
+        deleted_at=now - timedelta(days=2),
+    )
+    live = AccessKey.objects.create(
+        access_request=grant,
+        user_name="orbit-ci",
+        access_key_id="AKIALIVEKEY000000002",
+        status="active",
+        aws_created_at=now - timedelta(days=2),
+        last_used_at=now - timedelta(days=1),
+        last_used_service="s3",
+        last_used_region="eu-west-1",
+    )
+    AccessKey.objects.create(access_request=grant, user_name="orbit-ci", status="pending")
+
+    _header, rows = read_csv(export(tmp_path, "csv"))
+    orbit = by_vendor(rows, "Orbit CI")
+    cell = orbit["Pull request / key id"]
+    assert f"#{grant.pk}: key {live.masked_id}" in cell
+    assert "AKIALIVEKEY000000002" not in cell
+    assert cell.count(" key ") == 1  # neither the deleted nor the pending key
+    used = timezone.localtime(live.last_used_at).date().isoformat()
+    assert orbit["Key last used"] == f"#{grant.pk}: {live.masked_id} {used} s3 eu-west-1"
 
 
 def test_formula_injection_in_vendor_text_is_inert(org: Org, tmp_path):
