@@ -1,4 +1,5 @@
-"""The whole portal as separate processes (issue 7, "Must show").
+"""The whole portal as separate processes (issue 7, "Must show"), for tests/integration and
+tests/e2e: their conftest files import these fixtures.
 
 Each test module gets a `Stack`: a fake GitHub (real smart-HTTP pushes, the pull-request REST
 API, signed webhooks) serving a Substrate repository, and the environment that a Celery worker
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 
 from approvals.models import AwsAccount
@@ -36,6 +39,7 @@ from tests.services import Services, free_port, wait_for_port
 FORGE_TOKEN = "ghs_integrationFORGEtoken7Q2vX9kLm3Np"
 WEBHOOK_SECRET = "whsec_integrationWEBHOOKsecret4Hd8Rt"
 VISIBILITY_TIMEOUT = 4
+LINK = re.compile(rb"(http://127\.0\.0\.1:\d+/keys/([A-Za-z0-9_-]{43})/)")
 
 
 @dataclass
@@ -66,6 +70,28 @@ class Stack:
 
     def worker_log(self, name: str) -> Path:
         return self.logs / f"worker-{name}.log"
+
+
+def iam(stack: Stack):  # type: ignore[no-untyped-def]
+    """IAM of the emulator, straight (not through the fault proxy): Terraform's and the
+    auditor's view."""
+    assert stack.aws is not None
+    return boto3.client(
+        "iam",
+        endpoint_url=stack.aws.emulator_url,
+        region_name="us-east-1",
+        aws_access_key_id="terraform",
+        aws_secret_access_key="terraform",  # the emulator takes any
+    )
+
+
+def link_in_mail(stack: Stack) -> tuple[str, str]:
+    """The one-time link (and its token) from the e-mail the worker wrote to the mail folder."""
+    found = [m for p in stack.mail.glob("*") for m in LINK.finditer(p.read_bytes())]
+    urls = {m.group(1).decode() for m in found}
+    assert len(urls) == 1, urls  # one link, in the text and the HTML part
+    match = found[0]
+    return match.group(1).decode(), match.group(2).decode()
 
 
 def _wait_ready(log: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -188,6 +214,22 @@ def worker_process(stack: Stack, name: str, *args: str) -> Iterator[subprocess.P
     command = [*venv_command("worker"), "--hostname", f"{name}@%h", *args]
     with running(command, stack.env, log) as proc:
         _wait_ready(log, proc)
+        yield proc
+
+
+@contextlib.contextmanager
+def beat_process(stack: Stack, **settings: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Celery beat (the Procfile's command) sending the periodic tasks to the workers, with
+    `settings` (e.g. a shorter PORTAL_KEY_POLL_SECONDS) added to its environment."""
+    log = stack.logs / "beat.log"
+    with running(venv_command("beat"), {**stack.env, **settings}, log) as proc:
+
+        def started() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"beat exited:\n{log.read_text(errors='replace')}")
+            return "beat: Starting..." in log.read_text(errors="replace")
+
+        wait_until(started, timeout=60, what="beat to start", log=log)
         yield proc
 
 
