@@ -463,7 +463,10 @@ def test_dashboard_lists_grants_ending_within_30_days(
         reviewed_vendor, engineer, expires_on=timezone.localdate() + timedelta(days=10)
     )
     later = submitted(
-        reviewed_vendor, engineer, expires_on=timezone.localdate() + timedelta(days=90)
+        reviewed_vendor,
+        engineer,
+        expires_on=timezone.localdate() + timedelta(days=90),
+        role_name="OrbitCiLater",
     )
     for r in (soon, later):
         decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
