@@ -4,6 +4,7 @@ the account has one) and enrol an authenticator app, through the portal's real p
 from __future__ import annotations
 
 import re
+import time
 
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.utils import timezone
@@ -13,8 +14,17 @@ TOTP_PERIOD_SECONDS = 30  # allauth's default, and every authenticator app's
 
 
 def totp_code(secret: str) -> str:
-    """The code an authenticator app holding `secret` shows now (RFC 6238)."""
-    counter = int(timezone.now().timestamp()) // TOTP_PERIOD_SECONDS
+    """The code an authenticator app holding `secret` shows now (RFC 6238).
+
+    Like a person who sees the code about to change, it waits for the next one when the
+    current one has under 3 seconds left: the portal accepts only the current time step.
+    """
+    now = timezone.now().timestamp()
+    left = TOTP_PERIOD_SECONDS - now % TOTP_PERIOD_SECONDS
+    if left < 3:
+        time.sleep(left + 0.1)
+        now = timezone.now().timestamp()
+    counter = int(now) // TOTP_PERIOD_SECONDS
     return format_hotp_value(hotp_value(secret, counter))
 
 
