@@ -211,6 +211,9 @@ class ApprovalInline(admin.TabularInline):
     fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
     readonly_fields = ["approver", "decision", "comment", "mfa_verified", "created_at"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("approver")
+
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # By role, like the request itself: the admin hid the approvals so far from security
         # members, who hold no per-model permission.

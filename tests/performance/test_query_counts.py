@@ -72,7 +72,7 @@ PAGES = {
         lambda seeded: reverse(
             "admin:approvals_accessrequest_change", args=[seeded.showcase_request_id]
         ),
-        12,
+        13,  # with the approvals inline (one query, approvers joined)
         lambda response: (
             len(response.context["timeline"]) + response.context["original"].target_accounts.count()
         ),
