@@ -270,7 +270,8 @@ class ApprovalInline(admin.TabularInline):
         return super().get_queryset(request).select_related("approver")
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # By role, like the request page it sits on: the groups hold no per-model grants.
+        # By role, like the request itself: the admin hid the approvals so far from security
+        # members, who hold no per-model permission.
         return has_role(request.user, Role.SECURITY, Role.AUDITORS) or bool(
             request.user.is_superuser
         )
@@ -343,6 +344,11 @@ class AccessRequestAdmin(admin.ModelAdmin):
         return has_role(request.user, Role.SECURITY, Role.AUDITORS) or bool(
             request.user.is_superuser
         )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # By role, like viewing: without it the admin's index and sidebar leave the request
+        # list out for security members, who hold no per-model permission.
+        return self.has_view_permission(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

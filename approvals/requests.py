@@ -108,6 +108,8 @@ def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
             access_request.role_name = iam.check_role_name(role_name)
         except iam.IamInputError as exc:
             errors.setdefault("role_name", []).append(str(exc))
+        else:
+            _check_role_name_free(access_request, errors)
 
     access_request.policy_source = ""
     access_request.managed_policy_arns = []
@@ -117,6 +119,39 @@ def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
         _apply_permissions(access_request, data, errors)
     if errors:
         raise ValidationError(errors)
+
+
+# A request in these states holds its role name: it is waiting for a decision, on its way to
+# the repository, or granted. Drafts hold nothing yet.
+ROLE_HOLDING_STATES = (
+    AccessRequest.Status.SUBMITTED,
+    AccessRequest.Status.APPROVED,
+    AccessRequest.Status.PROVISIONING,
+    AccessRequest.Status.PR_OPEN,
+    AccessRequest.Status.ACTIVE,
+    AccessRequest.Status.EXPIRING,
+    AccessRequest.Status.FAILED,
+)
+
+
+def _check_role_name_free(access_request: AccessRequest, errors: dict[str, list[str]]) -> None:
+    """One role name, one grant: two grants creating the same role (IAM names ignore case)
+    would each overwrite the other's trust policy, e.g. a vendor's IAM-user grant and its role
+    grant, which both default to the name from the vendor's slug."""
+    holder = (
+        AccessRequest.objects.filter(
+            role_name__iexact=access_request.role_name, status__in=ROLE_HOLDING_STATES
+        )
+        .exclude(pk=access_request.pk)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if holder is not None:
+        errors.setdefault("role_name", []).append(
+            _("Request #%(n)s already uses the role name %(name)s: choose another.")
+            % {"n": holder, "name": access_request.role_name}
+        )
 
 
 def _apply_permissions(
@@ -271,6 +306,11 @@ def request_submit(*, request_id: int, actor: Any) -> AccessRequest:
     problems = submission_problems(access_request)
     if problems:
         raise ValidationError(problems)
+    if access_request.role_name:  # taken since the draft was saved?
+        taken: dict[str, list[str]] = {}
+        _check_role_name_free(access_request, taken)
+        if taken:
+            raise ValidationError(taken)
     _check_expiry(access_request.expires_on, required=True)
     _evaluate(access_request)
     access_request.target_accounts.set(target_accounts(access_request))

@@ -38,7 +38,7 @@ from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import AccessRequest, Approval, AuditEvent, PullRequest
+from approvals.models import AccessKey, AccessRequest, Approval, AuditEvent, PullRequest
 from approvals.models.requests import Strategy
 from reports.cells import csv_cell
 from vendors.models import (
@@ -293,23 +293,9 @@ def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, Su
 
 
 def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[AccessRequest]]:
-    from approvals.models import AccessKey
-
-    # The latest use of any of the grant's keys that the hygiene task had seen by the as-of
-    # time (last use is kept as a latest value, not a history: a later use hides an earlier).
-    key_last_use = (
-        AccessKey.objects.filter(
-            access_request=OuterRef("pk"),
-            last_used_at__isnull=False,
-            last_used_at__lte=params.as_of,
-        )
-        .order_by("-last_used_at")
-        .values("last_used_at")[:1]
-    )
     grants = (
         live_grants_as_of(params)
         .filter(vendor_id__in=vendor_ids)
-        .annotate(key_last_used=Subquery(key_last_use))
         .prefetch_related(
             "target_accounts",
             Prefetch(
@@ -325,6 +311,15 @@ def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Acces
                     number__isnull=True
                 ),
                 to_attr="pull_requests_then",
+            ),
+            # The keys AWS had issued by then and not yet deleted (IAM-user grants).
+            Prefetch(
+                "access_keys",
+                queryset=AccessKey.objects.filter(aws_created_at__lte=params.as_of)
+                .exclude(access_key_id="")
+                .exclude(deleted_at__lte=params.as_of)
+                .order_by("aws_created_at", "pk"),
+                to_attr="access_keys_then",
             ),
         )
         .order_by("pk")
@@ -406,7 +401,7 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
     def joined(values: Iterable[str]) -> str:
         return "; ".join(values)
 
-    accounts, permissions, approvers, prs = [], [], [], []
+    accounts, permissions, approvers, prs, last_used = [], [], [], [], []
     past_expiry = 0
     for grant in grants:
         if grant.strategy in ORGANIZATION_WIDE:
@@ -424,6 +419,13 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
         if pulls:
             pull = pulls[0]
             prs.append(f"#{grant.pk}: {pull.url or f'{pull.forge} pull request {pull.number}'}")
+        for key in grant.access_keys_then:  # type: ignore[attr-defined]
+            prs.append(f"#{grant.pk}: key {key.masked_id}")
+            # Last use as the key monitor last read it from AWS, if that was by the as-of date.
+            if key.last_used_at and key.last_used_at <= params.as_of:
+                where = " ".join(filter(None, [key.last_used_service, key.last_used_region]))
+                used = timezone.localtime(key.last_used_at).date().isoformat()
+                last_used.append(f"#{grant.pk}: {key.masked_id} {used} {where}".rstrip())
         expires = _day(grant.expires_then)  # type: ignore[attr-defined]
         if expires and expires < params.as_of_date:
             past_expiry += 1
@@ -446,13 +448,7 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
         joined(granted),
         joined(expiry),
         joined(prs),
-        joined(
-            f"#{g.pk}: {timezone.localtime(g.key_last_used).date().isoformat()}"  # type: ignore[attr-defined]
-            if g.key_last_used  # type: ignore[attr-defined]
-            else f"#{g.pk}: never seen used"
-            for g in grants
-            if g.strategy == Strategy.IAM_USER
-        ),
+        joined(last_used),
         "",  # Access Analyzer findings: not collected by the portal yet
     ]
     return cells, past_expiry

@@ -22,6 +22,8 @@ from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record, audit_snapshot
+from provisioning.substrate.errors import GrantError
+from provisioning.substrate.names import vendor_slug
 from vendors.models import (
     VENDOR_FIELDS,
     AccessLevel,
@@ -113,6 +115,12 @@ def _check_slug_generates(slug: str) -> None:
 @transaction.atomic
 def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
     """Registers a vendor; the requester becomes its creator and the tier follows the rubric."""
+    try:
+        # The generator's rule, checked now rather than at the first pull request: the slug
+        # names the vendor's files, and some of them add -hub, -trust or -user to it.
+        vendor_slug(data.get("slug"), "slug")
+    except GrantError as error:
+        raise ValidationError({"slug": error.message}) from error
     vendor = Vendor(created_by=actor)
     _apply_vendor_fields(vendor, data, actor=actor)
     _check_slug_generates(vendor.slug)

@@ -21,11 +21,11 @@ from .errors import GrantError
 # inner hyphens, starting with a letter (Terraform identifiers cannot start with a digit).
 VENDOR_SLUG = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,39}", re.ASCII)
 
-# Suffixes the generator appends to a slug (`policies/<v>-hub.assume-role-policy.json`, the
-# `<v>-hub` and `<v>-trust` Terraform labels). A vendor whose slug already ends in one would
-# share those names with another vendor ("acme" and "acme-hub"), and one grant would overwrite
-# or revoke the other's files and resources.
-DERIVED_SUFFIXES = ("-hub", "-trust")
+# Suffixes the generator appends to a slug (`policies/<v>-hub.assume-role-policy.json` and
+# `policies/<v>-user.assume-role-policy.json`, the `<v>-hub` and `<v>-trust` Terraform labels).
+# A vendor whose slug already ends in one would share those names with another vendor ("acme"
+# and "acme-hub"), and one grant would overwrite or revoke the other's files and resources.
+DERIVED_SUFFIXES = ("-hub", "-trust", "-user")
 
 # IAM role and user names: [\w+=,.@-]{1,64} with ASCII \w (IAM API reference).
 IAM_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}", re.ASCII)

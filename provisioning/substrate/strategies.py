@@ -203,6 +203,12 @@ def trust_policy_path(grant: Grant) -> str:
     return f"policies/{grant.vendor}.assume-role-policy.json"
 
 
+def user_trust_policy_path(grant: Grant) -> str:
+    """The trust policy (trusting the vendor's IAM user) of the role an IAM-user grant creates;
+    its own name, so that the vendor's role grant beside it keeps its file."""
+    return f"policies/{grant.vendor}-user.assume-role-policy.json"
+
+
 def hub_trust_policy_path(grant: Grant) -> str:
     """The spoke roles' trust policy (trusting the hub) for `role create`."""
     return f"policies/{grant.vendor}-hub.assume-role-policy.json"
@@ -385,14 +391,14 @@ def _iam_user(grant: Grant, ctx: Context) -> Footprint:
     if ctx.dialect is Dialect.ROLE_CREATE:
         user_arn = f"arn:aws:iam::{ctx.require_substrate_account()}:user/{grant.vendor}"
         selection = _role_create_selection(grant, ctx)
-        fp.owned_files[trust_policy_path(grant)] = policies.document_text(
+        fp.owned_files[user_trust_policy_path(grant)] = policies.document_text(
             [policies.principal_trust_statement(user_arn)]
         )
         files = _add_inline_policy(grant, fp)
         create = ctx.commands.role_create(
             grant.role_name,
             selection,
-            [trust_policy_path(grant)],
+            [user_trust_policy_path(grant)],
             grant.managed_policy_arns,
             files,
             why="create the role the IAM user assumes",

@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from django.utils.module_loading import import_string
 from gunicorn.config import Config
 from gunicorn.util import load_class
 
@@ -47,6 +48,8 @@ def test_the_settings_mask_tokens_on_the_console_handler():
 def test_gunicorns_access_log_atoms_are_masked():
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     logger_class = config["logger_class"]
+    if isinstance(logger_class, str):  # gunicorn takes the class or its dotted path
+        logger_class = import_string(logger_class)
     environ = {
         "REQUEST_METHOD": "POST",
         "RAW_URI": f"/keys/{TOKEN}/",

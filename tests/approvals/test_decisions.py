@@ -239,6 +239,24 @@ def test_approving_through_the_admin_with_mfa_and_self_approval_refused(
     approved = AccessRequest.objects.get(pk=r.pk)
     assert approved.status == "approved"
     assert Approval.objects.get(access_request=r).mfa_verified is True
+    # The approvals so far are listed on the admin's request page (the inline).
+    page = client.get(reverse("admin:approvals_accessrequest_change", args=[r.pk]))
+    inline = page.content.decode().split('id="approvals-group"')[1]
+    assert "Narrow and reviewed." in inline
+
+
+def test_the_admin_index_leads_security_and_auditors_to_the_request_list(
+    client, reviewed_vendor, engineer, security, make_user
+):
+    """Security members hold roles, not per-model permissions: the admin's index must still
+    link the request list (found missing by the journey test, tests/e2e/test_journey.py)."""
+    changelist = reverse("admin:approvals_accessrequest_changelist")
+    for user in (security, make_user("ada", Role.AUDITORS, is_staff=True)):
+        client.force_login(user)
+        index = client.get(reverse("admin:index")).content.decode()
+        assert f'href="{changelist}"' in index, user
+    client.force_login(make_user("stan", is_staff=True))  # staff without a role
+    assert f'href="{changelist}"' not in client.get(reverse("admin:index")).content.decode()
 
 
 def test_admin_cannot_edit_or_delete_requests_and_approvals(
@@ -445,7 +463,10 @@ def test_dashboard_lists_grants_ending_within_30_days(
         reviewed_vendor, engineer, expires_on=timezone.localdate() + timedelta(days=10)
     )
     later = submitted(
-        reviewed_vendor, engineer, expires_on=timezone.localdate() + timedelta(days=90)
+        reviewed_vendor,
+        engineer,
+        expires_on=timezone.localdate() + timedelta(days=90),
+        role_name="OrbitCiLater",
     )
     for r in (soon, later):
         decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)

@@ -258,7 +258,7 @@ def test_demo_organization_syncs_cleanly_and_requests_get_real_previews(
     trust = next(
         f["content"]
         for f in user.preview["files"]
-        if f["path"] == "policies/orbit-ci.assume-role-policy.json"
+        if f["path"] == "policies/orbit-ci-user.assume-role-policy.json"
     )
     assert f"arn:aws:iam::{ids['Substrate']}:user/orbit-ci" in trust
     assert "substrate setup --terraform" in user.preview["commands"]

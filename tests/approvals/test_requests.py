@@ -143,6 +143,29 @@ def test_external_id_of_another_vendor_cannot_be_reused(vendor, engineer, accoun
     assert "external_id" in error.value.error_dict
 
 
+def test_a_role_name_held_by_another_request_is_refused(vendor, engineer, accounts):
+    """A vendor's IAM-user grant and its role grant both default to the slug's role name:
+    the second must choose another, or each grant's role create would overwrite the other's."""
+    first = services.request_save(
+        actor=engineer, data=request_data(vendor, strategy="iam_user", principals="")
+    )
+    second = services.request_save(actor=engineer, data=request_data(vendor))
+    assert first.role_name == second.role_name == "OrbitCiAccess"  # drafts hold nothing
+    services.request_submit(request_id=first.pk, actor=engineer)
+    with pytest.raises(ValidationError) as error:
+        services.request_submit(request_id=second.pk, actor=engineer)
+    assert error.value.error_dict["role_name"][0].messages == [
+        f"Request #{first.pk} already uses the role name OrbitCiAccess: choose another."
+    ]
+    with pytest.raises(ValidationError) as error:
+        services.request_save(actor=engineer, data=request_data(vendor, role_name="orbitciaccess"))
+    assert "role_name" in error.value.error_dict  # IAM role names ignore case
+    renamed = services.request_save(
+        actor=engineer, data=request_data(vendor, role_name="OrbitCiScan")
+    )
+    assert services.request_submit(request_id=renamed.pk, actor=engineer).status == "submitted"
+
+
 def test_inline_policy_lint_and_admin_equivalence_raise_risk_and_quorum(vendor, engineer, accounts):
     policy = (
         '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", '

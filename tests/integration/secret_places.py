@@ -25,8 +25,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from tests.integration.conftest import Stack
 from tests.services import Services, _pg_bindir
+from tests.stack import Stack
 
 MAIL_SEPARATOR = b"\n" + b"-" * 79 + b"\n"
 

@@ -31,30 +31,16 @@ from approvals import decisions
 from approvals import requests as request_services
 from approvals.key_tasks import access_key_issue_task, access_keys_issue_due_task
 from approvals.models import AccessKey, AccessRequest, KeyDelivery, PullRequest
-from tests.integration.conftest import FORGE_TOKEN, WEBHOOK_SECRET, Stack, kill
 from tests.integration.helpers import actions, broker_idle, get_page, pulls_for, status
 from tests.integration.secret_places import kept_everywhere, places_holding
 from tests.processes import wait_until
+from tests.stack import FORGE_TOKEN, WEBHOOK_SECRET, Stack, iam, kill, link_in_mail
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
-USES_AWS = True  # tests/integration/conftest.py starts the emulator and the proxy
+USES_AWS = True  # tests/stack.py starts the emulator and the proxy
 CONTACT = "keys@vendor.example"
-LINK = re.compile(rb"(http://127\.0\.0\.1:\d+/keys/([A-Za-z0-9_-]{43})/)")
-
-
-def iam(stack: Stack):  # type: ignore[no-untyped-def]
-    """IAM of the emulator, straight (not through the fault proxy): Terraform's and the
-    auditor's view."""
-    assert stack.aws is not None
-    return boto3.client(
-        "iam",
-        endpoint_url=stack.aws.emulator_url,
-        region_name="us-east-1",
-        aws_access_key_id="terraform",
-        aws_secret_access_key="terraform",  # the emulator takes any
-    )
 
 
 def aws_key_ids(stack: Stack, user: str) -> set[str]:
@@ -133,17 +119,9 @@ def issued_key(stack: Stack, r: AccessRequest, worker_name: str) -> AccessKey:
     return key
 
 
-def link_in_mail(stack: Stack) -> tuple[str, str]:
-    """The one-time link (and its token) from the e-mail the worker wrote to the mail folder."""
-    found = [m for p in stack.mail.glob("*") for m in LINK.finditer(p.read_bytes())]
-    urls = {m.group(1).decode() for m in found}
-    assert len(urls) == 1, urls  # one link, in the text and the HTML part
-    match = found[0]
-    return match.group(1).decode(), match.group(2).decode()
-
-
 def reveal(url: str) -> tuple[int, str]:
-    """The vendor's browser: GET the confirmation page, then POST its form."""
+    """The vendor's browser: GET the confirmation page, then POST its form (which carries no
+    CSRF token: the link's token is the credential, see approvals/views/keys.py)."""
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
@@ -152,11 +130,10 @@ def reveal(url: str) -> tuple[int, str]:
             page = response.read().decode()
     except HTTPError as error:
         return error.code, error.read().decode()
-    assert 'method="post"' in page, page
-    # The form's own fields, if any (the link's token is the credential; no CSRF token).
-    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
-    form = "&".join(f"{name}={value}" for name, value in fields).encode()
-    request = urllib.request.Request(url, data=form, method="POST", headers={"Referer": url})
+    assert 'data-testid="key-confirm"' in page, page
+    assert "csrfmiddlewaretoken" not in page
+    # Chromium posts "Origin: null" from the page's no-referrer policy; so does this.
+    request = urllib.request.Request(url, data=b"", method="POST", headers={"Origin": "null"})
     try:
         with opener.open(request, timeout=30) as response:
             return int(response.status), response.read().decode()

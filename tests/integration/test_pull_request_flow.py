@@ -15,7 +15,6 @@ from dulwich.repo import Repo
 from accessportal.roles import Role
 from approvals.fulfilment_tasks import provision_access_task
 from approvals.models import PullRequest
-from tests.integration.conftest import Stack, kill
 from tests.integration.helpers import (
     actions,
     approve,
@@ -26,6 +25,7 @@ from tests.integration.helpers import (
     status,
 )
 from tests.processes import wait_until
+from tests.stack import Stack, kill
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 

@@ -11,9 +11,9 @@ import re
 import pytest
 
 from approvals.models import PullRequest
-from tests.integration.conftest import kill
 from tests.integration.helpers import actions, approve, broker, broker_idle, pulls_for, status
 from tests.processes import wait_until
+from tests.stack import kill
 
 TASK = "approvals.fulfilment_tasks.provision_access_task"
 

@@ -56,6 +56,7 @@ def grant(**overrides: object) -> Grant:
         ("vendor", "a" * 41),
         ("vendor", "acme-hub"),  # would share policies/acme-hub.* with vendor "acme"
         ("vendor", "acme-trust"),  # would share the acme-trust Terraform label
+        ("vendor", "acme-user"),  # would share policies/acme-user.* with vendor "acme"
         ("role_name", 'Acme"Read'),
         ("role_name", "Acme Read"),
         ("role_name", "Acme${x}"),

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from approvals.models import AccessKey
 from reports.subprocessors import report_params, report_summary, subprocessor_rows
 from tests.reports.conftest import (
     INJECTION_LEGAL,
@@ -107,6 +108,41 @@ def test_csv_rows_and_header_match_the_database(org: Org, tmp_path):
 
     evil = by_vendor(rows, "'" + INJECTION_NAME)
     assert (evil["Access strategy"], evil["Review status"]) == ("none", "No approved review")
+
+
+def test_access_keys_appear_masked_with_their_last_use(org: Org, tmp_path):
+    """IAM-user grants: the key AWS issued (masked, SOC2.md section 4) and its last use; a key
+    deleted before the as-of time and one still pending are left out."""
+    grant = org.grant
+    now = timezone.now()
+    AccessKey.objects.create(
+        access_request=grant,
+        user_name="orbit-ci",
+        access_key_id="AKIAOLDKEY0000000001",
+        status="deleted",
+        aws_created_at=now - timedelta(days=9),
+        deleted_at=now - timedelta(days=2),
+    )
+    live = AccessKey.objects.create(
+        access_request=grant,
+        user_name="orbit-ci",
+        access_key_id="AKIALIVEKEY000000002",
+        status="active",
+        aws_created_at=now - timedelta(days=2),
+        last_used_at=now - timedelta(days=1),
+        last_used_service="s3",
+        last_used_region="eu-west-1",
+    )
+    AccessKey.objects.create(access_request=grant, user_name="orbit-ci", status="pending")
+
+    _header, rows = read_csv(export(tmp_path, "csv"))
+    orbit = by_vendor(rows, "Orbit CI")
+    cell = orbit["Pull request / key id"]
+    assert f"#{grant.pk}: key {live.masked_id}" in cell
+    assert "AKIALIVEKEY000000002" not in cell
+    assert cell.count(" key ") == 1  # neither the deleted nor the pending key
+    used = timezone.localtime(live.last_used_at).date().isoformat()
+    assert orbit["Key last used"] == f"#{grant.pk}: {live.masked_id} {used} s3 eu-west-1"
 
 
 def test_formula_injection_in_vendor_text_is_inert(org: Org, tmp_path):
@@ -287,25 +323,3 @@ def test_auditors_download_each_format_from_the_browser(client, org: Org):
     html = refused.content.decode()
     assert "Choose today or an earlier date." in html  # beside the field, input kept
     assert f'value="{future}"' in html
-
-
-def test_an_iam_user_grant_shows_its_key_s_last_use_as_of_the_report(org: Org, tmp_path):
-    from approvals.models import AccessKey, AccessRequest
-
-    AccessRequest.objects.filter(pk=org.grant.pk).update(strategy="iam_user")
-    used = timezone.now() - timedelta(days=3)
-    AccessKey.objects.create(
-        access_request=org.grant,
-        user_name="orbit-ci",
-        access_key_id="AKIAEXAMPLEKEY",
-        status="active",
-        last_used_at=used,
-    )
-    _, rows = read_csv(export(tmp_path, "csv"))
-    cell = by_vendor(rows, "Orbit CI")["Key last used"]
-    assert cell == f"#{org.grant.pk}: {timezone.localtime(used).date().isoformat()}"
-    # As of a day before that use, the report cannot know it.
-    before = (timezone.localtime(used) - timedelta(days=1)).date().isoformat()
-    _, rows = read_csv(export(tmp_path, "csv", "--as-of", before))
-    earlier = [r for r in rows if r["Vendor"] == "Orbit CI"]
-    assert not earlier or earlier[0]["Key last used"] in ("", f"#{org.grant.pk}: never seen used")

@@ -22,7 +22,12 @@ from vendors import services as vendor_services
 pytestmark = pytest.mark.django_db
 
 # The one-time key link is public by design: its 43-character token is the credential.
-PUBLIC = {"healthz", "approvals:webhook_github", "approvals:webhook_gitlab", "approvals:key_link"}
+PUBLIC = {
+    "healthz",
+    "approvals:webhook_github",
+    "approvals:webhook_gitlab",
+    "approvals:key_link",
+}
 READ = {
     "dashboard",
     "vendors:list",
@@ -189,11 +194,10 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
     for name, url in urls.items():
         response = getattr(client, _method(name))(url)
         if name in PUBLIC:
-            # The webhooks take only POST; their protection is a signature or token, not a
-            # login. An unknown key link gets the neutral "not available" page.
+            # The webhooks take only POST; their protection is their signature, not a login.
+            # An unknown key link gets the neutral "not available" page.
             expected = 405 if name.startswith("approvals:webhook_") else 200
-            if name == "approvals:key_link":
-                expected = 404
+            expected = 404 if name == "approvals:key_link" else expected
             assert response.status_code == expected, name
         else:
             assert response.status_code == 302, name

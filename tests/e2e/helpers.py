@@ -1,0 +1,63 @@
+"""What the browser tests do as a person would: sign in (with an authenticator app's code when
+the account has one) and enrol an authenticator app, through the portal's real pages."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+TOTP_PERIOD_SECONDS = 30  # allauth's default, and every authenticator app's
+
+
+def totp_code(secret: str) -> str:
+    """The code an authenticator app holding `secret` shows now (RFC 6238).
+
+    Like a person who sees the code about to change, it waits for the next one when the
+    current one has under 3 seconds left: the portal accepts only the current time step.
+    """
+    now = timezone.now().timestamp()
+    left = TOTP_PERIOD_SECONDS - now % TOTP_PERIOD_SECONDS
+    if left < 3:
+        time.sleep(left + 0.1)
+        now = timezone.now().timestamp()
+    counter = int(now) // TOTP_PERIOD_SECONDS
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def sign_in(
+    page: Page, base_url: str, username: str, password: str, totp_secret: str | None = None
+) -> None:
+    """Signs in on the login page; with `totp_secret`, answers the second-factor step too."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Login").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign In").click()
+    if totp_secret is not None:
+        expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
+        page.locator("input[name=code]").fill(totp_code(totp_secret))
+        page.get_by_role("button", name="Sign In").click()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
+
+
+def enrol_totp(page: Page, password: str) -> str:
+    """From the dashboard's warning to an active authenticator app; returns its secret (what
+    the person's app stores from the QR code), after confirming it with a code from it."""
+    page.get_by_role("link", name="set up an authenticator app").click()
+    # Adding a factor asks for the password again first.
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name=re.compile("Confirm|Reauthenticate", re.IGNORECASE)).click()
+    expect(page.get_by_role("heading", name="Activate Authenticator App")).to_be_visible()
+    secret = page.get_by_label("Authenticator secret").input_value()
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
+    page.locator("input[name=code]").fill(totp_code(secret))
+    page.get_by_role("button", name="Activate").click()
+    return secret
