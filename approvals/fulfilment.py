@@ -14,9 +14,10 @@ from `provisioning`, which scrubs tokens; `_safe_message` scrubs again, in case.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,30 @@ def _generate(mirror: Mirror, grant: Any, base: str, *, revoke: bool = False) ->
         commit = repo[heads[base].encode()]
         export_tree(repo, commit.tree, Path(folder))  # type: ignore[attr-defined]
         return build(Path(folder), grant)
+
+
+@contextlib.contextmanager
+def mirrored_default_branch() -> Iterator[tuple[Path, str]]:
+    """(folder, commit) of the default branch's tree from the cached mirror, fetched now.
+
+    For previews when SUBSTRATE_REPO_URL is remote (a local path is read directly by
+    `provisioning.checkout`). `RepositoryUnavailable` with a token-free reason otherwise.
+    """
+    from provisioning.checkout import RepositoryUnavailable
+
+    base = settings.SUBSTRATE_DEFAULT_BRANCH
+    try:
+        forge = forge_for_settings() if settings.FORGE == PullRequest.Forge.GITHUB else None
+        mirror = _mirror(forge)
+        heads = mirror.sync()
+    except (ForgeError, GitError) as exc:
+        raise RepositoryUnavailable(_safe_message(exc)) from None
+    if base not in heads:
+        raise RepositoryUnavailable(_("The repository has no branch %(b)s.") % {"b": base})
+    with mirror.locked() as repo, tempfile.TemporaryDirectory(prefix="substrate-preview-") as f:
+        commit = repo[heads[base].encode()]
+        export_tree(repo, commit.tree, Path(f))  # type: ignore[attr-defined]
+        yield Path(f), heads[base]
 
 
 def stored_commands(changeset: ChangeSet) -> list[dict[str, str]]:

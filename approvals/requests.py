@@ -448,14 +448,22 @@ def grant_for(access_request: AccessRequest) -> Any:
 
 def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
+    from approvals.fulfilment import mirrored_default_branch
     from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
+    from provisioning.repo_files import local_repo_path
     from provisioning.substrate import SubstrateError, generate_changeset
 
+    url = settings.SUBSTRATE_REPO_URL
     try:
         grant = grant_for(access_request)
-        with default_branch_checkout(
-            settings.SUBSTRATE_REPO_URL, settings.SUBSTRATE_DEFAULT_BRANCH
-        ) as (folder, commit):
+        # A local repository is read in place; a remote one through the workers' cached
+        # mirror, fetched now (the preview must show the change against today's tree).
+        checkout = (
+            default_branch_checkout(url, settings.SUBSTRATE_DEFAULT_BRANCH)
+            if local_repo_path(url) is not None
+            else mirrored_default_branch()
+        )
+        with checkout as (folder, commit):
             changeset = generate_changeset(folder, grant)
     except RepositoryUnavailable as exc:
         return {

@@ -58,6 +58,15 @@ class Screens:
         return path
 
 
+@pytest.fixture(autouse=True)
+def _patient_expectations() -> Iterator[None]:
+    """The worker, beat, gunicorn and Chromium share two cores with the rest of the run: an
+    outcome gets 30 s to show instead of Playwright's 5 (a broken step still fails)."""
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def beat(stack: Stack, worker: object) -> Iterator[None]:
     """Celery beat with the key poll every 5 s (its minimum), instead of every minute."""
