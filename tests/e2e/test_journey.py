@@ -280,7 +280,10 @@ def test_the_whole_journey_through_the_ui(
     screens.take(erin_page, "role-request-active-after-the-merge")
     erin_page.goto(f"{web}/requests/{key_request}/")
     expect(erin_page.get_by_test_id("request-status")).to_have_text("Active")
-    expect(erin_page.get_by_test_id("key-waiting")).to_contain_text("orbit-ci")
+    # Waiting for the IAM user: before beat's poll as a note, after it on the pending key's row.
+    expect(erin_page.get_by_test_id("access-keys")).to_contain_text(
+        re.compile(r"Waiting.*the IAM user orbit-ci")
+    )
     screens.take(erin_page, "iam-user-request-waits-for-the-iam-user")
 
     # 8. The operator applies the merged change: the IAM user exists. Beat's poll has the
