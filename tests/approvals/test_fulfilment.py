@@ -172,14 +172,14 @@ def test_the_preview_of_a_remote_repository_comes_through_the_mirror(
     github, engineer, security, make_user, substrate
 ):
     r = approved(engineer, security, make_user, substrate)
-    preview = AccessRequest.objects.get(pk=r.pk).preview
+    preview = AccessRequest.objects.get(pk=r.pk).preview or {}
     assert "error" not in preview, preview
     assert preview["commit"] == github.branch_sha("main")
     assert POLICY_FILE in {f["path"] for f in preview["files"]}
     # Someone moves the default branch on: the next save previews against the new tip.
     moved = github.commit_files({"README.md": b"moved on\n"})
     copy = services.request_duplicate(request_id=r.pk, actor=engineer)
-    assert copy.preview["commit"] == moved
+    assert (copy.preview or {}).get("commit") == moved
 
 
 def test_an_unreachable_remote_repository_gives_a_preview_reason_without_the_token(
@@ -190,7 +190,7 @@ def test_an_unreachable_remote_repository_gives_a_preview_reason_without_the_tok
     # Nothing listens there: the forge is down.
     settings.SUBSTRATE_REPO_URL = f"http://x-access-token:{TOKEN}@127.0.0.1:{free_port()}/o/r.git"
     r = approved(engineer, security, make_user, substrate)
-    reason = AccessRequest.objects.get(pk=r.pk).preview["error"]
+    reason = (AccessRequest.objects.get(pk=r.pk).preview or {}).get("error", "")
     assert reason.startswith("No preview: the Substrate repository is not readable here")
     assert TOKEN not in reason
 
