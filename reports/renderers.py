@@ -1,9 +1,10 @@
-"""The subprocessor report as CSV (streamed), XLSX (openpyxl) and PDF (WeasyPrint).
+"""The subprocessor report as CSV (streamed), XLSX (openpyxl, write-only) and PDF (WeasyPrint).
 
 Every renderer takes the parameters and the summary (`report_summary`, which already walked
 the rows once) and walks the rows again, so memory stays constant for CSV and XLSX. The CSV
 holds one table; its `part` picks the main table or one appendix. XLSX has one sheet per
-part; the PDF has them all.
+appendix; the PDF has them all. Their Appendix A has one line per request; the CSV also has
+the full trail (every event), which only a streamed format handles at scale.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from openpyxl.utils import get_column_letter
 from reports.cells import csv_cell, xlsx_cell
 from reports.subprocessors import (
     APPENDIX_A,
+    APPENDIX_A_SUMMARY,
     APPENDIX_B,
     APPENDIX_C,
     COLUMNS,
@@ -33,20 +35,34 @@ from reports.subprocessors import (
     changes_in_period,
     csv_line,
     exceptions_register,
+    request_summaries,
     subprocessor_rows,
     tier_state_matrix,
 )
 from vendors.selectors import ReviewState
 
-# part name -> (title, column headers, rows)
+# part name -> (title, column headers, rows): the appendices of the XLSX and the PDF.
 PARTS: dict[
     str, tuple[str, tuple[str, ...], Callable[[ReportParams], Iterator[tuple[Any, ...]]]]
 ] = {
-    "approval-trail": ("Appendix A - Approval trail", APPENDIX_A, approval_trail),
+    "requests": ("Appendix A - Approval trail", APPENDIX_A_SUMMARY, request_summaries),
     "changes": ("Appendix B - Changes in the period", APPENDIX_B, changes_in_period),
     "exceptions": ("Appendix C - Exceptions register", APPENDIX_C, exceptions_register),
 }
-CSV_PARTS = ("table", *PARTS)
+# The CSV also has every event of Appendix A's requests: a CSV part streams at any size, while
+# a workbook or a PDF of the hundreds of thousands of events of a large organization's live
+# grants would not finish (and nobody would read it there).
+CSV_APPENDICES = {
+    "approval-trail": ("Appendix A - Approval trail, every event", APPENDIX_A, approval_trail),
+    **PARTS,
+}
+CSV_PARTS = ("table", *CSV_APPENDICES)
+# What the XLSX and PDF say under Appendix A.
+FULL_TRAIL_NOTE = (
+    "One line per request. Every event of these requests (actor, action, status change, "
+    "comment) is in the CSV export's approval-trail part and in the audit trail export "
+    "(Reports, Audit trail, CSV or JSONL)."
+)
 FLUSH_BYTES = 64 * 1024
 
 
@@ -65,13 +81,13 @@ def csv_chunks(params: ReportParams, summary: ReportSummary, part: str = "table"
     for label, value in summary.header_items():
         writer.writerow([csv_cell(label), csv_cell(value)])
     if part != "table":
-        writer.writerow(["Part", csv_cell(PARTS[part][0])])
+        writer.writerow(["Part", csv_cell(CSV_APPENDICES[part][0])])
     writer.writerow([])
     if part == "table":
         headers: tuple[str, ...] = HEADERS
         rows = _table_rows(params)
     else:
-        _title, headers, source = PARTS[part]
+        _title, headers, source = CSV_APPENDICES[part]
         rows = source(params)
     buffer.write(csv_line(headers))
     for row in rows:
@@ -119,18 +135,23 @@ def _table_sheet(
     headers: tuple[str, ...],
     rows: Iterator[tuple[Any, ...]] | Iterator[list[Any]],
     widths: dict[int, int] | None = None,
+    note: str = "",
 ) -> None:
     ws = wb.create_sheet(title[:31])
-    ws.freeze_panes = "B2" if len(headers) > 8 else "A2"
     last_column = get_column_letter(len(headers))
     for index in range(1, len(headers) + 1):
         ws.column_dimensions[get_column_letter(index)].width = (widths or {}).get(index, 22)
+    # A note goes on the first line, above the column headers (which the filter then starts at).
+    head_row = 2 if note else 1
+    ws.freeze_panes = f"{'B' if len(headers) > 8 else 'A'}{head_row + 1}"
+    if note:
+        ws.append(_cells(ws, [note]))
     ws.append(_head(ws, headers))
     count = 0
     for row in rows:
         ws.append(_cells(ws, row))
         count += 1
-    ws.auto_filter.ref = f"A1:{last_column}{count + 1}"
+    ws.auto_filter.ref = f"A{head_row}:{last_column}{count + head_row}"
 
 
 def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> None:
@@ -154,9 +175,13 @@ def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> 
     _table_sheet(
         wb, "Subprocessors", HEADERS, (tuple(r.cells) for r in subprocessor_rows(params)), widths
     )
-    for title, headers, source in PARTS.values():
+    for name, (title, headers, source) in PARTS.items():
         _table_sheet(
-            wb, title.replace("Appendix ", "").replace(" - ", " "), headers, source(params)
+            wb,
+            title.replace("Appendix ", "").replace(" - ", " "),
+            headers,
+            source(params),
+            note=FULL_TRAIL_NOTE if name == "requests" else "",
         )
     # `out` must be seekable (a file or a temporary file): the XLSX container is a zip.
     wb.save(out)
@@ -233,8 +258,13 @@ def render_pdf(params: ReportParams, summary: ReportSummary) -> bytes:
             "chart": _chart(summary),
             "rows": (_pdf_row(r.cells) for r in subprocessor_rows(params)),
             "appendices": [
-                {"title": title, "headers": headers, "rows": source(params)}
-                for title, headers, source in PARTS.values()
+                {
+                    "title": title,
+                    "headers": headers,
+                    "rows": source(params),
+                    "note": FULL_TRAIL_NOTE if name == "requests" else "",
+                }
+                for name, (title, headers, source) in PARTS.items()
             ],
         },
     )

@@ -32,9 +32,19 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import CharField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import (
+    CharField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.urls import reverse
 from django.utils import timezone
 
@@ -132,6 +142,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 HEADERS = tuple(label for _group, label in COLUMNS)
 
 APPENDIX_A = ("Request", "Time (UTC)", "Actor", "Action", "Status before", "Status after", "Note")
+# Appendix A of the XLSX and PDF: one line per request rather than per event (an organization's
+# live grants have hundreds of thousands of events; the full trail is the CSV's approval-trail
+# part and the audit trail export).
+APPENDIX_A_SUMMARY = (
+    "Request",
+    "Vendor",
+    "Strategy",
+    "Requested by",
+    "Requested at (UTC)",
+    "Approvers (UTC)",
+    "Activated (UTC)",
+    "Status at as-of",
+    "Revoked/expired (UTC)",
+    "Pull request",
+)
 APPENDIX_B = ("Time (UTC)", "Object", "Change", "Detail", "Actor")
 APPENDIX_C = (
     "Vendor",
@@ -715,14 +740,19 @@ def _period_start_instant(params: ReportParams) -> datetime:
 _APPROVAL_ACTIONS = ("request.approve", "request.approval_recorded", "request.reject")
 
 
-def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
-    """Appendix A: every event of each request that was live at the as-of time or changed in
-    the period, oldest first per request, with the approver's comment where there is one."""
-    in_period = AuditEvent.objects.filter(
+def _changed_in_period(params: ReportParams) -> QuerySet[AuditEvent, Any]:
+    """The ids (as text) of the requests with an event in the period."""
+    return AuditEvent.objects.filter(
         object_type=REQUEST_TYPE,
         created_at__gte=_period_start_instant(params),
         created_at__lte=params.as_of,
     ).values("object_id")
+
+
+def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix A: every event of each request that was live at the as-of time or changed in
+    the period, oldest first per request, with the approver's comment where there is one."""
+    in_period = _changed_in_period(params)
     live = live_grants_as_of(params).annotate(pk_text=Cast("pk", CharField())).values("pk_text")
     comments = Approval.objects.annotate(
         request_text=Cast("access_request_id", CharField())
@@ -751,6 +781,96 @@ def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
             before.get("status", ""),
             after.get("status", ""),
             note,
+        )
+
+
+def request_summaries(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix A of the XLSX and PDF: one line per request of `approval_trail` (live at the
+    as-of time or changed in the period), in request order. One query, read as plain values
+    in chunks (approvers and their times come as arrays, aggregated by PostgreSQL)."""
+    username = get_user_model().USERNAME_FIELD
+    ended = (
+        _object_events(REQUEST_TYPE, params)
+        .filter(after__status=AccessRequest.Status.REVOKED)
+        .order_by("sequence")
+        .values("created_at")[:1]
+    )
+    approvals = (
+        Approval.objects.filter(
+            access_request=OuterRef("pk"),
+            created_at__lte=params.as_of,
+            decision=Approval.Decision.APPROVE,
+        )
+        .order_by()
+        .values("access_request")
+    )
+    pull = (
+        PullRequest.objects.filter(
+            access_request=OuterRef("pk"), created_at__lte=params.as_of, number__isnull=False
+        )
+        .order_by("created_at", "pk")
+        .annotate(
+            shown=Coalesce(
+                NullIf("url", Value("")),
+                Concat("forge", Value(" pull request "), Cast("number", CharField())),
+            )
+        )
+        .values("shown")[:1]
+    )
+    requests = (
+        requests_as_of(params)
+        .annotate(
+            pk_text=Cast("pk", CharField()),
+            ended_at=Subquery(ended),
+            approver_names=Subquery(
+                approvals.annotate(
+                    names=ArrayAgg(f"approver__{username}", order_by=("created_at", "pk"))
+                ).values("names")
+            ),
+            approved_at=Subquery(
+                approvals.annotate(
+                    times=ArrayAgg("created_at", order_by=("created_at", "pk"))
+                ).values("times")
+            ),
+            pull_request=Subquery(pull),
+        )
+        .filter(
+            Q(pk_text__in=Subquery(_changed_in_period(params)))
+            | Q(status_then__in=LIVE_GRANT_STATES)
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "vendor__name",
+            "strategy",
+            f"requester__{username}",
+            "created_at",
+            "approver_names",
+            "approved_at",
+            "activated_at",
+            "status_then",
+            "ended_at",
+            "pull_request",
+        )
+    )
+    for line in requests.iterator(chunk_size=CHUNK_SIZE):
+        pk, vendor, strategy, requester, created, names, times = line[:7]
+        activated, status, ended_at, pull_request = line[7:]
+        approvers = "; ".join(
+            f"{name} {_utc(moment).isoformat(timespec='seconds')}"
+            for name, moment in zip(names or [], times or [], strict=True)
+        )
+        yield (
+            f"#{pk}",
+            vendor,
+            _label(Strategy, strategy),
+            requester,
+            _utc(created),
+            approvers,
+            _utc(activated) if activated else None,
+            _label(AccessRequest.Status, status or ""),
+            _utc(ended_at) if ended_at else None,
+            pull_request or "",
         )
 
 
@@ -878,6 +998,7 @@ def tier_state_matrix(summary: ReportSummary) -> list[tuple[str, list[tuple[str,
 
 __all__ = [
     "APPENDIX_A",
+    "APPENDIX_A_SUMMARY",
     "APPENDIX_B",
     "APPENDIX_C",
     "COLUMNS",
@@ -893,6 +1014,7 @@ __all__ = [
     "live_grants_as_of",
     "report_params",
     "report_summary",
+    "request_summaries",
     "subprocessor_rows",
     "tier_state_matrix",
     "vendors_as_of",

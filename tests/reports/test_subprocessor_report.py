@@ -18,7 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from reports.subprocessors import report_params, report_summary, subprocessor_rows
+from reports.subprocessors import (
+    APPENDIX_A_SUMMARY,
+    report_params,
+    report_summary,
+    subprocessor_rows,
+)
 from tests.reports.conftest import (
     INJECTION_LEGAL,
     INJECTION_NAME,
@@ -157,11 +162,21 @@ def test_xlsx_has_typed_cells_frozen_headers_filters_and_a_sheet_per_appendix(or
     assert summary["Row count"] == 2
     assert summary["Data SHA-256"] == report_summary(report_params()).data_sha256
 
-    trail = list(workbook["A Approval trail"].iter_rows(values_only=True))
-    approve = [r for r in trail if r[3] == "request.approve"]
-    assert len(approve) == 2
-    assert {r[6] for r in approve} == {"Looks fine."}
-    assert str(trail[1][0]).startswith(f"#{org.grant.pk} ")
+    # Appendix A: one line per request (not per event), pointing at the full trail.
+    trail_sheet = workbook["A Approval trail"]
+    assert trail_sheet.freeze_panes == "B3"
+    trail = list(trail_sheet.iter_rows(values_only=True))
+    assert "approval-trail part" in str(trail[0][0])
+    assert trail[1] == APPENDIX_A_SUMMARY
+    assert trail_sheet.auto_filter.ref == f"A2:J{len(trail)}"
+    lines = {line[0]: dict(zip(APPENDIX_A_SUMMARY, line, strict=True)) for line in trail[2:]}
+    assert list(lines) == [f"#{org.grant.pk}", f"#{org.other_grant.pk}"]
+    grant = lines[f"#{org.grant.pk}"]
+    assert (grant["Vendor"], grant["Status at as-of"]) == ("Orbit CI", "Active")
+    assert str(grant["Approvers (UTC)"]).startswith("sam 20")
+    assert isinstance(grant["Activated (UTC)"], datetime)
+    assert grant["Revoked/expired (UTC)"] is None
+    assert grant["Pull request"] == "http://forge.example/pulls/1"
     exceptions = list(workbook["C Exceptions register"].iter_rows(values_only=True))
     assert (exceptions[2][0], exceptions[2][3]) == ("Orbit CI", "SOC report exception")
     assert exceptions[2][4] == "Two terminated users kept access for 9 days."
@@ -180,6 +195,10 @@ def test_pdf_has_the_cover_table_appendices_and_page_numbers(org: Org, tmp_path)
     assert "Vendors by tier and review state" in text
     for title in ("Appendix A", "Appendix B", "Appendix C"):
         assert title in text
+    # Appendix A is one line per request and says where every event is.
+    assert "Approvers (UTC)" in text
+    assert "request.approve" not in text
+    assert "approval-trail part" in text
     assert "Orbit CI, Inc." in text
     assert "Two terminated users kept access for 9 days." in text
     assert "Page 1 of" in text
@@ -230,6 +249,15 @@ def test_a_report_as_of_before_changes_shows_the_state_then(history: Org, tmp_pa
     _h, trail_now = read_csv(export(tmp_path, "csv", "--part", "approval-trail"))
     revoke = [r for r in trail_now if r["Action"] == "request.revoke"]
     assert [(r["Status after"], r["Note"]) for r in revoke] == [("revoked", "No longer used.")]
+    # The condensed Appendix A: the revoked grant's line has its end; before, it was live.
+    _h, summaries_now = read_csv(export(tmp_path, "csv", "--part", "requests"))
+    ended = {r["Request"]: r for r in summaries_now}[f"#{org.grant.pk}"]
+    assert (ended["Status at as-of"], ended["Revoked/expired (UTC)"][:2]) == ("Revoked", "20")
+    _h, summaries_then = read_csv(
+        export(tmp_path, "csv", "--part", "requests", "--as-of", org.before_changes.isoformat())
+    )
+    live = {r["Request"]: r for r in summaries_then}[f"#{org.grant.pk}"]
+    assert (live["Status at as-of"], live["Revoked/expired (UTC)"]) == ("Active", "")
 
     # A date before anything existed: an empty report, not today's vendors.
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
