@@ -1,7 +1,9 @@
 """The subprocessor report as CSV (streamed), XLSX (openpyxl, write-only) and PDF (WeasyPrint).
 
-Every renderer takes the parameters and the summary (`report_summary`, which already walked
-the rows once) and walks the rows again, so memory stays constant for CSV and XLSX. The CSV
+The XLSX and PDF renderers take the parameters and the summary (`report_summary`, which already
+walked the rows once) and walk the rows again; the CSV export (`csv_export`) walks them once,
+keeping the table in a spooled temporary file until the header is known. Memory stays constant
+for CSV and XLSX. The CSV
 holds one table; its `part` picks the main table or one appendix. XLSX has one sheet per
 appendix; the PDF has them all. Their Appendix A has one line per request; the CSV also has
 the full trail (every event), which only a streamed format handles at scale.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, NoReturn
@@ -35,6 +38,7 @@ from reports.subprocessors import (
     changes_in_period,
     csv_line,
     exceptions_register,
+    report_summary,
     request_summaries,
     subprocessor_rows,
     tier_state_matrix,
@@ -64,11 +68,24 @@ FULL_TRAIL_NOTE = (
     "(Reports, Audit trail, CSV or JSONL)."
 )
 FLUSH_BYTES = 64 * 1024
+SPOOL_BYTES = 4 * 1024 * 1024
 
 
 def _table_rows(params: ReportParams) -> Iterator[tuple[Any, ...]]:
     for row in subprocessor_rows(params):
         yield tuple(row.cells)
+
+
+def _csv_header_block(summary: ReportSummary, part: str) -> str:
+    """The header as label,value lines, the part's title for an appendix, then a blank line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for label, value in summary.header_items():
+        writer.writerow([csv_cell(label), csv_cell(value)])
+    if part != "table":
+        writer.writerow(["Part", csv_cell(CSV_APPENDICES[part][0])])
+    writer.writerow([])
+    return buffer.getvalue()
 
 
 def csv_chunks(params: ReportParams, summary: ReportSummary, part: str = "table") -> Iterator[str]:
@@ -77,12 +94,7 @@ def csv_chunks(params: ReportParams, summary: ReportSummary, part: str = "table"
     if part not in CSV_PARTS:
         raise ValueError(f"unknown part {part!r}")
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for label, value in summary.header_items():
-        writer.writerow([csv_cell(label), csv_cell(value)])
-    if part != "table":
-        writer.writerow(["Part", csv_cell(CSV_APPENDICES[part][0])])
-    writer.writerow([])
+    buffer.write(_csv_header_block(summary, part))
     if part == "table":
         headers: tuple[str, ...] = HEADERS
         rows = _table_rows(params)
@@ -97,6 +109,37 @@ def csv_chunks(params: ReportParams, summary: ReportSummary, part: str = "table"
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def csv_export(params: ReportParams, part: str = "table") -> tuple[ReportSummary, Iterator[str]]:
+    """The summary and the CSV chunks. The main table's header holds the rows' hash and counts,
+    so rather than walking the rows twice (once for the header, once for the table) the one walk
+    writes the table to a spooled temporary file (memory up to `SPOOL_BYTES`, then disk), and the
+    chunks are the header followed by that file."""
+    if part not in CSV_PARTS:
+        raise ValueError(f"unknown part {part!r}")
+    if part != "table":
+        summary = report_summary(params)
+        return summary, csv_chunks(params, summary, part)
+    table = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by _spooled_chunks
+        max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", newline=""
+    )
+    try:
+        summary = report_summary(params, table_out=table)
+    except BaseException:
+        table.close()
+        raise
+    return summary, _spooled_chunks(summary, table)
+
+
+def _spooled_chunks(summary: ReportSummary, table: IO[str]) -> Iterator[str]:
+    try:
+        yield _csv_header_block(summary, "table")
+        table.seek(0)
+        while chunk := table.read(FLUSH_BYTES):
+            yield chunk
+    finally:
+        table.close()
 
 
 # --- XLSX ---------------------------------------------------------------------------------------

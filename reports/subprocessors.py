@@ -13,7 +13,8 @@ date's state:
 Rows are produced by iterators that read the vendors in chunks of `CHUNK_SIZE`, with a fixed
 number of queries per chunk whatever the size of the organization, so exports run in constant
 memory. `report_summary` walks the rows once to count them and hash them (SHA-256 of their CSV
-form, see `DATA_HASH_DOC`) before a renderer walks them again to write the file.
+form, see `DATA_HASH_DOC`); the CSV export keeps that CSV form as it goes (one walk), the XLSX
+and PDF renderers walk the rows again to write the file.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import metadata
 from itertools import islice
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -620,13 +621,17 @@ def _matches(snapshot: dict[str, Any], params: ReportParams) -> bool:
 
 
 class _HashingSink:
-    """A file-like object for csv.writer that hashes what is written, keeping nothing."""
+    """A file-like object for csv.writer that hashes what is written and keeps nothing, or
+    passes it on to `copy_to`."""
 
-    def __init__(self) -> None:
+    def __init__(self, copy_to: IO[str] | None = None) -> None:
         self.digest = hashlib.sha256()
+        self.copy_to = copy_to
 
     def write(self, text: str) -> int:
         self.digest.update(text.encode("utf-8"))
+        if self.copy_to is not None:
+            self.copy_to.write(text)
         return len(text)
 
 
@@ -691,8 +696,10 @@ def app_version() -> str:
         return "development"
 
 
-def report_summary(params: ReportParams) -> ReportSummary:
-    """Walks the rows once: counts, and the SHA-256 of their CSV form (`DATA_HASH_DOC`)."""
+def report_summary(params: ReportParams, table_out: IO[str] | None = None) -> ReportSummary:
+    """Walks the rows once: counts, and the SHA-256 of their CSV form (`DATA_HASH_DOC`). With
+    `table_out`, that CSV form (the hashed text) is also written there, so a CSV export needs
+    no second walk."""
     summary = ReportSummary(
         organization=settings.PORTAL_ORGANIZATION_NAME,
         as_of=params.as_of,
@@ -702,9 +709,9 @@ def report_summary(params: ReportParams) -> ReportSummary:
         filters=params.filters_text,
         generated_at=timezone.now(),
     )
-    sink = _HashingSink()
+    sink = _HashingSink(table_out)
     writer = csv.writer(sink)
-    writer.writerow(HEADERS)
+    writer.writerow([csv_cell(h) for h in HEADERS])
     tiers: Counter[str] = Counter()
     grid: dict[str, Counter[str]] = {t: Counter() for t in Tier.values}
     for row in subprocessor_rows(params):

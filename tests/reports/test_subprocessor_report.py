@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from reports import renderers
 from reports.subprocessors import (
     APPENDIX_A_SUMMARY,
     report_params,
@@ -337,3 +338,21 @@ def test_an_iam_user_grant_shows_its_key_s_last_use_as_of_the_report(org: Org, t
     _, rows = read_csv(export(tmp_path, "csv", "--as-of", before))
     earlier = [r for r in rows if r["Vendor"] == "Orbit CI"]
     assert not earlier or earlier[0]["Key last used"] in ("", f"#{org.grant.pk}: never seen used")
+
+
+def test_the_csv_export_walks_the_rows_once_and_writes_the_same_bytes(org: Org):
+    params = report_params()
+    with CaptureQueriesContext(connection) as one_walk:
+        summary = report_summary(params)
+    summary_queries = len(one_walk)
+    twice = "".join(renderers.csv_chunks(params, summary))
+
+    with CaptureQueriesContext(connection) as export_queries:
+        exported_summary, chunks = renderers.csv_export(params)
+        once = "".join(chunks)
+    # The header's counts and hash came from the same walk that wrote the table.
+    assert len(export_queries) == summary_queries
+    assert once.partition("\r\n\r\n")[2] == twice.partition("\r\n\r\n")[2]
+    table = once.partition("\r\n\r\n")[2].encode("utf-8")
+    assert hashlib.sha256(table).hexdigest() == exported_summary.data_sha256 == summary.data_sha256
+    assert exported_summary.row_count == 2
