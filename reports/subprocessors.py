@@ -306,16 +306,20 @@ def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, Su
             "evidence",
             Prefetch(
                 "answers",
-                queryset=ChecklistAnswer.objects.filter(blocking=True),
+                # Only the open blockers (what `_review_state` asks about), not every blocking
+                # question answered.
+                queryset=ChecklistAnswer.objects.filter(blocking=True).exclude(
+                    answer__in=(ChecklistAnswer.Answer.YES, ChecklistAnswer.Answer.NOT_APPLICABLE)
+                ),
                 to_attr="blocking_answers",
             ),
         )
         .order_by("vendor_id", "-decided_at", "-pk")
+        # Only the latest review of each vendor (PostgreSQL's DISTINCT ON), so the prefetches
+        # read the children of the reviews in force rather than of every review ever approved.
+        .distinct("vendor_id")
     )
-    latest: dict[int, SubprocessorReview] = {}
-    for review in reviews:
-        latest.setdefault(review.vendor_id, review)
-    return latest
+    return {review.vendor_id: review for review in reviews}
 
 
 @dataclass

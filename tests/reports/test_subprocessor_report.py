@@ -36,7 +36,7 @@ from tests.reports.conftest import (
 )
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
-from vendors.models import EvidenceFile
+from vendors.models import ChecklistAnswer, EvidenceFile
 
 pytestmark = pytest.mark.django_db
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
@@ -360,22 +360,24 @@ def test_the_csv_export_walks_the_rows_once_and_writes_the_same_bytes(org: Org):
     assert exported_summary.row_count == 2
 
 
-def test_the_csv_export_builds_no_grant_objects(org: Org):
-    """Live grants, their approvals, pull requests and accounts are read as plain values: a
+def test_the_csv_export_builds_no_grant_or_answered_checklist_objects(org: Org):
+    """Live grants, their approvals, pull requests and accounts are read as plain values (a
     large organization has tens of thousands, and building model objects for them was most of
-    the export's time."""
+    the export's time); of a review's checklist only the open blockers are read."""
     built: list[str] = []
 
     def record(sender: type, **kwargs: object) -> None:
         built.append(sender.__name__)
 
-    for model in (AccessRequest, Approval, PullRequest, AwsAccount):
+    watched = (AccessRequest, Approval, PullRequest, AwsAccount, ChecklistAnswer)
+    assert ChecklistAnswer.objects.filter(review__vendor=org.orbit, blocking=True).exists()
+    for model in watched:
         post_init.connect(record, sender=model, weak=False)
     try:
         summary, chunks = renderers.csv_export(report_params())
         text = "".join(chunks)
     finally:
-        for model in (AccessRequest, Approval, PullRequest, AwsAccount):
+        for model in watched:
             post_init.disconnect(record, sender=model)
     assert built == []
     # ... and the grants are still in the table (accounts, approvers, pull request).
