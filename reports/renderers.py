@@ -1,8 +1,8 @@
 """The subprocessor report as CSV (streamed), XLSX (openpyxl, write-only) and PDF (WeasyPrint).
 
-The XLSX and PDF renderers take the parameters and the summary (`report_summary`, which already
-walked the rows once) and walk the rows again; the CSV export (`csv_export`) walks them once,
-keeping the table in a spooled temporary file until the header is known. Memory stays constant
+The CSV export (`csv_export`) and the XLSX (`write_xlsx`) walk the rows once, writing the table
+as `report_summary` computes the header (the CSV keeps it in a spooled temporary file until the
+header is known); the PDF renderer takes the summary and walks the rows again. Memory stays constant
 for CSV and XLSX. The CSV
 holds one table; its `part` picks the main table or one appendix. XLSX has one sheet per
 appendix; the PDF has them all. Their Appendix A has one line per request; the CSV also has
@@ -172,16 +172,16 @@ def _cells(ws: Any, values: tuple[Any, ...] | list[Any]) -> list[Any]:
     return result
 
 
-def _table_sheet(
+def _start_table_sheet(
     wb: Workbook,
     title: str,
     headers: tuple[str, ...],
-    rows: Iterator[tuple[Any, ...]] | Iterator[list[Any]],
     widths: dict[int, int] | None = None,
     note: str = "",
-) -> None:
+) -> tuple[Any, int]:
+    """A sheet with its column widths, frozen panes, optional note and column headers: (the
+    sheet, the row number of its headers)."""
     ws = wb.create_sheet(title[:31])
-    last_column = get_column_letter(len(headers))
     for index in range(1, len(headers) + 1):
         ws.column_dimensions[get_column_letter(index)].width = (widths or {}).get(index, 22)
     # A note goes on the first line, above the column headers (which the filter then starts at).
@@ -190,19 +190,42 @@ def _table_sheet(
     if note:
         ws.append(_cells(ws, [note]))
     ws.append(_head(ws, headers))
+    return ws, head_row
+
+
+def _filter(ws: Any, headers: tuple[str, ...], head_row: int, count: int) -> None:
+    ws.auto_filter.ref = f"A{head_row}:{get_column_letter(len(headers))}{count + head_row}"
+
+
+def _table_sheet(
+    wb: Workbook,
+    title: str,
+    headers: tuple[str, ...],
+    rows: Iterator[tuple[Any, ...]] | Iterator[list[Any]],
+    note: str = "",
+) -> None:
+    ws, head_row = _start_table_sheet(wb, title, headers, note=note)
     count = 0
     for row in rows:
         ws.append(_cells(ws, row))
         count += 1
-    ws.auto_filter.ref = f"A{head_row}:{last_column}{count + head_row}"
+    _filter(ws, headers, head_row, count)
 
 
-def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> None:
-    """Writes the workbook: Summary, Subprocessors, then one sheet per appendix."""
+def write_xlsx(params: ReportParams, out: IO[bytes]) -> ReportSummary:
+    """Writes the workbook (Summary, Subprocessors, then one sheet per appendix) and returns its
+    summary. The Subprocessors sheet is written in the walk that computes the summary (each
+    write-only sheet streams to a file of its own, so the Summary sheet, first in the workbook,
+    is filled afterwards)."""
     wb = Workbook(write_only=True)
     summary_sheet = wb.create_sheet("Summary")
     summary_sheet.column_dimensions["A"].width = 34
     summary_sheet.column_dimensions["B"].width = 90
+    widths = {i + 1: 34 for i, (_g, label) in enumerate(COLUMNS) if label in _WIDE}
+    table, head_row = _start_table_sheet(wb, "Subprocessors", HEADERS, widths)
+    summary = report_summary(params, on_row=lambda row: table.append(_cells(table, row.cells)))
+    _filter(table, HEADERS, head_row, summary.row_count)
+
     for label, value in summary.header_items():
         label_cell = WriteOnlyCell(summary_sheet, value=xlsx_cell(label))
         label_cell.font = _BOLD
@@ -214,10 +237,6 @@ def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> 
     for tier_label, states in tier_state_matrix(summary):
         summary_sheet.append(_cells(summary_sheet, [tier_label, *[c for _s, _l, c in states]]))
 
-    widths = {i + 1: 34 for i, (_g, label) in enumerate(COLUMNS) if label in _WIDE}
-    _table_sheet(
-        wb, "Subprocessors", HEADERS, (tuple(r.cells) for r in subprocessor_rows(params)), widths
-    )
     for name, (title, headers, source) in PARTS.items():
         _table_sheet(
             wb,
@@ -228,6 +247,7 @@ def write_xlsx(params: ReportParams, summary: ReportSummary, out: IO[bytes]) -> 
         )
     # `out` must be seekable (a file or a temporary file): the XLSX container is a zip.
     wb.save(out)
+    return summary
 
 
 _WIDE = {"Purpose of processing", "Accounts", "Permissions", "Evidence files", "Approvers"}

@@ -13,8 +13,8 @@ date's state:
 Rows are produced by iterators that read the vendors in chunks of `CHUNK_SIZE`, with a fixed
 number of queries per chunk whatever the size of the organization, so exports run in constant
 memory. `report_summary` walks the rows once to count them and hash them (SHA-256 of their CSV
-form, see `DATA_HASH_DOC`); the CSV export keeps that CSV form as it goes (one walk), the XLSX
-and PDF renderers walk the rows again to write the file.
+form, see `DATA_HASH_DOC`); the CSV and XLSX exports write their table in the same walk, the
+PDF renderer walks the rows again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import metadata
@@ -738,10 +738,14 @@ def app_version() -> str:
         return "development"
 
 
-def report_summary(params: ReportParams, table_out: IO[str] | None = None) -> ReportSummary:
+def report_summary(
+    params: ReportParams,
+    table_out: IO[str] | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> ReportSummary:
     """Walks the rows once: counts, and the SHA-256 of their CSV form (`DATA_HASH_DOC`). With
-    `table_out`, that CSV form (the hashed text) is also written there, so a CSV export needs
-    no second walk."""
+    `table_out`, that CSV form (the hashed text) is also written there, and `on_row` is given
+    each row, so an export that writes the table as it goes needs no second walk."""
     summary = ReportSummary(
         organization=settings.PORTAL_ORGANIZATION_NAME,
         as_of=params.as_of,
@@ -758,6 +762,8 @@ def report_summary(params: ReportParams, table_out: IO[str] | None = None) -> Re
     grid: dict[str, Counter[str]] = {t: Counter() for t in Tier.values}
     for row in subprocessor_rows(params):
         writer.writerow([csv_cell(v) for v in row.cells])
+        if on_row is not None:
+            on_row(row)
         summary.row_count += 1
         tiers[row.tier] += 1
         grid.setdefault(row.tier, Counter())[row.review_state] += 1

@@ -95,16 +95,15 @@ def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-Report-Data-SHA256"] = summary.data_sha256
         return response
-    summary = report_summary(params)
     if fmt == "xlsx":
         # A temporary file, not memory: FileResponse streams it and closes (deletes) it.
         buffer = tempfile.TemporaryFile()  # noqa: SIM115 - closed by FileResponse
-        renderers.write_xlsx(params, summary, buffer)
+        renderers.write_xlsx(params, buffer)
         buffer.seek(0)
         return FileResponse(
             buffer, as_attachment=True, filename=name, content_type=CONTENT_TYPES["xlsx"]
         )
-    pdf = io.BytesIO(renderers.render_pdf(params, summary))
+    pdf = io.BytesIO(renderers.render_pdf(params, report_summary(params)))
     return FileResponse(pdf, as_attachment=True, filename=name, content_type=CONTENT_TYPES["pdf"])
 
 

@@ -57,9 +57,8 @@ class Command(BaseCommand):
                 for chunk in chunks:
                     handle.write(chunk)
         elif fmt == "xlsx":
-            summary = report_summary(params)
             with output.open("wb") as binary:
-                renderers.write_xlsx(params, summary, binary)
+                summary = renderers.write_xlsx(params, binary)
         else:
             summary = report_summary(params)
             output.write_bytes(renderers.render_pdf(params, summary))
