@@ -44,11 +44,12 @@ class SubprocessorReportForm(forms.Form):
         required=False,
         choices=[
             ("table", _("Subprocessors")),
-            ("approval-trail", _("Appendix A: approval trail")),
+            ("approval-trail", _("Appendix A: approval trail, every event")),
+            ("requests", _("Appendix A: approval trail, one line per request")),
             ("changes", _("Appendix B: changes in the period")),
             ("exceptions", _("Appendix C: exceptions register")),
         ],
-        help_text=_("XLSX and PDF hold every table."),
+        help_text=_("XLSX and PDF hold every table, with Appendix A one line per request."),
     )
 
     def clean_as_of(self) -> object:

@@ -13,7 +13,8 @@ date's state:
 Rows are produced by iterators that read the vendors in chunks of `CHUNK_SIZE`, with a fixed
 number of queries per chunk whatever the size of the organization, so exports run in constant
 memory. `report_summary` walks the rows once to count them and hash them (SHA-256 of their CSV
-form, see `DATA_HASH_DOC`) before a renderer walks them again to write the file.
+form, see `DATA_HASH_DOC`); the CSV and XLSX exports write their table in the same walk, the
+PDF renderer walks the rows again.
 """
 
 from __future__ import annotations
@@ -23,23 +24,34 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import metadata
 from itertools import islice
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import CharField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import (
+    CharField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import AccessKey, AccessRequest, Approval, AuditEvent, PullRequest
 from approvals.models.requests import Strategy
+from provisioning.keys import mask_access_key_id
 from reports.cells import csv_cell
 from vendors.models import (
     ChecklistAnswer,
@@ -132,6 +144,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 HEADERS = tuple(label for _group, label in COLUMNS)
 
 APPENDIX_A = ("Request", "Time (UTC)", "Actor", "Action", "Status before", "Status after", "Note")
+# Appendix A of the XLSX and PDF: one line per request rather than per event (an organization's
+# live grants have hundreds of thousands of events; the full trail is the CSV's approval-trail
+# part and the audit trail export).
+APPENDIX_A_SUMMARY = (
+    "Request",
+    "Vendor",
+    "Strategy",
+    "Requested by",
+    "Requested at (UTC)",
+    "Approvers (UTC)",
+    "Activated (UTC)",
+    "Status at as-of",
+    "Revoked/expired (UTC)",
+    "Pull request",
+)
 APPENDIX_B = ("Time (UTC)", "Object", "Change", "Detail", "Actor")
 APPENDIX_C = (
     "Vendor",
@@ -280,53 +307,111 @@ def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, Su
             "evidence",
             Prefetch(
                 "answers",
-                queryset=ChecklistAnswer.objects.filter(blocking=True),
+                # Only the open blockers (what `_review_state` asks about), not every blocking
+                # question answered.
+                queryset=ChecklistAnswer.objects.filter(blocking=True).exclude(
+                    answer__in=(ChecklistAnswer.Answer.YES, ChecklistAnswer.Answer.NOT_APPLICABLE)
+                ),
                 to_attr="blocking_answers",
             ),
         )
         .order_by("vendor_id", "-decided_at", "-pk")
     )
+    if connection.vendor == "postgresql":
+        # Only the latest review of each vendor (DISTINCT ON), so the prefetches read the
+        # children of the reviews in force rather than of every review ever approved. Other
+        # databases (SQLite for `make run`) read them all and keep the first of each vendor.
+        reviews = reviews.distinct("vendor_id")
     latest: dict[int, SubprocessorReview] = {}
     for review in reviews:
         latest.setdefault(review.vendor_id, review)
     return latest
 
 
-def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[AccessRequest]]:
-    grants = (
+@dataclass
+class _Grant:
+    """What the report shows of a live grant, read as plain values (no model objects: a large
+    organization has tens of thousands of live grants)."""
+
+    pk: int
+    strategy: str
+    managed_policy_arns: list[str]
+    inline_policy: Any
+    expires_then: str | None
+    activated_at: datetime | None
+    account_ids: list[str] = field(default_factory=list)
+    approver_names: set[str] = field(default_factory=set)
+    pull_request: str = ""
+    # (masked key id, last used at, service, region) of each key AWS had issued by then.
+    keys: list[tuple[str, datetime | None, str, str]] = field(default_factory=list)
+
+
+def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[_Grant]]:
+    """The live grants of these vendors by vendor, in request order: four queries."""
+    lines = (
         live_grants_as_of(params)
         .filter(vendor_id__in=vendor_ids)
-        .prefetch_related(
-            "target_accounts",
-            Prefetch(
-                "approvals",
-                queryset=Approval.objects.filter(
-                    created_at__lte=params.as_of, decision=Approval.Decision.APPROVE
-                ).select_related("approver"),
-                to_attr="approvals_then",
-            ),
-            Prefetch(
-                "pull_requests",
-                queryset=PullRequest.objects.filter(created_at__lte=params.as_of).exclude(
-                    number__isnull=True
-                ),
-                to_attr="pull_requests_then",
-            ),
-            # The keys AWS had issued by then and not yet deleted (IAM-user grants).
-            Prefetch(
-                "access_keys",
-                queryset=AccessKey.objects.filter(aws_created_at__lte=params.as_of)
-                .exclude(access_key_id="")
-                .exclude(deleted_at__lte=params.as_of)
-                .order_by("aws_created_at", "pk"),
-                to_attr="access_keys_then",
-            ),
-        )
         .order_by("pk")
+        .values_list(  # type: ignore[misc]  # expires_then and activated_at are annotations
+            "vendor_id",
+            "pk",
+            "strategy",
+            "managed_policy_arns",
+            "inline_policy",
+            "expires_then",
+            "activated_at",
+        )
     )
-    by_vendor: dict[int, list[AccessRequest]] = {}
-    for grant in grants:
-        by_vendor.setdefault(grant.vendor_id, []).append(grant)
+    by_vendor: dict[int, list[_Grant]] = {}
+    by_pk: dict[int, _Grant] = {}
+    for vendor_id, *values in lines:
+        grant = _Grant(*values)
+        by_vendor.setdefault(vendor_id, []).append(grant)
+        by_pk[grant.pk] = grant
+    if not by_pk:
+        return by_vendor
+    targets = AccessRequest.target_accounts.through.objects.filter(
+        accessrequest_id__in=list(by_pk)
+    ).values_list("accessrequest_id", "awsaccount__account_id")
+    for request_id, account_id in targets:
+        by_pk[request_id].account_ids.append(account_id)
+    username = f"approver__{get_user_model().USERNAME_FIELD}"
+    approvals = Approval.objects.filter(
+        access_request_id__in=list(by_pk),
+        created_at__lte=params.as_of,
+        decision=Approval.Decision.APPROVE,
+    ).values_list("access_request_id", username)
+    for request_id, name in approvals:
+        by_pk[request_id].approver_names.add(name)
+    # The newest pull request opened by the as-of time.
+    pulls = (
+        PullRequest.objects.filter(access_request_id__in=list(by_pk), created_at__lte=params.as_of)
+        .exclude(number__isnull=True)
+        .order_by("access_request_id", "-created_at", "-pk")
+        .values_list("access_request_id", "url", "forge", "number")
+    )
+    for request_id, url, forge, number in pulls:
+        grant = by_pk[request_id]
+        if not grant.pull_request:
+            grant.pull_request = url or f"{forge} pull request {number}"
+    # The keys AWS had issued by then and not yet deleted (IAM-user grants).
+    keys = (
+        AccessKey.objects.filter(
+            access_request_id__in=list(by_pk), aws_created_at__lte=params.as_of
+        )
+        .exclude(access_key_id="")
+        .exclude(deleted_at__lte=params.as_of)
+        .order_by("access_request_id", "aws_created_at", "pk")
+        .values_list(
+            "access_request_id",
+            "access_key_id",
+            "last_used_at",
+            "last_used_service",
+            "last_used_region",
+        )
+    )
+    for request_id, key_id, used_at, service, region in keys:
+        by_pk[request_id].keys.append((mask_access_key_id(key_id), used_at, service, region))
     return by_vendor
 
 
@@ -394,7 +479,7 @@ def policy_sha256(policy: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[list[str], int]:
+def _grant_cells(grants: list[_Grant], params: ReportParams) -> tuple[list[str], int]:
     if not grants:
         return ["none", "", "", "", "", "", "", "", "", "", ""], 0
 
@@ -407,36 +492,34 @@ def _grant_cells(grants: list[AccessRequest], params: ReportParams) -> tuple[lis
         if grant.strategy in ORGANIZATION_WIDE:
             accounts.append(f"#{grant.pk}: {ORGANIZATION_WIDE[grant.strategy]}")
         else:
-            ids = ", ".join(sorted(a.account_id for a in grant.target_accounts.all()))
+            ids = ", ".join(sorted(grant.account_ids))
             accounts.append(f"#{grant.pk}: {ids or '-'}")
         perms = list(grant.managed_policy_arns or [])
         if grant.inline_policy:
             perms.append("inline policy")
         permissions.append(f"#{grant.pk}: {', '.join(perms) or 'role trust only'}")
-        names = sorted({a.approver.get_username() for a in grant.approvals_then})  # type: ignore[attr-defined]
+        names = sorted(grant.approver_names)
         approvers.append(f"#{grant.pk}: {', '.join(names) or '-'}")
-        pulls = grant.pull_requests_then  # type: ignore[attr-defined]
-        if pulls:
-            pull = pulls[0]
-            prs.append(f"#{grant.pk}: {pull.url or f'{pull.forge} pull request {pull.number}'}")
-        for key in grant.access_keys_then:  # type: ignore[attr-defined]
-            prs.append(f"#{grant.pk}: key {key.masked_id}")
+        if grant.pull_request:
+            prs.append(f"#{grant.pk}: {grant.pull_request}")
+        for masked_id, used_at, service, region in grant.keys:
+            prs.append(f"#{grant.pk}: key {masked_id}")
             # Last use as the key monitor last read it from AWS, if that was by the as-of date.
-            if key.last_used_at and key.last_used_at <= params.as_of:
-                where = " ".join(filter(None, [key.last_used_service, key.last_used_region]))
-                used = timezone.localtime(key.last_used_at).date().isoformat()
-                last_used.append(f"#{grant.pk}: {key.masked_id} {used} {where}".rstrip())
-        expires = _day(grant.expires_then)  # type: ignore[attr-defined]
+            if used_at and used_at <= params.as_of:
+                where = " ".join(filter(None, [service, region]))
+                used = timezone.localtime(used_at).date().isoformat()
+                last_used.append(f"#{grant.pk}: {masked_id} {used} {where}".rstrip())
+        expires = _day(grant.expires_then)
         if expires and expires < params.as_of_date:
             past_expiry += 1
     strategies = sorted({str(Strategy(g.strategy).label) for g in grants})
     granted = [
-        f"#{g.pk}: {timezone.localtime(g.activated_at).date().isoformat()}"  # type: ignore[attr-defined]
-        if g.activated_at  # type: ignore[attr-defined]
+        f"#{g.pk}: {timezone.localtime(g.activated_at).date().isoformat()}"
+        if g.activated_at
         else f"#{g.pk}: -"
         for g in grants
     ]
-    expiry = [f"#{g.pk}: {_day(g.expires_then) or '-'}" for g in grants]  # type: ignore[attr-defined]
+    expiry = [f"#{g.pk}: {_day(g.expires_then) or '-'}" for g in grants]
     hashes = [f"#{g.pk}: {policy_sha256(g.inline_policy)}" for g in grants if g.inline_policy]
     cells = [
         joined(strategies),
@@ -468,7 +551,7 @@ def _evidence_cell(review: SubprocessorReview | None) -> str:
 def _row(
     vendor: Vendor,
     review: SubprocessorReview | None,
-    grants: list[AccessRequest],
+    grants: list[_Grant],
     owners: dict[int, str],
     params: ReportParams,
 ) -> Row:
@@ -591,13 +674,17 @@ def _matches(snapshot: dict[str, Any], params: ReportParams) -> bool:
 
 
 class _HashingSink:
-    """A file-like object for csv.writer that hashes what is written, keeping nothing."""
+    """A file-like object for csv.writer that hashes what is written and keeps nothing, or
+    passes it on to `copy_to`."""
 
-    def __init__(self) -> None:
+    def __init__(self, copy_to: IO[str] | None = None) -> None:
         self.digest = hashlib.sha256()
+        self.copy_to = copy_to
 
     def write(self, text: str) -> int:
         self.digest.update(text.encode("utf-8"))
+        if self.copy_to is not None:
+            self.copy_to.write(text)
         return len(text)
 
 
@@ -662,8 +749,14 @@ def app_version() -> str:
         return "development"
 
 
-def report_summary(params: ReportParams) -> ReportSummary:
-    """Walks the rows once: counts, and the SHA-256 of their CSV form (`DATA_HASH_DOC`)."""
+def report_summary(
+    params: ReportParams,
+    table_out: IO[str] | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> ReportSummary:
+    """Walks the rows once: counts, and the SHA-256 of their CSV form (`DATA_HASH_DOC`). With
+    `table_out`, that CSV form (the hashed text) is also written there, and `on_row` is given
+    each row, so an export that writes the table as it goes needs no second walk."""
     summary = ReportSummary(
         organization=settings.PORTAL_ORGANIZATION_NAME,
         as_of=params.as_of,
@@ -673,13 +766,15 @@ def report_summary(params: ReportParams) -> ReportSummary:
         filters=params.filters_text,
         generated_at=timezone.now(),
     )
-    sink = _HashingSink()
+    sink = _HashingSink(table_out)
     writer = csv.writer(sink)
-    writer.writerow(HEADERS)
+    writer.writerow([csv_cell(h) for h in HEADERS])
     tiers: Counter[str] = Counter()
     grid: dict[str, Counter[str]] = {t: Counter() for t in Tier.values}
     for row in subprocessor_rows(params):
         writer.writerow([csv_cell(v) for v in row.cells])
+        if on_row is not None:
+            on_row(row)
         summary.row_count += 1
         tiers[row.tier] += 1
         grid.setdefault(row.tier, Counter())[row.review_state] += 1
@@ -711,14 +806,19 @@ def _period_start_instant(params: ReportParams) -> datetime:
 _APPROVAL_ACTIONS = ("request.approve", "request.approval_recorded", "request.reject")
 
 
-def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
-    """Appendix A: every event of each request that was live at the as-of time or changed in
-    the period, oldest first per request, with the approver's comment where there is one."""
-    in_period = AuditEvent.objects.filter(
+def _changed_in_period(params: ReportParams) -> QuerySet[AuditEvent, Any]:
+    """The ids (as text) of the requests with an event in the period."""
+    return AuditEvent.objects.filter(
         object_type=REQUEST_TYPE,
         created_at__gte=_period_start_instant(params),
         created_at__lte=params.as_of,
     ).values("object_id")
+
+
+def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix A: every event of each request that was live at the as-of time or changed in
+    the period, oldest first per request, with the approver's comment where there is one."""
+    in_period = _changed_in_period(params)
     live = live_grants_as_of(params).annotate(pk_text=Cast("pk", CharField())).values("pk_text")
     comments = Approval.objects.annotate(
         request_text=Cast("access_request_id", CharField())
@@ -747,6 +847,93 @@ def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
             before.get("status", ""),
             after.get("status", ""),
             note,
+        )
+
+
+def request_summaries(params: ReportParams) -> Iterator[tuple[Any, ...]]:
+    """Appendix A of the XLSX and PDF: one line per request of `approval_trail` (live at the
+    as-of time or changed in the period), in request order. One query, read as plain values
+    in chunks, with each chunk's approvers and their times read in one more query."""
+    username = get_user_model().USERNAME_FIELD
+    ended = (
+        _object_events(REQUEST_TYPE, params)
+        .filter(after__status=AccessRequest.Status.REVOKED)
+        .order_by("sequence")
+        .values("created_at")[:1]
+    )
+    pull = (
+        PullRequest.objects.filter(
+            access_request=OuterRef("pk"), created_at__lte=params.as_of, number__isnull=False
+        )
+        .order_by("created_at", "pk")
+        .annotate(
+            shown=Coalesce(
+                NullIf("url", Value("")),
+                Concat("forge", Value(" pull request "), Cast("number", CharField())),
+            )
+        )
+        .values("shown")[:1]
+    )
+    requests = (
+        requests_as_of(params)
+        .annotate(
+            pk_text=Cast("pk", CharField()),
+            ended_at=Subquery(ended),
+            pull_request=Subquery(pull),
+        )
+        .filter(
+            Q(pk_text__in=Subquery(_changed_in_period(params)))
+            | Q(status_then__in=LIVE_GRANT_STATES)
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "vendor__name",
+            "strategy",
+            f"requester__{username}",
+            "created_at",
+            "activated_at",
+            "status_then",
+            "ended_at",
+            "pull_request",
+        )
+    )
+    lines = requests.iterator(chunk_size=CHUNK_SIZE)
+    while batch := list(islice(lines, CHUNK_SIZE)):
+        # The batch's approvers in one query (plain SQL, so SQLite answers it as PostgreSQL).
+        approvers_of: dict[int, list[str]] = {}
+        for request_id, name, moment in (
+            Approval.objects.filter(
+                access_request_id__in=[line[0] for line in batch],
+                created_at__lte=params.as_of,
+                decision=Approval.Decision.APPROVE,
+            )
+            .order_by("access_request_id", "created_at", "pk")
+            .values_list("access_request_id", f"approver__{username}", "created_at")
+        ):
+            stamp = _utc(moment).isoformat(timespec="seconds")
+            approvers_of.setdefault(request_id, []).append(f"{name} {stamp}")
+        yield from _summary_lines(batch, approvers_of)
+
+
+def _summary_lines(
+    batch: list[tuple[Any, ...]], approvers_of: dict[int, list[str]]
+) -> Iterator[tuple[Any, ...]]:
+    for line in batch:
+        pk, vendor, strategy, requester, created = line[:5]
+        activated, status, ended_at, pull_request = line[5:]
+        approvers = "; ".join(approvers_of.get(pk, []))
+        yield (
+            f"#{pk}",
+            vendor,
+            _label(Strategy, strategy),
+            requester,
+            _utc(created),
+            approvers,
+            _utc(activated) if activated else None,
+            _label(AccessRequest.Status, status or ""),
+            _utc(ended_at) if ended_at else None,
+            pull_request or "",
         )
 
 
@@ -874,6 +1061,7 @@ def tier_state_matrix(summary: ReportSummary) -> list[tuple[str, list[tuple[str,
 
 __all__ = [
     "APPENDIX_A",
+    "APPENDIX_A_SUMMARY",
     "APPENDIX_B",
     "APPENDIX_C",
     "COLUMNS",
@@ -889,6 +1077,7 @@ __all__ = [
     "live_grants_as_of",
     "report_params",
     "report_summary",
+    "request_summaries",
     "subprocessor_rows",
     "tier_state_matrix",
     "vendors_as_of",

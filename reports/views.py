@@ -86,30 +86,25 @@ def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
     except ValueError as error:
         form.add_error("period_start", str(error))
         return _index(request, report_form=form, status=400)
-    summary = report_summary(params)
     fmt = data["format"]
     suffix = "" if data["part"] == "table" or fmt != "csv" else f"-{data['part']}"
     name = f"subprocessors-{params.as_of_date.isoformat()}{suffix}.{fmt}"
     if fmt == "csv":
-        response = StreamingHttpResponse(
-            renderers.csv_chunks(params, summary, data["part"]), content_type=CONTENT_TYPES["csv"]
-        )
-    elif fmt == "xlsx":
+        summary, chunks = renderers.csv_export(params, data["part"])
+        response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES["csv"])
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Report-Data-SHA256"] = summary.data_sha256
+        return response
+    if fmt == "xlsx":
         # A temporary file, not memory: FileResponse streams it and closes (deletes) it.
         buffer = tempfile.TemporaryFile()  # noqa: SIM115 - closed by FileResponse
-        renderers.write_xlsx(params, summary, buffer)
+        renderers.write_xlsx(params, buffer)
         buffer.seek(0)
         return FileResponse(
             buffer, as_attachment=True, filename=name, content_type=CONTENT_TYPES["xlsx"]
         )
-    else:
-        pdf = io.BytesIO(renderers.render_pdf(params, summary))
-        return FileResponse(
-            pdf, as_attachment=True, filename=name, content_type=CONTENT_TYPES["pdf"]
-        )
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["X-Report-Data-SHA256"] = summary.data_sha256
-    return response
+    pdf = io.BytesIO(renderers.render_pdf(params, report_summary(params)))
+    return FileResponse(pdf, as_attachment=True, filename=name, content_type=CONTENT_TYPES["pdf"])
 
 
 @require_GET

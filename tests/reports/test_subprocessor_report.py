@@ -13,13 +13,20 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from approvals.models import AccessKey
-from reports.subprocessors import report_params, report_summary, subprocessor_rows
+from approvals.models import AccessKey, AccessRequest, Approval, AwsAccount, PullRequest
+from reports import renderers
+from reports.subprocessors import (
+    APPENDIX_A_SUMMARY,
+    report_params,
+    report_summary,
+    subprocessor_rows,
+)
 from tests.reports.conftest import (
     INJECTION_LEGAL,
     INJECTION_NAME,
@@ -29,7 +36,7 @@ from tests.reports.conftest import (
 )
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
-from vendors.models import EvidenceFile
+from vendors.models import ChecklistAnswer, EvidenceFile
 
 pytestmark = pytest.mark.django_db
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
@@ -193,11 +200,21 @@ def test_xlsx_has_typed_cells_frozen_headers_filters_and_a_sheet_per_appendix(or
     assert summary["Row count"] == 2
     assert summary["Data SHA-256"] == report_summary(report_params()).data_sha256
 
-    trail = list(workbook["A Approval trail"].iter_rows(values_only=True))
-    approve = [r for r in trail if r[3] == "request.approve"]
-    assert len(approve) == 2
-    assert {r[6] for r in approve} == {"Looks fine."}
-    assert str(trail[1][0]).startswith(f"#{org.grant.pk} ")
+    # Appendix A: one line per request (not per event), pointing at the full trail.
+    trail_sheet = workbook["A Approval trail"]
+    assert trail_sheet.freeze_panes == "B3"
+    trail = list(trail_sheet.iter_rows(values_only=True))
+    assert "approval-trail part" in str(trail[0][0])
+    assert trail[1] == APPENDIX_A_SUMMARY
+    assert trail_sheet.auto_filter.ref == f"A2:J{len(trail)}"
+    lines = {line[0]: dict(zip(APPENDIX_A_SUMMARY, line, strict=True)) for line in trail[2:]}
+    assert list(lines) == [f"#{org.grant.pk}", f"#{org.other_grant.pk}"]
+    grant = lines[f"#{org.grant.pk}"]
+    assert (grant["Vendor"], grant["Status at as-of"]) == ("Orbit CI", "Active")
+    assert str(grant["Approvers (UTC)"]).startswith("sam 20")
+    assert isinstance(grant["Activated (UTC)"], datetime)
+    assert grant["Revoked/expired (UTC)"] is None
+    assert grant["Pull request"] == "http://forge.example/pulls/1"
     exceptions = list(workbook["C Exceptions register"].iter_rows(values_only=True))
     assert (exceptions[2][0], exceptions[2][3]) == ("Orbit CI", "SOC report exception")
     assert exceptions[2][4] == "Two terminated users kept access for 9 days."
@@ -216,6 +233,10 @@ def test_pdf_has_the_cover_table_appendices_and_page_numbers(org: Org, tmp_path)
     assert "Vendors by tier and review state" in text
     for title in ("Appendix A", "Appendix B", "Appendix C"):
         assert title in text
+    # Appendix A is one line per request and says where every event is.
+    assert "Approvers (UTC)" in text
+    assert "request.approve" not in text
+    assert "approval-trail part" in text
     assert "Orbit CI, Inc." in text
     assert "Two terminated users kept access for 9 days." in text
     assert "Page 1 of" in text
@@ -266,6 +287,15 @@ def test_a_report_as_of_before_changes_shows_the_state_then(history: Org, tmp_pa
     _h, trail_now = read_csv(export(tmp_path, "csv", "--part", "approval-trail"))
     revoke = [r for r in trail_now if r["Action"] == "request.revoke"]
     assert [(r["Status after"], r["Note"]) for r in revoke] == [("revoked", "No longer used.")]
+    # The condensed Appendix A: the revoked grant's line has its end; before, it was live.
+    _h, summaries_now = read_csv(export(tmp_path, "csv", "--part", "requests"))
+    ended = {r["Request"]: r for r in summaries_now}[f"#{org.grant.pk}"]
+    assert (ended["Status at as-of"], ended["Revoked/expired (UTC)"][:2]) == ("Revoked", "20")
+    _h, summaries_then = read_csv(
+        export(tmp_path, "csv", "--part", "requests", "--as-of", org.before_changes.isoformat())
+    )
+    live = {r["Request"]: r for r in summaries_then}[f"#{org.grant.pk}"]
+    assert (live["Status at as-of"], live["Revoked/expired (UTC)"]) == ("Active", "")
 
     # A date before anything existed: an empty report, not today's vendors.
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
@@ -323,3 +353,47 @@ def test_auditors_download_each_format_from_the_browser(client, org: Org):
     html = refused.content.decode()
     assert "Choose today or an earlier date." in html  # beside the field, input kept
     assert f'value="{future}"' in html
+
+
+def test_the_csv_export_walks_the_rows_once_and_writes_the_same_bytes(org: Org):
+    params = report_params()
+    with CaptureQueriesContext(connection) as one_walk:
+        summary = report_summary(params)
+    summary_queries = len(one_walk)
+    twice = "".join(renderers.csv_chunks(params, summary))
+
+    with CaptureQueriesContext(connection) as export_queries:
+        exported_summary, chunks = renderers.csv_export(params)
+        once = "".join(chunks)
+    # The header's counts and hash came from the same walk that wrote the table.
+    assert len(export_queries) == summary_queries
+    assert once.partition("\r\n\r\n")[2] == twice.partition("\r\n\r\n")[2]
+    table = once.partition("\r\n\r\n")[2].encode("utf-8")
+    assert hashlib.sha256(table).hexdigest() == exported_summary.data_sha256 == summary.data_sha256
+    assert exported_summary.row_count == 2
+
+
+def test_the_csv_export_builds_no_grant_or_answered_checklist_objects(org: Org):
+    """Live grants, their approvals, pull requests and accounts are read as plain values (a
+    large organization has tens of thousands, and building model objects for them was most of
+    the export's time); of a review's checklist only the open blockers are read."""
+    built: list[str] = []
+
+    def record(sender: type, **kwargs: object) -> None:
+        built.append(sender.__name__)
+
+    watched = (AccessRequest, Approval, PullRequest, AwsAccount, ChecklistAnswer)
+    assert ChecklistAnswer.objects.filter(review__vendor=org.orbit, blocking=True).exists()
+    for model in watched:
+        post_init.connect(record, sender=model, weak=False)
+    try:
+        summary, chunks = renderers.csv_export(report_params())
+        text = "".join(chunks)
+    finally:
+        for model in watched:
+            post_init.disconnect(record, sender=model)
+    assert built == []
+    # ... and the grants are still in the table (accounts, approvers, pull request).
+    assert summary.live_grants == 2
+    assert "111122223333" in text
+    assert "http://forge.example/pulls/1" in text

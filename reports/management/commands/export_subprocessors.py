@@ -49,17 +49,18 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
-        summary = report_summary(params)
         output: Path = options["output"]
         fmt = options["format"]
         if fmt == "csv":
+            summary, chunks = renderers.csv_export(params, options["part"])
             with output.open("w", encoding="utf-8", newline="") as handle:
-                for chunk in renderers.csv_chunks(params, summary, options["part"]):
+                for chunk in chunks:
                     handle.write(chunk)
         elif fmt == "xlsx":
             with output.open("wb") as binary:
-                renderers.write_xlsx(params, summary, binary)
+                summary = renderers.write_xlsx(params, binary)
         else:
+            summary = report_summary(params)
             output.write_bytes(renderers.render_pdf(params, summary))
         self.stdout.write(
             f"Wrote {output} ({summary.row_count} vendors, data SHA-256 {summary.data_sha256})"
