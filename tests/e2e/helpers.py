@@ -61,3 +61,20 @@ def enrol_totp(page: Page, password: str) -> str:
     page.locator("input[name=code]").fill(totp_code(secret))
     page.get_by_role("button", name="Activate").click()
     return secret
+
+
+def fill_vendor_registration(page: Page, *, slug: str) -> None:
+    """Opens "Register a vendor" from the main navigation and fills it for Orbit CI, a hosted
+    CI/CD service with write access to source code; the caller submits it."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Vendors").click()
+    page.get_by_role("link", name="Register a vendor").click()
+    page.get_by_label(re.compile(r"^Name\b")).fill("Orbit CI")
+    page.get_by_label(re.compile(r"^Slug\b")).fill(slug)
+    page.get_by_label(re.compile(r"^Service bought\b")).fill("Hosted CI/CD")
+    page.get_by_label(re.compile(r"^Purpose of processing\b")).fill(
+        "Builds and deploys our services."
+    )
+    page.get_by_label(re.compile(r"^Data sensitivity\b")).select_option("confidential")
+    page.get_by_label(re.compile(r"^Access level\b")).select_option("write")
+    page.get_by_label(re.compile(r"^Criticality\b")).select_option("high")
+    page.get_by_label("Source code").check()

@@ -29,7 +29,7 @@ from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
 from approvals.models import AccessKey, AccessRequest, PullRequest
-from tests.e2e.helpers import enrol_totp, sign_in, sign_out
+from tests.e2e.helpers import enrol_totp, fill_vendor_registration, sign_in, sign_out
 from tests.fixtures.substrate_repo import FixtureRepo
 from tests.reports.test_subprocessor_report import by_vendor, read_csv
 from tests.stack import Stack, beat_process, iam, link_in_mail
@@ -76,18 +76,7 @@ def beat(stack: Stack, worker: object) -> Iterator[None]:
 
 def register_vendor(page: Page, screens: Screens) -> str:
     """The engineer registers Orbit CI and its key contact; returns the vendor page's URL."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Vendors").click()
-    page.get_by_role("link", name="Register a vendor").click()
-    page.get_by_label(re.compile(r"^Name\b")).fill("Orbit CI")
-    page.get_by_label(re.compile(r"^Slug\b")).fill("orbit-ci")
-    page.get_by_label(re.compile(r"^Service bought\b")).fill("Hosted CI/CD")
-    page.get_by_label(re.compile(r"^Purpose of processing\b")).fill(
-        "Builds and deploys our services."
-    )
-    page.get_by_label(re.compile(r"^Data sensitivity\b")).select_option("confidential")
-    page.get_by_label(re.compile(r"^Access level\b")).select_option("write")
-    page.get_by_label(re.compile(r"^Criticality\b")).select_option("high")
-    page.get_by_label("Source code").check()
+    fill_vendor_registration(page, slug="orbit-ci")
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("heading", name="Orbit CI", level=1)).to_be_visible()
     expect(page.get_by_test_id("review-state")).to_have_text("No approved review")

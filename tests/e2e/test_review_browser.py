@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
+from tests.e2e.helpers import fill_vendor_registration
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
@@ -40,18 +41,7 @@ def test_engineer_fills_and_submits_a_review_that_security_approves(
 
     # The engineer registers the vendor; a bad slug is refused beside the field, input kept.
     _sign_in(page, base, "erin", password)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Vendors").click()
-    page.get_by_role("link", name="Register a vendor").click()
-    page.get_by_label(re.compile(r"^Name\b")).fill("Orbit CI")
-    page.get_by_label(re.compile(r"^Slug\b")).fill("Orbit CI")
-    page.get_by_label(re.compile(r"^Service bought\b")).fill("Hosted CI/CD")
-    page.get_by_label(re.compile(r"^Purpose of processing\b")).fill(
-        "Builds and deploys our services."
-    )
-    page.get_by_label(re.compile(r"^Data sensitivity\b")).select_option("confidential")
-    page.get_by_label(re.compile(r"^Access level\b")).select_option("write")
-    page.get_by_label(re.compile(r"^Criticality\b")).select_option("high")
-    page.get_by_label("Source code").check()
+    fill_vendor_registration(page, slug="Orbit CI")
     page.get_by_role("button", name="Register").click()
     expect(page.locator("#field-slug .errorlist")).to_contain_text("lower-case letters")
     expect(page.get_by_label(re.compile(r"^Service bought\b"))).to_have_value("Hosted CI/CD")
