@@ -1,12 +1,11 @@
-"""The subprocessor report as CSV (streamed), XLSX (openpyxl, write-only) and PDF (WeasyPrint).
+"""The subprocessor report as CSV (streamed) and XLSX (openpyxl, write-only); the PDF is `pdf.py`.
 
 The CSV export (`csv_export`) and the XLSX (`write_xlsx`) walk the rows once, writing the table
 as `report_summary` computes the header (the CSV keeps it in a spooled temporary file until the
-header is known); the PDF renderer takes the summary and walks the rows again. Memory stays constant
-for CSV and XLSX. The CSV
-holds one table; its `part` picks the main table or one appendix. XLSX has one sheet per
-appendix; the PDF has them all. Their Appendix A has one line per request; the CSV also has
-the full trail (every event), which only a streamed format handles at scale.
+header is known); memory stays constant for both. The CSV holds one table; its `part` picks the
+main table or one appendix. XLSX has one sheet per appendix; the PDF has them all. Their
+Appendix A has one line per request; the CSV also has the full trail (every event), which only
+a streamed format handles at scale.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import io
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
-from django.template.loader import render_to_string
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -43,7 +41,6 @@ from reports.subprocessors import (
     subprocessor_rows,
     tier_state_matrix,
 )
-from vendors.selectors import ReviewState
 
 # part name -> (title, column headers, rows): the appendices of the XLSX and the PDF.
 PARTS: dict[
@@ -251,104 +248,3 @@ def write_xlsx(params: ReportParams, out: IO[bytes]) -> ReportSummary:
 
 
 _WIDE = {"Purpose of processing", "Accounts", "Permissions", "Evidence files", "Approvers"}
-
-
-# --- PDF ----------------------------------------------------------------------------------------
-
-_STATE_COLOURS = {
-    "current": "#17622b",
-    "due_soon": "#c98a1b",
-    "blocking": "#8a4b00",
-    "stale": "#b3541e",
-    "overdue": "#a3161b",
-    "none": "#7a828c",
-}
-
-
-def _chart(summary: ReportSummary) -> dict[str, Any]:
-    """Geometry of a horizontal stacked bar chart: vendors by tier and review state."""
-    matrix = tier_state_matrix(summary)
-    biggest = max([sum(c for _s, _l, c in states) for _t, states in matrix] + [1])
-    scale = 420 / biggest
-    bars = []
-    for index, (tier_label, states) in enumerate(matrix):
-        x = 90.0
-        segments = []
-        for state, label, count in states:
-            if count:
-                width = count * scale
-                segments.append(
-                    {
-                        "x": x,
-                        "width": width,
-                        "colour": _STATE_COLOURS[state],
-                        "count": count,
-                        "label": label,
-                    }
-                )
-                x += width
-        total = sum(c for _s, _l, c in states)
-        bars.append(
-            {
-                "y": 10 + index * 34,
-                "label": tier_label,
-                "segments": segments,
-                "total": total,
-                "total_x": x + 6,
-            }
-        )
-    legend = [
-        {
-            "x": 10 + (i % 3) * 170,
-            "y": 160 + (i // 3) * 18,
-            "colour": _STATE_COLOURS[state],
-            "label": str(label),
-        }
-        for i, (state, label) in enumerate(ReviewState.CHOICES)
-    ]
-    return {"bars": bars, "legend": legend, "height": 190}
-
-
-def render_pdf(params: ReportParams, summary: ReportSummary) -> bytes:
-    """The binder version: cover with summary and chart, the table, appendices, page numbers."""
-    from weasyprint import HTML
-
-    html = render_to_string(
-        "reports/subprocessor_report.html",
-        {
-            "summary": summary,
-            "items": summary.header_items(),
-            "chart": _chart(summary),
-            "rows": (_pdf_row(r.cells) for r in subprocessor_rows(params)),
-            "appendices": [
-                {
-                    "title": title,
-                    "headers": headers,
-                    "rows": source(params),
-                    "note": FULL_TRAIL_NOTE if name == "requests" else "",
-                }
-                for name, (title, headers, source) in PARTS.items()
-            ],
-        },
-    )
-    # Everything the PDF shows is in the HTML; nothing is fetched (no file, no network), so
-    # text that reaches the template can never make the renderer read a URL or a local file.
-    return bytes(HTML(string=html, url_fetcher=_refuse_fetch).write_pdf())
-
-
-def _refuse_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
-    raise ValueError(f"the report fetches no resources ({url[:40]!r} refused)")
-
-
-def _pdf_row(cells: list[Any]) -> dict[str, list[tuple[str, str]]]:
-    """The row's cells grouped as the PDF prints them: one column per group."""
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for (group, label), value in zip(COLUMNS, cells, strict=True):
-        text = (
-            ""
-            if value is None
-            else ("Y" if value is True else "N" if value is False else str(value))
-        )
-        if text:
-            groups.setdefault(group.split()[0].lower(), []).append((label, text))
-    return groups

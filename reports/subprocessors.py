@@ -329,7 +329,7 @@ def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, Su
 
 
 @dataclass
-class _Grant:
+class Grant:
     """What the report shows of a live grant, read as plain values (no model objects: a large
     organization has tens of thousands of live grants)."""
 
@@ -346,7 +346,7 @@ class _Grant:
     keys: list[tuple[str, datetime | None, str, str]] = field(default_factory=list)
 
 
-def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[_Grant]]:
+def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Grant]]:
     """The live grants of these vendors by vendor, in request order: four queries."""
     lines = (
         live_grants_as_of(params)
@@ -362,10 +362,10 @@ def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[_Gran
             "activated_at",
         )
     )
-    by_vendor: dict[int, list[_Grant]] = {}
-    by_pk: dict[int, _Grant] = {}
+    by_vendor: dict[int, list[Grant]] = {}
+    by_pk: dict[int, Grant] = {}
     for vendor_id, *values in lines:
-        grant = _Grant(*values)
+        grant = Grant(*values)
         by_vendor.setdefault(vendor_id, []).append(grant)
         by_pk[grant.pk] = grant
     if not by_pk:
@@ -432,6 +432,8 @@ class Row:
     live_grants: int
     grants_past_expiry: int
     review: SubprocessorReview | None = field(default=None, repr=False)
+    # The live grants behind the AWS access cells: the PDF prints a line per grant.
+    grants: list[Grant] = field(default_factory=list, repr=False)
 
 
 def _day(value: Any) -> date | None:
@@ -479,7 +481,7 @@ def policy_sha256(policy: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _grant_cells(grants: list[_Grant], params: ReportParams) -> tuple[list[str], int]:
+def _grant_cells(grants: list[Grant], params: ReportParams) -> tuple[list[str], int]:
     if not grants:
         return ["none", "", "", "", "", "", "", "", "", "", ""], 0
 
@@ -551,7 +553,7 @@ def _evidence_cell(review: SubprocessorReview | None) -> str:
 def _row(
     vendor: Vendor,
     review: SubprocessorReview | None,
-    grants: list[_Grant],
+    grants: list[Grant],
     owners: dict[int, str],
     params: ReportParams,
 ) -> Row:
@@ -638,6 +640,7 @@ def _row(
         live_grants=len(grants),
         grants_past_expiry=past_expiry,
         review=review,
+        grants=grants,
     )
 
 

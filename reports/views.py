@@ -1,21 +1,26 @@
 """Report pages and downloads for auditors and security; the access map for everyone.
 
-Every view here reads; none changes anything, so auditors use them all.
+Every view here reads; none changes the portal's data, so auditors use them all. The one POST
+asks a worker for a PDF binder (reports/exports.py): a row of the asker's own, not a change to
+anything the report shows.
 """
 
 from __future__ import annotations
 
-import io
 import tempfile
+from datetime import timedelta
 
+from django.conf import settings
 from django.http import (
     FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
+    JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accessportal.roles import Role, role_required
 from approvals.models import AuditChainHead
@@ -23,13 +28,15 @@ from reports import renderers
 from reports.access_map import MapFilters, access_map
 from reports.audit_export import audit_chunks, audit_events_until
 from reports.audit_log import LogFilters, audit_log_page
+from reports.exports import TooManyExports, export_request
 from reports.forms import (
     AccessMapFilterForm,
     AuditLogFilterForm,
     AuditTrailForm,
     SubprocessorReportForm,
 )
-from reports.subprocessors import report_params, report_summary
+from reports.models import ReportExport
+from reports.subprocessors import report_params
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -58,6 +65,7 @@ def _index(
             "audit_form": audit_form
             or AuditTrailForm(initial={"format": "jsonl"}, auto_id="audit_%s"),
             "chain_head": head,
+            "exports": ReportExport.objects.filter(requested_by_id=request.user.pk)[:5],
         },
         status=status,
     )
@@ -69,10 +77,11 @@ def reports_index(request: HttpRequest) -> HttpResponse:
     return _index(request)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @role_required(*READERS)
 def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    form = SubprocessorReportForm(request.GET)
+    """CSV and XLSX are written in the response; a PDF binder is asked of a worker (POST)."""
+    form = SubprocessorReportForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         return _index(request, report_form=form, status=400)
     data = form.cleaned_data
@@ -103,8 +112,55 @@ def subprocessor_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
         return FileResponse(
             buffer, as_attachment=True, filename=name, content_type=CONTENT_TYPES["xlsx"]
         )
-    pdf = io.BytesIO(renderers.render_pdf(params, report_summary(params)))
-    return FileResponse(pdf, as_attachment=True, filename=name, content_type=CONTENT_TYPES["pdf"])
+    if request.method != "POST":
+        # Asking for a binder starts work, which a link (GET) must not do.
+        form.add_error("format", "A PDF binder is prepared by a worker: use the Download button.")
+        return _index(request, report_form=form, status=400)
+    try:
+        export = export_request(user=request.user, params=params)
+    except TooManyExports as refused:
+        form.add_error("format", str(refused))
+        return _index(request, report_form=form, status=429)
+    return redirect("reports:export_status", export_id=export.pk)
+
+
+def _own_export(request: HttpRequest, export_id: str) -> ReportExport:
+    """The user's own export; anyone else's, and an expired one, are the same 404."""
+    export = ReportExport.objects.filter(pk=export_id, requested_by_id=request.user.pk).first()
+    if export is None:
+        raise Http404("No such export.")
+    return export
+
+
+@require_GET
+@role_required(*READERS)
+def export_status(request: HttpRequest, export_id: str) -> HttpResponse:
+    """How far the binder has got; the page reloads itself until it is ready or failed."""
+    export = _own_export(request, export_id)
+    if "application/json" in request.headers.get("Accept", ""):
+        response = JsonResponse({"status": export.status, "progress": export.progress})
+        response["Cache-Control"] = "no-store"
+        return response
+    kept_until = export.created_at + timedelta(hours=settings.PORTAL_EXPORT_KEEP_HOURS)
+    return render(
+        request, "reports/export_status.html", {"export": export, "kept_until": kept_until}
+    )
+
+
+@require_GET
+@role_required(*READERS)
+def export_download(request: HttpRequest, export_id: str) -> FileResponse:
+    export = _own_export(request, export_id)
+    if export.status != ReportExport.Status.DONE or not export.file:
+        raise Http404("This binder is not ready.")
+    response = FileResponse(
+        export.file.open("rb"),
+        as_attachment=True,
+        filename=export.filename,
+        content_type=CONTENT_TYPES["pdf"],
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_GET

@@ -55,6 +55,9 @@ OWNER_READ = {
     "approvals:request_key_state",
 }
 SECURITY_READ: set[str] = set()
+# A PDF binder's page and file: only whoever asked for it (the auditor in `world`); any other
+# reader gets the same 404 as for a binder that never existed.
+EXPORT_OWNER_READ = {"reports:export_status", "reports:export_download"}
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
     "vendors:edit",
@@ -86,7 +89,15 @@ SECURITY = {
     "approvals:request_commands_done",
 }
 CLASSIFIED = (
-    PUBLIC | READ | AUDIT_READ | OWNER_READ | SECURITY_READ | WRITE | OWNER_WRITE | SECURITY
+    PUBLIC
+    | READ
+    | AUDIT_READ
+    | OWNER_READ
+    | SECURITY_READ
+    | EXPORT_OWNER_READ
+    | WRITE
+    | OWNER_WRITE
+    | SECURITY
 )
 
 
@@ -179,10 +190,30 @@ def world(make_user):
     kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
     kwargs["approvals:key_link"] = {"token": "x" * 43}
+    binder = _ready_binder(people["auditor"])
+    kwargs["reports:export_status"] = {"export_id": binder.pk}
+    kwargs["reports:export_download"] = {"export_id": binder.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
     return people, urls
+
+
+def _ready_binder(auditor: Any) -> Any:
+    from django.core.files.base import ContentFile
+
+    from reports.models import ReportExport
+    from reports.subprocessors import report_params
+
+    params = report_params()
+    binder = ReportExport.objects.create(
+        requested_by=auditor,
+        as_of=params.as_of,
+        period_start=params.period_start,
+        status=ReportExport.Status.DONE,
+    )
+    binder.file.save(f"exports/{binder.pk}.pdf", ContentFile(b"%PDF-1.7 test"))
+    return binder
 
 
 def _method(name: str) -> str:
@@ -207,7 +238,7 @@ def test_anonymous_visitors_reach_only_public_routes(client, world):
 def test_auditors_read_everything_and_write_nothing(client, world):
     people, urls = world
     client.force_login(people["auditor"])
-    for name in READ | OWNER_READ | AUDIT_READ:
+    for name in READ | OWNER_READ | AUDIT_READ | EXPORT_OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
     for name in SECURITY_READ:
         assert client.get(urls[name]).status_code == 403, name
@@ -220,7 +251,7 @@ def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
     client.force_login(people["other"])
     for name in READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in OWNER_READ | SECURITY_READ | AUDIT_READ:
+    for name in OWNER_READ | SECURITY_READ | AUDIT_READ | EXPORT_OWNER_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in OWNER_WRITE | SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -231,7 +262,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
     client.force_login(people["owner"])
     for name in READ | OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
-    for name in SECURITY_READ | AUDIT_READ:
+    for name in SECURITY_READ | AUDIT_READ | EXPORT_OWNER_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in SECURITY:
         assert client.post(urls[name]).status_code == 403, name
@@ -242,6 +273,8 @@ def test_security_may_use_security_actions(client, world):
     client.force_login(people["security"])
     for name in sorted(SECURITY_READ | AUDIT_READ):
         assert client.get(urls[name]).status_code == 200, name
+    for name in sorted(EXPORT_OWNER_READ):  # the auditor's binder
+        assert client.get(urls[name]).status_code == 404, name
     for name in sorted(SECURITY):
         status = client.post(urls[name]).status_code
         assert status in (200, 302, 400), (name, status)  # refused by rules, not by role
@@ -280,6 +313,11 @@ def test_every_state_changing_route_needs_a_csrf_token(world):
         response = client.post(urls[name])
         assert response.status_code == 403, name
         assert b"CSRF" in response.content, name
+    # Asking for a PDF binder starts a worker's job: a POST, so the same protection.
+    client.force_login(people["auditor"])
+    response = client.post(reverse("reports:subprocessors"), {"format": "pdf"})
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
 
 
 def test_auditors_change_nothing_in_the_admin_whatever_their_account_allows(client, world):

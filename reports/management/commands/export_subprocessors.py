@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reports import renderers
+from reports.pdf import write_pdf
 from reports.subprocessors import parse_as_of, report_params, report_summary
 
 
@@ -61,7 +62,8 @@ class Command(BaseCommand):
                 summary = renderers.write_xlsx(params, binary)
         else:
             summary = report_summary(params)
-            output.write_bytes(renderers.render_pdf(params, summary))
+            with output.open("wb") as binary:
+                write_pdf(params, summary, binary)
         self.stdout.write(
             f"Wrote {output} ({summary.row_count} vendors, data SHA-256 {summary.data_sha256})"
         )

@@ -1,0 +1,62 @@
+"""A PDF binder being prepared by a worker (reports/exports.py).
+
+The rows it covers and the file it made are the only state: the report itself is always
+rebuilt from the audit log for its as-of time, so deleting an export (the hourly sweep does
+after `PORTAL_EXPORT_KEEP_HOURS`) loses nothing that cannot be made again.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ReportExport(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being prepared")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    # Random, so that one user's export address tells nothing about anyone else's.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_exports"
+    )
+    # The report's parameters, resolved when asked for: "as of now" stays the moment of asking.
+    as_of = models.DateTimeField()
+    period_start = models.DateField()
+    tier = models.CharField(max_length=20, blank=True)
+    vendor_status = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    file = models.FileField(upload_to="exports/", max_length=200, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    row_count = models.PositiveIntegerField(null=True, blank=True)
+    data_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Moved on by every progress step: a running export whose worker died stops moving.
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["requested_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"PDF binder as of {self.as_of:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def filename(self) -> str:
+        return f"subprocessors-{timezone.localtime(self.as_of):%Y-%m-%d}.pdf"
