@@ -86,6 +86,7 @@ class Result:
     ratio: float | None = None
     peak_memory_kib: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # problems: they make the verdict a miss
+    job: bool = False  # a worker's job (the PDF binder), not a request
     info: list[str] = field(default_factory=list)
     why: str = ""
 
@@ -317,7 +318,7 @@ def _measure(target: Target, clients: dict[str, Any], runs: int, export_seconds:
     if target.query:
         url = f"{url}?{target.query}"
     client = clients[target.user]
-    result = Result(target.name, url, why=target.why)
+    result = Result(target.name, url, why=target.why, job=target.binder)
     if target.export:
         # One run per export, in a process of its own: the time, the queries and the memory.
         if target.binder:
@@ -368,7 +369,8 @@ def _verdict(result: Result) -> str:
     if result.median_ms is None:
         return result.notes[0] if result.notes else "not measured"
     missed = []
-    if result.queries is not None and result.queries > MAX_QUERIES:
+    # The PDF binder is a worker's job, not a page: the pages' ceiling does not apply.
+    if result.queries is not None and result.queries > MAX_QUERIES and not result.job:
         missed.append(f"{result.queries} queries > {MAX_QUERIES}")
     if result.ratio is not None and result.ratio > MAX_RATIO:
         missed.append(f"{result.ratio / MAX_RATIO:.1f}x over the {MAX_RATIO:.0f}x target")
