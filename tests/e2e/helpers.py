@@ -1,10 +1,13 @@
-"""What the browser tests do as a person would: sign in (with an authenticator app's code when
-the account has one) and enrol an authenticator app, through the portal's real pages."""
+"""What the browser tests do as a person would, through the portal's real pages: sign in (with
+an authenticator app's code when the account has one), enrol an authenticator app, register a
+vendor, fill a SOC 2 review and upload its evidence."""
 
 from __future__ import annotations
 
 import re
 import time
+from datetime import date, timedelta
+from pathlib import Path
 
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.utils import timezone
@@ -78,3 +81,41 @@ def fill_vendor_registration(page: Page, *, slug: str) -> None:
     page.get_by_label(re.compile(r"^Access level\b")).select_option("write")
     page.get_by_label(re.compile(r"^Criticality\b")).select_option("high")
     page.get_by_label("Source code").check()
+
+
+def fill_soc2_review(page: Page, *, report_ended: date) -> int:
+    """Starts a review from the vendor's page and fills it: a SOC 2 Type II report ending on
+    `report_ended` (issued 30 days later, unqualified, by "Example & Partners LLP"), residual
+    risk low, every checklist item "Yes" but B15 "Not applicable"; then saves the draft.
+    Returns how many checklist items the form asked about."""
+    page.get_by_role("button", name="Start a review").click()
+    page.get_by_label("Report type").select_option("soc2_type2")
+    page.get_by_label("The report's scope covers the service we buy").select_option("true")
+    page.get_by_label("Security", exact=True).check()
+    page.get_by_label("Period start").fill((report_ended - timedelta(days=365)).isoformat())
+    page.get_by_label("Period end").fill(report_ended.isoformat())
+    page.get_by_label("Report issued on").fill((report_ended + timedelta(days=30)).isoformat())
+    page.get_by_label("Service auditor (CPA firm)").fill("Example & Partners LLP")
+    page.get_by_label("Opinion").select_option("unqualified")
+    page.get_by_label("Residual risk").select_option("low")
+    items = page.locator("fieldset.item")
+    count = items.count()
+    for index in range(count):
+        item = items.nth(index)
+        choice = "Not applicable" if item.get_attribute("id") == "item-B15" else "Yes"
+        item.get_by_label(choice, exact=True).check()
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Review saved.")).to_be_visible()
+    return count
+
+
+def upload_evidence(
+    page: Page, evidence: Path, codes: tuple[str, ...] = ("B5", "B12", "C16")
+) -> None:
+    """Uploads `evidence` against each of the checklist items `codes` on the review page."""
+    for code in codes:
+        option = page.locator("#id_answer option", has_text=f"{code}. ").get_attribute("value")
+        page.locator("#id_answer").select_option(option)
+        page.locator("#id_file").set_input_files(str(evidence))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.get_by_text(f"Uploaded {evidence.name}")).to_be_visible()

@@ -29,7 +29,14 @@ from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
 from approvals.models import AccessKey, AccessRequest, PullRequest
-from tests.e2e.helpers import enrol_totp, fill_vendor_registration, sign_in, sign_out
+from tests.e2e.helpers import (
+    enrol_totp,
+    fill_soc2_review,
+    fill_vendor_registration,
+    sign_in,
+    sign_out,
+    upload_evidence,
+)
 from tests.fixtures.substrate_repo import FixtureRepo
 from tests.reports.test_subprocessor_report import by_vendor, read_csv
 from tests.stack import Stack, beat_process, iam, link_in_mail
@@ -97,31 +104,8 @@ def register_vendor(page: Page, screens: Screens) -> str:
 
 def fill_and_submit_review(page: Page, screens: Screens, evidence: Path) -> str:
     """The engineer fills the SOC 2 review with evidence and submits it; returns its URL."""
-    today = timezone.localdate()
-    page.get_by_role("button", name="Start a review").click()
-    page.get_by_label("Report type").select_option("soc2_type2")
-    page.get_by_label("The report's scope covers the service we buy").select_option("true")
-    page.get_by_label("Security", exact=True).check()
-    end = today - timedelta(days=60)
-    page.get_by_label("Period start").fill((end - timedelta(days=365)).isoformat())
-    page.get_by_label("Period end").fill(end.isoformat())
-    page.get_by_label("Report issued on").fill((end + timedelta(days=30)).isoformat())
-    page.get_by_label("Service auditor (CPA firm)").fill("Example & Partners LLP")
-    page.get_by_label("Opinion").select_option("unqualified")
-    page.get_by_label("Residual risk").select_option("low")
-    items = page.locator("fieldset.item")
-    for index in range(items.count()):
-        item = items.nth(index)
-        choice = "Not applicable" if item.get_attribute("id") == "item-B15" else "Yes"
-        item.get_by_label(choice, exact=True).check()
-    page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_text("Review saved.")).to_be_visible()
-    for code in ("B5", "B12", "C16"):
-        option = page.locator("#id_answer option", has_text=f"{code}. ").get_attribute("value")
-        page.locator("#id_answer").select_option(option)
-        page.locator("#id_file").set_input_files(str(evidence))
-        page.get_by_role("button", name="Upload").click()
-        expect(page.get_by_text(f"Uploaded {evidence.name}")).to_be_visible()
+    fill_soc2_review(page, report_ended=timezone.localdate() - timedelta(days=60))
+    upload_evidence(page, evidence)
     page.get_by_role("button", name="Save and submit for decision").click()
     expect(page.get_by_test_id("review-status")).to_have_text("Submitted")
     screens.take(page, "engineer-submits-the-review")

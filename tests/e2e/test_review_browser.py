@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
-from tests.e2e.helpers import fill_vendor_registration
+from tests.e2e.helpers import fill_soc2_review, fill_vendor_registration, upload_evidence
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
@@ -52,25 +52,7 @@ def test_engineer_fills_and_submits_a_review_that_security_approves(
     _shot(page, "1-vendor")
 
     # The review: the report's facts and every checklist answer.
-    page.get_by_role("button", name="Start a review").click()
-    page.get_by_label("Report type").select_option("soc2_type2")
-    page.get_by_label("The report's scope covers the service we buy").select_option("true")
-    page.get_by_label("Security", exact=True).check()
-    end = today - timedelta(days=60)
-    page.get_by_label("Period start").fill((end - timedelta(days=365)).isoformat())
-    page.get_by_label("Period end").fill(end.isoformat())
-    page.get_by_label("Report issued on").fill((end + timedelta(days=30)).isoformat())
-    page.get_by_label("Service auditor (CPA firm)").fill("Example & Partners LLP")
-    page.get_by_label("Opinion").select_option("unqualified")
-    page.get_by_label("Residual risk").select_option("low")
-    items = page.locator("fieldset.item")
-    assert items.count() == 23
-    for index in range(items.count()):
-        item = items.nth(index)
-        choice = "Not applicable" if item.get_attribute("id") == "item-B15" else "Yes"
-        item.get_by_label(choice, exact=True).check()
-    page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_text("Review saved.")).to_be_visible()
+    assert fill_soc2_review(page, report_ended=today - timedelta(days=60)) == 23
     expect(page.locator("#item-B15").get_by_label("Not applicable", exact=True)).to_be_checked()
 
     # Submitting without the required evidence is refused, item by item.
@@ -80,12 +62,7 @@ def test_engineer_fills_and_submits_a_review_that_security_approves(
 
     report = tmp_path / "soc2-report.pdf"
     report.write_bytes(b"%PDF-1.4\n% SOC 2 report\n%%EOF\n")
-    for code in ("B5", "B12", "C16"):
-        option = page.locator("#id_answer option", has_text=f"{code}. ").get_attribute("value")
-        page.locator("#id_answer").select_option(option)
-        page.locator("#id_file").set_input_files(str(report))
-        page.get_by_role("button", name="Upload").click()
-        expect(page.get_by_text("Uploaded soc2-report.pdf")).to_be_visible()
+    upload_evidence(page, report)
     page.get_by_role("button", name="Save and submit for decision").click()
     expect(page.get_by_test_id("review-status")).to_have_text("Submitted")
     expect(page.get_by_role("button", name="Record decision")).to_have_count(0)
