@@ -366,15 +366,25 @@ def request_provision(*, request_id: int) -> PullRequest | None:
 
 def request_provision_give_up(*, request_id: int, message: str) -> None:
     """Temporary errors outlasted the task's retries: the request fails with the last one."""
-    row = (
-        PullRequest.objects.filter(access_request_id=request_id, state__in=ACTIVE_ROWS)
+    row = latest_active_row(request_id, PullRequest.Purpose.GRANT)
+    if row is not None:
+        _fail(request_id, row, gave_up_message(message))
+
+
+def latest_active_row(request_id: int, purpose: str) -> PullRequest | None:
+    """The newest pending or open pull-request row of `purpose`: the one a task works on."""
+    return (
+        PullRequest.objects.filter(
+            access_request_id=request_id, purpose=purpose, state__in=ACTIVE_ROWS
+        )
         .order_by("-pk")
         .first()
     )
-    if row is None:
-        return
-    text = _("Gave up after repeated errors: %(e)s") % {"e": message}
-    _fail(request_id, row, _safe_message(text))
+
+
+def gave_up_message(message: str) -> str:
+    """What the request page says when temporary errors outlasted a task's retries."""
+    return _safe_message(_("Gave up after repeated errors: %(e)s") % {"e": message})
 
 
 @transaction.atomic

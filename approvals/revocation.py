@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
+from approvals.fulfilment import ACTIVE_ROWS
 from approvals.models import AccessRequest, PullRequest, Strategy
 from approvals.notifications import notify_on_commit
 from approvals.requests import grant_for
@@ -36,7 +37,6 @@ from provisioning.gitrepo import branch_name
 
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
-ACTIVE_ROWS = (PullRequest.State.PENDING, PullRequest.State.OPEN)
 REVOKED_NOTE = "Closed by the portal: the request was revoked before this was merged"
 OFFBOARDED_REASON = "The vendor was offboarded"
 EXPIRED_REASON = "The grant reached its end date"
@@ -359,20 +359,11 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
 
 def request_revocation_give_up(*, request_id: int, message: str) -> None:
     """Temporary errors outlasted the task's retries: the revocation row fails with the last."""
-    from approvals.fulfilment import _safe_message
+    from approvals.fulfilment import gave_up_message, latest_active_row
 
-    row = (
-        PullRequest.objects.filter(
-            access_request_id=request_id,
-            purpose=PullRequest.Purpose.REVOKE,
-            state__in=ACTIVE_ROWS,
-        )
-        .order_by("-pk")
-        .first()
-    )
+    row = latest_active_row(request_id, PullRequest.Purpose.REVOKE)
     if row is not None:
-        text = _("Gave up after repeated errors: %(e)s") % {"e": message}
-        _fail(request_id, row, _safe_message(text))
+        _fail(request_id, row, gave_up_message(message))
 
 
 @transaction.atomic
