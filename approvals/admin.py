@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -21,7 +24,6 @@ from approvals.models import (
     AuditEvent,
     AwsAccount,
 )
-from approvals.models.requests import DOCUMENT_FIELDS
 
 
 def _pretty_json(value: Any) -> SafeString | str:
@@ -252,11 +254,69 @@ class VendorReviewStateFilter(admin.SimpleListFilter):
         return queryset.filter(vendor__in=vendors.values("pk"))
 
 
+# What the request list shows (list_display below, and the newest-first order), and nothing
+# more: the rest of a request (its JSON fields, documents among them), of its vendor (some thirty
+# columns) and of its requester is read and turned into Python objects for nothing, 100 rows a
+# page. A column shown but missing here costs a query per row, which the query-count test sees.
+LIST_COLUMNS = (
+    "id",
+    "vendor__name",
+    "strategy",
+    "status",
+    "risk_level",
+    "required_approvals",
+    "requester__username",
+    "expires_on",
+    "submitted_at",
+    "created_at",
+)
+
+
+def _request_field(name: str) -> Field[Any, Any]:
+    field = AccessRequest._meta.get_field(name)
+    if not isinstance(field, Field):  # a reverse relation has no column to show
+        raise TypeError(f"AccessRequest.{name} is not a column")
+    return field
+
+
+def _request_column(name: str, show: Callable[[Any], str]) -> Callable[[AccessRequest], Any]:
+    """A request list column showing field `name` as `show` writes it, blank values as the
+    admin's empty value. The admin's own rendering of a field (display_for_field) rebuilds the
+    field's choices, localizes numbers and formats dates through the translation machinery in
+    every cell, which made up most of the page's time: 100 rows x 9 columns. The column keeps
+    the field's header, sort order and CSS class (field-<name>)."""
+    field = _request_field(name)
+
+    def column(access_request: AccessRequest) -> str | None:
+        value = getattr(access_request, name)
+        # None shows as the admin's empty value ("-"), as display_for_field shows a blank.
+        return None if value is None or value == "" else show(value)
+
+    column.__name__ = name
+    return admin.display(description=field.verbose_name, ordering=name)(column)
+
+
+def _choice_label(name: str) -> Callable[[Any], str]:
+    labels = dict(_request_field(name).flatchoices)
+    # An unknown value shows as itself rather than as empty.
+    return lambda value: str(labels.get(value, value))
+
+
+def _local_minute(value: datetime) -> str:
+    # A no-break space: the admin keeps its date cells on one line (it marks them nowrap only
+    # when it formats them itself).
+    return timezone.localtime(value).strftime("%Y-%m-%d\u00a0%H:%M")
+
+
+def _iso_date(value: date) -> str:
+    return value.isoformat()
+
+
 class _RequestChangeList(ChangeList):
-    """The request list loads 100 requests per page and shows none of their documents."""
+    """The request list loads 100 requests per page: only the columns it shows."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
-        return super().get_queryset(request, exclude_parameters).defer(*DOCUMENT_FIELDS)
+        return super().get_queryset(request, exclude_parameters).only(*LIST_COLUMNS)
 
 
 class ApprovalInline(admin.TabularInline):
@@ -291,16 +351,17 @@ class AccessRequestAdmin(admin.ModelAdmin):
     rule and writes the audit event, exactly as from the request page.
     """
 
+    # The columns are written by _request_column, dates as the portal's pages write them.
     list_display = [
-        "id",
+        _request_column("id", str),
         "vendor",
-        "strategy",
-        "status",
-        "risk_level",
-        "required_approvals",
+        _request_column("strategy", _choice_label("strategy")),
+        _request_column("status", _choice_label("status")),
+        _request_column("risk_level", _choice_label("risk_level")),
+        _request_column("required_approvals", str),
         "requester",
-        "expires_on",
-        "submitted_at",
+        _request_column("expires_on", _iso_date),
+        _request_column("submitted_at", _local_minute),
     ]
     list_filter = [
         "status",
