@@ -49,6 +49,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             .select_related("vendor", "requester")
             .order_by("submitted_at")[:10]
         )
+        from approvals.key_selectors import access_keys_needing_attention
+        from approvals.selectors import failures_needing_attention
+
+        context["failures"] = failures_needing_attention()
+        context["keys_needing_attention"] = access_keys_needing_attention()[:10]
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)

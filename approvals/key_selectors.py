@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from approvals.models import AccessKey, AccessRequest, Strategy
+from approvals.models.requests import DOCUMENT_FIELDS
 
 KeyStatus = AccessKey.Status
 # The keys a vendor page lists: those that exist in AWS or are on their way.
@@ -66,5 +67,6 @@ def access_keys_needing_attention() -> Any:
             | Q(status=KeyStatus.ACTIVE, aws_created_at__lte=rotate_before, replacement=None)
         )
         .select_related("access_request__vendor")
+        .defer(*(f"access_request__{name}" for name in DOCUMENT_FIELDS))
         .order_by("-updated_at", "-pk")
     )

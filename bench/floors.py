@@ -16,14 +16,15 @@ from datetime import timedelta
 from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path
 from django.utils import timezone
 from django.utils.html import escape
 
 from accessportal.urls import urlpatterns as portal_urlpatterns
-from approvals.models import AccessRequest, Approval, AuditEvent
+from approvals.key_selectors import access_keys_needing_attention
+from approvals.models import AccessRequest, Approval, AuditEvent, PullRequest
 from approvals.models.requests import PENDING_STATES
 from reports.access_map import MapFilters, Through, live_grants
 from vendors.models import SubprocessorReview, Vendor
@@ -53,7 +54,7 @@ def _page(*parts: str) -> HttpResponse:
 
 @login_required
 def dashboard_floor(request: HttpRequest) -> HttpResponse:
-    """The security member's dashboard: four lists of ten."""
+    """The security member's dashboard: six lists of ten."""
     user = request.user.pk
     soon = timezone.localdate() + timedelta(days=30)
     requests = AccessRequest.objects.all()
@@ -81,6 +82,28 @@ def dashboard_floor(request: HttpRequest) -> HttpResponse:
             .order_by("submitted_at")
             .values("pk", "vendor__name", "requester__username", "risk_level")[:10]
         ),
+        _table(
+            requests.filter(status=AccessRequest.Status.FAILED)
+            .order_by("-updated_at")
+            .values("pk", "vendor__name", "updated_at")[:10]
+        ),
+        _table(
+            PullRequest.objects.filter(
+                purpose=PullRequest.Purpose.REVOKE, state=PullRequest.State.FAILED
+            )
+            .exclude(
+                Exists(
+                    PullRequest.objects.filter(
+                        access_request=OuterRef("access_request"),
+                        purpose=PullRequest.Purpose.REVOKE,
+                        pk__gt=OuterRef("pk"),
+                    )
+                )
+            )
+            .order_by("-updated_at")
+            .values("access_request_id", "access_request__vendor__name", "last_error")[:10]
+        ),
+        _table(access_keys_needing_attention().values("pk", "access_key_id", "status")[:10]),
     )
 
 

@@ -72,7 +72,7 @@ PAGES = {
     "dashboard": Page(
         "security",
         lambda seeded: reverse("dashboard"),
-        9,
+        12,  # 9, plus "Needs attention": failed requests, failed revocations, keys
         _length("expiring_soon", "requests_to_decide", "reviews_to_decide"),
     ),
     "request list": Page(
