@@ -36,7 +36,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     CharField,
-    Exists,
     F,
     IntegerField,
     Lookup,
@@ -339,7 +338,7 @@ class _Review:
     submitted_by: str | None  # usernames
     decided_by: str | None
     # An open blocker: a blocking checklist item answered neither yes nor not applicable.
-    has_open_blocker: bool
+    has_open_blocker: bool = False
     # (relevant, disposition) of each SOC report exception.
     exceptions: list[tuple[bool, str]] = field(default_factory=list)
     # Whether each CUEC is mapped (`ComplementaryControl.is_mapped`).
@@ -370,24 +369,19 @@ _REVIEW_FIELDS = (
 
 
 def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, _Review]:
-    """The review in force of each of these vendors: five queries (the reviews, then their
-    exceptions, CUECs, subservice organizations and evidence), as plain values."""
+    """The review in force of each of these vendors: six queries (the reviews, then their open
+    blockers, exceptions, CUECs, subservice organizations and evidence), as plain values."""
     username = get_user_model().USERNAME_FIELD
-    open_blockers = ChecklistAnswer.objects.filter(review=OuterRef("pk"), blocking=True).exclude(
-        answer__in=(ChecklistAnswer.Answer.YES, ChecklistAnswer.Answer.NOT_APPLICABLE)
-    )
     reviews = (
         SubprocessorReview.objects.filter(
             vendor_id__in=vendor_ids, status__in=APPROVED_STATES, decided_at__lte=params.as_of
         )
-        .annotate(has_open_blocker=Exists(open_blockers))
         .order_by("vendor_id", "-decided_at", "-pk")
         .values_list(
             "vendor_id",
             *_REVIEW_FIELDS,
             f"submitted_by__{username}",
             f"decided_by__{username}",
-            "has_open_blocker",
         )
     )
     if connection.vendor == "postgresql":
@@ -403,6 +397,16 @@ def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, _R
     if not by_pk:
         return latest
     in_force = _AnyOf(F("review_id"), list(by_pk))
+    # Only the open blockers (what `_review_state` asks about), not every blocking question
+    # answered. A query of its own: as an EXISTS beside the reviews, PostgreSQL chose to scan
+    # every answer of every review once per batch.
+    for review_id in (
+        ChecklistAnswer.objects.filter(in_force, blocking=True)
+        .exclude(answer__in=(ChecklistAnswer.Answer.YES, ChecklistAnswer.Answer.NOT_APPLICABLE))
+        .values_list("review_id", flat=True)
+        .distinct()
+    ):
+        by_pk[review_id].has_open_blocker = True
     # Evidence by upload time (its model's ordering), the others (which have no ordering) by id.
     for review_id, relevant, disposition in (
         ReviewException.objects.filter(in_force)
