@@ -36,9 +36,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     CharField,
+    F,
     IntegerField,
+    Lookup,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -55,9 +56,13 @@ from provisioning.keys import mask_access_key_id
 from reports.cells import csv_cell
 from vendors.models import (
     ChecklistAnswer,
+    ComplementaryControl,
     DataCategory,
     DataSensitivity,
+    EvidenceFile,
+    ReviewException,
     SubprocessorReview,
+    SubserviceOrganization,
     Tier,
     Vendor,
 )
@@ -294,41 +299,145 @@ def live_grants_as_of(params: ReportParams) -> QuerySet[AccessRequest]:
     )
 
 
-def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, SubprocessorReview]:
+class _AnyOf(Lookup):
+    """`lhs IN (ids)` for a long list of ids. On PostgreSQL the list is one array parameter
+    (`= ANY(%s)`): a batch's live grants number thousands, and Django prepares, and psycopg
+    splices, an `IN` list one placeholder at a time, which took longer than the queries. Other
+    databases (SQLite for `make run`) get the plain `IN` list."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        ids = list(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", (*lhs_params, ids)
+        return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", (*lhs_params, *ids)
+
+
+@dataclass(slots=True)
+class _Review:
+    """What the report shows of a vendor's review in force, read as plain values: model
+    instances with their prefetches cost more than writing the rows."""
+
+    pk: int
+    status: str
+    report_type: str
+    auditor_firm: str
+    opinion: str
+    period_start: date | None
+    period_end: date | None
+    report_issued_on: date | None
+    trust_services_categories: list[str] | None
+    bridge_letter_through: date | None
+    residual_risk: str
+    conditions: str
+    decided_at: datetime | None
+    next_review_due: date | None
+    submitted_by: str | None  # usernames
+    decided_by: str | None
+    # An open blocker: a blocking checklist item answered neither yes nor not applicable.
+    has_open_blocker: bool = False
+    # (relevant, disposition) of each SOC report exception.
+    exceptions: list[tuple[bool, str]] = field(default_factory=list)
+    # Whether each CUEC is mapped (`ComplementaryControl.is_mapped`).
+    cuecs_mapped: list[bool] = field(default_factory=list)
+    # (name, method) of each subservice organization.
+    subservice: list[tuple[str, str]] = field(default_factory=list)
+    # (pk, original name, SHA-256) of each evidence file.
+    evidence: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+# The review's own columns, in `_Review` order.
+_REVIEW_FIELDS = (
+    "pk",
+    "status",
+    "report_type",
+    "auditor_firm",
+    "opinion",
+    "period_start",
+    "period_end",
+    "report_issued_on",
+    "trust_services_categories",
+    "bridge_letter_through",
+    "residual_risk",
+    "conditions",
+    "decided_at",
+    "next_review_due",
+)
+
+
+def _latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, _Review]:
+    """The review in force of each of these vendors: six queries (the reviews, then their open
+    blockers, exceptions, CUECs, subservice organizations and evidence), as plain values."""
+    username = get_user_model().USERNAME_FIELD
     reviews = (
         SubprocessorReview.objects.filter(
             vendor_id__in=vendor_ids, status__in=APPROVED_STATES, decided_at__lte=params.as_of
         )
-        .select_related("submitted_by", "decided_by")
-        .prefetch_related(
-            "exceptions",
-            "cuecs",
-            "subservice_organizations",
-            "evidence",
-            Prefetch(
-                "answers",
-                # Only the open blockers (what `_review_state` asks about), not every blocking
-                # question answered.
-                queryset=ChecklistAnswer.objects.filter(blocking=True).exclude(
-                    answer__in=(ChecklistAnswer.Answer.YES, ChecklistAnswer.Answer.NOT_APPLICABLE)
-                ),
-                to_attr="blocking_answers",
-            ),
-        )
         .order_by("vendor_id", "-decided_at", "-pk")
+        .values_list(
+            "vendor_id",
+            *_REVIEW_FIELDS,
+            f"submitted_by__{username}",
+            f"decided_by__{username}",
+        )
     )
     if connection.vendor == "postgresql":
-        # Only the latest review of each vendor (DISTINCT ON), so the prefetches read the
+        # Only the latest review of each vendor (DISTINCT ON), so the queries below read the
         # children of the reviews in force rather than of every review ever approved. Other
         # databases (SQLite for `make run`) read them all and keep the first of each vendor.
         reviews = reviews.distinct("vendor_id")
-    latest: dict[int, SubprocessorReview] = {}
-    for review in reviews:
-        latest.setdefault(review.vendor_id, review)
+    latest: dict[int, _Review] = {}
+    for vendor_id, *values in reviews:
+        if vendor_id not in latest:
+            latest[vendor_id] = _Review(*values)
+    by_pk = {review.pk: review for review in latest.values()}
+    if not by_pk:
+        return latest
+    in_force = _AnyOf(F("review_id"), list(by_pk))
+    # Only the open blockers (what `_review_state` asks about), not every blocking question
+    # answered. A query of its own: as an EXISTS beside the reviews, PostgreSQL chose to scan
+    # every answer of every review once per batch.
+    for review_id in (
+        ChecklistAnswer.objects.filter(in_force, blocking=True)
+        .exclude(answer__in=(ChecklistAnswer.Answer.YES, ChecklistAnswer.Answer.NOT_APPLICABLE))
+        .values_list("review_id", flat=True)
+        .distinct()
+    ):
+        by_pk[review_id].has_open_blocker = True
+    # Evidence by upload time (its model's ordering), the others (which have no ordering) by id.
+    for review_id, relevant, disposition in (
+        ReviewException.objects.filter(in_force)
+        .order_by("pk")
+        .values_list("review_id", "relevant", "disposition")
+    ):
+        by_pk[review_id].exceptions.append((relevant, disposition))
+    for review_id, mapped_control, owner, not_applicable_reason in (
+        ComplementaryControl.objects.filter(in_force)
+        .order_by("pk")
+        .values_list("review_id", "mapped_control", "owner", "not_applicable_reason")
+    ):
+        # The rule of `ComplementaryControl.is_mapped`.
+        mapped = bool(mapped_control and owner) or bool(not_applicable_reason)
+        by_pk[review_id].cuecs_mapped.append(mapped)
+    for review_id, name, method in (
+        SubserviceOrganization.objects.filter(in_force)
+        .order_by("pk")
+        .values_list("review_id", "name", "method")
+    ):
+        by_pk[review_id].subservice.append((name, method))
+    for review_id, pk, original_name, sha256 in (
+        EvidenceFile.objects.filter(in_force)
+        .order_by("uploaded_at", "pk")
+        .values_list("review_id", "pk", "original_name", "sha256")
+    ):
+        by_pk[review_id].evidence.append((pk, original_name, sha256))
     return latest
 
 
-@dataclass
+@dataclass(slots=True)
 class Grant:
     """What the report shows of a live grant, read as plain values (no model objects: a large
     organization has tens of thousands of live grants)."""
@@ -371,13 +480,13 @@ def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Grant
     if not by_pk:
         return by_vendor
     targets = AccessRequest.target_accounts.through.objects.filter(
-        accessrequest_id__in=list(by_pk)
+        _AnyOf(F("accessrequest_id"), list(by_pk))
     ).values_list("accessrequest_id", "awsaccount__account_id")
     for request_id, account_id in targets:
         by_pk[request_id].account_ids.append(account_id)
     username = f"approver__{get_user_model().USERNAME_FIELD}"
     approvals = Approval.objects.filter(
-        access_request_id__in=list(by_pk),
+        _AnyOf(F("access_request_id"), list(by_pk)),
         created_at__lte=params.as_of,
         decision=Approval.Decision.APPROVE,
     ).values_list("access_request_id", username)
@@ -385,7 +494,9 @@ def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Grant
         by_pk[request_id].approver_names.add(name)
     # The newest pull request opened by the as-of time.
     pulls = (
-        PullRequest.objects.filter(access_request_id__in=list(by_pk), created_at__lte=params.as_of)
+        PullRequest.objects.filter(
+            _AnyOf(F("access_request_id"), list(by_pk)), created_at__lte=params.as_of
+        )
         .exclude(number__isnull=True)
         .order_by("access_request_id", "-created_at", "-pk")
         .values_list("access_request_id", "url", "forge", "number")
@@ -397,7 +508,7 @@ def _grants(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Grant
     # The keys AWS had issued by then and not yet deleted (IAM-user grants).
     keys = (
         AccessKey.objects.filter(
-            access_request_id__in=list(by_pk), aws_created_at__lte=params.as_of
+            _AnyOf(F("access_request_id"), list(by_pk)), aws_created_at__lte=params.as_of
         )
         .exclude(access_key_id="")
         .exclude(deleted_at__lte=params.as_of)
@@ -431,7 +542,7 @@ class Row:
     unmapped_cuecs: int
     live_grants: int
     grants_past_expiry: int
-    review: SubprocessorReview | None = field(default=None, repr=False)
+    review: _Review | None = field(default=None, repr=False)
     # The live grants behind the AWS access cells: the PDF prints a line per grant.
     grants: list[Grant] = field(default_factory=list, repr=False)
 
@@ -449,26 +560,61 @@ def _label(choices: Any, value: str) -> str:
         return value or ""
 
 
-def _review_state(review: SubprocessorReview | None, params: ReportParams) -> tuple[str, bool]:
+class _Walk:
+    """What every row of one walk shares, worked out once rather than per row or per grant:
+    the as-of date (a property that converts the time zone), the portal's time zone, and the
+    choices' labels (each a lazy translation, looked up in the active language every time it
+    becomes text: tens of thousands of times per export)."""
+
+    def __init__(self, params: ReportParams) -> None:
+        self.params = params
+        self.today = params.as_of_date
+        self.zone = timezone.get_current_timezone()
+        self.stale_before = self.today - timedelta(days=settings.PORTAL_SOC_REPORT_STALE_DAYS)
+        self.due_soon_by = self.today + timedelta(days=settings.PORTAL_REVIEW_DUE_SOON_DAYS)
+        self.base_url = settings.PORTAL_BASE_URL.rstrip("/")
+        self._labels: dict[tuple[Any, Any], str] = {}
+
+    def label(self, choices: Any, value: Any) -> str:
+        """`_label`, remembered for the walk (one walk answers one request, in one language)."""
+        key = (choices, value)
+        text = self._labels.get(key)
+        if text is None:
+            text = self._labels[key] = _label(choices, value)
+        return text
+
+    def state_label(self, state: str) -> str:
+        key = (ReviewState, state)
+        text = self._labels.get(key)
+        if text is None:
+            text = self._labels[key] = str(ReviewState.LABELS[state])
+        return text
+
+    def local_date(self, moment: datetime) -> date:
+        """`timezone.localtime(moment).date()` without looking the time zone up again."""
+        if timezone.is_naive(moment):
+            raise ValueError("localtime() cannot be applied to a naive datetime")
+        return moment.astimezone(self.zone).date()
+
+
+def _review_state(review: _Review | None, walk: _Walk) -> tuple[str, bool]:
     """The vendor's review state on the as-of date (the rules of `with_review_state`)."""
     if review is None:
         return ReviewState.NONE, False
-    today = params.as_of_date
-    stale_before = today - timedelta(days=settings.PORTAL_SOC_REPORT_STALE_DAYS)
+    today, stale_before = walk.today, walk.stale_before
     stale = bool(
         review.period_end
         and review.period_end < stale_before
         and (review.bridge_letter_through is None or review.bridge_letter_through < stale_before)
     )
-    blocking = any(a.is_open_blocker for a in getattr(review, "blocking_answers", []))
     due = review.next_review_due
     if due and due < today:
         return ReviewState.OVERDUE, stale
     if stale:
         return ReviewState.STALE, stale
-    if blocking:
+    if review.has_open_blocker:
         return ReviewState.BLOCKING, stale
-    if due and due <= today + timedelta(days=settings.PORTAL_REVIEW_DUE_SOON_DAYS):
+    if due and due <= walk.due_soon_by:
         return ReviewState.DUE_SOON, stale
     return ReviewState.CURRENT, stale
 
@@ -481,50 +627,52 @@ def policy_sha256(policy: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _grant_cells(grants: list[Grant], params: ReportParams) -> tuple[list[str], int]:
+def _grant_cells(grants: list[Grant], walk: _Walk) -> tuple[list[str], int]:
     if not grants:
         return ["none", "", "", "", "", "", "", "", "", "", ""], 0
 
     def joined(values: Iterable[str]) -> str:
         return "; ".join(values)
 
+    as_of, today = walk.params.as_of, walk.today
     accounts, permissions, approvers, prs, last_used = [], [], [], [], []
+    granted, expiry, hashes = [], [], []
+    strategies = set()
     past_expiry = 0
     for grant in grants:
+        pk = grant.pk
+        strategies.add(walk.label(Strategy, grant.strategy))
         if grant.strategy in ORGANIZATION_WIDE:
-            accounts.append(f"#{grant.pk}: {ORGANIZATION_WIDE[grant.strategy]}")
+            accounts.append(f"#{pk}: {ORGANIZATION_WIDE[grant.strategy]}")
         else:
             ids = ", ".join(sorted(grant.account_ids))
-            accounts.append(f"#{grant.pk}: {ids or '-'}")
+            accounts.append(f"#{pk}: {ids or '-'}")
         perms = list(grant.managed_policy_arns or [])
         if grant.inline_policy:
             perms.append("inline policy")
-        permissions.append(f"#{grant.pk}: {', '.join(perms) or 'role trust only'}")
+            hashes.append(f"#{pk}: {policy_sha256(grant.inline_policy)}")
+        permissions.append(f"#{pk}: {', '.join(perms) or 'role trust only'}")
         names = sorted(grant.approver_names)
-        approvers.append(f"#{grant.pk}: {', '.join(names) or '-'}")
+        approvers.append(f"#{pk}: {', '.join(names) or '-'}")
         if grant.pull_request:
-            prs.append(f"#{grant.pk}: {grant.pull_request}")
+            prs.append(f"#{pk}: {grant.pull_request}")
         for masked_id, used_at, service, region in grant.keys:
-            prs.append(f"#{grant.pk}: key {masked_id}")
+            prs.append(f"#{pk}: key {masked_id}")
             # Last use as the key monitor last read it from AWS, if that was by the as-of date.
-            if used_at and used_at <= params.as_of:
+            if used_at and used_at <= as_of:
                 where = " ".join(filter(None, [service, region]))
-                used = timezone.localtime(used_at).date().isoformat()
-                last_used.append(f"#{grant.pk}: {masked_id} {used} {where}".rstrip())
+                used = walk.local_date(used_at).isoformat()
+                last_used.append(f"#{pk}: {masked_id} {used} {where}".rstrip())
+        activated = grant.activated_at
+        granted.append(
+            f"#{pk}: {walk.local_date(activated).isoformat()}" if activated else f"#{pk}: -"
+        )
         expires = _day(grant.expires_then)
-        if expires and expires < params.as_of_date:
+        expiry.append(f"#{pk}: {expires or '-'}")
+        if expires and expires < today:
             past_expiry += 1
-    strategies = sorted({str(Strategy(g.strategy).label) for g in grants})
-    granted = [
-        f"#{g.pk}: {timezone.localtime(g.activated_at).date().isoformat()}"
-        if g.activated_at
-        else f"#{g.pk}: -"
-        for g in grants
-    ]
-    expiry = [f"#{g.pk}: {_day(g.expires_then) or '-'}" for g in grants]
-    hashes = [f"#{g.pk}: {policy_sha256(g.inline_policy)}" for g in grants if g.inline_policy]
     cells = [
-        joined(strategies),
+        joined(sorted(strategies)),
         joined(accounts),
         joined(permissions),
         joined(hashes),
@@ -539,63 +687,59 @@ def _grant_cells(grants: list[Grant], params: ReportParams) -> tuple[list[str], 
     return cells, past_expiry
 
 
-def _evidence_cell(review: SubprocessorReview | None) -> str:
+def _evidence_cell(review: _Review | None, walk: _Walk) -> str:
     if review is None:
         return ""
-    base = settings.PORTAL_BASE_URL.rstrip("/")
     return "; ".join(
-        f"{e.original_name} sha256:{e.sha256} "
-        f"{base}{reverse('vendors:evidence_download', args=[e.pk])}"
-        for e in review.evidence.all()
+        f"{name} sha256:{sha256} {walk.base_url}{reverse('vendors:evidence_download', args=[pk])}"
+        for pk, name, sha256 in review.evidence
     )
 
 
 def _row(
-    vendor: Vendor,
-    review: SubprocessorReview | None,
+    vendor_id: int,
+    snap: dict[str, Any],
+    added_at: datetime | None,
+    review: _Review | None,
     grants: list[Grant],
     owners: dict[int, str],
-    params: ReportParams,
+    walk: _Walk,
 ) -> Row:
-    snap: dict[str, Any] = vendor.snapshot  # type: ignore[attr-defined]
+    label = walk.label
     tier = snap.get("tier_override") or snap.get("tier") or ""
     fourth = [
         line.strip() for line in (snap.get("fourth_parties") or "").splitlines() if line.strip()
     ]
-    categories = [_label(DataCategory, c) for c in snap.get("data_categories") or []]
-    state, stale = _review_state(review, params)
-    exceptions = list(review.exceptions.all()) if review else []
-    cuecs = list(review.cuecs.all()) if review else []
-    subservice = list(review.subservice_organizations.all()) if review else []
+    categories = [label(DataCategory, c) for c in snap.get("data_categories") or []]
+    state, stale = _review_state(review, walk)
+    exceptions = review.exceptions if review else []
+    cuecs_mapped = review.cuecs_mapped if review else []
     open_exceptions = sum(
-        1 for e in exceptions if e.relevant and e.disposition in ("", "escalated")
+        1 for relevant, disposition in exceptions if relevant and disposition in ("", "escalated")
     )
-    unmapped = sum(1 for c in cuecs if not c.is_mapped)
-    grant_cells, past_expiry = _grant_cells(grants, params)
-    age = (params.as_of_date - review.period_end).days if review and review.period_end else None
-    decision = ""
-    if review:
-        decision = str(SubprocessorReview.Status(review.status).label)
+    unmapped = sum(1 for mapped in cuecs_mapped if not mapped)
+    grant_cells, past_expiry = _grant_cells(grants, walk)
+    age = (walk.today - review.period_end).days if review and review.period_end else None
     cells: list[Any] = [
         snap.get("legal_name") or snap.get("name"),
         snap.get("name"),
         snap.get("service"),
         snap.get("purpose"),
         owners.get(snap.get("internal_owner_id") or 0, ""),
-        timezone.localtime(vendor.added_at).date() if vendor.added_at else None,  # type: ignore[attr-defined]
-        _label(Vendor.Status, snap.get("status", "")),
+        walk.local_date(added_at) if added_at else None,
+        label(Vendor.Status, snap.get("status", "")),
         _day(snap.get("offboarded_on")),
         ", ".join(categories),
-        _label(DataSensitivity, snap.get("data_sensitivity", "")),
+        label(DataSensitivity, snap.get("data_sensitivity", "")),
         snap.get("storage_regions"),
         snap.get("processing_regions"),
         snap.get("transfer_mechanism"),
         bool(fourth),
         "; ".join(fourth),
         tier in (Tier.CRITICAL, Tier.HIGH),
-        _label(Tier, tier),
-        _label(Tier, review.residual_risk) if review else "",
-        decision,
+        label(Tier, tier),
+        label(Tier, review.residual_risk) if review else "",
+        label(SubprocessorReview.Status, review.status) if review else "",
         review.conditions if review else "",
         _day(snap.get("contract_start")),
         _day(snap.get("contract_end")),
@@ -604,9 +748,9 @@ def _row(
         snap.get("breach_notification_hours"),
         snap.get("subprocessor_change_notice_days"),
         bool(snap.get("right_to_audit")),
-        _label(SubprocessorReview.ReportType, review.report_type) if review else "none",
+        label(SubprocessorReview.ReportType, review.report_type) if review else "none",
         review.auditor_firm if review else "",
-        _label(SubprocessorReview.Opinion, review.opinion) if review else "",
+        label(SubprocessorReview.Opinion, review.opinion) if review else "",
         review.period_start if review else None,
         review.period_end if review else None,
         review.report_issued_on if review else None,
@@ -614,20 +758,23 @@ def _row(
         ", ".join(review.trust_services_categories or []) if review else "",
         review.bridge_letter_through if review else None,
         (
-            f"{len(exceptions)}/{sum(e.relevant for e in exceptions)}/"
-            f"{sum(bool(e.disposition) for e in exceptions)}"
+            f"{len(exceptions)}/{sum(relevant for relevant, _d in exceptions)}/"
+            f"{sum(bool(disposition) for _r, disposition in exceptions)}"
             if review
             else ""
         ),
-        f"{len(cuecs)}/{len(cuecs) - unmapped}" if review else "",
-        "; ".join(f"{s.name} ({s.get_method_display()})" for s in subservice),
+        f"{len(cuecs_mapped)}/{len(cuecs_mapped) - unmapped}" if review else "",
+        "; ".join(
+            f"{name} ({label(SubserviceOrganization.Method, method)})"
+            for name, method in (review.subservice if review else [])
+        ),
         *grant_cells,
-        timezone.localtime(review.decided_at).date() if review and review.decided_at else None,
-        review.submitted_by.get_username() if review and review.submitted_by else "",
-        review.decided_by.get_username() if review and review.decided_by else "",
+        walk.local_date(review.decided_at) if review and review.decided_at else None,
+        (review.submitted_by or "") if review else "",
+        (review.decided_by or "") if review else "",
         review.next_review_due if review else None,
-        str(ReviewState.LABELS[state]),
-        _evidence_cell(review),
+        walk.state_label(state),
+        _evidence_cell(review, walk),
     ]
     return Row(
         cells=cells,
@@ -650,20 +797,36 @@ def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 
 def subprocessor_rows(params: ReportParams) -> Iterator[Row]:
-    """The report's rows in vendor-name order, read `CHUNK_SIZE` vendors at a time."""
-    vendors = vendors_as_of(params).iterator(chunk_size=CHUNK_SIZE)
+    """The report's rows in vendor-name order, read `CHUNK_SIZE` vendors at a time, each chunk
+    with a fixed number of queries, all read as plain values."""
+    vendors = (
+        vendors_as_of(params)
+        .values_list("pk", "snapshot", "added_at")  # type: ignore[misc]  # annotations
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
     users = get_user_model().objects
+    walk = _Walk(params)
     for chunk in _chunks(vendors, CHUNK_SIZE):
-        chunk = [v for v in chunk if _matches(v.snapshot, params)]  # type: ignore[attr-defined]
+        chunk = [line for line in chunk if _matches(line[1], params)]
         if not chunk:
             continue
-        ids = [v.pk for v in chunk]
+        ids = [vendor_id for vendor_id, _snap, _added in chunk]
         reviews = _latest_reviews(ids, params)
         grants = _grants(ids, params)
-        owner_ids = {v.snapshot.get("internal_owner_id") for v in chunk}  # type: ignore[attr-defined]
-        owners = {u.pk: u.get_username() for u in users.filter(pk__in=owner_ids)}
-        for vendor in chunk:
-            yield _row(vendor, reviews.get(vendor.pk), grants.get(vendor.pk, []), owners, params)
+        owner_ids = {snap.get("internal_owner_id") for _id, snap, _added in chunk}
+        owners = dict(
+            users.filter(pk__in=owner_ids).values_list("pk", get_user_model().USERNAME_FIELD)
+        )
+        for vendor_id, snap, added_at in chunk:
+            yield _row(
+                vendor_id,
+                snap,
+                added_at,
+                reviews.get(vendor_id),
+                grants.get(vendor_id, []),
+                owners,
+                walk,
+            )
 
 
 def _matches(snapshot: dict[str, Any], params: ReportParams) -> bool:
