@@ -300,11 +300,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.key_tasks.access_keys_hygiene_task",
         "schedule": float(PORTAL_KEY_HYGIENE_MINUTES * 60),
     },
-    # PDF binders (reports/exports.py): deleted after PORTAL_EXPORT_KEEP_HOURS, and failed
-    # when the worker preparing one died.
+    # PDF binders (reports/exports.py): deleted after PORTAL_EXPORT_KEEP_HOURS, failed when
+    # the worker preparing one died or none picked it up. A few cheap queries.
     "report-exports-sweep": {
         "task": "reports.tasks.report_exports_sweep_task",
-        "schedule": 3600.0,
+        "schedule": 300.0,
     },
     # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
     "grants-expire": {
@@ -316,8 +316,9 @@ CELERY_BEAT_SCHEDULE = {
 # rebuilt from the audit log for its as-of time).
 PORTAL_EXPORT_KEEP_HOURS = cfg.integer("PORTAL_EXPORT_KEEP_HOURS", default=24, minimum=1)
 # The queue of PDF binder tasks: each holds a worker for minutes at a large organization's
-# size, so production may give them a worker of their own (`celery worker -Q reports`).
-PORTAL_REPORTS_QUEUE = cfg.string("PORTAL_REPORTS_QUEUE", default="celery")
+# size, so they have a worker of their own (`celery worker --queues reports`, the Procfile's
+# and docker-compose's "reports") and never make fulfilment, revocation or the heartbeat wait.
+PORTAL_REPORTS_QUEUE = cfg.string("PORTAL_REPORTS_QUEUE", default="reports")
 CELERY_TASK_ROUTES = {"reports.tasks.report_export_task": {"queue": PORTAL_REPORTS_QUEUE}}
 # Days before a grant's end date when it becomes "expiring" and the requester is told.
 PORTAL_EXPIRY_NOTICE_DAYS = cfg.integer("PORTAL_EXPIRY_NOTICE_DAYS", default=7, minimum=0)

@@ -1,13 +1,19 @@
 """PDF binders prepared by a worker: asked for on the Reports page, made by `report_export_task`,
-downloaded by whoever asked, deleted by the hourly sweep after `PORTAL_EXPORT_KEEP_HOURS`.
+downloaded by whoever asked, deleted by the sweep after `PORTAL_EXPORT_KEEP_HOURS`.
 
 A large organization's binder takes minutes to lay out (reports/pdf.py), longer than a web
 request may last, so the page only asks. The worker renders into a temporary file and saves it
 through Django's storage (where evidence files live) only once it is complete: nothing
-half-written is ever offered. Progress is written after every part. Delivery is at least once
-(acks_late): a redelivered task finds the export done and stops, or running and moving (another
-worker has it) and stops, or running and still for `STALLED_AFTER` (its worker died) and starts
-it again; the sweep fails an export that stopped moving and was never redelivered.
+half-written is ever offered.
+
+Each run of an export is an attempt, numbered when a worker claims it; the worker's progress,
+its result and its failure are written only while the export is still running that attempt,
+so a worker that lost its claim (the sweep failed it, or another delivery took it over) cannot
+overwrite what the export says, and deletes the file it made. Delivery is at least once
+(acks_late): a redelivered task finds the export done, failed or running and moving, and stops;
+running and still for `STALLED_AFTER` (its worker died), it starts a new attempt, at most
+`MAX_ATTEMPTS` in all (a binder that kills its worker does not do so for ever). The sweep, every
+five minutes, fails what stopped moving or was never picked up.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from reports.models import ReportExport
@@ -31,9 +37,15 @@ from reports.subprocessors import ReportParams, report_summary
 
 log = logging.getLogger(__name__)
 
+Status = ReportExport.Status
 STALLED_AFTER = timedelta(minutes=15)
+# Queued and never picked up for this long: no worker reads the reports queue.
+UNCLAIMED_AFTER = timedelta(hours=1)
+MAX_ATTEMPTS = 2
 # Binders one user may have queued or being prepared at once: each holds a worker for minutes.
 MAX_IN_PROGRESS = 3
+# What the page says of a failure: the details (which may name files or servers) go to the log.
+FAILED_MESSAGE = "The binder could not be prepared (export {id}; the details are in the log)."
 
 
 class TooManyExports(Exception):
@@ -42,8 +54,6 @@ class TooManyExports(Exception):
 
 def export_request(*, user: Any, params: ReportParams) -> ReportExport:
     """Records the request and queues the worker once the row is committed."""
-    from reports.tasks import report_export_task
-
     with transaction.atomic():
         # Not locked: two requests at the same instant may make it one more, which is harmless.
         waiting = exports_in_progress(user).count()
@@ -60,20 +70,57 @@ def export_request(*, user: Any, params: ReportParams) -> ReportExport:
             vendor_status=params.status,
         )
         export_id = str(export.pk)
-        transaction.on_commit(lambda: report_export_task.delay(export_id))
+        transaction.on_commit(lambda: _enqueue(export_id))
     return export
+
+
+def export_again(*, user: Any, export_id: str) -> ReportExport:
+    """The same binder asked for again: the stored parameters, the as-of instant included."""
+    export = ReportExport.objects.get(pk=export_id, requested_by_id=user.pk)
+    params = ReportParams(
+        as_of=export.as_of,
+        period_start=export.period_start,
+        tier=export.tier,
+        status=export.vendor_status,
+    )
+    return export_request(user=user, params=params)
+
+
+def _enqueue(export_id: str) -> None:
+    from reports.tasks import report_export_task
+
+    try:
+        report_export_task.delay(export_id)
+    except Exception:
+        # The row is committed: an unreachable broker must end on its page, not in a 500.
+        log.exception("Could not queue PDF binder %s", export_id)
+        ReportExport.objects.filter(pk=export_id, status=Status.QUEUED).update(
+            status=Status.FAILED,
+            error="The task queue could not be reached. Ask again in a moment.",
+            finished_at=timezone.now(),
+        )
 
 
 def exports_in_progress(user: Any) -> Any:
     return ReportExport.objects.filter(
-        requested_by=user, status__in=[ReportExport.Status.QUEUED, ReportExport.Status.RUNNING]
+        requested_by=user, status__in=[Status.QUEUED, Status.RUNNING]
     )
 
 
 def export_run(*, export_id: str) -> None:
     """Renders the binder of export `export_id` and saves it; a failure is recorded on the
-    export (with the error) for its page, not retried: the same data fails the same way."""
-    if not _claim(export_id):
+    export for its page, not retried: the same data fails the same way."""
+    attempt = _claim(export_id)
+    if attempt is None:
+        return
+    running = ReportExport.objects.filter(pk=export_id, status=Status.RUNNING, attempt=attempt)
+    if attempt > MAX_ATTEMPTS:
+        running.update(
+            status=Status.FAILED,
+            error="The worker preparing this binder stopped each time. Ask again, or filter "
+            "the report (by tier) to make it smaller.",
+            finished_at=timezone.now(),
+        )
         return
     export = ReportExport.objects.get(pk=export_id)
     params = ReportParams(
@@ -82,30 +129,32 @@ def export_run(*, export_id: str) -> None:
         tier=export.tier,
         status=export.vendor_status,
     )
+
+    def progress(text: str) -> None:
+        running.update(progress=text[:200], updated_at=timezone.now())
+
     try:
         summary = report_summary(params)
-        _progress(export_id, f"Subprocessors: 0 of {summary.row_count:,} vendors")
+        progress(f"Subprocessors: 0 of {summary.row_count:,} vendors")
         with tempfile.TemporaryFile() as out:
-            pages = write_pdf(
-                params, summary, out, on_progress=lambda text: _progress(export_id, text)
-            )
+            pages = write_pdf(params, summary, out, on_progress=progress)
             size = out.tell()
             out.seek(0)
             digest = hashlib.file_digest(out, "sha256").hexdigest()  # type: ignore[arg-type]
             out.seek(0)
-            name = default_storage.save(f"exports/{export_id}.pdf", File(out))
-    except Exception as exc:
+            name = default_storage.save(f"exports/{export_id}-{attempt}.pdf", File(out))
+    except Exception:
         # Whatever went wrong ends on the export's page (and in the log), never half-saved.
         log.exception("PDF binder %s failed", export_id)
-        ReportExport.objects.filter(pk=export_id).update(
-            status=ReportExport.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:1000],
+        running.update(
+            status=Status.FAILED,
+            error=FAILED_MESSAGE.format(id=export_id),
             finished_at=timezone.now(),
             updated_at=timezone.now(),
         )
         return
-    ReportExport.objects.filter(pk=export_id).update(
-        status=ReportExport.Status.DONE,
+    finished = running.update(
+        status=Status.DONE,
         progress="",
         file=name,
         pages=pages,
@@ -116,41 +165,56 @@ def export_run(*, export_id: str) -> None:
         finished_at=timezone.now(),
         updated_at=timezone.now(),
     )
+    if not finished:
+        # The claim was lost meanwhile (failed by the sweep, or taken over): this file is no
+        # export's, and nothing may point at it.
+        default_storage.delete(name)
 
 
-def _claim(export_id: str) -> bool:
-    """Marks the export running for this worker; False when it is gone, done, failed, or
-    running and moving under another worker."""
+def _claim(export_id: str) -> int | None:
+    """Starts a new attempt of the export for this worker and returns its number; None when
+    the export is gone, done, failed, or running and moving under another worker."""
     now = timezone.now()
-    claimable = Q(status=ReportExport.Status.QUEUED) | Q(
-        status=ReportExport.Status.RUNNING, updated_at__lt=now - STALLED_AFTER
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.RUNNING, updated_at__lt=now - STALLED_AFTER
     )
-    claimed = ReportExport.objects.filter(claimable, pk=export_id).update(
-        status=ReportExport.Status.RUNNING, progress="Starting", updated_at=now
-    )
-    return claimed == 1
-
-
-def _progress(export_id: str, text: str) -> None:
-    ReportExport.objects.filter(pk=export_id).update(progress=text[:200], updated_at=timezone.now())
+    with transaction.atomic():
+        claimed = ReportExport.objects.filter(claimable, pk=export_id).update(
+            status=Status.RUNNING, attempt=F("attempt") + 1, progress="Starting", updated_at=now
+        )
+        if not claimed:
+            return None
+        attempt: int = (
+            ReportExport.objects.filter(pk=export_id).values_list("attempt", flat=True).get()
+        )
+    return attempt
 
 
 def exports_sweep(*, now: datetime | None = None) -> tuple[int, int]:
-    """Deletes exports (and their files) older than `PORTAL_EXPORT_KEEP_HOURS` and fails the
-    running ones that stopped moving. Returns (deleted, failed)."""
+    """Deletes exports (their files go with them: `models.delete_export_file`) older than
+    `PORTAL_EXPORT_KEEP_HOURS`, and fails the running ones that stopped moving and the queued
+    ones no worker picked up. Returns (deleted, failed)."""
     now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.PORTAL_EXPORT_KEEP_HOURS)
+    # Read first, then delete: deleting rows of a table being iterated is undefined on SQLite.
+    old = list(ReportExport.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True))
     deleted = 0
-    for export in ReportExport.objects.filter(created_at__lt=cutoff).iterator():
-        if export.file:
-            export.file.delete(save=False)
-        export.delete()
-        deleted += 1
+    for pk in old:
+        deleted += ReportExport.objects.filter(pk=pk).delete()[0]
     failed = ReportExport.objects.filter(
-        status=ReportExport.Status.RUNNING, updated_at__lt=now - STALLED_AFTER
+        status=Status.RUNNING, updated_at__lt=now - STALLED_AFTER
     ).update(
-        status=ReportExport.Status.FAILED,
-        error="The worker preparing this binder stopped. Ask for it again.",
+        status=Status.FAILED,
+        error="The worker preparing this binder stopped. Ask again.",
+        finished_at=now,
+        updated_at=now,
+    )
+    failed += ReportExport.objects.filter(
+        status=Status.QUEUED, created_at__lt=now - UNCLAIMED_AFTER
+    ).update(
+        status=Status.FAILED,
+        error="No worker took this binder up within an hour: the reports worker may not be "
+        "running. Tell the portal's operators, then ask again.",
         finished_at=now,
         updated_at=now,
     )

@@ -7,10 +7,14 @@ after `PORTAL_EXPORT_KEEP_HOURS`) loses nothing that cannot be made again.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -33,6 +37,8 @@ class ReportExport(models.Model):
     tier = models.CharField(max_length=20, blank=True)
     vendor_status = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Which run of the export a worker is on (reports/exports.py): only that run may write.
+    attempt = models.PositiveSmallIntegerField(default=0)
     progress = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     file = models.FileField(upload_to="exports/", max_length=200, blank=True)
@@ -60,3 +66,15 @@ class ReportExport(models.Model):
     @property
     def filename(self) -> str:
         return f"subprocessors-{timezone.localtime(self.as_of):%Y-%m-%d}.pdf"
+
+
+@receiver(post_delete, sender=ReportExport)
+def delete_export_file(sender: Any, instance: ReportExport, **kwargs: Any) -> None:
+    """A deleted export takes its file along, whoever deletes it (the sweep, or the deletion
+    of the user who asked for it). A file that cannot be deleted is logged, not raised: the
+    row is gone either way."""
+    if instance.file:
+        try:
+            instance.file.delete(save=False)
+        except OSError:
+            logging.getLogger(__name__).exception("Could not delete binder %s's file", instance.pk)

@@ -67,7 +67,7 @@ def write_pdf(
         f"{timezone.localtime(summary.as_of):%Y-%m-%d %H:%M} · data SHA-256 "
         f"{summary.data_sha256[:16]}…"
     )
-    base = {"summary": summary, "footer": footer}
+    base = {"summary": summary, "footer_css": css_string(footer)}
     cover = {**base, "items": summary.header_items(), "chart": _chart(summary), "first_page": 1}
     cover_pages = len(_part_reader("reports/pdf/cover.html", cover).pages)
     binder = _Binder(first_page=cover_pages + 1)
@@ -98,6 +98,9 @@ def write_pdf(
     total = cover_pages + len(binder.writer.pages)
     writer = binder.writer
     cover_reader = _part_reader("reports/pdf/cover.html", {**cover, "pages": total})
+    if len(cover_reader.pages) != cover_pages:
+        # Every later page number would be off: the count must not change the cover's length.
+        raise RuntimeError("the cover's length changed when its page count was filled in")
     writer.merge(0, cover_reader, import_outline=False)
     writer.add_outline_item(title="Summary", page_number=0)
     for title, index in binder.outline:
@@ -105,6 +108,16 @@ def write_pdf(
     writer.add_metadata({"/Title": f"Subprocessor report · {summary.organization}"})
     writer.write(out)
     return len(writer.pages)
+
+
+def css_string(text: str) -> str:
+    """`text` as a quoted CSS string: letters, digits, spaces and a few punctuation marks as
+    themselves, every other character as a CSS escape, so that nothing in it can end the
+    string, the declaration or the style element."""
+    kept = " .,:;-_·…"
+    # An escape ends at the first space after its hex digits, which it consumes.
+    escaped = "".join(c if c.isalnum() or c in kept else f"\\{ord(c):x} " for c in text)
+    return f'"{escaped}"'
 
 
 def _lines_done(title: str, on_progress: Callable[[str], None]) -> Callable[[int], None]:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("reports/", views.reports_index, name="index"),
     path("reports/subprocessors/", views.subprocessor_export, name="subprocessors"),
     path("reports/exports/<uuid:export_id>/", views.export_status, name="export_status"),
+    path("reports/exports/<uuid:export_id>/again/", views.export_again, name="export_again"),
     path(
         "reports/exports/<uuid:export_id>/download/",
         views.export_download,

@@ -11,6 +11,7 @@ import tempfile
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import (
     FileResponse,
     Http404,
@@ -20,7 +21,9 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accessportal.roles import Role, role_required
 from approvals.models import AuditChainHead
@@ -28,7 +31,8 @@ from reports import renderers
 from reports.access_map import MapFilters, access_map
 from reports.audit_export import audit_chunks, audit_events_until
 from reports.audit_log import LogFilters, audit_log_page
-from reports.exports import TooManyExports, export_request
+from reports.exports import STALLED_AFTER, TooManyExports, export_request
+from reports.exports import export_again as export_request_again
 from reports.forms import (
     AccessMapFilterForm,
     AuditLogFilterForm,
@@ -135,16 +139,39 @@ def _own_export(request: HttpRequest, export_id: str) -> ReportExport:
 @require_GET
 @role_required(*READERS)
 def export_status(request: HttpRequest, export_id: str) -> HttpResponse:
-    """How far the binder has got; the page reloads itself until it is ready or failed."""
+    """How far the binder has got, as a page or (for its script) as JSON; never cached."""
     export = _own_export(request, export_id)
+    response: HttpResponse
     if "application/json" in request.headers.get("Accept", ""):
         response = JsonResponse({"status": export.status, "progress": export.progress})
-        response["Cache-Control"] = "no-store"
-        return response
-    kept_until = export.created_at + timedelta(hours=settings.PORTAL_EXPORT_KEEP_HOURS)
-    return render(
-        request, "reports/export_status.html", {"export": export, "kept_until": kept_until}
-    )
+    else:
+        kept_until = export.created_at + timedelta(hours=settings.PORTAL_EXPORT_KEEP_HOURS)
+        stalled = (
+            export.status == ReportExport.Status.RUNNING
+            and export.updated_at < timezone.now() - STALLED_AFTER
+        )
+        response = render(
+            request,
+            "reports/export_status.html",
+            {"export": export, "kept_until": kept_until, "stalled": stalled},
+        )
+    add_never_cache_headers(response)
+    patch_cache_control(response, private=True)
+    patch_vary_headers(response, ["Accept"])
+    return response
+
+
+@require_POST
+@role_required(*READERS)
+def export_again(request: HttpRequest, export_id: str) -> HttpResponse:
+    """The same binder asked for again (after a failure): the same as-of instant and filters."""
+    export = _own_export(request, export_id)
+    try:
+        again = export_request_again(user=request.user, export_id=str(export.pk))
+    except TooManyExports as refused:
+        messages.error(request, str(refused))
+        return redirect("reports:export_status", export_id=export.pk)
+    return redirect("reports:export_status", export_id=again.pk)
 
 
 @require_GET

@@ -209,10 +209,13 @@ def through_redis() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def worker_process(stack: Stack, name: str, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A named Celery worker process (the Procfile's command, then `args`), ready to work."""
+def worker_process(
+    stack: Stack, name: str, *args: str, procfile: str = "worker"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A named Celery worker process (the Procfile's `procfile` command, then `args`), ready
+    to work."""
     log = stack.worker_log(name)
-    command = [*venv_command("worker"), "--hostname", f"{name}@%h", *args]
+    command = [*venv_command(procfile), "--hostname", f"{name}@%h", *args]
     with running(command, stack.env, log) as proc:
         _wait_ready(log, proc)
         yield proc
@@ -253,6 +256,13 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
 def worker(stack: Stack, through_redis: None) -> Iterator[subprocess.Popen[bytes]]:
     """One worker for the whole module."""
     with worker_process(stack, "main") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def reports_worker(stack: Stack, through_redis: None) -> Iterator[subprocess.Popen[bytes]]:
+    """The Procfile's worker of the reports queue (PDF binders), for the whole module."""
+    with worker_process(stack, "reports", procfile="reports") as proc:
         yield proc
 
 

@@ -2,6 +2,7 @@
 
 from tests.stack import (  # noqa: F401  fixtures, found by pytest by their names here
     _portal_settings,
+    reports_worker,
     stack,
     substrate,
     through_redis,

@@ -166,6 +166,7 @@ def test_the_whole_journey_through_the_ui(
     stack: Stack,
     web: str,
     beat: None,
+    reports_worker: object,
     substrate: FixtureRepo,
     new_context,
     make_user,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,7 +50,20 @@ def _binder(params=None) -> PdfReader:  # type: ignore[no-untyped-def]
     return PdfReader(io.BytesIO(out.getvalue()))
 
 
-def test_parts_number_their_pages_on_and_the_outline_finds_each_section(org: Org, monkeypatch):
+SECTIONS = [
+    "Summary",
+    "Subprocessors",
+    "Appendix A - Approval trail",
+    "Appendix B - Changes in the period",
+    "Appendix C - Exceptions register",
+]
+
+
+def test_parts_number_their_pages_on_and_the_outline_finds_each_section(
+    org: Org, monkeypatch, settings
+):
+    # A name that would end a CSS string and the style element if it were written as itself.
+    settings.PORTAL_ORGANIZATION_NAME = 'Evil "Corp" </style><b>\\'
     whole = _binder()
     # One vendor and one appendix line per part: many small documents joined.
     monkeypatch.setattr(
@@ -60,12 +74,17 @@ def test_parts_number_their_pages_on_and_the_outline_finds_each_section(org: Org
     summary = report_summary(report_params())
     for index, page in enumerate(parts.pages):
         text = page.extract_text()
-        assert f"Page {index + 1}" in text, f"page {index + 1} is numbered wrongly"
-        assert summary.data_sha256[:16] in text  # the footer on every page
-    assert f"Pages in this binder {len(parts.pages)}" in " ".join(
-        parts.pages[0].extract_text().split()
-    )
-    for title, index in outline(parts):
+        numbers = re.findall(r"Page (\d+)", text)
+        assert numbers == [str(index + 1)], f"page {index + 1} says {numbers}"
+        # The footer on every page, the organization's name as it is.
+        assert 'Evil "Corp" </style><b>\\ · subprocessor report as of' in text
+        assert summary.data_sha256[:16] in text
+    cover = " ".join(parts.pages[0].extract_text().split())
+    assert f"Pages in this binder {len(parts.pages)}" in cover
+    sections = outline(parts)
+    assert [title for title, _index in sections] == SECTIONS
+    assert [index for _title, index in sections] == sorted(index for _t, index in sections)
+    for title, index in sections:
         heading = title if title != "Summary" else "Subprocessor report"
         assert heading in " ".join(parts.pages[index].extract_text().split())
 
@@ -115,6 +134,10 @@ def test_an_auditor_asks_for_a_binder_follows_it_and_downloads_it(
     assert export.sha256 in html
     state = client.get(response["Location"], HTTP_ACCEPT="application/json")
     assert json.loads(state.content) == {"status": "done", "progress": ""}
+    for answer in (page, state):  # one address, two forms: never cached, varied by Accept
+        assert "no-store" in answer["Cache-Control"]
+        assert "private" in answer["Cache-Control"]
+        assert "Accept" in answer["Vary"]
 
     download = client.get(reverse("reports:export_download", args=[export.pk]))
     assert download.status_code == 200
@@ -130,6 +153,50 @@ def test_an_auditor_asks_for_a_binder_follows_it_and_downloads_it(
     client.force_login(make_user("olga", "auditors"))
     for name in ("reports:export_status", "reports:export_download"):
         assert client.get(reverse(name, args=[export.pk])).status_code == 404
+    status = reverse("reports:export_status", args=[export.pk])
+    assert client.get(status, HTTP_ACCEPT="application/json").status_code == 404
+    assert client.post(reverse("reports:export_again", args=[export.pk])).status_code == 404
+
+
+def test_a_link_asking_for_a_pdf_starts_nothing(client, org: Org):
+    client.force_login(org.auditor)
+    response = client.get(reverse("reports:subprocessors"), {"format": "pdf"})
+    assert response.status_code == 400
+    assert "use the Download button" in response.content.decode()
+    assert not ReportExport.objects.exists()
+
+
+def test_an_unreachable_queue_fails_the_binder_on_its_page(
+    client, org: Org, monkeypatch, django_capture_on_commit_callbacks
+):
+    from reports.tasks import report_export_task
+
+    def unreachable(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(report_export_task, "delay", unreachable)
+    client.force_login(org.auditor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _ask(client)
+    assert response.status_code == 302
+    export = ReportExport.objects.get()
+    assert export.status == ReportExport.Status.FAILED
+    assert "task queue could not be reached" in client.get(response["Location"]).content.decode()
+
+
+def test_asking_again_makes_the_same_report_as_of_the_same_instant(
+    client, org: Org, django_capture_on_commit_callbacks
+):
+    as_of = timezone.now() - timedelta(hours=3, seconds=17)
+    failed = _export(org, status=ReportExport.Status.FAILED, tier="high")
+    _age(failed, as_of=as_of)
+    client.force_login(org.auditor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("reports:export_again", args=[failed.pk]))
+    again = ReportExport.objects.exclude(pk=failed.pk).get()
+    assert response["Location"] == reverse("reports:export_status", args=[again.pk])
+    assert (again.as_of, again.tier, again.period_start) == (as_of, "high", failed.period_start)
+    assert again.status == ReportExport.Status.DONE, again.error
 
 
 def test_a_requester_cannot_ask_for_a_binder(client, org: Org):
@@ -153,7 +220,9 @@ def test_a_failed_binder_says_why_saves_nothing_and_can_be_asked_again(
     assert not export.file
     assert not (media / "exports").exists() or not any((media / "exports").iterdir())
     html = client.get(response["Location"]).content.decode()
-    assert "RuntimeError: the layout ran out of paper" in html
+    # What went wrong is logged; the page says only that it failed, and where to look.
+    assert "ran out of paper" not in html
+    assert f"export {export.pk}; the details are in the log" in html
     assert "Ask again" in html
     assert client.get(reverse("reports:export_download", args=[export.pk])).status_code == 404
 
@@ -194,13 +263,44 @@ def test_a_redelivered_task_leaves_a_done_or_moving_binder_alone(org: Org):
     assert (moving.status, moving.progress) == ("running", "Subprocessors: 2 of 9")
 
     # Still for longer than STALLED_AFTER: its worker died, and this delivery starts it again.
-    stalled = _export(org, status=ReportExport.Status.RUNNING)
+    stalled = _export(org, status=ReportExport.Status.RUNNING, attempt=1)
     _age(stalled, updated_at=timezone.now() - STALLED_AFTER - timedelta(seconds=1))
     export_run(export_id=str(stalled.pk))
     stalled.refresh_from_db()
-    assert stalled.status == ReportExport.Status.DONE
+    assert (stalled.status, stalled.attempt) == ("done", 2)
     assert stalled.pages is not None
     assert stalled.pages >= 5
+    assert stalled.file.name == f"exports/{stalled.pk}-2.pdf"
+
+    # A binder whose worker died on every attempt is not tried for ever.
+    doomed = _export(org, status=ReportExport.Status.RUNNING, attempt=exports.MAX_ATTEMPTS)
+    _age(doomed, updated_at=timezone.now() - STALLED_AFTER - timedelta(seconds=1))
+    export_run(export_id=str(doomed.pk))
+    doomed.refresh_from_db()
+    assert doomed.status == ReportExport.Status.FAILED
+    assert "stopped each time" in doomed.error
+
+
+def test_a_worker_that_lost_its_claim_writes_nothing_and_keeps_no_file(
+    org: Org, monkeypatch, media: Path
+):
+    """The sweep failed the export while its (slow, living) worker was still laying it out:
+    the worker's result must not turn it back to done, and its file must not stay behind."""
+    export = _export(org)
+    real_write_pdf = exports.write_pdf
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        pages = real_write_pdf(*args, **kwargs)
+        _age(export, updated_at=timezone.now() - STALLED_AFTER - timedelta(minutes=1))
+        assert exports_sweep() == (0, 1)
+        return pages
+
+    monkeypatch.setattr(exports, "write_pdf", slow)
+    export_run(export_id=str(export.pk))
+    export.refresh_from_db()
+    assert export.status == ReportExport.Status.FAILED
+    assert not export.file
+    assert not any((media / "exports").iterdir())
 
 
 def test_the_sweep_deletes_old_binders_with_their_files_and_fails_stalled_ones(
@@ -216,9 +316,28 @@ def test_the_sweep_deletes_old_binders_with_their_files_and_fails_stalled_ones(
     stalled = _export(org, status=ReportExport.Status.RUNNING)
     _age(stalled, updated_at=now - STALLED_AFTER - timedelta(minutes=1))
     moving = _export(org, status=ReportExport.Status.RUNNING)
+    unclaimed = _export(org)
+    _age(unclaimed, created_at=now - exports.UNCLAIMED_AFTER - timedelta(minutes=1))
+    waiting = _export(org)
 
-    assert exports_sweep(now=now) == (1, 1)
+    assert exports_sweep(now=now) == (1, 2)
     assert not ReportExport.objects.filter(pk=old.pk).exists()
     assert not stored.exists()
     statuses = dict(ReportExport.objects.values_list("pk", "status"))
-    assert statuses == {fresh.pk: "done", stalled.pk: "failed", moving.pk: "running"}
+    assert statuses == {
+        fresh.pk: "done",
+        stalled.pk: "failed",
+        moving.pk: "running",
+        unclaimed.pk: "failed",
+        waiting.pk: "queued",
+    }
+    assert "reports worker may not be running" in ReportExport.objects.get(pk=unclaimed.pk).error
+
+
+def test_deleting_the_user_deletes_their_binders_files(org: Org, media: Path):
+    export = _export(org, status=ReportExport.Status.DONE)
+    export.file.save("x.pdf", ContentFile(b"%PDF-1.7"))
+    stored = Path(export.file.path)
+    org.auditor.delete()
+    assert not ReportExport.objects.exists()
+    assert not stored.exists()

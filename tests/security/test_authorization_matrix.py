@@ -58,6 +58,7 @@ SECURITY_READ: set[str] = set()
 # A PDF binder's page and file: only whoever asked for it (the auditor in `world`); any other
 # reader gets the same 404 as for a binder that never existed.
 EXPORT_OWNER_READ = {"reports:export_status", "reports:export_download"}
+EXPORT_OWNER_WRITE = {"reports:export_again"}
 WRITE = {"vendors:create", "vendors:review_start", "approvals:request_new"}
 OWNER_WRITE = {
     "vendors:edit",
@@ -95,6 +96,7 @@ CLASSIFIED = (
     | OWNER_READ
     | SECURITY_READ
     | EXPORT_OWNER_READ
+    | EXPORT_OWNER_WRITE
     | WRITE
     | OWNER_WRITE
     | SECURITY
@@ -193,6 +195,7 @@ def world(make_user):
     binder = _ready_binder(people["auditor"])
     kwargs["reports:export_status"] = {"export_id": binder.pk}
     kwargs["reports:export_download"] = {"export_id": binder.pk}
+    kwargs["reports:export_again"] = {"export_id": binder.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
@@ -217,7 +220,7 @@ def _ready_binder(auditor: Any) -> Any:
 
 
 def _method(name: str) -> str:
-    return "post" if name in WRITE | OWNER_WRITE | SECURITY else "get"
+    return "post" if name in WRITE | OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE else "get"
 
 
 def test_anonymous_visitors_reach_only_public_routes(client, world):
@@ -240,6 +243,8 @@ def test_auditors_read_everything_and_write_nothing(client, world):
     client.force_login(people["auditor"])
     for name in READ | OWNER_READ | AUDIT_READ | EXPORT_OWNER_READ:
         assert client.get(urls[name]).status_code == 200, name
+    # Their own binder asked for again: a new export, and its page.
+    assert client.post(urls["reports:export_again"]).status_code == 302
     for name in SECURITY_READ:
         assert client.get(urls[name]).status_code == 403, name
     for name in WRITE | OWNER_WRITE | SECURITY:
@@ -253,7 +258,7 @@ def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
         assert client.get(urls[name]).status_code == 200, name
     for name in OWNER_READ | SECURITY_READ | AUDIT_READ | EXPORT_OWNER_READ:
         assert client.get(urls[name]).status_code == 403, name
-    for name in OWNER_WRITE | SECURITY:
+    for name in OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE:
         assert client.post(urls[name]).status_code == 403, name
 
 
@@ -264,7 +269,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
         assert client.get(urls[name]).status_code == 200, name
     for name in SECURITY_READ | AUDIT_READ | EXPORT_OWNER_READ:
         assert client.get(urls[name]).status_code == 403, name
-    for name in SECURITY:
+    for name in SECURITY | EXPORT_OWNER_WRITE:
         assert client.post(urls[name]).status_code == 403, name
 
 
@@ -275,6 +280,7 @@ def test_security_may_use_security_actions(client, world):
         assert client.get(urls[name]).status_code == 200, name
     for name in sorted(EXPORT_OWNER_READ):  # the auditor's binder
         assert client.get(urls[name]).status_code == 404, name
+    assert client.post(urls["reports:export_again"]).status_code == 404
     for name in sorted(SECURITY):
         status = client.post(urls[name]).status_code
         assert status in (200, 302, 400), (name, status)  # refused by rules, not by role
@@ -309,7 +315,7 @@ def test_every_state_changing_route_needs_a_csrf_token(world):
     people, urls = world
     client = Client(enforce_csrf_checks=True)
     client.force_login(people["security"])
-    for name in sorted(WRITE | OWNER_WRITE | SECURITY):
+    for name in sorted(WRITE | OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE):
         response = client.post(urls[name])
         assert response.status_code == 403, name
         assert b"CSRF" in response.content, name
