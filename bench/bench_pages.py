@@ -12,9 +12,10 @@ user and records:
 - the same for the page's floor (`bench/floors.py`: the same rows with values(), no template)
   and the ratio page / floor (the target: at most 3);
 - for exports: one run each (they take seconds to minutes), in a forked process given
-  `BENCH_EXPORT_SECONDS` (default 300) to finish; the floor is PostgreSQL's COPY of the same
-  joined rows; the peak memory is the process's resident-set high-water mark above where it
-  started, for all rows and for a smaller selection (the target: flat as rows grow).
+  `BENCH_EXPORT_SECONDS` (default 2400: the PDF binder takes a quarter of an hour) to finish;
+  the floor is PostgreSQL's COPY of the same joined rows; the peak memory is the process's
+  resident-set high-water mark above where it started, for all rows and for a smaller
+  selection (the target: flat as rows grow).
 
 Pages that another branch has not delivered yet (the access map, the exports) are looked up by
 URL name and reported as "not built" when absent. Prints a table and writes var/bench/pages.json.
@@ -315,7 +316,7 @@ def _all_targets(showcase_request_id: int) -> list[Target]:
             binder=True,
             smaller_query="tier=critical",
             why="a worker's job (reports/exports.py), not a request: WeasyPrint lays out "
-            "about ten pages a second (a vendor with its grants takes half a page; Appendix "
+            "about six pages a second (a vendor with its grants takes half a page; Appendix "
             "A is a line per live or changed request), in parts of 200 vendors or 1,500 "
             "lines so that memory stays flat.",
         ),
@@ -427,7 +428,7 @@ def main() -> int:
     parser.add_argument(
         "--export-seconds",
         type=int,
-        default=_env_int("BENCH_EXPORT_SECONDS", 300),
+        default=_env_int("BENCH_EXPORT_SECONDS", 2400),
         help="give up on an export measurement after this long",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "pages.json")
