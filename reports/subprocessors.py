@@ -981,6 +981,29 @@ def _changed_in_period(params: ReportParams) -> QuerySet[AuditEvent, Any]:
     ).values("object_id")
 
 
+def filtered_vendor_ids(params: ReportParams) -> list[int] | None:
+    """The vendors a filtered report is about (tier and status as of the as-of time, the rows'
+    rule `_matches`), for the appendices to cover the same vendors; None without a filter."""
+    if not (params.tier or params.status):
+        return None
+    # "snapshot" is an annotation, which the type stubs do not see.
+    snapshots = vendors_as_of(params).values_list("pk", "snapshot")  # type: ignore[misc]
+    return [pk for pk, snapshot in snapshots.iterator() if _matches(snapshot, params)]
+
+
+def _vendors_q(vendor_ids: list[int] | None, field: str) -> Q:
+    """`field` among these vendors (anything without a filter)."""
+    return Q() if vendor_ids is None else Q(_AnyOf(F(field), vendor_ids))
+
+
+def _requests_of(vendor_ids: list[int] | None) -> Q:
+    """Events about the requests of these vendors (every request without a filter)."""
+    if vendor_ids is None:
+        return Q()
+    requests = AccessRequest.objects.filter(_vendors_q(vendor_ids, "vendor_id"))
+    return Q(object_id__in=requests.annotate(pk_text=Cast("pk", CharField())).values("pk_text"))
+
+
 def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
     """Appendix A: every event of each request that was live at the as-of time or changed in
     the period, oldest first per request, with the approver's comment where there is one."""
@@ -992,6 +1015,7 @@ def approval_trail(params: ReportParams) -> Iterator[tuple[Any, ...]]:
     events = (
         AuditEvent.objects.filter(object_type=REQUEST_TYPE, created_at__lte=params.as_of)
         .filter(Q(object_id__in=Subquery(in_period)) | Q(object_id__in=Subquery(live)))
+        .filter(_requests_of(filtered_vendor_ids(params)))
         .annotate(
             approval_comment=Subquery(comments.values("comment")[:1]),
             request_number=Cast("object_id", IntegerField()),
@@ -1051,6 +1075,7 @@ def request_summaries(params: ReportParams) -> Iterator[tuple[Any, ...]]:
             Q(pk_text__in=Subquery(_changed_in_period(params)))
             | Q(status_then__in=LIVE_GRANT_STATES)
         )
+        .filter(_vendors_q(filtered_vendor_ids(params), "vendor_id"))
         .order_by("pk")
         .values_list(
             "pk",
@@ -1115,6 +1140,16 @@ def changes_in_period(params: ReportParams) -> Iterator[tuple[Any, ...]]:
         Q(object_type=VENDOR_TYPE, action__in=_VENDOR_CHANGES)
         | Q(object_type=REVIEW_TYPE, action="review.decide")
     )
+    vendor_ids = filtered_vendor_ids(params)
+    if vendor_ids is not None:
+        reviews = SubprocessorReview.objects.filter(_vendors_q(vendor_ids, "vendor_id"))
+        events = events.filter(
+            Q(object_type=VENDOR_TYPE, object_id__in=[str(pk) for pk in vendor_ids])
+            | Q(
+                object_type=REVIEW_TYPE,
+                object_id__in=reviews.annotate(pk_text=Cast("pk", CharField())).values("pk_text"),
+            )
+        )
     for event in events.order_by("sequence").iterator(chunk_size=CHUNK_SIZE):
         before, after = event.before or {}, event.after or {}
         yield (
@@ -1177,7 +1212,10 @@ def exceptions_register(params: ReportParams) -> Iterator[tuple[Any, ...]]:
         .values("pk")[:1]
     )
     in_force = (
-        vendors_as_of(params).annotate(review_in_force=Subquery(latest)).values("review_in_force")
+        vendors_as_of(params)
+        .filter(_vendors_q(filtered_vendor_ids(params), "pk"))
+        .annotate(review_in_force=Subquery(latest))
+        .values("review_in_force")
     )
     reviews = (
         SubprocessorReview.objects.filter(pk__in=Subquery(in_force))

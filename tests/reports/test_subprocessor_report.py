@@ -321,6 +321,18 @@ def test_filters_narrow_the_rows_and_are_stated(org: Org, tmp_path):
     assert header["Filters"] == "tier=medium"
 
 
+@pytest.mark.parametrize("part", ["requests", "approval-trail", "changes", "exceptions"])
+def test_filters_narrow_the_appendices_to_the_same_vendors(org: Org, tmp_path, part: str):
+    """A report about the medium-tier vendors has their approval trail, changes and exceptions
+    only: Orbit CI (high tier) and its grants, review and exception are in the unfiltered one."""
+    orbit = (f"#{org.grant.pk}", "Orbit CI")
+    _h, everything = read_csv(export(tmp_path, "csv", "--part", part))
+    assert any(cell.startswith(orbit) for row in everything for cell in row.values() if cell)
+    _h, medium = read_csv(export(tmp_path, "csv", "--part", part, "--tier", "medium"))
+    assert not any(cell.startswith(orbit) for row in medium for cell in row.values() if cell)
+    assert len(medium) < len(everything)
+
+
 def test_row_queries_do_not_grow_with_vendors(org: Org, make_user):
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
