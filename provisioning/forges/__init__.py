@@ -6,12 +6,15 @@ The git side (mirror, branch, commit, push) lives in `provisioning.gitrepo`.
 """
 
 from .base import (
+    STATUS_DESCRIPTION_LIMIT,
+    CommitState,
     Forge,
     ForgeError,
     ForgePermanentError,
     ForgeTemporaryError,
     PullRequestInfo,
     PullRequestState,
+    status_description,
 )
 from .body import GITHUB_BODY_LIMIT, md_code, md_text, pull_request_body
 from .githubapi import GitHubForge
@@ -26,6 +29,8 @@ from .local import (
 
 __all__ = [
     "GITHUB_BODY_LIMIT",
+    "STATUS_DESCRIPTION_LIMIT",
+    "CommitState",
     "Forge",
     "ForgeError",
     "ForgePermanentError",
@@ -42,4 +47,5 @@ __all__ = [
     "md_code",
     "md_text",
     "pull_request_body",
+    "status_description",
 ]

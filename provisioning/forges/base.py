@@ -31,6 +31,28 @@ class PullRequestInfo:
     mergeable: bool | None = None
 
 
+class CommitState(StrEnum):
+    """A commit status as the portal posts it; each forge maps it to its own word."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+# GitHub refuses a longer status description (422); GitLab takes more, but one limit keeps
+# the text the same on both.
+STATUS_DESCRIPTION_LIMIT = 140
+
+
+def status_description(text: str) -> str:
+    """`text` on one line, cut to the forges' limit with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= STATUS_DESCRIPTION_LIMIT:
+        return text
+    return text[: STATUS_DESCRIPTION_LIMIT - 1] + "\u2026"
+
+
 class ForgeError(Exception):
     """The forge failed; the message never holds the token."""
 
@@ -72,4 +94,14 @@ class Forge(Protocol):
 
     def update_pull_request_body(self, number: int, body: str) -> None:
         """Replaces the description of pull request `number` (after a regeneration)."""
+        ...
+
+    def set_commit_status(
+        self, sha: str, *, state: CommitState, context: str, description: str, target_url: str
+    ) -> None:
+        """Sets the status named `context` on commit `sha` (a pull request's head).
+
+        Branch protection requiring `context` is what stops a merge the portal did not
+        approve (SOC2.md section 3 rule 7): a push to the branch makes a new head without it.
+        """
         ...

@@ -20,11 +20,13 @@ from github import Auth, Github, GithubException, RateLimitExceededException
 from github.PullRequest import PullRequest
 
 from .base import (
+    CommitState,
     ForgeError,
     ForgePermanentError,
     ForgeTemporaryError,
     PullRequestInfo,
     PullRequestState,
+    status_description,
 )
 
 T = TypeVar("T")
@@ -238,3 +240,21 @@ class GitHubForge:
     def update_pull_request_body(self, number: int, body: str) -> None:
         """PATCH /repos/{o}/{r}/pulls/{number} with the new body."""
         self._call("updating a pull request", lambda: self._repo.get_pull(number).edit(body=body))
+
+    def set_commit_status(
+        self, sha: str, *, state: CommitState, context: str, description: str, target_url: str
+    ) -> None:
+        """POST /repos/{o}/{r}/statuses/{sha}: GitHub's states are the portal's words.
+
+        `get_commit` is lazy (no request); GitHub keeps every post and shows the latest per
+        context, so posting the same status twice is harmless.
+        """
+        self._call(
+            "posting a commit status",
+            lambda: self._repo.get_commit(sha).create_status(
+                state=str(state),
+                target_url=target_url,
+                description=status_description(description),
+                context=context,
+            ),
+        )

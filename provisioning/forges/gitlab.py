@@ -19,11 +19,13 @@ from urllib.parse import quote
 import requests
 
 from .base import (
+    CommitState,
     ForgeError,
     ForgePermanentError,
     ForgeTemporaryError,
     PullRequestInfo,
     PullRequestState,
+    status_description,
 )
 
 DEFAULT_API_URL = "https://gitlab.com/api/v4"
@@ -34,6 +36,14 @@ _STATES = {
     "locked": PullRequestState.OPEN,
     "merged": PullRequestState.MERGED,
     "closed": PullRequestState.CLOSED,
+}
+
+# GitLab's commit-status words: it has no "error", and "failed" is its "failure".
+_COMMIT_STATES = {
+    CommitState.PENDING: "pending",
+    CommitState.SUCCESS: "success",
+    CommitState.FAILURE: "failed",
+    CommitState.ERROR: "failed",
 }
 
 
@@ -213,3 +223,35 @@ class GitLabForge:
                 "closing a merge request",
                 json={"state_event": "close"},
             )
+
+    def set_commit_status(
+        self, sha: str, *, state: CommitState, context: str, description: str, target_url: str
+    ) -> None:
+        """POST /projects/:id/statuses/:sha with the status `name` = `context`.
+
+        GitLab answers 400 "Cannot transition status via :success from :success" when the
+        same status is posted again for the same commit (a retried task after a lost answer):
+        the status is there, which is all the portal asked for.
+        """
+        wanted = _COMMIT_STATES[state]
+        status, data = self._request(
+            "POST",
+            f"/statuses/{quote(sha, safe='')}",
+            "posting a commit status",
+            ok=(200, 201, 400),
+            json={
+                "state": wanted,
+                "name": context,
+                "description": status_description(description),
+                "target_url": target_url,
+            },
+        )
+        if status != 400:
+            return
+        text = str(data.get("message", "")) if isinstance(data, dict) else ""
+        if f"from :{wanted}" in text and "cannot transition status" in text.lower():
+            return
+        error = ForgePermanentError(f"GitLab posting a commit status failed with 400: {text}")
+        if self._token:
+            error.args = tuple(str(a).replace(self._token, "***") for a in error.args)
+        raise error

@@ -22,7 +22,13 @@ from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from .base import ForgePermanentError, ForgeTemporaryError, PullRequestInfo, PullRequestState
+from .base import (
+    CommitState,
+    ForgePermanentError,
+    ForgeTemporaryError,
+    PullRequestInfo,
+    PullRequestState,
+)
 
 
 class MergeConflict(ForgePermanentError):
@@ -230,6 +236,17 @@ class LocalForge:
     def close_pull_request(self, number: int) -> None:
         """Closes an open pull request without merging it."""
         self.close(number)
+
+    def set_commit_status(
+        self, sha: str, *, state: CommitState, context: str, description: str, target_url: str
+    ) -> None:
+        """Accepted and dropped: there is no merge to gate here.
+
+        The status exists to stop a merge that bypasses the portal; a local pull request can
+        only be merged through the portal itself (security, with a second factor), and the
+        portal already records on the pull-request row which head it attested. Accepting the
+        call keeps the fulfilment path the same for every forge.
+        """
 
     def close(self, number: int) -> None:
         """Closes an open pull request without merging it."""

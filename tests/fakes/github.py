@@ -6,8 +6,10 @@ ECOSYSTEM.md section 4: no real forge runs here, so this serves, on 127.0.0.1 an
   HTTP basic auth with the token as password (as GitHub takes it), so pushes are real;
 * `/api/v3/...`: the REST endpoints the portal uses, answering like GitHub: `GET /repos/{o}/{r}`,
   `GET .../branches/{b}`, `POST/GET .../pulls` (`head`, `base`, `state` filters), and
-  `GET .../pulls/{n}`; 401 for a bad token, 404 for unknown things, 422 for a missing branch,
-  no commits between the branches, or a duplicate open pull request.
+  `GET .../pulls/{n}`, `POST .../statuses/{sha}` (stored in `statuses`; read one back with
+  `commit_status`); 401 for a bad token, 404 for unknown things, 422 for a missing branch,
+  no commits between the branches, a duplicate open pull request, an unknown commit, or a
+  status with a bad state or a description over 140 characters.
 
 Test-only controls are plain methods: `merge`, `close`, `fail_next` (inject 5xx, rate limits),
 `hold_next` (answer a request only when the test says so: a client killed while it waits),
@@ -456,6 +458,51 @@ class FakeGitHub(FakeGitServer):
             with self._lock:
                 pull = self.pulls.get(number)
                 return error(404, "Not Found") if pull is None else answer(self._pull_json(pull))
+
+        @app.post(prefix + "/statuses/<sha>")
+        def create_status(sha: str) -> Response:
+            data = request.get_json(silent=True)
+            if not isinstance(data, dict):
+                return error(400, "Problems parsing JSON")
+            state = data.get("state")
+            if state not in ("error", "failure", "pending", "success"):
+                return error(
+                    422,
+                    "Validation Failed",
+                    [{"resource": "Status", "field": "state", "code": "invalid"}],
+                )
+            description = data.get("description")
+            if isinstance(description, str) and len(description) > 140:
+                return error(
+                    422,
+                    "Validation Failed",
+                    [
+                        {
+                            "resource": "Status",
+                            "code": "custom",
+                            "field": "description",
+                            "message": "description is too long (maximum is 140 characters)",
+                        }
+                    ],
+                )
+            if not self.has_commit(sha):
+                return error(422, f"No commit found for SHA: {sha}")
+            with self._lock:
+                number = sum(len(v) for v in self.statuses.values()) + 1
+                status = {
+                    "url": f"{self.api_url}{prefix[7:]}/statuses/{sha}",
+                    "id": 7000 + number,
+                    "node_id": f"SC_fake{number}",
+                    "state": state,
+                    "description": description,
+                    "target_url": data.get("target_url"),
+                    "context": data.get("context") or "default",
+                    "created_at": _now(),
+                    "updated_at": _now(),
+                    "creator": self._user("portal-bot", "Bot"),
+                }
+                self.statuses.setdefault(sha, []).append(status)
+            return answer(status, 201)
 
         return app
 

@@ -4,7 +4,9 @@ The git side (and the merge logic from real git content) is `tests.fakes.gitserv
 with the fake GitHub. Under `/api/v4/projects/{group%2Fname}` it answers the calls the portal
 makes, as GitLab does: `GET` the project, `GET/POST .../merge_requests` (`state`,
 `source_branch` filters; 409 for a second open merge request from the same source branch,
-422 for a missing branch), `GET/PUT .../merge_requests/{iid}` (`state_event=close`).
+422 for a missing branch), `GET/PUT .../merge_requests/{iid}` (`state_event=close`), and
+`POST .../statuses/{sha}` (stored in `statuses` under the key "context" for the status
+`name`; 400 for a bad state, 404 for an unknown commit).
 `PRIVATE-TOKEN` must be the token (401 otherwise); the project must be addressed by its
 URL-encoded path (an unencoded slash is a 404, as on GitLab). `has_conflicts`,
 `merge_status` and `detailed_merge_status` come from the git content.
@@ -215,6 +217,33 @@ class FakeGitLab(FakeGitServer):
                 if mr is None:
                     return answer({"message": "404 Not found"}, 404)
                 return answer(self._mr_json(mr))
+
+        @app.post(prefix + "/statuses/<sha>")
+        def create_status(sha: str) -> Response:
+            data = request.get_json(silent=True)
+            if not isinstance(data, dict):
+                data = request.form.to_dict()
+            state = data.get("state")
+            if state not in ("pending", "running", "success", "failed", "canceled", "skipped"):
+                return answer({"error": "state does not have a valid value"}, 400)
+            if not self.has_commit(sha):
+                return answer({"message": "404 References for commit Not Found"}, 404)
+            with self._lock:
+                number = sum(len(v) for v in self.statuses.values()) + 1
+                status = {
+                    "id": 5000 + number,
+                    "sha": sha,
+                    "ref": None,
+                    "status": state,
+                    "name": data.get("name") or "default",
+                    "context": data.get("name") or "default",
+                    "description": data.get("description"),
+                    "target_url": data.get("target_url"),
+                    "created_at": _now(),
+                    "author": {"id": 1, "username": "portal-bot", "name": "Portal bot"},
+                }
+                self.statuses.setdefault(sha, []).append(status)
+            return answer({k: v for k, v in status.items() if k != "context"}, 201)
 
         @app.put(prefix + "/merge_requests/<int:iid>")
         def update_mr(iid: int) -> Response:

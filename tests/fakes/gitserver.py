@@ -102,6 +102,8 @@ class FakeGitServer:
         self.repo = Repo.init_bare(str(self.repo_path))
         self.repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(f"refs/heads/{default_branch}".encode()))
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
+        # Commit statuses as posted, oldest first, per commit sha (each fake's own fields).
+        self.statuses: dict[str, list[dict[str, Any]]] = {}
         self._failures: list[Failure] = []
         self._holds: list[Hold] = []
         self._lock = threading.RLock()
@@ -141,6 +143,22 @@ class FakeGitServer:
         return f"{self.url}/{self.owner}/{self.name}.git"
 
     # --- test controls -------------------------------------------------------------------
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether `sha` (40 hex digits) names a commit in the bare repository."""
+        if len(sha) != 40:
+            return False
+        with Repo(str(self.repo_path)) as repo:
+            try:
+                return isinstance(repo[ObjectID(sha.encode())], Commit)
+            except (KeyError, ValueError):
+                return False
+
+    def commit_status(self, sha: str, context: str) -> dict[str, Any] | None:
+        """The latest status named `context` on commit `sha`, as the fake stored it."""
+        with self._lock:
+            found = [s for s in self.statuses.get(sha, []) if s.get("context") == context]
+        return found[-1] if found else None
 
     def branch_sha(self, branch: str) -> str | None:
         """The commit `branch` points to in the bare repository, or None."""
