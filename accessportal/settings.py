@@ -339,6 +339,10 @@ FORGE_API_URL = cfg.string("FORGE_API_URL", default="", allow_empty=True)
 FORGE_REPOSITORY = cfg.string("FORGE_REPOSITORY", default="", allow_empty=True)
 FORGE_TOKEN = cfg.string("FORGE_TOKEN", default="", allow_empty=True)
 FORGE_WEBHOOK_SECRET = cfg.string("FORGE_WEBHOOK_SECRET", default="", allow_empty=True)
+# The commit status the portal sets on the head of each pull request it opens or regenerates;
+# branch protection requires it so that a merge bypassing the portal is blocked (SOC2.md
+# section 3 rule 7). Changing it means changing the branch protection too.
+FORGE_STATUS_CONTEXT = cfg.string("FORGE_STATUS_CONTEXT", default="vendor-access-portal/approval")
 # GitHub App instead of a token (FORGE=github): the app id, its installation on the
 # repository's owner, and the app's private key (PEM; "\n" escapes allowed in one line).
 FORGE_GITHUB_APP_ID = cfg.string("FORGE_GITHUB_APP_ID", default="", allow_empty=True)

@@ -66,3 +66,16 @@ def pull_request_regenerate_task(self: Any, pull_request_id: int, source: str = 
         lambda: pull_request_regenerate(pr_id=pull_request_id, source=source),
         lambda message: pull_request_regenerate_give_up(pr_id=pull_request_id, message=message),
     )
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
+def pull_request_status_task(self: Any, pull_request_id: int) -> None:
+    """Sets the portal's approval status on the head of open pull request row
+    `pull_request_id` (a no-op once that head has it)."""
+    from approvals.fulfilment import pull_request_status_give_up, pull_request_status_post
+
+    run_with_retries(
+        self,
+        lambda: pull_request_status_post(pr_id=pull_request_id),
+        lambda message: pull_request_status_give_up(pr_id=pull_request_id, message=message),
+    )

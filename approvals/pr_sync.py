@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from approvals.audit import audit_record
 from approvals.models import AccessRequest, PullRequest
@@ -136,12 +137,13 @@ def pull_request_apply_state(
 def pull_requests_sync() -> int:
     """Polls every open pull request of the configured forge; returns how many outcomes
     (merged or closed) were applied. An open one that can no longer merge is queued for
-    regeneration on the new default-branch tip.
+    regeneration on the new default-branch tip, and one whose head lacks the portal's approval
+    status is queued for it again.
 
     A forge error stops this run (logged, without the token); the next run is the retry.
     """
     from approvals.fulfilment import _safe_message, forge_for_settings
-    from approvals.fulfilment_tasks import pull_request_regenerate_task
+    from approvals.fulfilment_tasks import pull_request_regenerate_task, pull_request_status_task
 
     rows = list(
         PullRequest.objects.filter(
@@ -167,4 +169,13 @@ def pull_requests_sync() -> int:
                 pull_request_regenerate_task.delay(pk, "poll")
     except ForgeError as exc:
         logger.warning("Polling pull requests stopped: %s", _safe_message(exc))
+    # Heads still without the portal's status (its task gave up, or its message was lost):
+    # each poll asks again, so a forge outage does not leave a pull request unmergeable.
+    for pk in list(
+        PullRequest.objects.filter(forge=settings.FORGE, state=PullRequest.State.OPEN)
+        .exclude(head_sha="")
+        .exclude(status_sha=F("head_sha"))
+        .values_list("pk", flat=True)
+    ):
+        pull_request_status_task.delay(pk)
     return applied

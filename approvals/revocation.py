@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
-from approvals.fulfilment import ACTIVE_ROWS
+from approvals.fulfilment import ACTIVE_ROWS, status_on_commit
 from approvals.models import AccessRequest, PullRequest, Strategy
 from approvals.notifications import notify_on_commit
 from approvals.requests import grant_for
@@ -297,6 +297,7 @@ def _finish(request_id: int, row: PullRequest, info: Any) -> PullRequest:
             locked.title = info.title or locked.title
             locked.last_error = ""
             locked.save()
+            status_on_commit(locked)
             if first_time:
                 audit_record(
                     actor=None,

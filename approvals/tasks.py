@@ -21,6 +21,7 @@ def accounts_sync_task(run_id: int | None = None) -> None:
 from approvals.fulfilment_tasks import (  # noqa: E402, F401
     provision_access_task,
     pull_request_regenerate_task,
+    pull_request_status_task,
 )
 from approvals.key_tasks import (  # noqa: E402, F401
     access_key_issue_task,

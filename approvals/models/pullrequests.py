@@ -60,6 +60,13 @@ class PullRequest(models.Model):
     branch = models.CharField(max_length=200)
     base = models.CharField(max_length=200)
     head_sha = models.CharField(max_length=64, blank=True)
+    # The commit the portal itself last pushed to the branch: the only head it attests. A
+    # pull request found open again (a retried task) reports the branch's current head,
+    # which may be someone else's push; that one gets no approval status.
+    pushed_sha = models.CharField(max_length=64, blank=True)
+    # The head the portal's approval status was last set on; differs from `head_sha` until
+    # the status task has posted it for the current head (each open and regeneration).
+    status_sha = models.CharField(max_length=64, blank=True)
     merge_sha = models.CharField(max_length=64, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     title = models.CharField(max_length=300, blank=True)

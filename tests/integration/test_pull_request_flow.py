@@ -71,6 +71,15 @@ def test_approval_opens_one_pull_request_and_the_merge_webhook_activates(
     assert "policies/orbit-ci.assume-role-policy.json" in added
     assert (row.number, row.head_sha, row.branch) == (pull.number, head, pull.head)
     assert stack.github.branch_sha("main") != head  # never pushed to the default branch
+    # The worker sets the portal's approval status on that head (SOC2.md section 3 rule 7).
+    posted = wait_until(
+        lambda: stack.github.commit_status(head, "vendor-access-portal/approval"),
+        timeout=60,
+        what="the approval status on the pull request's head",
+        log=stack.worker_log("main"),
+    )
+    assert posted["state"] == "success"
+    assert posted["target_url"].endswith(reverse("approvals:request_detail", kwargs={"pk": r.pk}))
 
     # The requester's page, served by gunicorn, shows the pull request open.
     client.force_login(r.requester)
