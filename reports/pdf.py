@@ -20,7 +20,6 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
-from itertools import islice
 from typing import IO, Any, NoReturn
 
 from django.template.loader import render_to_string
@@ -35,6 +34,7 @@ from reports.subprocessors import (
     ReportParams,
     ReportSummary,
     Row,
+    chunks,
     policy_sha256,
     subprocessor_rows,
     tier_state_matrix,
@@ -160,7 +160,7 @@ class _Binder:
         self.outline.append((title, len(self.writer.pages)))
         opening = True
         done = 0
-        for chunk in _chunks(rows, ROWS_PER_PART[template]):
+        for chunk in chunks(rows, ROWS_PER_PART[template]):
             self._add_part(template, {**context, "rows": chunk, "opening": opening})
             opening = False
             done += len(chunk)
@@ -177,11 +177,6 @@ class _Binder:
 
 def _refuse_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
     raise ValueError(f"the report fetches no resources ({url[:40]!r} refused)")
-
-
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    while chunk := list(islice(items, size)):
-        yield chunk
 
 
 def _text(value: Any) -> str:

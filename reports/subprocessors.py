@@ -791,7 +791,8 @@ def _row(
     )
 
 
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """`items` in lists of `size` (the last shorter), read one list at a time."""
     while chunk := list(islice(items, size)):
         yield chunk
 
@@ -806,7 +807,7 @@ def subprocessor_rows(params: ReportParams) -> Iterator[Row]:
     )
     users = get_user_model().objects
     walk = _Walk(params)
-    for chunk in _chunks(vendors, CHUNK_SIZE):
+    for chunk in chunks(vendors, CHUNK_SIZE):
         chunk = [line for line in chunk if _matches(line[1], params)]
         if not chunk:
             continue
@@ -1089,8 +1090,7 @@ def request_summaries(params: ReportParams) -> Iterator[tuple[Any, ...]]:
             "pull_request",
         )
     )
-    lines = requests.iterator(chunk_size=CHUNK_SIZE)
-    while batch := list(islice(lines, CHUNK_SIZE)):
+    for batch in chunks(requests.iterator(chunk_size=CHUNK_SIZE), CHUNK_SIZE):
         # The batch's approvers in one query (plain SQL, so SQLite answers it as PostgreSQL).
         approvers_of: dict[int, list[str]] = {}
         for request_id, name, moment in (
