@@ -74,16 +74,19 @@ def export_request(*, user: Any, params: ReportParams) -> ReportExport:
     return export
 
 
-def export_again(*, user: Any, export_id: str) -> ReportExport:
+def export_again(*, user: Any, export: ReportExport) -> ReportExport:
     """The same binder asked for again: the stored parameters, the as-of instant included."""
-    export = ReportExport.objects.get(pk=export_id, requested_by_id=user.pk)
-    params = ReportParams(
+    return export_request(user=user, params=_params(export))
+
+
+def _params(export: ReportExport) -> ReportParams:
+    """The report an export is of, as it was asked for."""
+    return ReportParams(
         as_of=export.as_of,
         period_start=export.period_start,
         tier=export.tier,
         status=export.vendor_status,
     )
-    return export_request(user=user, params=params)
 
 
 def _enqueue(export_id: str) -> None:
@@ -110,9 +113,10 @@ def exports_in_progress(user: Any) -> Any:
 def export_run(*, export_id: str) -> None:
     """Renders the binder of export `export_id` and saves it; a failure is recorded on the
     export for its page, not retried: the same data fails the same way."""
-    attempt = _claim(export_id)
-    if attempt is None:
+    export = _claim(export_id)
+    if export is None:
         return
+    attempt = export.attempt
     running = ReportExport.objects.filter(pk=export_id, status=Status.RUNNING, attempt=attempt)
     if attempt > MAX_ATTEMPTS:
         running.update(
@@ -122,13 +126,7 @@ def export_run(*, export_id: str) -> None:
             finished_at=timezone.now(),
         )
         return
-    export = ReportExport.objects.get(pk=export_id)
-    params = ReportParams(
-        as_of=export.as_of,
-        period_start=export.period_start,
-        tier=export.tier,
-        status=export.vendor_status,
-    )
+    params = _params(export)
 
     def progress(text: str) -> None:
         running.update(progress=text[:200], updated_at=timezone.now())
@@ -171,9 +169,10 @@ def export_run(*, export_id: str) -> None:
         default_storage.delete(name)
 
 
-def _claim(export_id: str) -> int | None:
-    """Starts a new attempt of the export for this worker and returns its number; None when
-    the export is gone, done, failed, or running and moving under another worker."""
+def _claim(export_id: str) -> ReportExport | None:
+    """Starts a new attempt of the export for this worker and returns the export as claimed
+    (its `attempt` numbered); None when the export is gone, done, failed, or running and
+    moving under another worker."""
     now = timezone.now()
     claimable = Q(status=Status.QUEUED) | Q(
         status=Status.RUNNING, updated_at__lt=now - STALLED_AFTER
@@ -184,10 +183,7 @@ def _claim(export_id: str) -> int | None:
         )
         if not claimed:
             return None
-        attempt: int = (
-            ReportExport.objects.filter(pk=export_id).values_list("attempt", flat=True).get()
-        )
-    return attempt
+        return ReportExport.objects.get(pk=export_id)
 
 
 def exports_sweep(*, now: datetime | None = None) -> tuple[int, int]:

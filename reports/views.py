@@ -167,7 +167,7 @@ def export_again(request: HttpRequest, export_id: str) -> HttpResponse:
     """The same binder asked for again (after a failure): the same as-of instant and filters."""
     export = _own_export(request, export_id)
     try:
-        again = export_request_again(user=request.user, export_id=str(export.pk))
+        again = export_request_again(user=request.user, export=export)
     except TooManyExports as refused:
         messages.error(request, str(refused))
         return redirect("reports:export_status", export_id=export.pk)
