@@ -155,8 +155,19 @@ def _status_kib(name: str) -> int:
 
 def _export_run(get: Callable[[], Any]) -> tuple[int, int, int, float, int]:
     """(status, bytes, queries, seconds, peak KiB above the starting RSS) of one response read
-    to the end. The peak is the resident set's high-water mark, reset first (Linux
-    clear_refs), so it counts C allocations too (openpyxl's XML, WeasyPrint's layout)."""
+    to the end (`_measured_run`)."""
+
+    def read() -> tuple[int, int]:
+        response = get()
+        return response.status_code, _consume(response)
+
+    return _measured_run(read)
+
+
+def _measured_run(work: Callable[[], tuple[int, int]]) -> tuple[int, int, int, float, int]:
+    """(status, bytes, queries, seconds, peak KiB above the starting RSS) of `work`, which
+    returns (status, bytes). The peak is the resident set's high-water mark, reset first
+    (Linux clear_refs), so it counts C allocations too (openpyxl's XML, WeasyPrint's layout)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -164,19 +175,16 @@ def _export_run(get: Callable[[], Any]) -> tuple[int, int, int, float, int]:
     before = _status_kib("VmRSS")
     with CaptureQueriesContext(connection) as captured:
         started = time.perf_counter()
-        response = get()
-        size = _consume(response)
+        status, size = work()
         seconds = time.perf_counter() - started
     queries = len(captured.captured_queries)
-    return response.status_code, size, queries, seconds, _status_kib("VmHWM") - before
+    return status, size, queries, seconds, _status_kib("VmHWM") - before
 
 
 def _binder_run(tier: str) -> tuple[int, int, int, float, int]:
-    """`_export_run`'s figures for the PDF binder job of an auditor's export (all tiers, or
+    """`_measured_run`'s figures for the PDF binder job of an auditor's export (all tiers, or
     `tier`): the worker's `export_run`, from claiming the export to saving the file."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from accessportal.roles import Role
     from reports.exports import export_run
@@ -188,16 +196,14 @@ def _binder_run(tier: str) -> tuple[int, int, int, float, int]:
     export = ReportExport.objects.create(
         requested_by=auditor, as_of=params.as_of, period_start=params.period_start, tier=tier
     )
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _status_kib("VmRSS")
-    with CaptureQueriesContext(connection) as captured:
-        started = time.perf_counter()
+
+    def run() -> tuple[int, int]:
         export_run(export_id=str(export.pk))
-        seconds = time.perf_counter() - started
-    export.refresh_from_db()
-    status = 200 if export.status == ReportExport.Status.DONE else 500
-    print(f"  PDF binder ({tier or 'all tiers'}): {export.pages} pages", flush=True)
-    return status, export.size or 0, len(captured), seconds, _status_kib("VmHWM") - before
+        export.refresh_from_db()
+        print(f"  PDF binder ({tier or 'all tiers'}): {export.pages} pages", flush=True)
+        return 200 if export.status == ReportExport.Status.DONE else 500, export.size or 0
+
+    return _measured_run(run)
 
 
 Measured = TypeVar("Measured")
