@@ -7,7 +7,10 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+
+from accessportal.client_ip import client_ip
 
 
 class PortalAccountAdapter(DefaultAccountAdapter):
@@ -15,6 +18,14 @@ class PortalAccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return bool(settings.PORTAL_ALLOW_SIGNUP)
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """The lockout and rate limits count per client by the portal's one rule, so that they
+        and the audit rows agree on who the client is."""
+        address = client_ip(request)
+        if address is None:
+            raise PermissionDenied("Unable to determine the client's address.")
+        return address
 
 
 class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):

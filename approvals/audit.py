@@ -40,6 +40,7 @@ from django.utils import timezone
 from django.utils.duration import duration_iso_string
 from django.utils.functional import Promise
 
+from accessportal.client_ip import normalize_ip
 from approvals.models.audit import (
     ACTION_MAX_LENGTH,
     ACTION_PATTERN,
@@ -78,25 +79,6 @@ class AuditVerification:
 
 
 # --- Request context --------------------------------------------------------------------------
-
-
-def normalize_ip(value: str | None) -> str | None:
-    """Returns `value` as a canonical IP address string, or None when it is not an address.
-
-    IPv4-mapped IPv6 addresses become plain IPv4 and scope ids are dropped, so the stored text
-    (PostgreSQL `inet` reformats addresses) is the text that was hashed.
-    """
-    if not value:
-        return None
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        address = ipaddress.IPv6Address(address.packed)  # drops any %scope
-    return str(address)
 
 
 def current_source_ip() -> str | None:

@@ -23,11 +23,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accessportal.client_ip import client_ip
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, role_required
 from approvals import keys
 from approvals.key_selectors import access_keys_state
-from approvals.middleware import client_ip
 from approvals.views.requests import _get as get_visible_request
 
 NEUTRAL_STATUS = 404

@@ -42,7 +42,7 @@ def test_ipv6_remote_address_is_recorded_in_canonical_form(rf):
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies(rf, settings):
-    assert not hasattr(settings, "PORTAL_TRUSTED_PROXY_COUNT")
+    assert settings.PORTAL_TRUSTED_PROXY_COUNT == 0  # the default: no proxy trusted
     ip = _ip_of_event(rf, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9")
     assert ip == "10.0.0.2"
     settings.PORTAL_TRUSTED_PROXY_COUNT = 0
