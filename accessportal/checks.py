@@ -6,15 +6,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from accessportal.preflight import cache_is_per_process
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @register(Tags.security, deploy=True)
-def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[Warning]:
-    """Warns when a deployment still uses a default meant for one laptop."""
-    warnings: list[Warning] = []
+def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Warns when a deployment still uses a default meant for one laptop, and fails on one that
+    would weaken a security control."""
+    warnings: list[CheckMessage] = []
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         warnings.append(
             Warning(
@@ -39,13 +42,22 @@ def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[Warnin
                 id="accessportal.W003",
             )
         )
-    cache_backend = settings.CACHES["default"]["BACKEND"]
-    if cache_backend.endswith(("LocMemCache", "DummyCache")):
-        # allauth counts failed sign-ins in the cache: per process, each gunicorn worker and
-        # each machine would allow its own five tries per account and ten per address.
+    cache_backend = str(settings.CACHES["default"]["BACKEND"])
+    if cache_is_per_process():
+        # allauth counts failed sign-ins in the cache, and the key link its requests: per
+        # process, each gunicorn worker and each machine would allow its own tries.
+        warnings.append(
+            Error(
+                "CACHE_URL is not shared between processes, so login lockouts and rate limits "
+                "count per process.",
+                hint="Set CACHE_URL=redis://HOST:6379/1.",
+                id="accessportal.E006",
+            )
+        )
+    elif cache_backend.endswith("FileBasedCache"):
         warnings.append(
             Warning(
-                "CACHE_URL is not shared between processes, so the login lockout is per process.",
+                "CACHE_URL is a folder, shared by the processes of one machine only.",
                 hint="Set CACHE_URL=redis://HOST:6379/1.",
                 id="accessportal.W006",
             )

@@ -67,6 +67,26 @@ def broker_problem() -> str | None:
     return None
 
 
+PER_PROCESS_CACHES = ("LocMemCache", "DummyCache")
+
+
+def cache_is_per_process() -> bool:
+    """True when each process keeps its own cache, so that login lockouts and the key link's
+    rate limit count per process instead of per deployment."""
+    return str(settings.CACHES["default"]["BACKEND"]).endswith(PER_PROCESS_CACHES)
+
+
+def cache_problem(*, processes: int) -> str | None:
+    """Refuses several web processes on a per-process cache: each would allow its own tries."""
+    if processes > 1 and cache_is_per_process():
+        return (
+            f"CACHE_URL: {processes} web processes cannot share an in-process cache (login "
+            "lockouts and rate limits would count per process): set CACHE_URL=redis://HOST:6379/1 "
+            "or WEB_CONCURRENCY=1."
+        )
+    return None
+
+
 def preflight_problems(*, check_broker: bool = True) -> list[str]:
     """Every problem found, in the order an operator should fix them."""
     problem = database_problem()

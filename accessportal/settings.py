@@ -109,7 +109,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": cfg.cache("CACHE_URL", default="locmemcache://")}
+# Login lockouts and the key link's rate limit live in the cache, so every process must see the
+# same one: a folder by default (the processes of `make run` share it), Redis in production.
+CACHES = {"default": cfg.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 
 # --- Authentication (django-allauth) ----------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -180,6 +182,11 @@ SECURE_SSL_REDIRECT = cfg.boolean("DJANGO_SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = cfg.integer("DJANGO_SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = cfg.boolean("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = cfg.boolean("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# How many proxies that we run stand in front of gunicorn (the TLS proxy is one): the client's
+# address is read that many entries from the right of X-Forwarded-For, for audit rows, login
+# lockouts and rate limits alike (accessportal/client_ip.py; allauth asks the same function).
+PORTAL_TRUSTED_PROXY_COUNT = cfg.integer("PORTAL_TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = PORTAL_TRUSTED_PROXY_COUNT
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if cfg.boolean("DJANGO_BEHIND_TLS_PROXY", default=False)

@@ -47,6 +47,8 @@ def _bootstrap() -> None:
             "DJANGO_SETTINGS_MODULE": "accessportal.settings",
             "DATABASE_URL": _services.database_url,
             "CELERY_BROKER_URL": f"{_services.redis_url}/0",
+            # Shared by every process, as production's must be (rate limits, lockouts).
+            "CACHE_URL": f"{_services.redis_url}/1",
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "PORTAL_STATIC_MANIFEST": "false",
             "PORTAL_VAR_DIR": str(var_dir),

@@ -16,6 +16,7 @@ from tests.services import free_port
 _SESSION_VARS = (
     "DATABASE_URL",
     "CELERY_BROKER_URL",
+    "CACHE_URL",
     "CELERY_TASK_ALWAYS_EAGER",
     "PORTAL_STATIC_MANIFEST",
     "DJANGO_SECRET_KEY",
@@ -180,3 +181,45 @@ def test_check_deploy_flags_local_defaults(fresh_env):
         "security.W009",
     ):
         assert check_id in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("cache_url", ["locmemcache://", "dummycache://"])
+def test_check_deploy_fails_on_a_cache_each_process_keeps_to_itself(fresh_env, cache_url):
+    # Behind several workers each would count its own login failures and key-link tries.
+    result = _manage("check", "--deploy", env={**fresh_env, **PRODUCTION, "CACHE_URL": cache_url})
+    assert result.returncode != 0
+    assert "accessportal.E006" in result.stderr
+
+
+def test_the_default_cache_is_a_folder_every_local_process_shares(fresh_env, tmp_path):
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.CACHES['default'])",
+        env=fresh_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "FileBasedCache" in result.stdout
+    assert str(tmp_path / "var" / "cache") in result.stdout
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "0 0"), ("1", "1 1"), ("2", "2 2")])
+def test_the_trusted_proxy_count_is_read_from_the_environment(fresh_env, value, expected):
+    env = dict(fresh_env)
+    if value is not None:
+        env["PORTAL_TRUSTED_PROXY_COUNT"] = value
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s;"
+        "print(s.PORTAL_TRUSTED_PROXY_COUNT, s.ALLAUTH_TRUSTED_PROXY_COUNT)",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_a_negative_trusted_proxy_count_stops_start_up(fresh_env):
+    result = _manage("check", env={**fresh_env, "PORTAL_TRUSTED_PROXY_COUNT": "-1"})
+    assert result.returncode == 2
+    assert "PORTAL_TRUSTED_PROXY_COUNT=-1 is below the minimum of 0" in result.stderr

@@ -298,3 +298,35 @@ def test_signing_in_never_redirects_off_site(client, make_user, password):
         assert response.status_code == 302, target
         assert response["Location"] == reverse("dashboard"), target
         client.logout()
+
+
+# -- behind the TLS proxy: PORTAL_TRUSTED_PROXY_COUNT ----------------------------------------
+
+PROXY = "10.0.0.2"  # every request reaches gunicorn from the proxy's address
+
+
+def _through_proxy(client_address: str) -> Client:
+    return Client(REMOTE_ADDR=PROXY, headers={"x-forwarded-for": client_address})
+
+
+def test_behind_one_trusted_proxy_each_client_has_its_own_lockout(settings, make_user, password):
+    settings.PORTAL_TRUSTED_PROXY_COUNT = 1
+    make_user("victim")
+    attacker = _through_proxy("198.51.100.7")
+    for number in range(10):
+        _sign_in(attacker, f"user{number}", "guess")
+    assert _locked_out(_sign_in(attacker, "victim", password))
+    # Another client behind the same proxy is not locked out with the attacker.
+    other = _through_proxy("203.0.113.10")
+    _sign_in(other, "victim", password)
+    assert "_auth_user_id" in other.session
+
+
+def test_without_a_trusted_proxy_forwarded_addresses_are_ignored(settings, make_user, password):
+    settings.PORTAL_TRUSTED_PROXY_COUNT = 0
+    make_user("victim")
+    attacker = _through_proxy("198.51.100.7")
+    for number in range(10):
+        _sign_in(attacker, f"user{number}", "guess")
+    # A new X-Forwarded-For is no new address: the bucket is the connection's.
+    assert _locked_out(_sign_in(_through_proxy("203.0.113.10"), "victim", password))
