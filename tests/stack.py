@@ -72,6 +72,10 @@ class Stack:
     def worker_log(self, name: str) -> Path:
         return self.logs / f"worker-{name}.log"
 
+    def all_worker_logs(self) -> str:
+        """What every worker of the module logged: a task may run on any of them."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("worker-*")))
+
 
 def iam(stack: Stack):  # type: ignore[no-untyped-def]
     """IAM of the emulator, straight (not through the fault proxy): Terraform's and the
@@ -252,11 +256,16 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
+# The production topology: several web processes and several workers taking the same queue.
+WEB_WORKERS = 3
+CELERY_WORKERS = ("main", "peer")
+
+
 @pytest.fixture(scope="module")
-def worker(stack: Stack, through_redis: None) -> Iterator[subprocess.Popen[bytes]]:
-    """One worker for the whole module."""
-    with worker_process(stack, "main") as proc:
-        yield proc
+def worker(stack: Stack, through_redis: None) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two workers on the default queue for the whole module: any task may run on either."""
+    with contextlib.ExitStack() as exits:
+        yield [exits.enter_context(worker_process(stack, name)) for name in CELERY_WORKERS]
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +277,10 @@ def reports_worker(stack: Stack, through_redis: None) -> Iterator[subprocess.Pop
 
 @pytest.fixture(scope="module")
 def web(stack: Stack) -> Iterator[str]:
-    """gunicorn (the Procfile's command) serving the portal; the fake GitHub's webhooks go to it."""
+    """gunicorn (the Procfile's command, with WEB_WORKERS processes) serving the portal; the fake
+    GitHub's webhooks go to it."""
     port = stack.web_port
-    env = {**stack.env, "PORTAL_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
+    env = {**stack.env, "PORTAL_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(WEB_WORKERS)}
     with running(venv_command("web"), env, stack.logs / "web.log"):
         wait_for_port(port, timeout=60)
         stack.github.webhook_url = f"{stack.web_url}/webhooks/github/"

@@ -137,7 +137,7 @@ def test_forge_server_errors_are_retried_into_one_pull_request(stack, worker, su
     assert PullRequest.objects.filter(access_request=r).count() == 1
     assert (row.attempts, row.last_error) == (3, "")
     assert status(r) == "pr_open"
-    log = stack.worker_log("main").read_text(errors="replace")
+    log = stack.all_worker_logs()
     assert "Retry in 1.0s" in log
     assert "Retry in 2.0s" in log
 
@@ -177,7 +177,7 @@ def test_duplicate_deliveries_racing_on_two_workers_open_one_pull_request(
     assert status(r) == "pr_open"
     assert actions(r).count("request.provision") == 1
     assert actions(r).count("request.pr_open") == 1
-    logs = stack.worker_log("main").read_text() + stack.worker_log("second").read_text()
+    logs = stack.all_worker_logs()
     assert (
         logs.count(f"[{same.id}] received") >= 2
     )  # both copies ran (a slow run may be redelivered once more)
