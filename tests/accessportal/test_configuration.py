@@ -36,6 +36,19 @@ def _manage(*args: str, env: dict[str, str], timeout: int = 60) -> subprocess.Co
     )
 
 
+def _web(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """gunicorn as the Procfile starts it, expected to stop before serving."""
+    return subprocess.run(
+        venv_command("web"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.fixture
 def fresh_env(tmp_path) -> dict[str, str]:
     """The environment of a fresh machine: none of the portal's variables, var/ in tmp."""
@@ -114,18 +127,25 @@ def test_gunicorn_refuses_to_start_on_an_unreachable_database(fresh_env):
         "DATABASE_URL": f"postgres://app@127.0.0.1:{free_port()}/app",
         "PORTAL_BIND": f"127.0.0.1:{free_port()}",
     }
-    result = subprocess.run(
-        venv_command("web"),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _web(env)
     assert result.returncode != 0
     assert "Cannot start the web server" in result.stderr
     assert "DATABASE_URL: cannot connect" in result.stderr
+
+
+@pytest.mark.parametrize("cache_url", ["locmemcache://", "dummycache://"])
+def test_several_web_workers_on_an_in_process_cache_do_not_start(fresh_env, cache_url):
+    # Each worker would count its own failed sign-ins and key-link tries.
+    env = {
+        **fresh_env,
+        "CACHE_URL": cache_url,
+        "WEB_CONCURRENCY": "2",
+        "PORTAL_BIND": f"127.0.0.1:{free_port()}",
+    }
+    result = _web(env)
+    assert result.returncode != 0
+    assert "Cannot start the web server" in result.stderr
+    assert "CACHE_URL: 2 web processes cannot share an in-process cache" in result.stderr
 
 
 def test_unreachable_redis_broker_is_reported(fresh_env, tmp_path):

@@ -60,10 +60,14 @@ def substrate(tmp_path: Path) -> FixtureRepo:
 
 
 def _vendor(engineer, make_user, **overrides):
+    return reviewed_vendor(engineer, make_user("rita", Role.SECURITY), **overrides)
+
+
+def reviewed_vendor(engineer, reviewer, **overrides):
+    """A vendor of `engineer`'s whose SOC 2 review `reviewer` approved."""
     vendor = vendor_services.vendor_create(
         actor=engineer, data={**vendor_data(engineer), **overrides}
     )
-    reviewer = make_user("rita", Role.SECURITY)
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
@@ -71,15 +75,12 @@ def _vendor(engineer, make_user, **overrides):
     return vendor
 
 
-def approved(engineer, security, make_user, substrate: FixtureRepo, **vendor) -> AccessRequest:
-    """A low-risk request for one non-production account of the substrate, approved."""
-    target = next(
-        a for a in substrate.accounts if a.type == "service" and a.environment != "production"
-    )
+def submitted(engineer, vendor, target) -> AccessRequest:
+    """A low-risk request of `vendor` for the account `target`, submitted for approval."""
     r = services.request_save(
         actor=engineer,
         data={
-            "vendor": _vendor(engineer, make_user, **vendor),
+            "vendor": vendor,
             "strategy": "role_per_account",
             "principals": ROLE,
             "external_id": "",
@@ -93,7 +94,15 @@ def approved(engineer, security, make_user, substrate: FixtureRepo, **vendor) ->
             "expires_on": timezone.localdate() + timedelta(days=30),
         },
     )
-    services.request_submit(request_id=r.pk, actor=engineer)
+    return services.request_submit(request_id=r.pk, actor=engineer)
+
+
+def approved(engineer, security, make_user, substrate: FixtureRepo, **vendor) -> AccessRequest:
+    """A low-risk request for one non-production account of the substrate, approved."""
+    target = next(
+        a for a in substrate.accounts if a.type == "service" and a.environment != "production"
+    )
+    r = submitted(engineer, _vendor(engineer, make_user, **vendor), target)
     r = decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
     assert r.status == "approved"
     return r

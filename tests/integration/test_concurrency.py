@@ -18,7 +18,6 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlencode
@@ -30,16 +29,13 @@ from allauth.account.internal.flows.login import (
 )
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accessportal.roles import Role
-from approvals import requests as request_services
 from approvals.models import AccessRequest, Approval
+from tests.approvals.test_fulfilment import reviewed_vendor, submitted
 from tests.integration.helpers import broker_idle
 from tests.processes import wait_until
 from tests.stack import WEB_WORKERS, WEBHOOK_SECRET, Stack
-from tests.vendors.conftest import complete_review, vendor_data
-from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -48,7 +44,6 @@ APPROVALS_PER_APPROVER = 2
 WEBHOOKS = 16
 READERS = ("erin", "eddie", "ellen", "emil", "esme")
 READS_PER_READER = 6
-ROLE_ARN = "arn:aws:iam::123456789012:role/VendorScanner"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -102,34 +97,6 @@ def _session(user: Any, *, mfa: bool) -> Session:
     return Session(user.username, client.cookies["sessionid"].value)
 
 
-def _submitted_request(engineer: Any, reviewer: Any, target: Any, name: str) -> AccessRequest:
-    vendor = vendor_services.vendor_create(
-        actor=engineer, data={**vendor_data(engineer), "name": name, "slug": name.lower()}
-    )
-    review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
-    complete_review(review, engineer)
-    vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
-    r = request_services.request_save(
-        actor=engineer,
-        data={
-            "vendor": vendor,
-            "strategy": "role_per_account",
-            "principals": ROLE_ARN,
-            "external_id": "",
-            "domains": [target.domain],
-            "environments": [target.environment],
-            "qualities": [target.quality],
-            "role_name": "",
-            "policy_source": "managed",
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "Nightly scan.",
-            "expires_on": timezone.localdate() + timedelta(days=30),
-        },
-    )
-    return request_services.request_submit(request_id=r.pk, actor=engineer)
-
-
 def _webhook(web: str, event: str, delivery: str) -> tuple[str, Answer]:
     """A signed GitHub delivery; the answer names what the portal made of it."""
     payload: dict[str, Any] = {"zen": "Keep it logically awesome."}
@@ -172,8 +139,15 @@ def test_fifty_concurrent_mixed_requests_each_get_their_own_answer(
         assignments = [
             (
                 session,
-                _submitted_request(
-                    readers[0], reviewer, target, f"Burst{round_number}x{index}{session.username}"
+                submitted(
+                    readers[0],
+                    reviewed_vendor(
+                        readers[0],
+                        reviewer,
+                        name=f"Burst{round_number}x{index}{session.username}",
+                        slug=f"burst{round_number}x{index}{session.username}",
+                    ),
+                    target,
                 ),
             )
             for session in approver_sessions
