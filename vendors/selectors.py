@@ -17,7 +17,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -149,10 +149,21 @@ def review_answers(review: SubprocessorReview) -> Any:
 
 
 def reviews_awaiting_decision(user: Any) -> QuerySet[SubprocessorReview]:
-    """Submitted reviews that `user` may decide (not their own)."""
+    """Submitted reviews that `user` may decide: none they wrote, edited or submitted (the
+    rule of `services.review_may_decide`, in SQL)."""
+    from approvals.models import AuditEvent
+    from vendors.services import REVIEW_EDIT_ACTIONS
+
+    edited_by_user = AuditEvent.objects.filter(
+        object_type=SubprocessorReview._meta.label_lower,
+        object_id=Cast(OuterRef("pk"), CharField()),
+        action__in=REVIEW_EDIT_ACTIONS,
+        actor=user,
+    )
     return (
         SubprocessorReview.objects.filter(status=SubprocessorReview.Status.SUBMITTED)
         .exclude(Q(submitted_by=user) | Q(created_by=user))
+        .exclude(Exists(edited_by_user))
         .select_related("vendor")
         .order_by("submitted_at")
     )

@@ -348,6 +348,7 @@ def review_remove_detail(*, review_id: int, actor: Any, kind: str, detail_id: in
     model = REVIEW_DETAIL_MODELS[kind]
     review = _lock_review(review_id)
     _require_editable(review, actor)
+    # DoesNotExist (an id that is not this review's) reaches the view, which answers 404.
     detail = model.objects.get(pk=detail_id, review=review)
     audit_record(
         actor=actor, action=f"review.{kind}_remove", obj=review, before=audit_snapshot(detail)
@@ -455,16 +456,23 @@ def evidence_add(
     return evidence
 
 
-def evidence_can_read(evidence: EvidenceFile, user: Any) -> bool:
-    """Security and auditors read all evidence; others only for reviews they write or own."""
+def review_can_read(review: SubprocessorReview, user: Any) -> bool:
+    """Security and auditors read every review; others only the reviews they write or own.
+
+    A review holds the vendor's SOC 2 findings, exceptions and our dispositions: the same
+    people may read it as may download its evidence files."""
     if has_role(user, Role.SECURITY, Role.AUDITORS):
         return True
-    review = evidence.review
     return user.is_authenticated and user.pk in (
         review.created_by_id,
         review.submitted_by_id,
         review.vendor.internal_owner_id,
     )
+
+
+def evidence_can_read(evidence: EvidenceFile, user: Any) -> bool:
+    """Evidence is read by whoever may read its review."""
+    return review_can_read(evidence.review, user)
 
 
 # --- Submission and decision ----------------------------------------------------------------------
@@ -535,6 +543,43 @@ def review_submit(*, review_id: int, actor: Any) -> SubprocessorReview:
     return review
 
 
+# The audited actions by which someone shapes a review's content before it is submitted.
+REVIEW_EDIT_ACTIONS = (
+    "review.start",
+    "review.update",
+    "review.evidence_add",
+    *(f"review.{kind}_{verb}" for kind in REVIEW_DETAIL_MODELS for verb in ("add", "remove")),
+)
+
+
+def review_editor_ids(review_id: int) -> set[int]:
+    """Everyone who wrote part of the review: its author, anyone who changed its answers or
+    facts, uploaded evidence or added/removed an exception, CUEC or subservice organization.
+
+    Read from the audit log, which records each of those edits with its actor and cannot be
+    rewritten, so it also covers reviews edited before this rule existed."""
+    from approvals.models import AuditEvent
+
+    return set(
+        AuditEvent.objects.filter(
+            object_type=SubprocessorReview._meta.label_lower,
+            object_id=str(review_id),
+            action__in=REVIEW_EDIT_ACTIONS,
+            actor__isnull=False,
+        ).values_list("actor_id", flat=True)
+    )
+
+
+def review_may_decide(review: SubprocessorReview, user: Any) -> bool:
+    """Whether `user` is independent of the review: security, and neither its submitter nor
+    anyone who wrote any of it (a decider must not mark their own work)."""
+    return (
+        has_role(user, Role.SECURITY)
+        and user.pk not in (review.submitted_by_id, review.created_by_id)
+        and user.pk not in review_editor_ids(review.pk)
+    )
+
+
 def review_interval_months(tier: str) -> int:
     return int(settings.PORTAL_REVIEW_INTERVAL_MONTHS[tier])
 
@@ -558,10 +603,10 @@ def review_decide(
         raise PermissionDenied(_("Only the security team decides reviews."))
     if review.status != RStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted review can be decided."))
-    if actor.pk in (review.submitted_by_id, review.created_by_id):
+    if not review_may_decide(review, actor):
         raise PermissionDenied(
             _(
-                "You wrote or submitted this review: another member of the "
+                "You wrote, edited or submitted this review: another member of the "
                 "security team must decide it."
             )
         )

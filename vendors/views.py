@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -205,16 +205,21 @@ def review_start(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("vendors:review_edit", pk=review.pk)
 
 
-def _review_or_404(pk: int) -> SubprocessorReview:
+def _review_or_404(pk: int, user: Any) -> SubprocessorReview:
+    """The review, if `user` may read it: its content (findings, exceptions, answers) is
+    limited like its evidence files, with the same 403."""
     try:
-        return selectors.review_detail(pk=pk)
+        review = selectors.review_detail(pk=pk)
     except SubprocessorReview.DoesNotExist as exc:
         raise _not_found() from exc
+    if not services.review_can_read(review, user):
+        raise PermissionDenied
+    return review
 
 
 def _editable_review(pk: int, user: Any) -> SubprocessorReview:
     """The review, if `user` may change it: refused before any input is read."""
-    review = _review_or_404(pk)
+    review = _review_or_404(pk, user)
     if review.is_editable and not services.review_can_edit(review, user):
         raise PermissionDenied
     return review
@@ -240,11 +245,9 @@ def _review_context(
 @require_GET
 @role_required()
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
-    can_decide = (
-        has_role(request.user, Role.SECURITY)
-        and review.status == review.Status.SUBMITTED
-        and request.user.pk not in (review.submitted_by_id, review.created_by_id)
+    review = _review_or_404(pk, request.user)
+    can_decide = review.status == review.Status.SUBMITTED and services.review_may_decide(
+        review, request.user
     )
     context = _review_context(
         request, review, can_decide=can_decide, decision_form=DecisionForm() if can_decide else None
@@ -256,7 +259,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @role_required(write=True)
 def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
+    review = _review_or_404(pk, request.user)
     if not services.review_can_edit(review, request.user):
         if not review.is_editable:
             return redirect("vendors:review_detail", pk=review.pk)
@@ -357,6 +360,8 @@ def review_detail_remove(request: HttpRequest, pk: int, kind: str, detail_id: in
         services.review_remove_detail(
             review_id=pk, actor=request.user, kind=kind, detail_id=detail_id
         )
+    except ObjectDoesNotExist as exc:  # not this review's, or removed already
+        raise _not_found() from exc
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect(f"{review_edit_url(pk)}#{kind}s")
@@ -409,7 +414,7 @@ def evidence_download(request: HttpRequest, pk: int) -> FileResponse:
 @require_POST
 @role_required(Role.SECURITY, write=True)
 def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
+    review = _review_or_404(pk, request.user)
     form = DecisionForm(request.POST)
     if form.is_valid():
         try:

@@ -32,7 +32,6 @@ READ = {
     "dashboard",
     "vendors:list",
     "vendors:detail",
-    "vendors:review_detail",
     "approvals:accounts",
     "approvals:accounts_sync_status",
     "approvals:accounts_count",
@@ -50,6 +49,7 @@ AUDIT_READ = {
 }
 OWNER_READ = {
     "approvals:request_detail",
+    "vendors:review_detail",
     "vendors:evidence_download",
     "approvals:request_progress",
     "approvals:request_key_state",
