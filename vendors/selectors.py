@@ -21,7 +21,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from vendors.models import ChecklistAnswer, SubprocessorReview, Vendor
+from vendors.models import ChecklistAnswer, KeyRecipientChange, SubprocessorReview, Vendor
 
 APPROVED_STATES = (SubprocessorReview.Status.APPROVED, SubprocessorReview.Status.CONDITIONAL)
 
@@ -166,4 +166,14 @@ def reviews_awaiting_decision(user: Any) -> QuerySet[SubprocessorReview]:
         .exclude(Exists(edited_by_user))
         .select_related("vendor")
         .order_by("submitted_at")
+    )
+
+
+def key_recipient_changes_pending() -> QuerySet[KeyRecipientChange]:
+    """For security's dashboard: changes of who receives a vendor's keys, oldest first (key
+    links for those vendors are held until someone decides)."""
+    return (
+        KeyRecipientChange.objects.filter(status=KeyRecipientChange.Status.PENDING)
+        .select_related("vendor", "proposed_by")
+        .order_by("proposed_at", "pk")
     )

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from vendors import selectors, services
 from vendors.forms import (
@@ -24,7 +25,13 @@ from vendors.forms import (
     VendorFilterForm,
     VendorForm,
 )
-from vendors.models import EvidenceFile, SubprocessorReview, Vendor, VendorContact
+from vendors.models import (
+    EvidenceFile,
+    KeyRecipientChange,
+    SubprocessorReview,
+    Vendor,
+    VendorContact,
+)
 
 PAGE_SIZE = 25
 
@@ -117,6 +124,8 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reviews = vendor.reviews.select_related("created_by", "submitted_by", "decided_by")
     from reports.access_map import vendor_live_grants
 
+    key_change = services.pending_key_recipient_change(vendor.pk)
+
     return render(
         request,
         "vendors/vendor_detail.html",
@@ -130,8 +139,42 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_review": can_write(request.user) and vendor.status == Vendor.Status.ACTIVE,
             "can_offboard": has_role(request.user, Role.SECURITY)
             and vendor.status == Vendor.Status.ACTIVE,
+            "key_change": key_change,
+            "can_decide_key_change": key_change is not None
+            and services.key_recipient_change_may_decide(key_change, request.user),
         },
     )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def key_recipient_decide(request: HttpRequest, pk: int, change_id: int) -> HttpResponse:
+    """Security confirms or rejects a pending change of who receives the vendor's keys."""
+    get_object_or_404(KeyRecipientChange, pk=change_id, vendor_id=pk)
+    decision = request.POST.get("decision", "")
+    if decision not in ("confirm", "reject"):
+        messages.error(request, _("Choose confirm or reject."))
+        return redirect("vendors:detail", pk=pk)
+    try:
+        services.key_recipient_change_decide(
+            change_id=change_id,
+            actor=request.user,
+            confirm=decision == "confirm",
+            mfa_verified=session_mfa_verified(request),
+            comment=request.POST.get("comment", ""),
+        )
+    except PermissionDenied as refusal:  # no second factor, or their own change: say which
+        messages.error(request, str(refusal) or _("You cannot decide this change."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            _("Change confirmed: held key links go to the new recipient.")
+            if decision == "confirm"
+            else _("Change rejected: held key links go to the current recipient."),
+        )
+    return redirect("vendors:detail", pk=pk)
 
 
 def _not_found() -> Http404:
@@ -162,7 +205,7 @@ def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -
     form = ContactForm(request.POST or None, instance=contact)
     if request.method == "POST" and form.is_valid():
         try:
-            services.contact_save(
+            saved = services.contact_save(
                 vendor_id=vendor.pk,
                 actor=request.user,
                 data=form.cleaned_data,
@@ -171,7 +214,17 @@ def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, _("Contact saved."))
+            change = services.pending_key_recipient_change(vendor.pk)
+            if change is not None and change.contact_id == saved.pk:
+                messages.warning(
+                    request,
+                    _(
+                        "Contact saved. Who receives the access keys changes once the "
+                        "security team confirms it; key links wait until then."
+                    ),
+                )
+            else:
+                messages.success(request, _("Contact saved."))
             return redirect("vendors:detail", pk=vendor.pk)
     return render(
         request, "vendors/contact_form.html", {"form": form, "vendor": vendor, "contact": contact}
@@ -185,8 +238,12 @@ def contact_delete(request: HttpRequest, pk: int, contact_id: int) -> HttpRespon
     if not _can_edit_vendor(vendor, request.user):
         raise PermissionDenied
     get_object_or_404(VendorContact, pk=contact_id, vendor=vendor)
-    services.contact_delete(contact_id=contact_id, actor=request.user)
-    messages.success(request, _("Contact removed."))
+    try:
+        services.contact_delete(contact_id=contact_id, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Contact removed."))
     return redirect("vendors:detail", pk=vendor.pk)
 
 
