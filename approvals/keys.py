@@ -452,46 +452,44 @@ def access_key_link_send(*, delivery_id: int) -> bool:
 
 
 def key_deliveries_release(*, vendor_id: int) -> int:
-    """Once security decided a change of the key recipient (caller's transaction): the links
-    held meanwhile go to whoever receives keys now, with a fresh expiry, and the keys whose
-    issue was held are issued (after commit). Returns how many links were released."""
+    """Once security decided a change of the key recipient (a task, after that commit): the
+    links held meanwhile go to whoever receives keys now, with a fresh expiry, and the keys
+    whose issue was held are issued. Returns how many links were released.
+
+    One transaction per link, locking the request first like every other key service."""
     from approvals.key_tasks import access_key_issue_task, access_key_link_send_task
 
-    if key_delivery_held(vendor_id):
+    if key_delivery_held(vendor_id) or key_contact(vendor_id) is None:
         return 0
-    contact = key_contact(vendor_id)
     released = 0
     held = KeyDelivery.objects.filter(
         access_key__access_request__vendor_id=vendor_id,
         sent_at__isnull=True,
         ciphertext__isnull=False,
-    )
-    for delivery_id in list(held.values_list("pk", flat=True)) if contact else []:
-        request_id = (
-            KeyDelivery.objects.filter(pk=delivery_id)
-            .values_list("access_key__access_request_id", flat=True)
-            .get()
-        )
-        access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-        delivery = (
-            KeyDelivery.objects.select_for_update()
-            .select_related("access_key")
-            .filter(pk=delivery_id, sent_at__isnull=True, ciphertext__isnull=False)
-            .first()
-        )
-        if delivery is None or contact is None:
-            continue
-        delivery.recipient = contact.email
-        delivery.expires_at = _now() + timedelta(hours=settings.PORTAL_KEY_LINK_HOURS)
-        delivery.save(update_fields=["recipient", "expires_at"])
-        _audit(
-            access_request,
-            "key.link_release",
-            access_key=delivery.access_key.masked_id,
-            recipient=delivery.recipient,
-        )
-        access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
-        released += 1
+    ).values_list("pk", "access_key__access_request_id")
+    for delivery_id, request_id in list(held):
+        with transaction.atomic():
+            access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+            delivery = (
+                KeyDelivery.objects.select_for_update()
+                .select_related("access_key")
+                .filter(pk=delivery_id, sent_at__isnull=True, ciphertext__isnull=False)
+                .first()
+            )
+            contact = key_contact(vendor_id)
+            if delivery is None or contact is None or key_delivery_held(vendor_id):
+                continue
+            delivery.recipient = contact.email
+            delivery.expires_at = _now() + timedelta(hours=settings.PORTAL_KEY_LINK_HOURS)
+            delivery.save(update_fields=["recipient", "expires_at"])
+            _audit(
+                access_request,
+                "key.link_release",
+                access_key=delivery.access_key.masked_id,
+                recipient=delivery.recipient,
+            )
+            access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
+            released += 1
     waiting = (
         AccessKey.objects.filter(
             access_request__vendor_id=vendor_id,
@@ -503,7 +501,7 @@ def key_deliveries_release(*, vendor_id: int) -> int:
         .distinct()
     )
     for request_id in list(waiting):
-        access_key_issue_task.delay_on_commit(request_id)  # type: ignore[attr-defined]
+        access_key_issue_task.delay(request_id)
     return released
 
 

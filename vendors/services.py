@@ -392,9 +392,11 @@ def key_recipient_change_decide(
         before=before,
         after=audit_snapshot(change),
     )
-    from approvals.keys import key_deliveries_release  # approvals imports vendors
+    from approvals.key_tasks import key_deliveries_release_task  # approvals imports vendors
 
-    key_deliveries_release(vendor_id=vendor.pk)
+    # After commit, in the worker: the links' requests are locked there before the audit
+    # log, the order every key service keeps (here the audit log is locked already).
+    key_deliveries_release_task.delay_on_commit(vendor.pk)  # type: ignore[attr-defined]
     return change
 
 

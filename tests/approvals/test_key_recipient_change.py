@@ -107,6 +107,12 @@ def test_the_requester_editing_the_key_contact_gets_no_key_mailed_to_them(
     client.force_login(security)
     request_page = client.get(reverse("approvals:request_detail", kwargs={"pk": grant.pk}))
     assert 'data-testid="key-held"' in request_page.content.decode()
+    # Whoever decides the request sees who receives its keys: the confirmed address only.
+    recipient = request_page.content.decode().split('data-testid="key-recipient">')[1]
+    recipient = recipient.split("</p>")[0]
+    assert CONTACT in recipient
+    assert ATTACKER not in recipient
+    assert "a change waits for security" in recipient
 
     # Security (not the proposer, with MFA) confirms: the key goes to the confirmed address.
     with django_capture_on_commit_callbacks(execute=True):
