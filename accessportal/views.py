@@ -54,6 +54,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
         context["failures"] = failures_needing_attention()
         context["keys_needing_attention"] = access_keys_needing_attention()[:10]
+        from vendors.selectors import key_recipient_changes_pending
+
+        context["key_recipient_changes"] = key_recipient_changes_pending()[:10]
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)

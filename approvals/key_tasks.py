@@ -13,6 +13,7 @@ import smtplib
 from typing import Any
 
 from celery import shared_task
+from django.db import DatabaseError
 
 from approvals.fulfilment_tasks import retry_countdown
 
@@ -74,6 +75,23 @@ def access_key_link_send_task(delivery_id: int) -> None:
     from approvals.keys import access_key_link_send
 
     access_key_link_send(delivery_id=delivery_id)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    # A deadlock or lost connection: the links are still held, a retry releases them.
+    autoretry_for=(DatabaseError, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+def key_deliveries_release_task(vendor_id: int) -> None:
+    """After security decided a key recipient change: sends the links held meanwhile."""
+    from approvals.keys import key_deliveries_release
+
+    key_deliveries_release(vendor_id=vendor_id)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)

@@ -100,6 +100,23 @@ def key_contact(vendor_id: int) -> VendorContact | None:
     return VendorContact.objects.filter(vendor_id=vendor_id, receives_access_keys=True).first()
 
 
+def key_delivery_held(vendor_id: int) -> bool:
+    """Whether a change of who receives the vendor's keys waits for security: no key is
+    issued and no link is e-mailed (to the old address or the new) until it is decided."""
+    from vendors.models import KeyRecipientChange
+
+    return KeyRecipientChange.objects.filter(
+        vendor_id=vendor_id, status=KeyRecipientChange.Status.PENDING
+    ).exists()
+
+
+def _held_message() -> str:
+    return _(
+        "Held: a change of who receives this vendor's access keys waits for security's "
+        "confirmation on the vendor page; the key is issued and sent once it is decided."
+    )
+
+
 def _audit(access_request: AccessRequest, action: str, actor: Any = None, **after: Any) -> None:
     audit_record(actor=actor, action=action, obj=access_request, after=after)
 
@@ -183,6 +200,12 @@ def _claim(request_id: int, replaces_id: int | None) -> _Claim | None:
                 row.last_error = waiting
                 row.save(update_fields=["last_error", "updated_at"])
             return None
+        if key_delivery_held(access_request.vendor_id):
+            if row.last_error != _held_message():
+                row.last_error = _held_message()
+                row.save(update_fields=["last_error", "updated_at"])
+                _audit(access_request, "key.issue_held", user_name=row.user_name)
+            return None
         if row.claimed_until and row.claimed_until > now:
             return None  # another worker holds it
         row.claimed_until = now + CLAIM_DURATION
@@ -244,8 +267,12 @@ def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | Non
                     ciphertext=encrypt_secret(new_key.secret),
                     expires_at=now + timedelta(hours=settings.PORTAL_KEY_LINK_HOURS),
                 )
-                # celery-types does not know Celery 5.4's delay_on_commit yet.
-                access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
+                if key_delivery_held(access_request.vendor_id):
+                    # Proposed while AWS was creating the key: kept, sent once decided.
+                    _audit(access_request, "key.link_held", access_key=row.masked_id)
+                else:
+                    # celery-types does not know Celery 5.4's delay_on_commit yet.
+                    access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
             _audit(
                 access_request,
                 "key.rotate_issue" if old else "key.issue",
@@ -373,6 +400,13 @@ def access_key_link_send(*, delivery_id: int) -> bool:
         )
         if delivery is None or delivery.expires_at <= _now():
             return False
+        access_key = AccessKey.objects.select_related("access_request").get(
+            pk=delivery.access_key_id
+        )
+        if key_delivery_held(access_key.access_request.vendor_id):
+            # `key_deliveries_release` sends it once security has decided.
+            _audit(access_key.access_request, "key.link_held", access_key=access_key.masked_id)
+            return False
         delivery.token_hash = link_token_hash(token)
         delivery.save(update_fields=["token_hash"])
     access_key = AccessKey.objects.select_related("access_request__vendor").get(
@@ -415,6 +449,60 @@ def access_key_link_send(*, delivery_id: int) -> bool:
                 expires_at=delivery.expires_at.isoformat(),
             )
     return True
+
+
+def key_deliveries_release(*, vendor_id: int) -> int:
+    """Once security decided a change of the key recipient (a task, after that commit): the
+    links held meanwhile go to whoever receives keys now, with a fresh expiry, and the keys
+    whose issue was held are issued. Returns how many links were released.
+
+    One transaction per link, locking the request first like every other key service."""
+    from approvals.key_tasks import access_key_issue_task, access_key_link_send_task
+
+    if key_delivery_held(vendor_id) or key_contact(vendor_id) is None:
+        return 0
+    released = 0
+    held = KeyDelivery.objects.filter(
+        access_key__access_request__vendor_id=vendor_id,
+        sent_at__isnull=True,
+        ciphertext__isnull=False,
+    ).values_list("pk", "access_key__access_request_id")
+    for delivery_id, request_id in list(held):
+        with transaction.atomic():
+            access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+            delivery = (
+                KeyDelivery.objects.select_for_update()
+                .select_related("access_key")
+                .filter(pk=delivery_id, sent_at__isnull=True, ciphertext__isnull=False)
+                .first()
+            )
+            contact = key_contact(vendor_id)
+            if delivery is None or contact is None or key_delivery_held(vendor_id):
+                continue
+            delivery.recipient = contact.email
+            delivery.expires_at = _now() + timedelta(hours=settings.PORTAL_KEY_LINK_HOURS)
+            delivery.save(update_fields=["recipient", "expires_at"])
+            _audit(
+                access_request,
+                "key.link_release",
+                access_key=delivery.access_key.masked_id,
+                recipient=delivery.recipient,
+            )
+            access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
+            released += 1
+    waiting = (
+        AccessKey.objects.filter(
+            access_request__vendor_id=vendor_id,
+            access_request__status__in=LIVE_REQUEST_STATES,
+            status=KeyStatus.PENDING,
+            replaces__isnull=True,  # a rotation's key: the next hygiene pass issues it
+        )
+        .values_list("access_request_id", flat=True)
+        .distinct()
+    )
+    for request_id in list(waiting):
+        access_key_issue_task.delay(request_id)
+    return released
 
 
 def _live_delivery(token: str, *, lock: bool = False) -> KeyDelivery | None:
@@ -716,8 +804,18 @@ def access_key_reissue_continue(*, request_id: int) -> AccessKey | None:
 def key_deliveries_expire() -> int:
     """Wipes the secrets of links unrevealed at expiry; their keys are deactivated by
     `access_keys_sweep`. Returns how many were wiped."""
+    from vendors.models import KeyRecipientChange
+
     wiped = 0
-    expired = KeyDelivery.objects.filter(ciphertext__isnull=False, expires_at__lte=_now())
+    # A link held for a key recipient change never left: its clock restarts when it does.
+    held = Q(sent_at__isnull=True) & Q(
+        access_key__access_request__vendor__key_recipient_changes__status=(
+            KeyRecipientChange.Status.PENDING
+        )
+    )
+    expired = KeyDelivery.objects.filter(ciphertext__isnull=False, expires_at__lte=_now()).exclude(
+        held
+    )
     for delivery_id in list(expired.values_list("pk", flat=True)):
         with transaction.atomic():
             delivery = (

@@ -67,3 +67,19 @@ def notice_slack_task(
     notice_slack_send(
         access_request_id=access_request_id, event=event, actor_id=actor_id, comment=comment
     )
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def key_recipient_notice_task(change_id: int, audience: str) -> None:
+    """E-mails the notice of a proposed key recipient change to one audience."""
+    from approvals.notifications import key_recipient_notice_send  # avoids an import cycle
+
+    key_recipient_notice_send(change_id=change_id, audience=audience)

@@ -35,7 +35,11 @@ from accessportal.roles import Role
 from approvals.models import AccessRequest
 
 # Imported here so that any process importing this module (web, worker) registers the tasks.
-from approvals.notification_tasks import notice_email_task, notice_slack_task
+from approvals.notification_tasks import (
+    key_recipient_notice_task,
+    notice_email_task,
+    notice_slack_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -340,6 +344,100 @@ def notice_slack_send(
         # `from None`: the chained exception's traceback could show the URL.
         raise SlackDeliveryError(f"Slack could not be reached ({reason}).") from None
     return True
+
+
+# --- A proposed change of who receives a vendor's access keys ---------------------------------
+
+# The recipient until now hears of it (a requester redirecting keys would otherwise go unseen),
+# and security, who confirm or reject it.
+PREVIOUS_CONTACT = "previous_contact"
+KEY_RECIPIENT_AUDIENCES = (PREVIOUS_CONTACT, SECURITY)
+
+
+def notify_key_recipient_change_on_commit(*, change_id: int) -> None:
+    """Schedules the notices of a proposed key recipient change after the commit; never
+    raises into the caller."""
+    try:
+        for audience in KEY_RECIPIENT_AUDIENCES:
+            _on_commit(key_recipient_notice_task, change_id, audience)
+    except Exception:
+        logger.exception("Could not schedule the notices of key recipient change #%s.", change_id)
+
+
+def masked_email(address: str) -> str:
+    """k***@orbit.example: enough for the recipient until now to recognise a stranger's
+    address, without handing it out."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def _security_addresses(exclude: str = "") -> list[str]:
+    if settings.PORTAL_NOTIFY_SECURITY_EMAILS:
+        addresses = list(settings.PORTAL_NOTIFY_SECURITY_EMAILS)
+    else:
+        addresses = list(
+            get_user_model()
+            .objects.filter(is_active=True, groups__name=Role.SECURITY)
+            .exclude(email="")
+            .order_by("email")
+            .values_list("email", flat=True)
+            .distinct()
+        )
+    seen = {exclude.strip().lower()} if exclude.strip() else set()
+    result = []
+    for address in addresses:
+        key = address.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            result.append(address.strip())
+    return result
+
+
+def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
+    """E-mails one audience the notice of a proposed key recipient change; returns the
+    number of messages sent. The proposer is never among security's recipients."""
+    from vendors.models import KeyRecipientChange
+
+    change = (
+        KeyRecipientChange.objects.select_related("vendor", "proposed_by")
+        .filter(pk=change_id)
+        .first()
+    )
+    if change is None or audience not in KEY_RECIPIENT_AUDIENCES:
+        return 0
+    if audience == PREVIOUS_CONTACT:
+        recipients = [change.previous_email] if change.previous_email else []
+    else:
+        recipients = _security_addresses(exclude=change.proposed_by.email)
+    if not recipients:
+        return 0
+    vendor_path = reverse("vendors:detail", kwargs={"pk": change.vendor_id})
+    context = {
+        "organization": settings.PORTAL_ORGANIZATION_NAME,
+        "vendor": single_line(change.vendor.name),
+        "proposed_by": change.proposed_by.get_username(),
+        "for_security": audience == SECURITY,
+        # The recipient until now sees only a masked address; security sees it in full.
+        "email": change.email if audience == SECURITY else masked_email(change.email),
+        "previous_email": change.previous_email,
+        "url": settings.PORTAL_BASE_URL.rstrip("/") + vendor_path,
+    }
+    text = render_to_string("approvals/email/key_recipient_change.txt", context)
+    html = render_to_string("approvals/email/key_recipient_change.html", context)
+    message = EmailMultiAlternatives(
+        subject=single_line(
+            f"{SUBJECT_PREFIX} Change of who receives access keys for {change.vendor.name}"
+        ),
+        body=re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        headers={"Auto-Submitted": "auto-generated"},
+        connection=get_connection(
+            timeout=getattr(settings, "EMAIL_TIMEOUT", None) or EMAIL_TIMEOUT_SECONDS
+        ),
+    )
+    message.attach_alternative(html, "text/html")
+    return message.send()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

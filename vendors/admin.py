@@ -22,6 +22,7 @@ from vendors.models import (
     ChecklistItem,
     ComplementaryControl,
     EvidenceFile,
+    KeyRecipientChange,
     ReviewException,
     SubprocessorReview,
     SubserviceOrganization,
@@ -46,13 +47,22 @@ class ContactInline(ReadOnlyInline):
     fields = ["name", "email", "role", "receives_access_keys"]
 
 
+class KeyRecipientChangeInline(ReadOnlyInline):
+    """Read-only: a change is confirmed or rejected on the vendor page, by the service that
+    checks the second factor and who proposed it."""
+
+    model = KeyRecipientChange
+    fields = ["status", "email", "previous_email", "proposed_by", "proposed_at", "decided_by"]
+    readonly_fields = ["status", "email", "previous_email", "proposed_by", "proposed_at"]
+
+
 @admin.register(Vendor)
 class VendorAdmin(admin.ModelAdmin):
     list_display = ["name", "service", "tier", "tier_override", "status", "internal_owner"]
     list_filter = ["status", "tier", "tier_override", "access_level", "data_sensitivity"]
     search_fields = ["name", "slug", "legal_name", "service"]
     readonly_fields = ["tier", "created_by", "created_at", "updated_at", "status", "offboarded_on"]
-    inlines = [ContactInline]
+    inlines = [ContactInline, KeyRecipientChangeInline]
     list_select_related = ["internal_owner"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

@@ -222,6 +222,68 @@ class VendorContact(models.Model):
         return f"{self.name} <{self.email}>"
 
 
+class KeyRecipientChange(models.Model):
+    """A proposed change of who receives a vendor's access keys, held until security decides.
+
+    Whoever may edit a vendor may propose one (a new e-mail for the key contact, another
+    contact as the recipient, a new contact who receives keys); it takes effect only when an
+    MFA-verified member of security who neither proposed it nor registered the vendor confirms
+    it (`vendors.services.key_recipient_change_decide`). Until then the contact keeps its
+    confirmed address and flag, and key links for the vendor are held (`approvals.keys`).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for security")
+        CONFIRMED = "confirmed", _("Confirmed")
+        REJECTED = "rejected", _("Rejected")
+
+    vendor = models.ForeignKey(
+        Vendor, on_delete=models.PROTECT, related_name="key_recipient_changes"
+    )
+    # SET_NULL: a decided change stays on record after its contact is removed.
+    contact = models.ForeignKey(
+        VendorContact,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="key_recipient_changes",
+    )
+    email = models.EmailField(_("proposed recipient"))
+    previous_email = models.EmailField(_("recipient until now"), blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor"],
+                condition=Q(status="pending"),
+                name="one_pending_key_recipient_change_per_vendor",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("proposed_by")),
+                name="key_recipient_change_decider_is_not_proposer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Key recipient of {self.vendor_id} -> {self.email} ({self.status})"
+
+
 class ChecklistItem(models.Model):
     """One question of the review checklist catalogue (seeded from SOC2.md section 2).
 

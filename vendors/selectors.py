@@ -17,11 +17,11 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from vendors.models import ChecklistAnswer, SubprocessorReview, Vendor
+from vendors.models import ChecklistAnswer, KeyRecipientChange, SubprocessorReview, Vendor
 
 APPROVED_STATES = (SubprocessorReview.Status.APPROVED, SubprocessorReview.Status.CONDITIONAL)
 
@@ -149,10 +149,31 @@ def review_answers(review: SubprocessorReview) -> Any:
 
 
 def reviews_awaiting_decision(user: Any) -> QuerySet[SubprocessorReview]:
-    """Submitted reviews that `user` may decide (not their own)."""
+    """Submitted reviews that `user` may decide: none they wrote, edited or submitted (the
+    rule of `services.review_may_decide`, in SQL)."""
+    from approvals.models import AuditEvent
+    from vendors.services import REVIEW_EDIT_ACTIONS
+
+    edited_by_user = AuditEvent.objects.filter(
+        object_type=SubprocessorReview._meta.label_lower,
+        object_id=Cast(OuterRef("pk"), CharField()),
+        action__in=REVIEW_EDIT_ACTIONS,
+        actor=user,
+    )
     return (
         SubprocessorReview.objects.filter(status=SubprocessorReview.Status.SUBMITTED)
         .exclude(Q(submitted_by=user) | Q(created_by=user))
+        .exclude(Exists(edited_by_user))
         .select_related("vendor")
         .order_by("submitted_at")
+    )
+
+
+def key_recipient_changes_pending() -> QuerySet[KeyRecipientChange]:
+    """For security's dashboard: changes of who receives a vendor's keys, oldest first (key
+    links for those vendors are held until someone decides)."""
+    return (
+        KeyRecipientChange.objects.filter(status=KeyRecipientChange.Status.PENDING)
+        .select_related("vendor", "proposed_by")
+        .order_by("proposed_at", "pk")
     )

@@ -33,6 +33,7 @@ from vendors.models import (
     Criticality,
     DataSensitivity,
     EvidenceFile,
+    KeyRecipientChange,
     ReviewException,
     SubprocessorReview,
     SubserviceOrganization,
@@ -174,11 +175,58 @@ def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Ve
     return vendor
 
 
+def _unmark_other_key_contacts(vendor: Vendor, contact: VendorContact, *, actor: Any) -> None:
+    previous = vendor.contacts.filter(receives_access_keys=True).exclude(pk=contact.pk)
+    for other in previous:
+        audit_record(
+            actor=actor,
+            action="vendor.contact_update",
+            obj=other,
+            before=audit_snapshot(other),
+            after={**audit_snapshot(other), "receives_access_keys": False},
+        )
+    previous.update(receives_access_keys=False)
+
+
+def pending_key_recipient_change(vendor_id: int) -> KeyRecipientChange | None:
+    return (
+        KeyRecipientChange.objects.select_related("contact", "proposed_by")
+        .filter(vendor_id=vendor_id, status=KeyRecipientChange.Status.PENDING)
+        .first()
+    )
+
+
+# Requests past the draft stage: keys may flow for them without anyone looking at the vendor
+# page again, so from then on even the first key recipient is confirmed by security.
+_REQUESTS_UNDER_WAY = ("submitted", "approved", "provisioning", "pr_open", "active", "expiring")
+
+
+def _recipient_change_needs_security(vendor: Vendor) -> bool:
+    """Whether a change of who receives keys must wait for security: always once the vendor
+    has a key recipient (the change would redirect a key), and for the first recipient once
+    an IAM-user request is under way. A vendor being registered names its first recipient
+    directly; security sees it on the vendor page before approving any access."""
+    from approvals.models import AccessRequest, Strategy  # approvals imports vendors
+
+    return (
+        vendor.contacts.filter(receives_access_keys=True).exists()
+        or AccessRequest.objects.filter(
+            vendor=vendor, strategy=Strategy.IAM_USER, status__in=_REQUESTS_UNDER_WAY
+        ).exists()
+    )
+
+
 @transaction.atomic
 def contact_save(
     *, vendor_id: int, actor: Any, data: dict[str, Any], contact_id: int | None = None
 ) -> VendorContact:
-    """Adds or changes a contact; marking a new key recipient unmarks the previous one."""
+    """Adds or changes a contact; marking a new key recipient unmarks the previous one.
+
+    A change of who receives access keys (the key contact's e-mail, another contact marked,
+    a new contact marked) is not applied when it needs security (see
+    `_recipient_change_needs_security`): it becomes a pending `KeyRecipientChange`, the
+    contact keeps its confirmed e-mail and flag, and the rest of the edit is saved.
+    """
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
     contact = (
         VendorContact.objects.get(pk=contact_id, vendor=vendor)
@@ -186,21 +234,54 @@ def contact_save(
         else VendorContact(vendor=vendor)
     )
     before = audit_snapshot(contact) if contact.pk else None
+    confirmed_email, confirmed_flag = contact.email, contact.receives_access_keys
     for field in ("name", "email", "role", "receives_access_keys"):
         if field in data:
             setattr(contact, field, data[field])
     contact.email = contact.email.strip().lower()
-    if contact.receives_access_keys:
-        previous = vendor.contacts.filter(receives_access_keys=True).exclude(pk=contact.pk)
-        for other in previous:
+    pending = pending_key_recipient_change(vendor.pk)
+    email_changes = contact.pk is not None and contact.email != confirmed_email
+    if pending and pending.contact_id == contact.pk and email_changes:
+        raise ValidationError(
+            {
+                "email": _(
+                    "A change of who receives this vendor's access keys names this "
+                    "contact and waits for security: its e-mail cannot change until then."
+                )
+            }
+        )
+    changes_recipient = contact.receives_access_keys and (
+        not confirmed_flag or contact.email != confirmed_email
+    )
+    if changes_recipient and (pending or _recipient_change_needs_security(vendor)):
+        if pending:
+            raise ValidationError(
+                _(
+                    "A change of who receives this vendor's access keys already waits for "
+                    "security: ask them to confirm or reject it first."
+                )
+            )
+        proposed_email = contact.email
+        # Validated with the proposed address (format, one address per vendor) ...
+        contact.receives_access_keys = confirmed_flag
+        contact.full_clean()
+        # ... but saved with the confirmed one: the key contact's address changes on confirm.
+        if confirmed_flag:
+            contact.email = confirmed_email
+        contact.save()
+        after = audit_snapshot(contact)
+        if before != after:
             audit_record(
                 actor=actor,
-                action="vendor.contact_update",
-                obj=other,
-                before=audit_snapshot(other),
-                after={**audit_snapshot(other), "receives_access_keys": False},
+                action="vendor.contact_update" if before else "vendor.contact_add",
+                obj=contact,
+                before=before,
+                after=after,
             )
-        previous.update(receives_access_keys=False)
+        _key_recipient_change_propose(vendor, contact, proposed_email, actor=actor)
+        return contact
+    if contact.receives_access_keys:
+        _unmark_other_key_contacts(vendor, contact, actor=actor)
     contact.full_clean()
     contact.save()
     audit_record(
@@ -213,9 +294,122 @@ def contact_save(
     return contact
 
 
+def _key_recipient_change_propose(
+    vendor: Vendor, contact: VendorContact, email: str, *, actor: Any
+) -> KeyRecipientChange:
+    """Records the proposal and tells the recipient until now and security (after commit)."""
+    current = vendor.contacts.filter(receives_access_keys=True).first()
+    change = KeyRecipientChange.objects.create(
+        vendor=vendor,
+        contact=contact,
+        email=email,
+        previous_email=current.email if current else "",
+        proposed_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        action="vendor.key_recipient_propose",
+        obj=change,
+        after=audit_snapshot(change),
+    )
+    from approvals.notifications import notify_key_recipient_change_on_commit
+
+    notify_key_recipient_change_on_commit(change_id=change.pk)
+    return change
+
+
+def key_recipient_change_may_decide(change: KeyRecipientChange, user: Any) -> bool:
+    """Security, and neither the proposer nor the vendor's requester: its creator or anyone
+    who asked for its access (each could want the keys sent somewhere else)."""
+    from approvals.models import AccessRequest
+
+    return (
+        has_role(user, Role.SECURITY)
+        and user.pk not in (change.proposed_by_id, change.vendor.created_by_id)
+        and not AccessRequest.objects.filter(vendor_id=change.vendor_id, requester=user).exists()
+    )
+
+
+@transaction.atomic
+def key_recipient_change_decide(
+    *, change_id: int, actor: Any, confirm: bool, mfa_verified: bool, comment: str = ""
+) -> KeyRecipientChange:
+    """Security confirms (the contact becomes the key recipient at the proposed address) or
+    rejects a pending change; either way the key links held meanwhile go out, to whoever
+    receives keys after the decision."""
+    vendor_id = KeyRecipientChange.objects.values_list("vendor_id", flat=True).get(pk=change_id)
+    vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    change = (
+        KeyRecipientChange.objects.select_for_update().select_related("vendor").get(pk=change_id)
+    )
+    if not has_role(actor, Role.SECURITY):
+        raise PermissionDenied(_("Only the security team confirms who receives access keys."))
+    if not key_recipient_change_may_decide(change, actor):
+        raise PermissionDenied(
+            _(
+                "You proposed this change or asked for this vendor's access: another member "
+                "of the security team must decide it."
+            )
+        )
+    if not mfa_verified:
+        raise PermissionDenied(
+            _("Sign in with your second factor (authenticator app) before deciding.")
+        )
+    if change.status != KeyRecipientChange.Status.PENDING:
+        raise ValidationError(_("This change was decided already."))
+    comment = comment.strip()
+    if not confirm and not comment:
+        raise ValidationError({"comment": _("Say why the change is rejected.")})
+    before = audit_snapshot(change)
+    if confirm:
+        if change.contact_id is None:
+            raise ValidationError(_("The contact of this change was removed: reject it."))
+        contact = VendorContact.objects.select_for_update().get(pk=change.contact_id)
+        contact_before = audit_snapshot(contact)
+        _unmark_other_key_contacts(vendor, contact, actor=actor)
+        contact.email = change.email
+        contact.receives_access_keys = True
+        contact.full_clean()
+        contact.save()
+        audit_record(
+            actor=actor,
+            action="vendor.contact_update",
+            obj=contact,
+            before=contact_before,
+            after=audit_snapshot(contact),
+        )
+    change.status = (
+        KeyRecipientChange.Status.CONFIRMED if confirm else KeyRecipientChange.Status.REJECTED
+    )
+    change.decided_by = actor
+    change.decided_at = timezone.now()
+    change.decision_comment = comment
+    change.save()
+    audit_record(
+        actor=actor,
+        action="vendor.key_recipient_confirm" if confirm else "vendor.key_recipient_reject",
+        obj=change,
+        before=before,
+        after=audit_snapshot(change),
+    )
+    from approvals.key_tasks import key_deliveries_release_task  # approvals imports vendors
+
+    # After commit, in the worker: the links' requests are locked there before the audit
+    # log, the order every key service keeps (here the audit log is locked already).
+    key_deliveries_release_task.delay_on_commit(vendor.pk)  # type: ignore[attr-defined]
+    return change
+
+
 @transaction.atomic
 def contact_delete(*, contact_id: int, actor: Any) -> None:
     contact = VendorContact.objects.select_for_update().get(pk=contact_id)
+    if contact.key_recipient_changes.filter(status=KeyRecipientChange.Status.PENDING).exists():
+        raise ValidationError(
+            _(
+                "A change of who receives access keys names this contact and waits for "
+                "security: it cannot be removed until then."
+            )
+        )
     audit_record(
         actor=actor, action="vendor.contact_remove", obj=contact, before=audit_snapshot(contact)
     )
@@ -348,6 +542,7 @@ def review_remove_detail(*, review_id: int, actor: Any, kind: str, detail_id: in
     model = REVIEW_DETAIL_MODELS[kind]
     review = _lock_review(review_id)
     _require_editable(review, actor)
+    # DoesNotExist (an id that is not this review's) reaches the view, which answers 404.
     detail = model.objects.get(pk=detail_id, review=review)
     audit_record(
         actor=actor, action=f"review.{kind}_remove", obj=review, before=audit_snapshot(detail)
@@ -455,16 +650,23 @@ def evidence_add(
     return evidence
 
 
-def evidence_can_read(evidence: EvidenceFile, user: Any) -> bool:
-    """Security and auditors read all evidence; others only for reviews they write or own."""
+def review_can_read(review: SubprocessorReview, user: Any) -> bool:
+    """Security and auditors read every review; others only the reviews they write or own.
+
+    A review holds the vendor's SOC 2 findings, exceptions and our dispositions: the same
+    people may read it as may download its evidence files."""
     if has_role(user, Role.SECURITY, Role.AUDITORS):
         return True
-    review = evidence.review
     return user.is_authenticated and user.pk in (
         review.created_by_id,
         review.submitted_by_id,
         review.vendor.internal_owner_id,
     )
+
+
+def evidence_can_read(evidence: EvidenceFile, user: Any) -> bool:
+    """Evidence is read by whoever may read its review."""
+    return review_can_read(evidence.review, user)
 
 
 # --- Submission and decision ----------------------------------------------------------------------
@@ -535,6 +737,43 @@ def review_submit(*, review_id: int, actor: Any) -> SubprocessorReview:
     return review
 
 
+# The audited actions by which someone shapes a review's content before it is submitted.
+REVIEW_EDIT_ACTIONS = (
+    "review.start",
+    "review.update",
+    "review.evidence_add",
+    *(f"review.{kind}_{verb}" for kind in REVIEW_DETAIL_MODELS for verb in ("add", "remove")),
+)
+
+
+def review_editor_ids(review_id: int) -> set[int]:
+    """Everyone who wrote part of the review: its author, anyone who changed its answers or
+    facts, uploaded evidence or added/removed an exception, CUEC or subservice organization.
+
+    Read from the audit log, which records each of those edits with its actor and cannot be
+    rewritten, so it also covers reviews edited before this rule existed."""
+    from approvals.models import AuditEvent
+
+    return set(
+        AuditEvent.objects.filter(
+            object_type=SubprocessorReview._meta.label_lower,
+            object_id=str(review_id),
+            action__in=REVIEW_EDIT_ACTIONS,
+            actor__isnull=False,
+        ).values_list("actor_id", flat=True)
+    )
+
+
+def review_may_decide(review: SubprocessorReview, user: Any) -> bool:
+    """Whether `user` is independent of the review: security, and neither its submitter nor
+    anyone who wrote any of it (a decider must not mark their own work)."""
+    return (
+        has_role(user, Role.SECURITY)
+        and user.pk not in (review.submitted_by_id, review.created_by_id)
+        and user.pk not in review_editor_ids(review.pk)
+    )
+
+
 def review_interval_months(tier: str) -> int:
     return int(settings.PORTAL_REVIEW_INTERVAL_MONTHS[tier])
 
@@ -558,10 +797,10 @@ def review_decide(
         raise PermissionDenied(_("Only the security team decides reviews."))
     if review.status != RStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted review can be decided."))
-    if actor.pk in (review.submitted_by_id, review.created_by_id):
+    if not review_may_decide(review, actor):
         raise PermissionDenied(
             _(
-                "You wrote or submitted this review: another member of the "
+                "You wrote, edited or submitted this review: another member of the "
                 "security team must decide it."
             )
         )

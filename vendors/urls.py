@@ -19,6 +19,11 @@ urlpatterns = [
         views.contact_delete,
         name="contact_delete",
     ),
+    path(
+        "vendors/<int:pk>/key-recipient/<int:change_id>/decide/",
+        views.key_recipient_decide,
+        name="key_recipient_decide",
+    ),
     path("vendors/<int:pk>/reviews/start/", views.review_start, name="review_start"),
     path("reviews/<int:pk>/", views.review_detail, name="review_detail"),
     path("reviews/<int:pk>/edit/", views.review_edit, name="review_edit"),

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from vendors import selectors, services
 from vendors.forms import (
@@ -24,7 +25,13 @@ from vendors.forms import (
     VendorFilterForm,
     VendorForm,
 )
-from vendors.models import EvidenceFile, SubprocessorReview, Vendor, VendorContact
+from vendors.models import (
+    EvidenceFile,
+    KeyRecipientChange,
+    SubprocessorReview,
+    Vendor,
+    VendorContact,
+)
 
 PAGE_SIZE = 25
 
@@ -117,6 +124,8 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reviews = vendor.reviews.select_related("created_by", "submitted_by", "decided_by")
     from reports.access_map import vendor_live_grants
 
+    key_change = services.pending_key_recipient_change(vendor.pk)
+
     return render(
         request,
         "vendors/vendor_detail.html",
@@ -130,8 +139,42 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_review": can_write(request.user) and vendor.status == Vendor.Status.ACTIVE,
             "can_offboard": has_role(request.user, Role.SECURITY)
             and vendor.status == Vendor.Status.ACTIVE,
+            "key_change": key_change,
+            "can_decide_key_change": key_change is not None
+            and services.key_recipient_change_may_decide(key_change, request.user),
         },
     )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def key_recipient_decide(request: HttpRequest, pk: int, change_id: int) -> HttpResponse:
+    """Security confirms or rejects a pending change of who receives the vendor's keys."""
+    get_object_or_404(KeyRecipientChange, pk=change_id, vendor_id=pk)
+    decision = request.POST.get("decision", "")
+    if decision not in ("confirm", "reject"):
+        messages.error(request, _("Choose confirm or reject."))
+        return redirect("vendors:detail", pk=pk)
+    try:
+        services.key_recipient_change_decide(
+            change_id=change_id,
+            actor=request.user,
+            confirm=decision == "confirm",
+            mfa_verified=session_mfa_verified(request),
+            comment=request.POST.get("comment", ""),
+        )
+    except PermissionDenied as refusal:  # no second factor, or their own change: say which
+        messages.error(request, str(refusal) or _("You cannot decide this change."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            _("Change confirmed: held key links go to the new recipient.")
+            if decision == "confirm"
+            else _("Change rejected: held key links go to the current recipient."),
+        )
+    return redirect("vendors:detail", pk=pk)
 
 
 def _not_found() -> Http404:
@@ -162,7 +205,7 @@ def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -
     form = ContactForm(request.POST or None, instance=contact)
     if request.method == "POST" and form.is_valid():
         try:
-            services.contact_save(
+            saved = services.contact_save(
                 vendor_id=vendor.pk,
                 actor=request.user,
                 data=form.cleaned_data,
@@ -171,7 +214,17 @@ def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, _("Contact saved."))
+            change = services.pending_key_recipient_change(vendor.pk)
+            if change is not None and change.contact_id == saved.pk:
+                messages.warning(
+                    request,
+                    _(
+                        "Contact saved. Who receives the access keys changes once the "
+                        "security team confirms it; key links wait until then."
+                    ),
+                )
+            else:
+                messages.success(request, _("Contact saved."))
             return redirect("vendors:detail", pk=vendor.pk)
     return render(
         request, "vendors/contact_form.html", {"form": form, "vendor": vendor, "contact": contact}
@@ -185,8 +238,12 @@ def contact_delete(request: HttpRequest, pk: int, contact_id: int) -> HttpRespon
     if not _can_edit_vendor(vendor, request.user):
         raise PermissionDenied
     get_object_or_404(VendorContact, pk=contact_id, vendor=vendor)
-    services.contact_delete(contact_id=contact_id, actor=request.user)
-    messages.success(request, _("Contact removed."))
+    try:
+        services.contact_delete(contact_id=contact_id, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Contact removed."))
     return redirect("vendors:detail", pk=vendor.pk)
 
 
@@ -205,16 +262,21 @@ def review_start(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("vendors:review_edit", pk=review.pk)
 
 
-def _review_or_404(pk: int) -> SubprocessorReview:
+def _review_or_404(pk: int, user: Any) -> SubprocessorReview:
+    """The review, if `user` may read it: its content (findings, exceptions, answers) is
+    limited like its evidence files, with the same 403."""
     try:
-        return selectors.review_detail(pk=pk)
+        review = selectors.review_detail(pk=pk)
     except SubprocessorReview.DoesNotExist as exc:
         raise _not_found() from exc
+    if not services.review_can_read(review, user):
+        raise PermissionDenied
+    return review
 
 
 def _editable_review(pk: int, user: Any) -> SubprocessorReview:
     """The review, if `user` may change it: refused before any input is read."""
-    review = _review_or_404(pk)
+    review = _review_or_404(pk, user)
     if review.is_editable and not services.review_can_edit(review, user):
         raise PermissionDenied
     return review
@@ -240,11 +302,9 @@ def _review_context(
 @require_GET
 @role_required()
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
-    can_decide = (
-        has_role(request.user, Role.SECURITY)
-        and review.status == review.Status.SUBMITTED
-        and request.user.pk not in (review.submitted_by_id, review.created_by_id)
+    review = _review_or_404(pk, request.user)
+    can_decide = review.status == review.Status.SUBMITTED and services.review_may_decide(
+        review, request.user
     )
     context = _review_context(
         request, review, can_decide=can_decide, decision_form=DecisionForm() if can_decide else None
@@ -256,7 +316,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @role_required(write=True)
 def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
+    review = _review_or_404(pk, request.user)
     if not services.review_can_edit(review, request.user):
         if not review.is_editable:
             return redirect("vendors:review_detail", pk=review.pk)
@@ -357,6 +417,8 @@ def review_detail_remove(request: HttpRequest, pk: int, kind: str, detail_id: in
         services.review_remove_detail(
             review_id=pk, actor=request.user, kind=kind, detail_id=detail_id
         )
+    except ObjectDoesNotExist as exc:  # not this review's, or removed already
+        raise _not_found() from exc
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect(f"{review_edit_url(pk)}#{kind}s")
@@ -409,7 +471,7 @@ def evidence_download(request: HttpRequest, pk: int) -> FileResponse:
 @require_POST
 @role_required(Role.SECURITY, write=True)
 def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    review = _review_or_404(pk)
+    review = _review_or_404(pk, request.user)
     form = DecisionForm(request.POST)
     if form.is_valid():
         try:

@@ -22,7 +22,7 @@ from approvals.audit import audit_events_for
 from approvals.forms import AccessRequestForm
 from approvals.fulfilment import request_pull_requests
 from approvals.key_selectors import access_keys_for_request, access_keys_state
-from approvals.keys import LIVE_REQUEST_STATES, iam_user_name
+from approvals.keys import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_delivery_held
 from approvals.models import AccessRequest, Strategy
 from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS
 from vendors.selectors import ReviewState, vendor_review_state
@@ -192,6 +192,13 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "access_keys": access_keys,
             "key_state": access_keys_state(access_request, access_keys),
             "iam_user_name": iam_user_name(access_request),
+            # Only an IAM-user grant has keys: whoever approves it sees who will receive them,
+            # and whether a change of that recipient holds the links.
+            "key_recipient": key_contact(access_request.vendor_id)
+            if access_request.strategy == Strategy.IAM_USER
+            else None,
+            "key_delivery_held": access_request.strategy == Strategy.IAM_USER
+            and key_delivery_held(access_request.vendor_id),
             "can_reissue_key": has_role(request.user, Role.SECURITY)
             and access_request.strategy == Strategy.IAM_USER
             and access_request.status in LIVE_REQUEST_STATES,

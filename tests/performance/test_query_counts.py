@@ -72,7 +72,9 @@ PAGES = {
     "dashboard": Page(
         "security",
         lambda seeded: reverse("dashboard"),
-        12,  # 9, plus "Needs attention": failed requests, failed revocations, keys
+        # 9, plus "Needs attention": failed requests, failed revocations, keys, key recipient
+        # changes waiting for security
+        13,
         _length("expiring_soon", "requests_to_decide", "reviews_to_decide"),
     ),
     "request list": Page(

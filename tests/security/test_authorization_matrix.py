@@ -32,7 +32,6 @@ READ = {
     "dashboard",
     "vendors:list",
     "vendors:detail",
-    "vendors:review_detail",
     "approvals:accounts",
     "approvals:accounts_sync_status",
     "approvals:accounts_count",
@@ -50,6 +49,7 @@ AUDIT_READ = {
 }
 OWNER_READ = {
     "approvals:request_detail",
+    "vendors:review_detail",
     "vendors:evidence_download",
     "approvals:request_progress",
     "approvals:request_key_state",
@@ -77,6 +77,7 @@ OWNER_WRITE = {
 }
 SECURITY = {
     "vendors:offboard",
+    "vendors:key_recipient_decide",
     "vendors:review_decide",
     "approvals:accounts_sync",
     "approvals:request_approve",
@@ -153,6 +154,11 @@ def world(make_user):
     exception = vendor_services.review_add_detail(
         review_id=review.pk, actor=owner, kind="exception", data={"description": "x"}
     )
+    from vendors.models import KeyRecipientChange
+
+    key_change = KeyRecipientChange.objects.create(
+        vendor=vendor, contact=contact, email="new@vendor.example", proposed_by=owner
+    )
     staging_account()
     access_request = draft_request(owner, vendor)
     kwargs: dict[str, dict[str, Any]] = {
@@ -162,6 +168,7 @@ def world(make_user):
         "vendors:contact_add": {"pk": vendor.pk},
         "vendors:contact_edit": {"pk": vendor.pk, "contact_id": contact.pk},
         "vendors:contact_delete": {"pk": vendor.pk, "contact_id": contact.pk},
+        "vendors:key_recipient_decide": {"pk": vendor.pk, "change_id": key_change.pk},
         "vendors:review_start": {"pk": vendor.pk},
         "vendors:review_detail": {"pk": review.pk},
         "vendors:review_edit": {"pk": review.pk},

@@ -97,7 +97,7 @@ def test_names_and_slugs_are_unique(vendor, engineer):
     assert "name" in error.value.error_dict
 
 
-def test_one_key_contact_per_vendor(vendor, engineer):
+def test_one_key_contact_per_vendor(vendor, engineer, security):
     first = services.contact_save(
         vendor_id=vendor.pk,
         actor=engineer,
@@ -108,7 +108,17 @@ def test_one_key_contact_per_vendor(vendor, engineer):
         actor=engineer,
         data={"name": "B", "email": "b@vendor.example", "receives_access_keys": True},
     )
+    # Another recipient is a change that security confirms (tests/approvals/
+    # test_key_recipient_change.py); once confirmed, the previous one is unmarked.
+    assert not second.receives_access_keys
+    services.key_recipient_change_decide(
+        change_id=services.pending_key_recipient_change(vendor.pk).pk,
+        actor=security,
+        confirm=True,
+        mfa_verified=True,
+    )
     first.refresh_from_db()
+    second.refresh_from_db()
     assert (first.receives_access_keys, second.receives_access_keys) == (False, True)
     assert first.email == "a@vendor.example"
     assert VendorContact.objects.filter(receives_access_keys=True).count() == 1
