@@ -33,7 +33,7 @@ from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
 from approvals.models import AccessRequest, Approval, PullRequest, PullRequestModelStore
 from approvals.notifications import notify_on_commit, request_url
-from approvals.requests import grant_for
+from approvals.requests import generator_options, grant_for
 from approvals.workflow import transition
 from provisioning.forges import (
     CommitState,
@@ -141,7 +141,7 @@ def _generate(mirror: Mirror, grant: Any, base: str, *, revoke: bool = False) ->
     with mirror.locked() as repo, tempfile.TemporaryDirectory(prefix="substrate-gen-") as folder:
         commit = repo[heads[base].encode()]
         export_tree(repo, commit.tree, Path(folder))  # type: ignore[attr-defined]
-        return build(Path(folder), grant)
+        return build(Path(folder), grant, generator_options())
 
 
 @contextlib.contextmanager

@@ -446,6 +446,15 @@ def grant_for(access_request: AccessRequest) -> Any:
     )
 
 
+def generator_options() -> Any:
+    """The generator's overrides from settings: SUBSTRATE_VERSION, when set, is the
+    organization's release, for repositories that do not record one (and wins over the
+    repository's, as Options documents)."""
+    from provisioning.substrate import Options
+
+    return Options(substrate_version=settings.SUBSTRATE_VERSION or None)
+
+
 def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
     from approvals.fulfilment import mirrored_default_branch
@@ -464,7 +473,7 @@ def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
             else mirrored_default_branch()
         )
         with checkout as (folder, commit):
-            changeset = generate_changeset(folder, grant)
+            changeset = generate_changeset(folder, grant, generator_options())
     except RepositoryUnavailable as exc:
         return {
             "error": _("No preview: the Substrate repository is not readable here (%(e)s)")
