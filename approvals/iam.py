@@ -157,14 +157,52 @@ _PARLIAMENT_ERRORS = {
 }
 
 
+# The deepest nesting a permission policy needs: the document, its Statement array, a
+# statement, Condition, an operator, a key and its list of values. Anything deeper is not a
+# policy, and a deep enough one would exhaust the parser's (or the encoder's) stack.
+POLICY_MAX_DEPTH = 8
+
+
+def _json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in `value` (iterative: no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > POLICY_MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise IamInputError(f"{name} is not a JSON value IAM accepts.")
+
+
 def parse_policy_document(text: str) -> dict[str, Any]:
     """Parses and checks the IAM grammar of a permission policy; raises IamInputError."""
+    too_deep = IamInputError(
+        f"The policy is nested too deeply: a permission policy needs at most "
+        f"{POLICY_MAX_DEPTH} levels of arrays and objects."
+    )
     try:
-        document = json.loads(text)
+        # NaN and Infinity are Python's extensions of JSON: IAM and the generator refuse them.
+        document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise IamInputError(
             f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
+    except RecursionError:
+        raise too_deep from None
+    if _json_depth(document) > POLICY_MAX_DEPTH:
+        raise too_deep
     if not isinstance(document, dict):
         raise IamInputError("A policy is a JSON object with Version and Statement.")
     if document.get("Version") != "2012-10-17":

@@ -227,3 +227,13 @@ def test_quorum_is_configurable_upward_only():
     }
     assert iam.assess_risk(**args, minimum_approvals=3).required_approvals == 3
     assert iam.assess_risk(**args, minimum_approvals=1).required_approvals == 2
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_python_json_extensions_are_refused(constant):
+    text = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", '
+        '"Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": ' + constant + "}}}]}"
+    )
+    with pytest.raises(iam.IamInputError, match="not a JSON value"):
+        iam.parse_policy_document(text)
