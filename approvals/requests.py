@@ -105,7 +105,7 @@ def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
     if "role_name" in uses:
         role_name = (data.get("role_name") or "").strip() or default_role_name(data["vendor"])
         try:
-            access_request.role_name = iam.check_role_name(role_name)
+            access_request.role_name = iam.check_role_name(role_name, strategy)
         except iam.IamInputError as exc:
             errors.setdefault("role_name", []).append(str(exc))
         else:
