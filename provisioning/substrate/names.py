@@ -89,6 +89,10 @@ RESERVED_ROLE_NAMES = frozenset(
     )
 )
 
+# IAM user names Substrate uses (management and Substrate accounts); the IAM-user strategy
+# names its user after the vendor's slug, and IAM user names are case-insensitive.
+RESERVED_USER_NAMES = frozenset({"substrate"})
+
 AWS_MANAGED_READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 AWS_MANAGED_ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
 
@@ -107,6 +111,12 @@ def vendor_slug(value: object, field: str = "vendor") -> str:
             field,
             f"{text!r} is not a vendor slug (lower-case letters and digits with single inner "
             "hyphens, starting with a letter, at most 40 characters)",
+        )
+    if text in RESERVED_USER_NAMES:
+        raise GrantError(
+            field,
+            f"{text!r} would name the IAM user of an IAM-user grant like Substrate's own user "
+            "(IAM user names ignore case); choose another slug",
         )
     if text.endswith(DERIVED_SUFFIXES):
         raise GrantError(

@@ -57,6 +57,7 @@ def grant(**overrides: object) -> Grant:
         ("vendor", "acme-hub"),  # would share policies/acme-hub.* with vendor "acme"
         ("vendor", "acme-trust"),  # would share the acme-trust Terraform label
         ("vendor", "acme-user"),  # would share policies/acme-user.* with vendor "acme"
+        ("vendor", "substrate"),  # the IAM user would be Substrate's own
         ("role_name", 'Acme"Read'),
         ("role_name", "Acme Read"),
         ("role_name", "Acme${x}"),
