@@ -307,3 +307,14 @@ def test_python_json_extensions_are_refused(constant):
     )
     with pytest.raises(iam.IamInputError, match="not a JSON value"):
         iam.parse_policy_document(text)
+
+
+def test_a_policy_over_the_inline_limit_is_refused_at_input():
+    """The generator refuses it, so the form must: it used to be only a lint finding."""
+    actions = [f"s3:GetObject{'x' * 20}{i}" for i in range(500)]
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
+    with pytest.raises(iam.IamInputError, match="10,240"):
+        iam.parse_policy_document(json.dumps(document))

@@ -371,10 +371,11 @@ def test_free_text_never_reaches_the_generated_files(client, engineer, substrate
     for number, attack in enumerate(HCL_ATTACKS):
         vendor = vendor_services.vendor_create(
             actor=engineer,
-            data=vendor_data(
-                engineer, name=f"Orbit {attack}", slug=f"orbit-{number}", purpose=attack
-            ),
+            data=vendor_data(engineer, name="Orbit", slug=f"orbit-{number}", purpose=attack),
         )
+        # The services refuse line breaks in names; a name stored past them is free text too.
+        Vendor.objects.filter(pk=vendor.pk).update(name=f"Orbit {attack}")
+        vendor.refresh_from_db()
         access_request = _saved(_file_request(client, _form(vendor, justification=attack)))
         assert access_request.justification == attack.strip()
         for path, content in _files(access_request):
