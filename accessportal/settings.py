@@ -10,6 +10,7 @@ variable; `manage.py`, `wsgi.py` and `celery.py` print that message without a tr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -340,7 +341,14 @@ AWS_ORGANIZATION_READER_ROLE_ARN = cfg.string(
 AWS_ADMIN_ROLE_ARN = cfg.string("AWS_ADMIN_ROLE_ARN", default="", allow_empty=True)
 SUBSTRATE_REPO_URL = cfg.string("SUBSTRATE_REPO_URL", default=str(VAR_DIR / "substrate.git"))
 SUBSTRATE_DEFAULT_BRANCH = cfg.string("SUBSTRATE_DEFAULT_BRANCH", default="main")
+# The organization's Substrate release (YYYY.MM), for repositories that do not record it in
+# substrate.valid-environment-quality-pairs.json; when set it wins over what the repository says
+# (approvals.requests.generator_options passes it to the change-set generator).
 SUBSTRATE_VERSION = cfg.string("SUBSTRATE_VERSION", default="", allow_empty=True)
+if SUBSTRATE_VERSION and not re.fullmatch(r"[0-9]{4}\.[0-9]{2}", SUBSTRATE_VERSION, re.ASCII):
+    cfg.errors.append(
+        f"SUBSTRATE_VERSION={SUBSTRATE_VERSION!r} is not a Substrate release (YYYY.MM: 2024.08)."
+    )
 FORGE = cfg.choice("FORGE", choices=("local", "github", "gitlab"), default="local")
 FORGE_API_URL = cfg.string("FORGE_API_URL", default="", allow_empty=True)
 FORGE_REPOSITORY = cfg.string("FORGE_REPOSITORY", default="", allow_empty=True)

@@ -49,7 +49,10 @@ class AccessRequestForm(forms.Form):
         label=_("Vendor's AWS principals"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text=_("12-digit account ids or IAM role/user ARNs, one per line."),
+        help_text=_(
+            "12-digit account ids (an arn:aws:iam::ID:root counts as the id) or IAM role/user "
+            "ARNs of the aws partition, one per line."
+        ),
     )
     external_id = forms.CharField(
         label=_("External id"),

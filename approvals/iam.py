@@ -12,23 +12,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Matched with `fullmatch` and ASCII semantics: `$` would accept a trailing newline, and `\d` or
-# `\w` any Unicode digit or letter, none of which IAM allows (nor the change-set generator).
-ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
-# Role or user ARNs (with an optional path), or the account root; standard partitions only.
-# Path segments use the IAM name alphabet, as the generator does (provisioning/substrate/names):
-# IAM allows any printable ASCII there, but quotes, `$` or `{` have no business in a vendor's ARN.
-PRINCIPAL_ARN = re.compile(
-    r"arn:aws(?:-us-gov|-cn)?:iam::(\d{12}):"
-    r"(?:root|(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64})",
-    re.ASCII,
-)
-EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
-ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
-MANAGED_POLICY_ARN = re.compile(
-    r"arn:aws(?:-us-gov|-cn)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@/-]{1,512}/)?[\w+=,.@-]{1,128}",
-    re.ASCII,
-)
+from provisioning.substrate import names
+from provisioning.substrate.errors import GrantError
+
+# Principals, external ids, role names and managed policy ARNs are checked by the change-set
+# generator's own functions (provisioning.substrate.names): one validation for the form and
+# the generator, so that nothing the form accepts fails later at fulfilment.
 # Resource ARNs for the policy generator: partition, service, region, account, resource. The
 # resource part may hold any printable ASCII (S3 keys do); it ends up as a JSON string.
 RESOURCE_ARN = re.compile(
@@ -62,8 +51,17 @@ class IamInputError(ValueError):
     """A value that IAM would refuse or that would be unsafe to grant."""
 
 
+def _checked(check: Any, *args: Any) -> Any:
+    """`check(*args)` from provisioning.substrate.names, its GrantError as an IamInputError."""
+    try:
+        return check(*args)
+    except GrantError as exc:
+        raise IamInputError(exc.message[:1].upper() + exc.message[1:] + ".") from None
+
+
 def parse_principals(text: str) -> list[str]:
-    """Vendor principals, one per line or comma: 12-digit account ids or IAM role/user ARNs."""
+    """Vendor principals, one per line or comma: 12-digit account ids (an account's root ARN
+    is read as its id) or IAM role/user ARNs."""
     principals: list[str] = []
     # Commas may separate entries, but role names may contain commas too: split on a comma only
     # where the next entry starts.
@@ -73,30 +71,30 @@ def parse_principals(text: str) -> list[str]:
             continue
         if raw == "*" or "*" in raw or "?" in raw:
             raise IamInputError(f"{raw!r}: a wildcard would let anyone assume the role.")
-        if ACCOUNT_ID.fullmatch(raw) or PRINCIPAL_ARN.fullmatch(raw):
-            if raw not in principals:
-                principals.append(raw)
-            continue
-        if raw.isdigit():
+        if raw.isdigit() and len(raw) != 12:
             raise IamInputError(f"{raw!r}: an AWS account id has exactly 12 digits.")
-        raise IamInputError(
-            f"{raw!r} is neither a 12-digit account id nor an IAM role or user ARN "
-            "(arn:aws:iam::123456789012:role/Name)."
-        )
+        principal = _checked(names.canonical_principal, raw)
+        if principal not in principals:
+            principals.append(principal)
     return principals
 
 
 def check_external_id(value: str) -> str:
-    if not EXTERNAL_ID.fullmatch(value):
+    if not names.EXTERNAL_ID.fullmatch(value):
         raise IamInputError(
             "Use 2 to 1,224 characters: letters, digits and + = , . @ : / - _ (STS's rule)."
         )
-    return value
+    return str(_checked(names.external_id, value))
 
 
-def check_role_name(value: str) -> str:
-    if not ROLE_NAME.fullmatch(value):
+def check_role_name(value: str, strategy: str = "") -> str:
+    """An IAM role name Substrate does not reserve; for the hub_role strategy, one that still
+    fits IAM's limit once the hub role's suffix is added."""
+    if not names.IAM_NAME.fullmatch(value):
         raise IamInputError("IAM role names are 1-64 letters, digits and + = , . @ - _.")
+    _checked(names.role_name, value)
+    if strategy == "hub_role":
+        _checked(names.hub_role_name, value)
     return value
 
 
@@ -111,10 +109,8 @@ def check_resource_arns(values: list[str]) -> list[str]:
 
 
 def check_managed_policy_arns(values: list[str]) -> list[str]:
-    for value in values:
-        if not MANAGED_POLICY_ARN.fullmatch(value):
-            raise IamInputError(f"{value!r} is not an IAM managed policy ARN.")
-    return values
+    """Managed policy ARNs that can be attached together to one role."""
+    return list(_checked(names.policy_arns, list(values)))
 
 
 @dataclass(frozen=True)
@@ -157,14 +153,52 @@ _PARLIAMENT_ERRORS = {
 }
 
 
+# The deepest nesting a permission policy needs: the document, its Statement array, a
+# statement, Condition, an operator, a key and its list of values. Anything deeper is not a
+# policy, and a deep enough one would exhaust the parser's (or the encoder's) stack.
+POLICY_MAX_DEPTH = 8
+
+
+def _json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in `value` (iterative: no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > POLICY_MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise IamInputError(f"{name} is not a JSON value IAM accepts.")
+
+
 def parse_policy_document(text: str) -> dict[str, Any]:
     """Parses and checks the IAM grammar of a permission policy; raises IamInputError."""
+    too_deep = IamInputError(
+        f"The policy is nested too deeply: a permission policy needs at most "
+        f"{POLICY_MAX_DEPTH} levels of arrays and objects."
+    )
     try:
-        document = json.loads(text)
+        # NaN and Infinity are Python's extensions of JSON: IAM and the generator refuse them.
+        document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise IamInputError(
             f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
+    except RecursionError:
+        raise too_deep from None
+    if _json_depth(document) > POLICY_MAX_DEPTH:
+        raise too_deep
     if not isinstance(document, dict):
         raise IamInputError("A policy is a JSON object with Version and Statement.")
     if document.get("Version") != "2012-10-17":
@@ -205,7 +239,10 @@ def parse_policy_document(text: str) -> dict[str, Any]:
                 raise IamInputError(f"{where}: {key} must be a string or a list of strings.")
         if "Condition" in statement and not isinstance(statement["Condition"], dict):
             raise IamInputError(f"{where}: Condition must be an object.")
-    return document
+    # IAM reads a lone statement object as a list of one; the generator (and Substrate's
+    # parser) take only the list, so the document is stored in that form.
+    document["Statement"] = statements
+    return dict(_checked(names.policy_document, document))
 
 
 def policy_size(document: dict[str, Any]) -> int:
@@ -319,7 +356,7 @@ def generate_least_privilege_policy(
     policy = write_policy_with_template(template)
     if not policy.get("Statement"):
         raise IamInputError("policy_sentry found no actions for these choices.")
-    return dict(policy)
+    return dict(_checked(names.policy_document, dict(policy)))
 
 
 RISK_LEVELS = ("low", "medium", "high", "critical")

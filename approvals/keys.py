@@ -58,6 +58,7 @@ from provisioning.keys import (
     link_token_matches,
     new_link_token,
 )
+from provisioning.text import one_line
 from vendors.models import Vendor, VendorContact
 
 logger = logging.getLogger(__name__)
@@ -380,7 +381,7 @@ def key_link_url(token: str) -> str:
 
 
 def _single_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return one_line(text)
 
 
 def access_key_link_send(*, delivery_id: int) -> bool:

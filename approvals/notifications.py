@@ -40,6 +40,7 @@ from approvals.notification_tasks import (
     notice_email_task,
     notice_slack_task,
 )
+from provisioning.text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +141,9 @@ def request_url(access_request_id: int) -> str:
 
 
 def single_line(text: str) -> str:
-    """`text` on one line: a vendor name with CR/LF must not add mail headers."""
-    return " ".join(str(text).split())
+    """`text` on one line: a vendor name with CR/LF must not add mail headers, nor one with
+    bidirectional controls reorder the subject (provisioning.text)."""
+    return one_line(text)
 
 
 def notice_subject(access_request: AccessRequest, event: str) -> str:
@@ -160,7 +162,7 @@ def notice_context(
         "event": event,
         "number": access_request.pk,
         "summary": NOTICES[event].summary,
-        "vendor": access_request.vendor.name,
+        "vendor": one_line(access_request.vendor.name),
         "strategy": str(access_request.get_strategy_display()),
         "status": str(access_request.get_status_display()),
         "risk": str(access_request.get_risk_level_display()) if access_request.risk_level else "",

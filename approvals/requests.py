@@ -105,7 +105,7 @@ def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
     if "role_name" in uses:
         role_name = (data.get("role_name") or "").strip() or default_role_name(data["vendor"])
         try:
-            access_request.role_name = iam.check_role_name(role_name)
+            access_request.role_name = iam.check_role_name(role_name, strategy)
         except iam.IamInputError as exc:
             errors.setdefault("role_name", []).append(str(exc))
         else:
@@ -446,6 +446,15 @@ def grant_for(access_request: AccessRequest) -> Any:
     )
 
 
+def generator_options() -> Any:
+    """The generator's overrides from settings: SUBSTRATE_VERSION, when set, is the
+    organization's release, for repositories that do not record one (and wins over the
+    repository's, as Options documents)."""
+    from provisioning.substrate import Options
+
+    return Options(substrate_version=settings.SUBSTRATE_VERSION or None)
+
+
 def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
     from approvals.fulfilment import mirrored_default_branch
@@ -464,7 +473,7 @@ def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
             else mirrored_default_branch()
         )
         with checkout as (folder, commit):
-            changeset = generate_changeset(folder, grant)
+            changeset = generate_changeset(folder, grant, generator_options())
     except RepositoryUnavailable as exc:
         return {
             "error": _("No preview: the Substrate repository is not readable here (%(e)s)")

@@ -34,6 +34,7 @@ from approvals.notifications import notify_on_commit
 from approvals.requests import grant_for
 from approvals.workflow import transition
 from provisioning.gitrepo import branch_name
+from provisioning.text import one_line
 
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
@@ -236,7 +237,7 @@ def _start(request_id: int, *, retry: bool) -> tuple[AccessRequest, PullRequest]
                 purpose=PullRequest.Purpose.REVOKE,
                 branch=branch,
                 base=settings.SUBSTRATE_DEFAULT_BRANCH,
-                title=(
+                title=one_line(
                     f"Revoke vendor access: {access_request.vendor.name} "
                     f"(request #{access_request.pk})"
                 )[:300],

@@ -142,7 +142,9 @@ def _receive(
         return _answer(400, "missing delivery or event")
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: a body nested deeper than the parser's stack (a signed one too: the
+        # secret proves who sent it, not that it is sane).
         return _answer(400, "invalid json")
     if not isinstance(payload, dict):
         return _answer(400, "invalid json")

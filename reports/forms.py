@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -12,12 +14,27 @@ from reports.renderers import CSV_PARTS
 from vendors.models import Tier, Vendor
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
+# The earliest date a report or filter takes. The portal holds no record older than this, and
+# the reports compute dates before and after the one given (a review's staleness, the quarter
+# before): from 0001-01-01 those overflow Python's date range.
+EARLIEST_DATE = date(1970, 1, 1)
+# The latest date a filter takes, far from date.max for the same reason (a day's end in UTC).
+LATEST_DATE = date(9000, 12, 31)
+
+
+def _in_range(value: object) -> object:
+    if isinstance(value, date) and not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise forms.ValidationError(
+            _("Choose a date from %(first)s to %(last)s.")
+            % {"first": EARLIEST_DATE.isoformat(), "last": LATEST_DATE.isoformat()}
+        )
+    return value
 
 
 def _not_in_future(value: object) -> object:
     if value and value > timezone.localdate():  # type: ignore[operator]
         raise forms.ValidationError(_("Choose today or an earlier date."))
-    return value
+    return _in_range(value)
 
 
 class SubprocessorReportForm(forms.Form):
@@ -54,6 +71,9 @@ class SubprocessorReportForm(forms.Form):
 
     def clean_as_of(self) -> object:
         return _not_in_future(self.cleaned_data.get("as_of"))
+
+    def clean_period_start(self) -> object:
+        return _in_range(self.cleaned_data.get("period_start"))
 
     def clean_part(self) -> str:
         part = self.cleaned_data.get("part") or "table"
@@ -100,3 +120,9 @@ class AuditLogFilterForm(forms.Form):
     actor = forms.CharField(label=_("Actor"), required=False, max_length=255)
     since = forms.DateField(label=_("From"), required=False, widget=DATE_INPUT)
     until = forms.DateField(label=_("To"), required=False, widget=DATE_INPUT)
+
+    def clean_since(self) -> object:
+        return _in_range(self.cleaned_data.get("since"))
+
+    def clean_until(self) -> object:
+        return _in_range(self.cleaned_data.get("until"))

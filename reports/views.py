@@ -237,7 +237,8 @@ def access_map_view(request: HttpRequest) -> HttpResponse:
 @role_required(*READERS)
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditLogFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
     filters = LogFilters(**{k: v for k, v in data.items() if v})
     try:
         before = int(request.GET.get("before", "")) or None
@@ -253,4 +254,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "log": audit_log_page(filters, before=before),
             "query": query.urlencode(),
         },
+        # Filters the form refuses (a date out of range) show the unfiltered log with the
+        # errors, as a 400 so that a script asking for them does not take it for an answer.
+        status=400 if form.is_bound and not valid else 200,
     )

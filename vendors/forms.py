@@ -68,6 +68,15 @@ class VendorForm(forms.ModelForm):
             del self.fields["tier_override"]
             del self.fields["tier_override_reason"]
 
+    def clean_name(self) -> str:
+        from vendors.services import vendor_name_problem  # the services' rule, said early
+
+        name = str(self.cleaned_data.get("name") or "")
+        problem = vendor_name_problem(name)
+        if problem:
+            raise forms.ValidationError(problem)
+        return name
+
 
 class ContactForm(forms.ModelForm):
     class Meta:

@@ -75,11 +75,29 @@ def tier_from_rubric(*, data_sensitivity: str, access_level: str, criticality: s
 # --- Vendors --------------------------------------------------------------------------------------
 
 
+def vendor_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a vendor's name, or None. The name reaches commit subjects, pull
+    request titles and e-mail subjects, so bidirectional controls (which reorder what readers
+    see) and line breaks or other control characters (which split a subject) are refused."""
+    from provisioning.text import unsafe_characters
+
+    found = unsafe_characters(name)
+    if not found:
+        return None
+    return _(
+        "Remove the invisible characters that would reorder or break the name where it is "
+        "shown: %(found)s."
+    ) % {"found": ", ".join(found)}
+
+
 def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) -> None:
     override_before = vendor.tier_override
     for field in VENDOR_FIELDS:
         if field in data:
             setattr(vendor, field, data[field])
+    problem = vendor_name_problem(vendor.name)
+    if problem:
+        raise ValidationError({"name": problem})
     if vendor.tier_override != override_before and not has_role(actor, Role.SECURITY):
         raise PermissionDenied(_("Only the security team can override a vendor's tier."))
     if vendor.tier_override and not vendor.tier_override_reason.strip():

@@ -88,6 +88,8 @@ def _form_page(
             "problems": [m for messages_ in problems.values() for m in messages_],
             "strategy_fields": {k: sorted(v) for k, v in STRATEGY_FIELDS.items()},
         },
+        # A refused form is shown again with its errors, as a 400 (what was sent is wrong).
+        status=400 if form.is_bound and form.errors else 200,
     )
 
 

@@ -10,18 +10,17 @@ vendor called "@org/security" pings nobody. Long bodies are cut line by line bel
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
 from urllib.parse import quote, urlsplit
 
 from provisioning.substrate import ChangeSet, FileAction
+from provisioning.text import one_line
 
 GITHUB_BODY_LIMIT = 65_536
 _RESERVE = 1_000  # room for the truncation note, a closing fence and the footer
 _FIELD_LIMIT = 300
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _WORD_JOINER = "\u2060"
 _ACTIONS = {FileAction.CREATE: "create", FileAction.MODIFY: "modify", FileAction.DELETE: "delete"}
 
@@ -32,8 +31,7 @@ def _units(text: str) -> int:
 
 
 def _plain(value: object, limit: int = _FIELD_LIMIT) -> str:
-    text = unicodedata.normalize("NFC", str(value))
-    text = _LINE_BREAKS.sub(" ", text).strip()
+    text = one_line(value)  # no line breaks, controls or bidirectional overrides
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text

@@ -11,7 +11,7 @@ import copy
 import hashlib
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -53,9 +53,6 @@ VENDOR_TRUST_STRATEGIES = frozenset(
     {Strategy.ROLE_PER_ACCOUNT, Strategy.HUB_ROLE, Strategy.AUDITOR, Strategy.ADMINISTRATOR}
 )
 
-# IAM caps a role's inline policies at 10,240 characters in total (whitespace not counted).
-_INLINE_POLICY_LIMIT = 10_240
-
 
 @dataclass(frozen=True)
 class TargetAccount:
@@ -84,33 +81,6 @@ class TargetAccount:
     def key(self) -> tuple[str, str, str]:
         """(domain, environment, quality): the account's place in the repository."""
         return (self.domain, self.environment, self.quality)
-
-
-def _policy_document(value: object) -> dict[str, Any]:
-    """Validates an inline IAM policy document and returns a private deep copy of it."""
-    field_name = "inline_policy"
-    if not isinstance(value, Mapping):
-        raise GrantError(field_name, "must be a JSON object")
-    try:
-        # Round-tripping through the JSON encoder both deep-copies and proves the value is
-        # plain JSON (no NaN, no sets, no custom objects) before anything renders it.
-        text = json.dumps(value, allow_nan=False, sort_keys=False)
-        doc = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        raise GrantError(field_name, f"is not plain JSON: {exc}") from exc
-    if doc.get("Version") != "2012-10-17":
-        raise GrantError(field_name, 'needs "Version": "2012-10-17"')
-    statements = doc.get("Statement")
-    if not isinstance(statements, list) or not statements:
-        raise GrantError(field_name, "needs a non-empty Statement array")
-    for statement in statements:
-        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
-            raise GrantError(field_name, 'every statement needs "Effect": "Allow" or "Deny"')
-        if "Principal" in statement or "NotPrincipal" in statement:
-            raise GrantError(field_name, "a permission policy cannot name a principal")
-    if len(json.dumps(doc, separators=(",", ":"))) > _INLINE_POLICY_LIMIT:
-        raise GrantError(field_name, "is longer than IAM's 10,240-character inline limit")
-    return doc
 
 
 def _str_tuple(field_name: str, value: object) -> tuple[str, ...]:
@@ -148,12 +118,11 @@ class Grant:
         object.__setattr__(self, "strategy", strategy)
         names.role_name(self.role_name)
         if strategy is Strategy.HUB_ROLE:
-            names.role_name(self.hub_role_name, "role_name")
+            names.hub_role_name(self.role_name)
 
         principals = _str_tuple("principals", self.principals)
-        for value in principals:
-            names.principal(value)
-        if len(set(principals)) != len(principals):
+        # An account id and its root ARN are one principal for IAM.
+        if len({names.canonical_principal(value) for value in principals}) != len(principals):
             raise GrantError("principals", "lists the same principal twice")
         object.__setattr__(self, "principals", principals)
 
@@ -177,23 +146,11 @@ class Grant:
             raise GrantError("accounts", "lists the same account twice")
         object.__setattr__(self, "accounts", accounts)
 
-        arns = _str_tuple("managed_policy_arns", self.managed_policy_arns)
-        for value in arns:
-            names.policy_arn(value)
-        if len(set(arns)) != len(arns):
-            raise GrantError("managed_policy_arns", "lists the same policy twice")
-        if len(arns) > 20:
-            raise GrantError("managed_policy_arns", "IAM attaches at most 20 managed policies")
-        if {names.AWS_MANAGED_ADMINISTRATOR, names.AWS_MANAGED_READ_ONLY} <= set(arns):
-            # `role create` refuses --administrator-access with --read-only-access, and the
-            # first already allows everything the second does.
-            raise GrantError(
-                "managed_policy_arns", "AdministratorAccess already includes ReadOnlyAccess"
-            )
+        arns = names.policy_arns(_str_tuple("managed_policy_arns", self.managed_policy_arns))
         object.__setattr__(self, "managed_policy_arns", arns)
 
         if self.inline_policy is not None:
-            object.__setattr__(self, "inline_policy", _policy_document(self.inline_policy))
+            object.__setattr__(self, "inline_policy", names.policy_document(self.inline_policy))
         names.request_id(self.request_id)
         object.__setattr__(self, "description", names.description(self.description))
 
@@ -217,7 +174,7 @@ class Grant:
     @property
     def hub_role_name(self) -> str:
         """Name of the hub role in the Substrate account (hub_role strategy)."""
-        return f"{self.role_name}Hub"
+        return f"{self.role_name}{names.HUB_SUFFIX}"
 
     @property
     def inline_policy_json(self) -> str | None:

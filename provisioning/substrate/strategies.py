@@ -427,7 +427,20 @@ def _iam_user(grant: Grant, ctx: Context) -> Footprint:
             grant, module_dir, pairs
         )
     fp.iam_user_domains = tuple(domains)
-    services = _apply_services(ctx, modules, "apply the account's global root module")
+    # The domain module, and the aws.admin plumbing, change under *every* root module of the
+    # domain (SUBSTRATE.md decision 4), not only the selected accounts': each one must be
+    # applied, or the others keep running the old module until someone happens to apply them.
+    targets = {m.key for m in modules}
+    services = [
+        ctx.commands.apply_service(
+            *m.key,
+            why="apply the account's global root module"
+            if m.key in targets
+            else "apply the root module: its domain module and aws.admin provider change",
+        )
+        for m in ctx.layout.service_modules
+        if m.domain in domains
+    ]
     fp.grant_commands = [apply_admin, *services]
     fp.revoke_commands = [*services, apply_admin]
     return fp

@@ -17,12 +17,82 @@ from approvals import iam
         "arn:aws:iam::123456789012:role/VendorScanner",
         "arn:aws:iam::123456789012:role/path/to/Vendor+Role=1,2.@-_",
         "arn:aws:iam::123456789012:user/ci-bot",
-        "arn:aws:iam::123456789012:root",
-        "arn:aws-us-gov:iam::123456789012:role/Gov",
     ],
 )
 def test_valid_principals_are_kept(good):
     assert iam.parse_principals(f"  {good}\n") == [good]
+
+
+def test_an_account_root_arn_is_read_as_the_account_id():
+    text = "arn:aws:iam::123456789012:root\n123456789012, arn:aws:iam::210987654321:root"
+    assert iam.parse_principals(text) == ["123456789012", "210987654321"]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws-us-gov:iam::123456789012:role/Gov",
+        "arn:aws-cn:iam::123456789012:root",
+        "arn:aws-cn:iam::123456789012:user/ci",
+    ],
+)
+def test_principals_of_other_partitions_are_refused_with_the_reason(arn):
+    with pytest.raises(iam.IamInputError, match="partition: Substrate organizations are in"):
+        iam.parse_principals(arn)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess"], "partition"),
+        (["arn:aws-cn:iam::123456789012:policy/Mine"], "partition"),
+        (["arn:aws:iam::aws:policy//x"], "not an IAM managed policy ARN"),
+        (
+            [
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            ],
+            "already includes ReadOnlyAccess",
+        ),
+        ([f"arn:aws:iam::aws:policy/P{n}" for n in range(21)], "at most 20"),
+    ],
+)
+def test_managed_policies_the_generator_refuses_are_refused(values, message):
+    with pytest.raises(iam.IamInputError, match=message):
+        iam.check_managed_policy_arns(values)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Administrator",
+        "administrator",
+        "Auditor",
+        "OrganizationAdministrator",
+        "Substrate",
+        "TerraformStateManager",
+        "OrganizationReader",
+        "NetworkAdministrator",
+    ],
+)
+def test_role_names_substrate_reserves_are_refused(name):
+    with pytest.raises(iam.IamInputError, match="Substrate manages itself"):
+        iam.check_role_name(name)
+
+
+def test_a_hub_role_name_must_leave_room_for_the_suffix():
+    assert iam.check_role_name("V" * 64) == "V" * 64
+    assert iam.check_role_name("V" * 61, "hub_role") == "V" * 61
+    with pytest.raises(iam.IamInputError, match="use at most 61"):
+        iam.check_role_name("V" * 62, "hub_role")
+
+
+def test_a_lone_statement_object_is_stored_as_a_list():
+    text = (
+        '{"Version": "2012-10-17", "Statement": '
+        '{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}'
+    )
+    assert isinstance(iam.parse_policy_document(text)["Statement"], list)
 
 
 @pytest.mark.parametrize(
@@ -227,3 +297,24 @@ def test_quorum_is_configurable_upward_only():
     }
     assert iam.assess_risk(**args, minimum_approvals=3).required_approvals == 3
     assert iam.assess_risk(**args, minimum_approvals=1).required_approvals == 2
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_python_json_extensions_are_refused(constant):
+    text = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", '
+        '"Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": ' + constant + "}}}]}"
+    )
+    with pytest.raises(iam.IamInputError, match="not a JSON value"):
+        iam.parse_policy_document(text)
+
+
+def test_a_policy_over_the_inline_limit_is_refused_at_input():
+    """The generator refuses it, so the form must: it used to be only a lint finding."""
+    actions = [f"s3:GetObject{'x' * 20}{i}" for i in range(500)]
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
+    with pytest.raises(iam.IamInputError, match="10,240"):
+        iam.parse_policy_document(json.dumps(document))

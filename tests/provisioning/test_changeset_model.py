@@ -57,6 +57,7 @@ def grant(**overrides: object) -> Grant:
         ("vendor", "acme-hub"),  # would share policies/acme-hub.* with vendor "acme"
         ("vendor", "acme-trust"),  # would share the acme-trust Terraform label
         ("vendor", "acme-user"),  # would share policies/acme-user.* with vendor "acme"
+        ("vendor", "substrate"),  # the IAM user would be Substrate's own
         ("role_name", 'Acme"Read'),
         ("role_name", "Acme Read"),
         ("role_name", "Acme${x}"),
@@ -71,7 +72,10 @@ def grant(**overrides: object) -> Grant:
         ("external_id", "ext\n"),
         ("external_id", None),
         ("principals", ("12345678901",)),
-        ("principals", ("arn:aws:iam::123456789012:root",)),
+        ("principals", ("arn:aws:iam::123456789012:root", "123456789012")),  # one account
+        ("principals", ("arn:aws-cn:iam::123456789012:role/x",)),
+        ("principals", ("arn:aws-us-gov:iam::123456789012:root",)),
+        ("managed_policy_arns", ("arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess",)),
         ("principals", ("arn:aws:iam::123456789012:role/x y",)),
         ("principals", ('arn:aws:iam::123456789012:role/x"',)),
         ("principals", ("arn:aws:iam::123456789012:group/x",)),

@@ -76,9 +76,15 @@ def test_iam_user_plumbing_reaches_every_root_module_of_the_domain(make_repo):
         assert "    aws.admin = aws.admin\n" in main
     assert "modules/payments/global/versions.tf" in paths
     assert not any(p.startswith("root-modules/data/") for p in paths)
-    # Only the selected accounts are applied.
+    # Every root module the domain module reaches is applied, not only the selected accounts'.
     applied = [c.argv for c in changeset.commands if "create-account" in c.argv]
-    assert [argv[5] for argv in applied] == ["production", "production"]
+    assert [argv[5] for argv in applied] == [
+        "development",
+        "staging",
+        "staging",
+        "production",
+        "production",
+    ]
 
 
 def test_iam_user_keeps_plumbing_a_human_already_wired(make_repo):

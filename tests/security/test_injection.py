@@ -209,7 +209,7 @@ def test_hostile_identifiers_are_refused_at_the_form(client, vendor, field):
     for attack in HCL_ATTACKS:
         value = f"arn:aws:iam::123456789012:role/{attack}/V" if field == "principals" else attack
         response = _file_request(client, _form(vendor, **{field: value}))
-        assert response.status_code == 200, attack
+        assert response.status_code == 400, attack
         errors = response.context["form"].errors
         assert field in errors, (attack, errors)
     assert not AccessRequest.objects.exists()
@@ -293,7 +293,7 @@ def test_a_generator_resource_that_is_no_arn_is_refused_at_its_field(client, ven
             generator_resources="arn:aws:s3:::bucket/key not-an-arn",
         ),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "not-an-arn" in " ".join(response.context["form"].errors["generator_resources"])
 
 
@@ -371,10 +371,11 @@ def test_free_text_never_reaches_the_generated_files(client, engineer, substrate
     for number, attack in enumerate(HCL_ATTACKS):
         vendor = vendor_services.vendor_create(
             actor=engineer,
-            data=vendor_data(
-                engineer, name=f"Orbit {attack}", slug=f"orbit-{number}", purpose=attack
-            ),
+            data=vendor_data(engineer, name="Orbit", slug=f"orbit-{number}", purpose=attack),
         )
+        # The services refuse line breaks in names; a name stored past them is free text too.
+        Vendor.objects.filter(pk=vendor.pk).update(name=f"Orbit {attack}")
+        vendor.refresh_from_db()
         access_request = _saved(_file_request(client, _form(vendor, justification=attack)))
         assert access_request.justification == attack.strip()
         for path, content in _files(access_request):

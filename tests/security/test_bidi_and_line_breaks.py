@@ -1,0 +1,128 @@
+"""Bidirectional controls and line breaks in vendor names: refused at input, stripped wherever
+a name leaves the portal (commit subjects, pull request titles and bodies, branch names,
+e-mail subjects), through the one helper in provisioning/text.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from dulwich.repo import Repo
+
+from approvals.fulfilment_tasks import provision_access_task
+from approvals.models import PullRequest
+from approvals.notifications import notice_subject
+from provisioning.forges.body import md_code, md_text
+from provisioning.gitrepo import branch_name
+from provisioning.text import one_line, unsafe_characters
+from tests.approvals import test_fulfilment as fulfilment_tests
+from tests.approvals.test_fulfilment import approved, status
+from tests.vendors.conftest import vendor_data
+from vendors import services as vendor_services
+from vendors.models import Vendor
+
+# The fulfilment tests' fixtures: a Substrate repository behind the local forge, and people.
+engineer = fulfilment_tests.engineer
+security = fulfilment_tests.security
+substrate = fulfilment_tests.substrate
+local_repo = fulfilment_tests.local_repo
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+MARKS = ["\u200e", "\u200f", "\u061c"]
+BREAKS = ["\n", "\r", "\t", "\x0b", "\x0c", "\x1c", "\x1e", "\x85", "\u2028", "\u2029", "\x00"]
+UNSAFE = BIDI + MARKS + BREAKS
+# "Acme" that reads as "Acme evil" reordered: an override, an isolate, a line separator.
+HOSTILE = "Acme \u202elive\u202c \u2066x\u2069\u2028Subject: hi\r\nBcc: x@example.com"
+
+
+def _clean(text: str) -> bool:
+    return not any(char in text for char in UNSAFE)
+
+
+@pytest.mark.parametrize("char", UNSAFE, ids=lambda c: f"U+{ord(c):04X}")
+def test_the_helper_finds_and_strips_each_character(char):
+    assert unsafe_characters(f"a{char}b") == [unsafe_characters(char)[0]]
+    assert unsafe_characters(char)[0].startswith(f"U+{ord(char):04X} ")
+    stripped = one_line(f"Acme{char}Corp")
+    assert _clean(stripped)
+    assert stripped in ("AcmeCorp", "Acme Corp")
+
+
+def test_ordinary_names_pass_unchanged():
+    for name in ("Orbit CI", "Datadog, Inc.", "Société Générale", "שלום Ltd", "株式会社"):
+        assert unsafe_characters(name) == []
+        assert one_line(name) == name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("char", UNSAFE, ids=lambda c: f"U+{ord(c):04X}")
+def test_the_vendor_form_refuses_the_name(client, make_user, char):
+    owner = make_user("olga")
+    client.force_login(owner)
+    data = {
+        **vendor_data(owner, name=f"Acme{char}Corp"),
+        "internal_owner": owner.pk,
+        "data_categories": ["source_code"],
+    }
+    response = client.post(reverse("vendors:create"), data)
+    assert "name" in response.context["form"].errors
+    message = " ".join(response.context["form"].errors["name"])
+    # Django refuses NUL itself, before the portal's rule sees it.
+    assert f"U+{ord(char):04X}" in message or (char == "\x00" and "Null" in message)
+    assert not Vendor.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_vendor_services_refuse_the_name(make_user):
+    owner = make_user("olga")
+    with pytest.raises(ValidationError) as refused:
+        vendor_services.vendor_create(actor=owner, data=vendor_data(owner, name=HOSTILE))
+    assert "name" in refused.value.message_dict
+    vendor = vendor_services.vendor_create(actor=owner, data=vendor_data(owner))
+    with pytest.raises(ValidationError) as refused:
+        vendor_services.vendor_update(
+            vendor_id=vendor.pk, actor=owner, data={"name": "Orbit\u2067 CI"}
+        )
+    assert "name" in refused.value.message_dict
+
+
+@pytest.mark.django_db
+def test_a_stored_hostile_name_leaves_the_portal_stripped(
+    local_repo, engineer, security, make_user, substrate, mailoutbox
+):
+    r = approved(engineer, security, make_user, substrate)
+    # A name stored before the refusal existed (or written past the services).
+    Vendor.objects.filter(pk=r.vendor_id).update(name=HOSTILE)
+    r.refresh_from_db()
+
+    provision_access_task.delay(r.pk)
+
+    assert status(r) == "pr_open"
+    row = PullRequest.objects.get(access_request=r)
+    assert _clean(row.title)
+    assert "Acme" in row.title
+    # The body has lines of its own (and file contents may hold tabs): no reordering
+    # character, no Unicode line break, and the name's line is one line.
+    assert not any(c in row.body for c in [*BIDI, *MARKS, "\u2028", "\u2029", "\x85", "\r"])
+    assert "Acme live x Subject" in row.body.split("\n")[0]
+    with Repo(str(local_repo)) as repo:
+        head = repo.refs[f"refs/heads/{row.branch}".encode()]  # type: ignore[index]
+        message = repo[head].message.decode()  # type: ignore[attr-defined]
+    subject, _, rest = message.partition("\n")
+    assert _clean(subject)
+    assert subject == row.title
+    assert rest.startswith("\nGenerated by the vendor access portal.")
+    assert _clean(row.branch)
+
+    subject = notice_subject(r, "approved")
+    assert _clean(subject)
+    assert "Acme" in subject
+    for mail in mailoutbox:
+        assert _clean(mail.subject)
+
+
+def test_pull_request_body_fields_and_branch_names_are_stripped():
+    for value in (md_text(HOSTILE), md_code(HOSTILE)):
+        assert _clean(value)
+    assert _clean(branch_name(42, HOSTILE))
