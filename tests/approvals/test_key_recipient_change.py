@@ -179,6 +179,7 @@ def test_only_an_mfa_verified_security_member_other_than_proposer_and_requester_
     assert not VendorContact.objects.get(email="new@orbit.example").receives_access_keys
     event = AuditEvent.objects.get(action="vendor.key_recipient_reject")
     assert event.actor_id == security.pk
+    assert event.after is not None
     assert event.after["decision_comment"] == "Not from the vendor."
 
 

@@ -23,6 +23,7 @@ def review_edited_by_security2(vendor, engineer, security2):
     review = services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     answer = review.answers.first()
+    assert answer is not None
     services.review_update(
         review_id=review.pk,
         actor=security2,

@@ -111,8 +111,10 @@ def test_one_key_contact_per_vendor(vendor, engineer, security):
     # Another recipient is a change that security confirms (tests/approvals/
     # test_key_recipient_change.py); once confirmed, the previous one is unmarked.
     assert not second.receives_access_keys
+    change = services.pending_key_recipient_change(vendor.pk)
+    assert change is not None
     services.key_recipient_change_decide(
-        change_id=services.pending_key_recipient_change(vendor.pk).pk,
+        change_id=change.pk,
         actor=security,
         confirm=True,
         mfa_verified=True,
