@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from approvals.models import AccessRequest, PullRequest
+from approvals.models import AccessRequest, ExtensionApproval, PullRequest
 from approvals.models.requests import DOCUMENT_FIELDS
 
 
@@ -58,3 +60,36 @@ def failures_needing_attention(limit: int = 10) -> list[Failure]:
         for row in revocations
     ]
     return sorted(failures, key=lambda f: f.when, reverse=True)[:limit]
+
+
+def merges_needing_review(limit: int = 10) -> list[AccessRequest]:
+    """Grants merged with a head other than the approved commit, oldest first: not active
+    until security acknowledges what was merged or revokes the access."""
+    return list(
+        AccessRequest.objects.filter(status=AccessRequest.Status.MERGE_MISMATCH)
+        .defer(*DOCUMENT_FIELDS)
+        .select_related("vendor")
+        .order_by("updated_at")[:limit]
+    )
+
+
+def extensions_awaiting_decision(viewer: Any, limit: int = 10) -> list[AccessRequest]:
+    """Extension asks still short of their quorum, oldest end date first, each with
+    `extension_approval_count` (this ask's approvals); the viewer's own requests and those
+    the viewer already approved for this ask are left out (nothing for them to do)."""
+    this_ask = ExtensionApproval.objects.filter(
+        access_request=OuterRef("pk"), extension_round=OuterRef("extension_round")
+    )
+    approved_by_viewer = this_ask.filter(approver=viewer.pk)
+    count = (
+        this_ask.values("access_request").annotate(n=Count("approver", distinct=True)).values("n")
+    )
+    return list(
+        AccessRequest.objects.filter(extension_until__isnull=False)
+        .exclude(requester=viewer.pk)
+        .exclude(Exists(approved_by_viewer))
+        .defer(*DOCUMENT_FIELDS)
+        .select_related("vendor", "requester")
+        .annotate(extension_approval_count=Coalesce(Subquery(count), 0))
+        .order_by("expires_on", "pk")[:limit]
+    )

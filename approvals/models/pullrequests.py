@@ -64,6 +64,14 @@ class PullRequest(models.Model):
     # pull request found open again (a retried task) reports the branch's current head,
     # which may be someone else's push; that one gets no approval status.
     pushed_sha = models.CharField(max_length=64, blank=True)
+    # The commit the approval covers: the change set the portal generated from the approved
+    # request (or revocation) and pushed, set with `pushed_sha` and never by the forge. Only
+    # this commit may be merged: the local forge merges it and nothing else, and a merge the
+    # forge reports with another head does not activate the request (MERGE_MISMATCH).
+    approved_sha = models.CharField(max_length=64, blank=True)
+    # The head the forge reported when the pull request was merged (the local forge: the
+    # approved commit it merged); compared with `approved_sha`.
+    merged_head_sha = models.CharField(max_length=64, blank=True)
     # The head the portal's approval status was last set on; differs from `head_sha` until
     # the status task has posted it for the current head (each open and regeneration).
     status_sha = models.CharField(max_length=64, blank=True)
@@ -103,6 +111,13 @@ class PullRequest(models.Model):
     def __str__(self) -> str:
         number = f"#{self.number}" if self.number else "(pending)"
         return f"{self.get_forge_display()} pull request {number} from {self.branch}"
+
+    @property
+    def merged_unapproved_head(self) -> bool:
+        """Merged with a head other than the approved commit (or with no approved commit)."""
+        return self.state == self.State.MERGED and (
+            not self.approved_sha or self.merged_head_sha != self.approved_sha
+        )
 
     @property
     def commands_pending(self) -> bool:

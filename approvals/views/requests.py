@@ -189,6 +189,14 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_decide_extension": has_role(request.user, Role.SECURITY)
             and not is_requester
             and access_request.extension_until is not None,
+            "extension_approvals": decisions.extension_approvals(access_request).select_related(
+                "approver"
+            )
+            if access_request.extension_until is not None
+            else [],
+            "can_acknowledge_merge": has_role(request.user, Role.SECURITY)
+            and not is_requester
+            and access_request.status == AccessRequest.Status.MERGE_MISMATCH,
             "access_keys": access_keys,
             "key_state": access_keys_state(access_request, access_keys),
             "iam_user_name": iam_user_name(access_request),
@@ -303,7 +311,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         messages.error(request, text)
     else:
-        messages.success(request, _("Extension asked: one security approval grants it."))
+        messages.success(request, _("Extension asked: it needs the grant's own approvals."))
     return redirect("approvals:request_detail", pk=pk)
 
 
@@ -317,7 +325,20 @@ def request_extension_decide(request: HttpRequest, pk: int) -> HttpResponse:
         lambda i, c, m: decisions.request_extension_decide(
             request_id=i, approver=request.user, approve=approve, mfa_verified=m, comment=c
         ),
-        _("Extension granted.") if approve else _("Extension refused."),
+        _("Extension approval recorded.") if approve else _("Extension refused."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_merge_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_merge_acknowledge(
+            request_id=i, actor=request.user, mfa_verified=m, comment=c
+        ),
+        _("Merge reviewed: the access is active."),
     )
 
 
@@ -334,4 +355,9 @@ urlpatterns = [
     path("requests/<int:pk>/revoke/", request_revoke, name="request_revoke"),
     path("requests/<int:pk>/extend/", request_extend, name="request_extend"),
     path("requests/<int:pk>/extension/", request_extension_decide, name="request_extension_decide"),
+    path(
+        "requests/<int:pk>/merge-review/",
+        request_merge_acknowledge,
+        name="request_merge_acknowledge",
+    ),
 ]

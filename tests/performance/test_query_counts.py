@@ -72,7 +72,9 @@ PAGES = {
     "dashboard": Page(
         "security",
         lambda seeded: reverse("dashboard"),
-        12,  # 9, plus "Needs attention": failed requests, failed revocations, keys
+        # 9, plus "Needs attention": failed requests, failed revocations, keys, merges of an
+        # unapproved head; plus the extensions awaiting approval
+        14,
         _length("expiring_soon", "requests_to_decide", "reviews_to_decide"),
     ),
     "request list": Page(
