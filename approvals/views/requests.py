@@ -155,6 +155,11 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     state = vendor_review_state(access_request.vendor_id)
     access_keys = access_keys_for_request(access_request)
     pull_requests = request_pull_requests(access_request)
+    extension_approvals = (
+        list(decisions.extension_approvals(access_request).select_related("approver"))
+        if access_request.extension_until is not None
+        else []
+    )
     return render(
         request,
         "approvals/request_detail.html",
@@ -186,14 +191,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_extend": is_requester
             and access_request.status in decisions.EXTENDABLE
             and access_request.extension_until is None,
+            # Not for one who approved this ask already: they count once.
             "can_decide_extension": has_role(request.user, Role.SECURITY)
             and not is_requester
-            and access_request.extension_until is not None,
-            "extension_approvals": decisions.extension_approvals(access_request).select_related(
-                "approver"
-            )
-            if access_request.extension_until is not None
-            else [],
+            and access_request.extension_until is not None
+            and all(a.approver_id != request.user.pk for a in extension_approvals),
+            "extension_approvals": extension_approvals,
             "can_acknowledge_merge": has_role(request.user, Role.SECURITY)
             and not is_requester
             and access_request.status == AccessRequest.Status.MERGE_MISMATCH,

@@ -522,6 +522,10 @@ def test_the_dashboard_lists_pending_extensions_for_security(
     assert f"#{r.pk} " not in extensions_section(security)
     page = client.get(reverse("approvals:request_detail", args=[r.pk])).content.decode()
     assert "1 of 2 approvals: sam" in page
+    decide = reverse("approvals:request_extension_decide", args=[r.pk])
+    assert decide not in page  # sam counted already
+    client.force_login(security2)
+    assert decide in client.get(reverse("approvals:request_detail", args=[r.pk])).content.decode()
 
 
 def test_only_the_requester_asks_and_only_for_approved_access(
