@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
 from approvals.models import AccessRequest, Approval, ExtensionApproval, PullRequest
+from approvals.models.pullrequests import UNAPPROVED_HEAD
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 
@@ -329,11 +330,13 @@ def request_extension_decide(
 def request_merge_acknowledge(
     *, request_id: int, actor: Any, mfa_verified: bool, comment: str
 ) -> AccessRequest:
-    """Security has reviewed a grant merged with a head nobody approved, and accepts it.
+    """Security has reviewed a pull request merged with a head nobody approved, and says so.
 
-    The forge merged something other than the portal's approved commit (MERGE_MISMATCH);
-    a security member who is not the requester, with a second factor, says in the comment
-    what they checked, and the request becomes ACTIVE. The alternative is to revoke it.
+    The forge merged something other than the portal's approved commit. For a grant the
+    request is MERGE_MISMATCH and becomes ACTIVE (the alternative is to revoke it); for a
+    revocation (the request is revoked already) the row is marked reviewed. Either way a
+    security member who is not the requester, with a second factor, says in the comment what
+    they checked, and the pull request leaves the dashboard's attention list.
     """
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     _require_security(
@@ -346,28 +349,44 @@ def request_merge_acknowledge(
     )
     if not comment.strip():
         raise ValidationError({"comment": _("Say what you reviewed in the merged change.")})
-    if access_request.status != Status.MERGE_MISMATCH:
-        raise ValidationError(_("Only a request merged with an unapproved head is reviewed here."))
-    row = (
-        PullRequest.objects.filter(
+    unreviewed = (
+        PullRequest.objects.select_for_update()
+        .filter(
             access_request=access_request,
-            purpose=PullRequest.Purpose.GRANT,
             state=PullRequest.State.MERGED,
+            head_reviewed_at__isnull=True,
         )
+        .filter(UNAPPROVED_HEAD)
         .order_by("-pk")
-        .first()
     )
-    transition(
-        access_request,
-        to=Status.ACTIVE,
-        actor=actor,
-        action="request.merge_acknowledge",
-        detail={
-            "comment": comment.strip(),
-            "pull_request": row.number if row else None,
-            "approved_sha": row.approved_sha if row else "",
-            "merged_head_sha": row.merged_head_sha if row else "",
-        },
-    )
-    _notify(access_request, "active", actor, comment.strip())
+    if access_request.status == Status.MERGE_MISMATCH:
+        row = unreviewed.filter(purpose=PullRequest.Purpose.GRANT).first()
+    else:
+        row = unreviewed.filter(purpose=PullRequest.Purpose.REVOKE).first()
+        if row is None:
+            raise ValidationError(_("No merge of this request waits for a review."))
+    detail = {
+        "comment": comment.strip(),
+        "pull_request": row.number if row else None,
+        "purpose": row.purpose if row else PullRequest.Purpose.GRANT,
+        "approved_sha": row.approved_sha if row else "",
+        "merged_head_sha": row.merged_head_sha if row else "",
+    }
+    if row is not None:
+        row.head_reviewed_at = timezone.now()
+        row.head_reviewed_by = actor
+        row.save(update_fields=["head_reviewed_at", "head_reviewed_by", "updated_at"])
+    if access_request.status == Status.MERGE_MISMATCH:
+        transition(
+            access_request,
+            to=Status.ACTIVE,
+            actor=actor,
+            action="request.merge_acknowledge",
+            detail=detail,
+        )
+        _notify(access_request, "active", actor, comment.strip())
+    else:
+        audit_record(
+            actor=actor, action="pullrequest.merge_reviewed", obj=access_request, after=detail
+        )
     return access_request

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from approvals.models import AccessRequest, ExtensionApproval, PullRequest
+from approvals.models.pullrequests import UNAPPROVED_HEAD
 from approvals.models.requests import DOCUMENT_FIELDS
 
 
@@ -62,15 +63,45 @@ def failures_needing_attention(limit: int = 10) -> list[Failure]:
     return sorted(failures, key=lambda f: f.when, reverse=True)[:limit]
 
 
-def merges_needing_review(limit: int = 10) -> list[AccessRequest]:
-    """Grants merged with a head other than the approved commit, oldest first: not active
-    until security acknowledges what was merged or revokes the access."""
-    return list(
-        AccessRequest.objects.filter(status=AccessRequest.Status.MERGE_MISMATCH)
-        .defer(*DOCUMENT_FIELDS)
-        .select_related("vendor")
+@dataclass(frozen=True)
+class MergeToReview:
+    request_id: int
+    vendor_name: str
+    what: str
+    when: datetime
+
+
+def merges_needing_review(limit: int = 10) -> list[MergeToReview]:
+    """Pull requests merged with a head other than the approved commit that security has not
+    reviewed yet, oldest first (one query): grants, whose request is not active until then,
+    and revocations, after which the repository may hold more than the revocation."""
+    rows = (
+        PullRequest.objects.filter(state=PullRequest.State.MERGED, head_reviewed_at__isnull=True)
+        .filter(UNAPPROVED_HEAD)
+        .filter(
+            Q(
+                purpose=PullRequest.Purpose.GRANT,
+                access_request__status=AccessRequest.Status.MERGE_MISMATCH,
+            )
+            | Q(purpose=PullRequest.Purpose.REVOKE)
+        )
+        .select_related("access_request__vendor")
+        .defer(*(f"access_request__{name}" for name in DOCUMENT_FIELDS))
         .order_by("updated_at")[:limit]
     )
+    return [
+        MergeToReview(
+            row.access_request_id,
+            row.access_request.vendor.name,
+            _("the grant was merged with a commit nobody approved: not active until reviewed")
+            if row.purpose == PullRequest.Purpose.GRANT
+            else _(
+                "the revocation was merged with a commit nobody approved: review the repository"
+            ),
+            row.updated_at,
+        )
+        for row in rows
+    ]
 
 
 def extensions_awaiting_decision(viewer: Any, limit: int = 10) -> list[AccessRequest]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +26,10 @@ from provisioning.forges import (
 )
 
 LOCAL = "local"
+# The database's `PullRequest.merged_unapproved_head` of a merged row (for queries).
+UNAPPROVED_HEAD = Q(number__isnull=False) & (
+    Q(approved_sha="") | ~Q(merged_head_sha=F("approved_sha"))
+)
 
 
 class PullRequest(models.Model):
@@ -72,6 +76,16 @@ class PullRequest(models.Model):
     # The head the forge reported when the pull request was merged (the local forge: the
     # approved commit it merged); compared with `approved_sha`.
     merged_head_sha = models.CharField(max_length=64, blank=True)
+    # Security looked at a merge of an unapproved head (`merged_unapproved_head`) and said so;
+    # until then it is on the dashboard (approvals.decisions.request_merge_acknowledge).
+    head_reviewed_at = models.DateTimeField(null=True, blank=True)
+    head_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     # The head the portal's approval status was last set on; differs from `head_sha` until
     # the status task has posted it for the current head (each open and regeneration).
     status_sha = models.CharField(max_length=64, blank=True)
@@ -113,10 +127,18 @@ class PullRequest(models.Model):
         return f"{self.get_forge_display()} pull request {number} from {self.branch}"
 
     @property
+    def awaits_head_review(self) -> bool:
+        """Merged with an unapproved head, and nobody in security has reviewed it yet."""
+        return self.merged_unapproved_head and self.head_reviewed_at is None
+
+    @property
     def merged_unapproved_head(self) -> bool:
-        """Merged with a head other than the approved commit (or with no approved commit)."""
-        return self.state == self.State.MERGED and (
-            not self.approved_sha or self.merged_head_sha != self.approved_sha
+        """Merged on the forge with a head other than the approved commit (or with no approved
+        commit). A row without a number was never on a forge (nothing to propose)."""
+        return (
+            self.state == self.State.MERGED
+            and self.number is not None
+            and (not self.approved_sha or self.merged_head_sha != self.approved_sha)
         )
 
     @property

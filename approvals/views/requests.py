@@ -199,7 +199,13 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "extension_approvals": extension_approvals,
             "can_acknowledge_merge": has_role(request.user, Role.SECURITY)
             and not is_requester
-            and access_request.status == AccessRequest.Status.MERGE_MISMATCH,
+            and (
+                access_request.status == AccessRequest.Status.MERGE_MISMATCH
+                or (
+                    pull_requests["revoke"] is not None
+                    and pull_requests["revoke"].awaits_head_review
+                )
+            ),
             "access_keys": access_keys,
             "key_state": access_keys_state(access_request, access_keys),
             "iam_user_name": iam_user_name(access_request),

@@ -258,7 +258,7 @@ def test_security_acknowledges_a_reviewed_merge_with_mfa_and_a_comment(
     event = AuditEvent.objects.get(action="request.merge_acknowledge", object_id=str(r.pk))
     assert event.actor_id == reviewer.pk
     assert "typo" in (event.after or {})["comment"]
-    with pytest.raises(ValidationError, match="unapproved head"):
+    with pytest.raises(ValidationError, match="waits for a review"):
         decisions.request_merge_acknowledge(
             request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Again."
         )
@@ -285,3 +285,69 @@ def test_the_requester_cannot_acknowledge_and_security_can_revoke_instead(
     assert status(r) == "revoked"
     revocation = PullRequest.objects.get(access_request=r, purpose="revoke")
     assert revocation.state == "open"
+
+
+def attention(client, user) -> str:
+    """The dashboard's list of merges to review, as `user` sees it."""
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    start = html.index("<h3>Merged with an unapproved head</h3>")
+    return html[start : html.index("<h3>", start + 10)]
+
+
+def test_a_revocation_merged_with_another_head_waits_for_securitys_review(
+    client, github, engineer, security, make_user, substrate
+):
+    r, row = opened(engineer, security, make_user, substrate)
+    github.merge(number(row))
+    pull_requests_sync()
+    assert status(r) == "active"
+    decisions.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="Ended.")
+    revoke_access_task.delay(r.pk)
+    revocation = PullRequest.objects.get(access_request=r, purpose="revoke")
+    assert revocation.approved_sha
+    backdoor = github.commit_files({BACKDOOR: BACKDOOR_BODY}, branch=revocation.branch)
+    github.merge(number(revocation))
+
+    assert pull_requests_sync() == 1
+
+    assert status(r) == "revoked"
+    event = AuditEvent.objects.get(action="pullrequest.merge_mismatch", object_id=str(r.pk))
+    assert (event.after or {})["merged_head_sha"] == backdoor
+    reviewer = make_user("sol", Role.SECURITY)
+    assert f"#{r.pk} " in attention(client, reviewer)
+    page = client.get(reverse("approvals:request_detail", args=[r.pk])).content.decode()
+    assert 'data-testid="revocation-merged-head"' in page
+    assert reverse("approvals:request_merge_acknowledge", args=[r.pk]) in page
+
+    decisions.request_merge_acknowledge(
+        request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Reverted the extra file."
+    )
+
+    revocation.refresh_from_db()
+    assert revocation.head_reviewed_by == reviewer
+    assert revocation.head_reviewed_at is not None
+    assert AuditEvent.objects.filter(action="pullrequest.merge_reviewed").count() == 1
+    assert f"#{r.pk} " not in attention(client, reviewer)
+    assert status(r) == "revoked"
+    with pytest.raises(ValidationError, match="waits for a review"):
+        decisions.request_merge_acknowledge(
+            request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Again."
+        )
+
+
+def test_an_acknowledged_grant_leaves_the_attention_list(
+    client, github, engineer, security, make_user, substrate
+):
+    r, row = opened(engineer, security, make_user, substrate)
+    github.commit_files({BACKDOOR: BACKDOOR_BODY}, branch=row.branch)
+    github.merge(number(row))
+    pull_requests_sync()
+    reviewer = make_user("sol", Role.SECURITY)
+    assert f"#{r.pk} " in attention(client, reviewer)
+    decisions.request_merge_acknowledge(
+        request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Checked."
+    )
+    assert f"#{r.pk} " not in attention(client, reviewer)
+    row.refresh_from_db()
+    assert row.head_reviewed_by == reviewer
