@@ -159,6 +159,7 @@ def test_a_github_webhook_merging_another_head_flags_the_request_for_security(
     assert f"#{r.pk} " in dashboard[start : dashboard.index("</ul>", start)]
     page = client.get(reverse("approvals:request_detail", args=[r.pk])).content.decode()
     assert 'data-testid="merge-mismatch"' in page
+    assert f"<code>{backdoor[:12]}…</code>" in page  # the merged head, next to the approved
     assert reverse("approvals:request_merge_acknowledge", args=[r.pk]) in page
 
 
