@@ -333,8 +333,9 @@ def request_merge_acknowledge(
     """Security has reviewed a pull request merged with a head nobody approved, and says so.
 
     The forge merged something other than the portal's approved commit. For a grant the
-    request is MERGE_MISMATCH and becomes ACTIVE (the alternative is to revoke it); for a
-    revocation (the request is revoked already) the row is marked reviewed. Either way a
+    request is MERGE_MISMATCH and becomes ACTIVE (the alternative is to revoke it); otherwise
+    (a revocation, or a grant merged after the request was revoked) the row is marked
+    reviewed, once security has repaired the repository if needed. Either way a
     security member who is not the requester, with a second factor, says in the comment what
     they checked, and the pull request leaves the dashboard's attention list.
     """
@@ -362,7 +363,8 @@ def request_merge_acknowledge(
     if access_request.status == Status.MERGE_MISMATCH:
         row = unreviewed.filter(purpose=PullRequest.Purpose.GRANT).first()
     else:
-        row = unreviewed.filter(purpose=PullRequest.Purpose.REVOKE).first()
+        # A revocation, or a grant merged after its request was revoked: the row only.
+        row = unreviewed.first()
         if row is None:
             raise ValidationError(_("No merge of this request waits for a review."))
     detail = {

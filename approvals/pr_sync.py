@@ -49,28 +49,36 @@ def apply_outcome(
 ) -> None:
     """What a merged or closed pull request means for its request (both locked by the caller).
 
-    Grant merged: PR_OPEN becomes ACTIVE; a grant merged after its request was revoked
-    queues the revocation again (it now has something to remove). Grant closed: PR_OPEN
-    becomes FAILED for security to retry. Revocation merged: `_revocation_merged`.
-    Revocation closed: the row keeps a note and security is told (the access stays).
+    Grant merged: PR_OPEN becomes ACTIVE, or MERGE_MISMATCH when the merged head is not the
+    approved commit; a grant merged after its request was revoked queues the revocation
+    again (it now has something to remove). Grant closed: PR_OPEN becomes FAILED for
+    security to retry. Revocation merged: `_revocation_merged`. Revocation closed: the row
+    keeps a note and security is told (the access stays). Any other merge of an unapproved
+    head is audited and waits on the dashboard for security's review.
     """
     merged = row.state == PullRequest.State.MERGED
+    mismatch = {
+        **detail,
+        "purpose": row.purpose,
+        "approved_sha": row.approved_sha,
+        "merged_head_sha": row.merged_head_sha,
+    }
+    flags_request = (
+        merged
+        and row.merged_unapproved_head
+        and row.purpose == PullRequest.Purpose.GRANT
+        and access_request.status == Status.PR_OPEN
+    )
+    if merged and row.merged_unapproved_head and not flags_request:
+        # The repository may hold more than was approved (a revocation, or a grant merged
+        # after its request was revoked or failed): on the trail, and on the dashboard.
+        audit_record(
+            actor=actor, action="pullrequest.merge_mismatch", obj=access_request, after=mismatch
+        )
     if row.purpose == PullRequest.Purpose.REVOKE:
         from approvals.revocation import _revocation_merged
 
         if merged:
-            if row.merged_unapproved_head:
-                # The repository may hold more than the revocation: on the trail for security.
-                audit_record(
-                    actor=actor,
-                    action="pullrequest.merge_mismatch",
-                    obj=access_request,
-                    after={
-                        **detail,
-                        "approved_sha": row.approved_sha,
-                        "merged_head_sha": row.merged_head_sha,
-                    },
-                )
             _revocation_merged(access_request)
         else:
             notify_on_commit(access_request_id=access_request.pk, event="revoke_failed")
@@ -89,17 +97,13 @@ def apply_outcome(
             access_request.status,
         )
         return
-    if merged and row.merged_unapproved_head:
+    if flags_request:
         transition(
             access_request,
             to=Status.MERGE_MISMATCH,
             actor=actor,
             action="request.merge_mismatch",
-            detail={
-                **detail,
-                "approved_sha": row.approved_sha,
-                "merged_head_sha": row.merged_head_sha,
-            },
+            detail=mismatch,
         )
         notify_on_commit(access_request_id=access_request.pk, event="merge_mismatch")
     elif merged:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
@@ -71,20 +71,22 @@ class MergeToReview:
     when: datetime
 
 
+def _merge_to_review_what(row: PullRequest) -> str:
+    if row.access_request.status == AccessRequest.Status.MERGE_MISMATCH:
+        return _("the grant was merged with a commit nobody approved: not active until reviewed")
+    if row.purpose == PullRequest.Purpose.REVOKE:
+        return _("the revocation was merged with a commit nobody approved: review the repository")
+    return _("the grant was merged with a commit nobody approved: review the repository")
+
+
 def merges_needing_review(limit: int = 10) -> list[MergeToReview]:
     """Pull requests merged with a head other than the approved commit that security has not
-    reviewed yet, oldest first (one query): grants, whose request is not active until then,
-    and revocations, after which the repository may hold more than the revocation."""
+    reviewed yet, oldest first (one query): grants, whose request is not active until then
+    (or was revoked meanwhile), and revocations, after which the repository may hold more
+    than the revocation."""
     rows = (
         PullRequest.objects.filter(state=PullRequest.State.MERGED, head_reviewed_at__isnull=True)
         .filter(UNAPPROVED_HEAD)
-        .filter(
-            Q(
-                purpose=PullRequest.Purpose.GRANT,
-                access_request__status=AccessRequest.Status.MERGE_MISMATCH,
-            )
-            | Q(purpose=PullRequest.Purpose.REVOKE)
-        )
         .select_related("access_request__vendor")
         .defer(*(f"access_request__{name}" for name in DOCUMENT_FIELDS))
         .order_by("updated_at")[:limit]
@@ -93,11 +95,7 @@ def merges_needing_review(limit: int = 10) -> list[MergeToReview]:
         MergeToReview(
             row.access_request_id,
             row.access_request.vendor.name,
-            _("the grant was merged with a commit nobody approved: not active until reviewed")
-            if row.purpose == PullRequest.Purpose.GRANT
-            else _(
-                "the revocation was merged with a commit nobody approved: review the repository"
-            ),
+            _merge_to_review_what(row),
             row.updated_at,
         )
         for row in rows

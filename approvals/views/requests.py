@@ -201,10 +201,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and not is_requester
             and (
                 access_request.status == AccessRequest.Status.MERGE_MISMATCH
-                or (
-                    pull_requests["revoke"] is not None
-                    and pull_requests["revoke"].awaits_head_review
-                )
+                or any(row is not None and row.awaits_head_review for row in pull_requests.values())
             ),
             "access_keys": access_keys,
             "key_state": access_keys_state(access_request, access_keys),

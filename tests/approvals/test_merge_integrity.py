@@ -266,7 +266,7 @@ def test_security_acknowledges_a_reviewed_merge_with_mfa_and_a_comment(
 
 
 def test_the_requester_cannot_acknowledge_and_security_can_revoke_instead(
-    github, security, make_user, substrate
+    client, github, security, make_user, substrate
 ):
     requester = make_user("sec-requester", Role.SECURITY)
     r, row = opened(requester, security, make_user, substrate)
@@ -286,6 +286,14 @@ def test_the_requester_cannot_acknowledge_and_security_can_revoke_instead(
     assert status(r) == "revoked"
     revocation = PullRequest.objects.get(access_request=r, purpose="revoke")
     assert revocation.state == "open"
+    # Revoking removes what was approved, not the extra commit: still listed until reviewed.
+    reviewer = make_user("sol", Role.SECURITY)
+    assert f"#{r.pk} " in attention(client, reviewer)
+    decisions.request_merge_acknowledge(
+        request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Extra commit reverted."
+    )
+    assert f"#{r.pk} " not in attention(client, reviewer)
+    assert status(r) == "revoked"
 
 
 def attention(client, user) -> str:
