@@ -50,9 +50,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             .order_by("submitted_at")[:10]
         )
         from approvals.key_selectors import access_keys_needing_attention
-        from approvals.selectors import failures_needing_attention
+        from approvals.selectors import (
+            extensions_awaiting_decision,
+            failures_needing_attention,
+            merges_needing_review,
+        )
 
         context["failures"] = failures_needing_attention()
+        context["merges_to_review"] = merges_needing_review()
+        context["extensions_to_decide"] = extensions_awaiting_decision(request.user)
         context["keys_needing_attention"] = access_keys_needing_attention()[:10]
         from vendors.selectors import key_recipient_changes_pending
 

@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.audit import audit_record
-from approvals.models import AccessRequest, Approval
+from approvals.models import AccessRequest, Approval, ExtensionApproval, PullRequest
+from approvals.models.pullrequests import UNAPPROVED_HEAD
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 
@@ -32,6 +33,7 @@ REVOCABLE = frozenset(
         Status.ACTIVE,
         Status.EXPIRING,
         Status.FAILED,
+        Status.MERGE_MISMATCH,
     }
 )
 
@@ -208,7 +210,11 @@ def request_extension_ask(
         )
     access_request.extension_until = until
     access_request.extension_reason = reason.strip()
-    access_request.save(update_fields=["extension_until", "extension_reason", "updated_at"])
+    # A new round: approvals given to an earlier ask do not count toward this one.
+    access_request.extension_round += 1
+    access_request.save(
+        update_fields=["extension_until", "extension_reason", "extension_round", "updated_at"]
+    )
     audit_record(
         actor=actor,
         action="request.extension_ask",
@@ -217,16 +223,30 @@ def request_extension_ask(
             "until": until.isoformat(),
             "reason": reason.strip(),
             "expires_on": str(access_request.expires_on),
+            "required": access_request.required_approvals,
         },
     )
     return access_request
+
+
+def extension_approvals(access_request: AccessRequest) -> Any:
+    """The approvals of the pending extension ask (its current round), oldest first."""
+    return ExtensionApproval.objects.filter(
+        access_request=access_request, extension_round=access_request.extension_round
+    )
 
 
 @transaction.atomic
 def request_extension_decide(
     *, request_id: int, approver: Any, approve: bool, mfa_verified: bool, comment: str = ""
 ) -> AccessRequest:
-    """One MFA-verified security member (not the requester) grants or refuses an extension."""
+    """An MFA-verified security member (not the requester) approves or refuses an extension.
+
+    An extension lengthens the grant as it stands, so it needs what the grant needed: its own
+    quorum (`required_approvals`) of distinct MFA-verified security members, each counted
+    once for this ask. The end date moves when the last approval of the quorum arrives; one
+    refusal (with a reason) ends the ask. The row lock serialises approvers.
+    """
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     _require_security(
         approver,
@@ -240,6 +260,35 @@ def request_extension_decide(
         raise ValidationError(_("No extension is waiting for a decision."))
     if not approve and not comment.strip():
         raise ValidationError({"comment": _("Say why the extension is refused.")})
+    if approve:
+        if extension_approvals(access_request).filter(approver=approver).exists():
+            raise ValidationError(_("You already approved this extension; one person counts once."))
+        try:
+            with transaction.atomic():
+                ExtensionApproval.objects.create(
+                    access_request=access_request,
+                    extension_round=access_request.extension_round,
+                    approver=approver,
+                    until=access_request.extension_until,
+                    comment=comment.strip(),
+                    mfa_verified=mfa_verified,
+                )
+        except IntegrityError as exc:  # the database's own guard against a double count
+            raise ValidationError(_("You already approved this extension.")) from exc
+        count = extension_approvals(access_request).values("approver").distinct().count()
+        if count < access_request.required_approvals:
+            audit_record(
+                actor=approver,
+                action="request.extension_approval_recorded",
+                obj=access_request,
+                after={
+                    "until": access_request.extension_until.isoformat(),
+                    "approvals": count,
+                    "required": access_request.required_approvals,
+                    "comment": comment.strip(),
+                },
+            )
+            return access_request
     before = {
         "expires_on": str(access_request.expires_on),
         "extensions_granted": access_request.extensions_granted,
@@ -258,17 +307,88 @@ def request_extension_decide(
             "updated_at",
         ]
     )
+    after: dict[str, Any] = {
+        "expires_on": str(access_request.expires_on),
+        "extensions_granted": access_request.extensions_granted,
+        "comment": comment.strip(),
+    }
+    if approve:
+        after.update(approvals=count, required=access_request.required_approvals)
     audit_record(
         actor=approver,
         action="request.extension_grant" if approve else "request.extension_refuse",
         obj=access_request,
         before=before,
-        after={
-            "expires_on": str(access_request.expires_on),
-            "extensions_granted": access_request.extensions_granted,
-            "comment": comment.strip(),
-        },
+        after=after,
     )
     if approve and access_request.status == Status.EXPIRING:
         transition(access_request, to=Status.ACTIVE, actor=approver, action="request.renew")
+    return access_request
+
+
+@transaction.atomic
+def request_merge_acknowledge(
+    *, request_id: int, actor: Any, mfa_verified: bool, comment: str
+) -> AccessRequest:
+    """Security has reviewed a pull request merged with a head nobody approved, and says so.
+
+    The forge merged something other than the portal's approved commit. For a grant the
+    request is MERGE_MISMATCH and becomes ACTIVE (the alternative is to revoke it); otherwise
+    (a revocation, or a grant merged after the request was revoked) the row is marked
+    reviewed, once security has repaired the repository if needed. Either way a
+    security member who is not the requester, with a second factor, says in the comment what
+    they checked, and the pull request leaves the dashboard's attention list.
+    """
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    _require_security(
+        actor,
+        mfa_verified=mfa_verified,
+        requester_id=access_request.requester_id,
+        own_request=_(
+            "You filed this request: another member of the security team must review its merge."
+        ),
+    )
+    if not comment.strip():
+        raise ValidationError({"comment": _("Say what you reviewed in the merged change.")})
+    unreviewed = (
+        PullRequest.objects.select_for_update()
+        .filter(
+            access_request=access_request,
+            state=PullRequest.State.MERGED,
+            head_reviewed_at__isnull=True,
+        )
+        .filter(UNAPPROVED_HEAD)
+        .order_by("-pk")
+    )
+    if access_request.status == Status.MERGE_MISMATCH:
+        row = unreviewed.filter(purpose=PullRequest.Purpose.GRANT).first()
+    else:
+        # A revocation, or a grant merged after its request was revoked: the row only.
+        row = unreviewed.first()
+        if row is None:
+            raise ValidationError(_("No merge of this request waits for a review."))
+    detail = {
+        "comment": comment.strip(),
+        "pull_request": row.number if row else None,
+        "purpose": row.purpose if row else PullRequest.Purpose.GRANT,
+        "approved_sha": row.approved_sha if row else "",
+        "merged_head_sha": row.merged_head_sha if row else "",
+    }
+    if row is not None:
+        row.head_reviewed_at = timezone.now()
+        row.head_reviewed_by = actor
+        row.save(update_fields=["head_reviewed_at", "head_reviewed_by", "updated_at"])
+    if access_request.status == Status.MERGE_MISMATCH:
+        transition(
+            access_request,
+            to=Status.ACTIVE,
+            actor=actor,
+            action="request.merge_acknowledge",
+            detail=detail,
+        )
+        _notify(access_request, "active", actor, comment.strip())
+    else:
+        audit_record(
+            actor=actor, action="pullrequest.merge_reviewed", obj=access_request, after=detail
+        )
     return access_request

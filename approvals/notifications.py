@@ -74,6 +74,9 @@ NOTICES: dict[str, Notice] = {
     "pr_open": Notice(frozenset({REQUESTER}), "has its pull request open"),
     "active": Notice(frozenset({REQUESTER}), "is active"),
     "failed": Notice(frozenset({REQUESTER, SECURITY}), "failed to provision"),
+    "merge_mismatch": Notice(
+        frozenset({SECURITY}), "was merged with a commit nobody approved: review it"
+    ),
     # Access keys (approvals/keys.py): never the key id or secret, only that something happened.
     "key_failed": Notice(frozenset({SECURITY}), "could not get its access key"),
     "key_unused": Notice(frozenset({SECURITY}), "has an access key unused for too long"),

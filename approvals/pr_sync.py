@@ -10,7 +10,11 @@ row that is no longer open is left alone, so a webhook and a poll for the same p
 make one transition between them.
 
 * merged: the row becomes merged and a request with its pull request open becomes ACTIVE
-  (a revocation pull request: `approvals.revocation._revocation_merged`);
+  (a revocation pull request: `approvals.revocation._revocation_merged`), provided the head
+  the forge merged is the commit that was approved (`PullRequest.approved_sha`). Any other
+  head (someone pushed to the branch, or the forge did not say) makes the request
+  MERGE_MISMATCH instead: audited, on security's dashboard, not active until security
+  acknowledges it (`approvals.decisions.request_merge_acknowledge`) or revokes it;
 * closed without merging: the row becomes closed with a note and the request goes back to
   security as FAILED (the request page shows the note and the Retry button); a revocation
   pull request keeps its note and security is told (Retry revocation).
@@ -45,12 +49,32 @@ def apply_outcome(
 ) -> None:
     """What a merged or closed pull request means for its request (both locked by the caller).
 
-    Grant merged: PR_OPEN becomes ACTIVE; a grant merged after its request was revoked
-    queues the revocation again (it now has something to remove). Grant closed: PR_OPEN
-    becomes FAILED for security to retry. Revocation merged: `_revocation_merged`.
-    Revocation closed: the row keeps a note and security is told (the access stays).
+    Grant merged: PR_OPEN becomes ACTIVE, or MERGE_MISMATCH when the merged head is not the
+    approved commit; a grant merged after its request was revoked queues the revocation
+    again (it now has something to remove). Grant closed: PR_OPEN becomes FAILED for
+    security to retry. Revocation merged: `_revocation_merged`. Revocation closed: the row
+    keeps a note and security is told (the access stays). Any other merge of an unapproved
+    head is audited and waits on the dashboard for security's review.
     """
     merged = row.state == PullRequest.State.MERGED
+    mismatch = {
+        **detail,
+        "purpose": row.purpose,
+        "approved_sha": row.approved_sha,
+        "merged_head_sha": row.merged_head_sha,
+    }
+    flags_request = (
+        merged
+        and row.merged_unapproved_head
+        and row.purpose == PullRequest.Purpose.GRANT
+        and access_request.status == Status.PR_OPEN
+    )
+    if merged and row.merged_unapproved_head and not flags_request:
+        # The repository may hold more than was approved (a revocation, or a grant merged
+        # after its request was revoked or failed): on the trail, and on the dashboard.
+        audit_record(
+            actor=actor, action="pullrequest.merge_mismatch", obj=access_request, after=mismatch
+        )
     if row.purpose == PullRequest.Purpose.REVOKE:
         from approvals.revocation import _revocation_merged
 
@@ -73,7 +97,16 @@ def apply_outcome(
             access_request.status,
         )
         return
-    if merged:
+    if flags_request:
+        transition(
+            access_request,
+            to=Status.MERGE_MISMATCH,
+            actor=actor,
+            action="request.merge_mismatch",
+            detail=mismatch,
+        )
+        notify_on_commit(access_request_id=access_request.pk, event="merge_mismatch")
+    elif merged:
         transition(
             access_request, to=Status.ACTIVE, actor=actor, action="request.activate", detail=detail
         )
@@ -94,11 +127,17 @@ def apply_outcome(
 
 
 def pull_request_apply_state(
-    *, pr_id: int, state: PullRequestState, source: str, merge_sha: str = ""
+    *,
+    pr_id: int,
+    state: PullRequestState,
+    source: str,
+    merge_sha: str = "",
+    head_sha: str = "",
 ) -> bool:
     """Applies the forge's `state` of pull request row `pr_id`; True when something changed.
 
-    `source` ("webhook" or "poll") is recorded in the audit events.
+    `source` ("webhook" or "poll") is recorded in the audit events. `head_sha` is the head
+    the forge says it merged; empty (unknown) counts as not the approved one.
     """
     if state == PullRequestState.OPEN:
         return False
@@ -117,18 +156,25 @@ def pull_request_apply_state(
         row.state = PullRequest.State.MERGED if merged else PullRequest.State.CLOSED
         if merged:
             row.merge_sha = merge_sha[:64] or row.merge_sha
+            # What the forge merged, as it says: never the head recorded while it was open.
+            row.merged_head_sha = head_sha[:64]
         else:
             row.last_error = (
                 CLOSED_NOTE if row.purpose == PullRequest.Purpose.GRANT else REVOKE_CLOSED_NOTE
             )
-        row.save(update_fields=["state", "merge_sha", "last_error", "updated_at"])
+        row.save(
+            update_fields=["state", "merge_sha", "merged_head_sha", "last_error", "updated_at"]
+        )
         detail = {"pull_request": row.number, "source": source}
+        after: dict[str, Any] = {**detail, "pull_request_state": row.state, "branch": row.branch}
+        if merged:
+            after.update(head_sha=row.merged_head_sha, approved_sha=row.approved_sha)
         audit_record(
             actor=None,
             action="pullrequest.merge" if merged else "pullrequest.close",
             obj=access_request,
             before={"pull_request_state": PullRequest.State.OPEN.value},
-            after={**detail, "pull_request_state": row.state, "branch": row.branch},
+            after=after,
         )
         apply_outcome(access_request, row, actor=None, detail=detail)
     return True
@@ -162,7 +208,9 @@ def pull_requests_sync() -> int:
                 continue
             info = forge.pull_request(number)
             if info.state != PullRequestState.OPEN:
-                if pull_request_apply_state(pr_id=pk, state=info.state, source="poll"):
+                if pull_request_apply_state(
+                    pr_id=pk, state=info.state, source="poll", head_sha=info.head_sha
+                ):
                     applied += 1
             elif info.mergeable is False:
                 logger.info("Pull request #%s conflicts with its base: regenerating", number)

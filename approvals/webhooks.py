@@ -73,8 +73,11 @@ def _our_repository(payload: dict[str, Any]) -> bool:
     return bool(wanted) and full_name.casefold() == wanted.casefold()
 
 
-def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestState, str] | None:
-    """(number, state, merge sha) of a `pull_request` "closed" delivery for our repository."""
+def _pull_request_outcome(
+    payload: dict[str, Any],
+) -> tuple[int, PullRequestState, str, str] | None:
+    """(number, state, merge sha, head sha) of a `pull_request` "closed" delivery for our
+    repository. The head is what GitHub merged; it is checked against the approved commit."""
     if payload.get("action") != "closed" or not _our_repository(payload):
         return None
     pull = payload.get("pull_request")
@@ -82,7 +85,16 @@ def _pull_request_outcome(payload: dict[str, Any]) -> tuple[int, PullRequestStat
         return None
     merged = pull.get("merged") is True
     state = PullRequestState.MERGED if merged else PullRequestState.CLOSED
-    return pull["number"], state, str(pull.get("merge_commit_sha") or "") if merged else ""
+    if not merged:
+        return pull["number"], state, "", ""
+    head = pull.get("head")
+    head_sha = head.get("sha") if isinstance(head, dict) else None
+    return (
+        pull["number"],
+        state,
+        str(pull.get("merge_commit_sha") or ""),
+        head_sha if isinstance(head_sha, str) else "",
+    )
 
 
 def _conflicted_number(payload: dict[str, Any]) -> int | None:
@@ -194,12 +206,12 @@ def _handle(event: str, payload: dict[str, Any], delivery_id: str) -> JsonRespon
     outcome = _pull_request_outcome(payload)
     if outcome is None:
         return _answer(202, "ignored")
-    number, state, merge_sha = outcome
+    number, state, merge_sha, head_sha = outcome
     row = PullRequest.objects.filter(forge=PullRequest.Forge.GITHUB, number=number).first()
     if row is None:
         return _answer(202, "ignored")
     changed = pull_request_apply_state(
-        pr_id=row.pk, state=state, source="webhook", merge_sha=merge_sha
+        pr_id=row.pk, state=state, source="webhook", merge_sha=merge_sha, head_sha=head_sha
     )
     logger.info(
         "GitHub delivery %s: pull request #%s %s (%s)",
@@ -259,11 +271,15 @@ def _gitlab_handle(event: str, payload: dict[str, Any], delivery_id: str) -> Jso
     if row is None:
         return _answer(202, "ignored")
     merged = state == "merged"
+    # The merge request's head as GitLab merged it; checked against the approved commit.
+    last_commit = attributes.get("last_commit")
+    head_sha = last_commit.get("id") if isinstance(last_commit, dict) else None
     changed = pull_request_apply_state(
         pr_id=row.pk,
         state=PullRequestState.MERGED if merged else PullRequestState.CLOSED,
         source="webhook",
         merge_sha=str(attributes.get("merge_commit_sha") or "") if merged else "",
+        head_sha=head_sha if merged and isinstance(head_sha, str) else "",
     )
     logger.info(
         "GitLab delivery %s: merge request !%s %s (%s)",

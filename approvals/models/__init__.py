@@ -15,7 +15,13 @@ from approvals.models.audit import (
 )
 from approvals.models.keys import AccessKey, KeyDelivery
 from approvals.models.pullrequests import PullRequest, PullRequestModelStore
-from approvals.models.requests import TRANSITIONS, AccessRequest, Approval, Strategy
+from approvals.models.requests import (
+    TRANSITIONS,
+    AccessRequest,
+    Approval,
+    ExtensionApproval,
+    Strategy,
+)
 from approvals.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "AuditEventQuerySet",
     "AuditLogAppendOnlyError",
     "AwsAccount",
+    "ExtensionApproval",
     "KeyDelivery",
     "PullRequest",
     "PullRequestModelStore",

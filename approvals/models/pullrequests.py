@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +26,10 @@ from provisioning.forges import (
 )
 
 LOCAL = "local"
+# The database's `PullRequest.merged_unapproved_head` of a merged row (for queries).
+UNAPPROVED_HEAD = Q(number__isnull=False) & (
+    Q(approved_sha="") | ~Q(merged_head_sha=F("approved_sha"))
+)
 
 
 class PullRequest(models.Model):
@@ -64,6 +68,24 @@ class PullRequest(models.Model):
     # pull request found open again (a retried task) reports the branch's current head,
     # which may be someone else's push; that one gets no approval status.
     pushed_sha = models.CharField(max_length=64, blank=True)
+    # The commit the approval covers: the change set the portal generated from the approved
+    # request (or revocation) and pushed, set with `pushed_sha` and never by the forge. Only
+    # this commit may be merged: the local forge merges it and nothing else, and a merge the
+    # forge reports with another head does not activate the request (MERGE_MISMATCH).
+    approved_sha = models.CharField(max_length=64, blank=True)
+    # The head the forge reported when the pull request was merged (the local forge: the
+    # approved commit it merged); compared with `approved_sha`.
+    merged_head_sha = models.CharField(max_length=64, blank=True)
+    # Security looked at a merge of an unapproved head (`merged_unapproved_head`) and said so;
+    # until then it is on the dashboard (approvals.decisions.request_merge_acknowledge).
+    head_reviewed_at = models.DateTimeField(null=True, blank=True)
+    head_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     # The head the portal's approval status was last set on; differs from `head_sha` until
     # the status task has posted it for the current head (each open and regeneration).
     status_sha = models.CharField(max_length=64, blank=True)
@@ -103,6 +125,21 @@ class PullRequest(models.Model):
     def __str__(self) -> str:
         number = f"#{self.number}" if self.number else "(pending)"
         return f"{self.get_forge_display()} pull request {number} from {self.branch}"
+
+    @property
+    def awaits_head_review(self) -> bool:
+        """Merged with an unapproved head, and nobody in security has reviewed it yet."""
+        return self.merged_unapproved_head and self.head_reviewed_at is None
+
+    @property
+    def merged_unapproved_head(self) -> bool:
+        """Merged on the forge with a head other than the approved commit (or with no approved
+        commit). A row without a number was never on a forge (nothing to propose)."""
+        return (
+            self.state == self.State.MERGED
+            and self.number is not None
+            and (not self.approved_sha or self.merged_head_sha != self.approved_sha)
+        )
 
     @property
     def commands_pending(self) -> bool:

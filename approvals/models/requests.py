@@ -72,6 +72,9 @@ class AccessRequest(models.Model):
         PR_OPEN = "pr_open", _("Pull request open")
         ACTIVE = "active", _("Active")
         FAILED = "failed", _("Failed")
+        # The forge merged a head other than the commit that was approved (someone pushed to
+        # the portal's branch): not active until security has looked (approvals.decisions).
+        MERGE_MISMATCH = "merge_mismatch", _("Merged a head that was not approved")
         EXPIRING = "expiring", _("Expiring")
         REVOKED = "revoked", _("Revoked")
 
@@ -113,10 +116,14 @@ class AccessRequest(models.Model):
     risk_reasons = models.JSONField(default=list, blank=True)
     admin_equivalent = models.BooleanField(default=False)
     required_approvals = models.PositiveSmallIntegerField(default=1)
-    # Extension: the requester asks for a later end date; one security approval grants it.
+    # Extension: the requester asks for a later end date; the grant's own quorum
+    # (`required_approvals`) of distinct security members grants it (`ExtensionApproval`).
     extension_until = models.DateField(null=True, blank=True)
     extension_reason = models.TextField(blank=True)
     extensions_granted = models.PositiveSmallIntegerField(default=0)
+    # Which ask the pending extension is: each ask starts a new round, so approvals of an
+    # earlier ask (another date, or refused) never count toward this one.
+    extension_round = models.PositiveIntegerField(default=0)
     # The change set the generator would produce, computed when the request is saved.
     preview = models.JSONField(null=True, blank=True)
 
@@ -169,7 +176,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # Revoked while the worker is opening the pull request: the worker sees it when it
     # finishes and queues the revocation, which closes that pull request.
     Status.PROVISIONING: frozenset({Status.PR_OPEN, Status.FAILED, Status.REVOKED}),
-    Status.PR_OPEN: frozenset({Status.ACTIVE, Status.FAILED, Status.APPROVED, Status.REVOKED}),
+    Status.PR_OPEN: frozenset(
+        {Status.ACTIVE, Status.MERGE_MISMATCH, Status.FAILED, Status.APPROVED, Status.REVOKED}
+    ),
+    # Security reviewed what was merged and accepts it (ACTIVE), or revokes it.
+    Status.MERGE_MISMATCH: frozenset({Status.ACTIVE, Status.REVOKED}),
     Status.FAILED: frozenset({Status.APPROVED, Status.REVOKED}),
     Status.ACTIVE: frozenset({Status.EXPIRING, Status.REVOKED}),
     Status.EXPIRING: frozenset({Status.ACTIVE, Status.REVOKED}),
@@ -221,3 +232,35 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver} {self.decision} #{self.access_request_id}"
+
+
+class ExtensionApproval(models.Model):
+    """One security member's approval of one extension ask (`AccessRequest.extension_round`).
+
+    A person counts once per ask: the database refuses a second approval by the same person
+    for the same round. The date approved is kept, so the trail shows what each one agreed to.
+    """
+
+    access_request = models.ForeignKey(
+        AccessRequest, on_delete=models.PROTECT, related_name="extension_approvals"
+    )
+    extension_round = models.PositiveIntegerField()
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    until = models.DateField()
+    comment = models.TextField(blank=True)
+    mfa_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_request", "extension_round", "approver"],
+                name="one_extension_approval_per_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} extends #{self.access_request_id} to {self.until}"

@@ -157,6 +157,11 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     state = vendor_review_state(access_request.vendor_id)
     access_keys = access_keys_for_request(access_request)
     pull_requests = request_pull_requests(access_request)
+    extension_approvals = (
+        list(decisions.extension_approvals(access_request).select_related("approver"))
+        if access_request.extension_until is not None
+        else []
+    )
     return render(
         request,
         "approvals/request_detail.html",
@@ -188,9 +193,18 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_extend": is_requester
             and access_request.status in decisions.EXTENDABLE
             and access_request.extension_until is None,
+            # Not for one who approved this ask already: they count once.
             "can_decide_extension": has_role(request.user, Role.SECURITY)
             and not is_requester
-            and access_request.extension_until is not None,
+            and access_request.extension_until is not None
+            and all(a.approver_id != request.user.pk for a in extension_approvals),
+            "extension_approvals": extension_approvals,
+            "can_acknowledge_merge": has_role(request.user, Role.SECURITY)
+            and not is_requester
+            and (
+                access_request.status == AccessRequest.Status.MERGE_MISMATCH
+                or any(row is not None and row.awaits_head_review for row in pull_requests.values())
+            ),
             "access_keys": access_keys,
             "key_state": access_keys_state(access_request, access_keys),
             "iam_user_name": iam_user_name(access_request),
@@ -312,7 +326,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         messages.error(request, text)
     else:
-        messages.success(request, _("Extension asked: one security approval grants it."))
+        messages.success(request, _("Extension asked: it needs the grant's own approvals."))
     return redirect("approvals:request_detail", pk=pk)
 
 
@@ -326,7 +340,20 @@ def request_extension_decide(request: HttpRequest, pk: int) -> HttpResponse:
         lambda i, c, m: decisions.request_extension_decide(
             request_id=i, approver=request.user, approve=approve, mfa_verified=m, comment=c
         ),
-        _("Extension granted.") if approve else _("Extension refused."),
+        _("Extension approval recorded.") if approve else _("Extension refused."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_merge_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_merge_acknowledge(
+            request_id=i, actor=request.user, mfa_verified=m, comment=c
+        ),
+        _("Merge reviewed: the access is active."),
     )
 
 
@@ -343,4 +370,9 @@ urlpatterns = [
     path("requests/<int:pk>/revoke/", request_revoke, name="request_revoke"),
     path("requests/<int:pk>/extend/", request_extend, name="request_extend"),
     path("requests/<int:pk>/extension/", request_extension_decide, name="request_extension_decide"),
+    path(
+        "requests/<int:pk>/merge-review/",
+        request_merge_acknowledge,
+        name="request_merge_acknowledge",
+    ),
 ]

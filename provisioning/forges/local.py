@@ -254,20 +254,33 @@ class LocalForge:
         if record.state is PullRequestState.OPEN:
             self.store.update(dataclasses.replace(record, state=PullRequestState.CLOSED))
 
-    def merge(self, number: int, *, committer: str) -> str:
-        """Merges pull request `number` into its base branch; returns the new base sha.
+    def merge(self, number: int, *, committer: str, sha: str) -> str:
+        """Merges commit `sha` of pull request `number` into its base; returns the new base sha.
 
-        Fast-forwards when the base has not moved; otherwise writes a merge commit if the
-        two sides touched different files, and raises `MergeConflict` if not. The ref is
-        updated compare-and-swap, so a concurrent push makes this fail rather than lose it.
+        `sha` is the commit that was approved, and only it is merged: whatever the branch
+        points to now (someone may have pushed to it since) is ignored, and the record's head
+        becomes `sha`. Fast-forwards when the base has not moved; otherwise writes a merge
+        commit if the two sides touched different files, and raises `MergeConflict` if not.
+        The ref is updated compare-and-swap, so a concurrent push makes this fail rather than
+        lose it.
         """
         record = self.store.get(number)
         if record.state is PullRequestState.MERGED:
             return record.merge_sha
         if record.state is not PullRequestState.OPEN:
             raise ForgePermanentError(f"Pull request #{number} is {record.state}.")
+        if not sha:
+            raise ForgePermanentError(f"Pull request #{number} has no approved commit to merge.")
         with Repo(str(self.repo_path)) as repo:
-            head = self._head(repo, record.branch)
+            try:
+                approved = repo[ObjectID(sha.encode("ascii"))]
+            except (KeyError, UnicodeEncodeError, ValueError):
+                approved = None
+            if not isinstance(approved, Commit):
+                raise ForgePermanentError(
+                    f"The approved commit {sha[:12]} is not in the repository."
+                )
+            head = approved.id
             base = self._head(repo, record.base)
             if can_fast_forward(repo, base, head):
                 new = head
@@ -295,3 +308,8 @@ class LocalForge:
             )
         )
         return new.decode()
+
+    def branch_head(self, branch: str) -> str:
+        """The commit `branch` points to now (for the audit trail of a merge)."""
+        with Repo(str(self.repo_path)) as repo:
+            return self._head(repo, branch).decode()

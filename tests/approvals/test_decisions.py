@@ -387,14 +387,22 @@ def test_a_worker_process_registers_the_notice_tasks(subprocess_env):
     assert "approvals.notification_tasks.notice_slack_task" in registered
 
 
-def test_extension_is_a_lighter_capped_cycle(
+def _two_approval_grant(vendor, requester, first, second):
+    """An IAM-user request (quorum 2), approved by `first` and `second`."""
+    r = submitted(vendor, requester, strategy="iam_user")
+    assert r.required_approvals == 2
+    decisions.request_approve(request_id=r.pk, approver=first, mfa_verified=True)
+    decisions.request_approve(request_id=r.pk, approver=second, mfa_verified=True)
+    r.refresh_from_db()
+    assert r.status == "approved"
+    assert r.expires_on is not None
+    return r
+
+
+def test_an_extension_is_capped_and_needs_the_grants_own_quorum(
     reviewed_vendor, engineer, security, security2, account, settings
 ):
-    r = submitted(reviewed_vendor, engineer, strategy="iam_user")  # quorum 2 to approve...
-    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
-    decisions.request_approve(request_id=r.pk, approver=security2, mfa_verified=True)
-    r.refresh_from_db()
-    assert r.expires_on is not None
+    r = _two_approval_grant(reviewed_vendor, engineer, security, security2)
     later = r.expires_on + timedelta(days=20)
     with pytest.raises(ValidationError, match="at the latest"):
         decisions.request_extension_ask(
@@ -406,22 +414,116 @@ def test_extension_is_a_lighter_capped_cycle(
     decisions.request_extension_ask(
         request_id=r.pk, actor=engineer, until=later, reason="Migration runs late."
     )
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="second factor"):
         decisions.request_extension_decide(
             request_id=r.pk, approver=security, approve=True, mfa_verified=False
         )
-    # ...but one approval extends it.
+    # One approval of a grant that needed two leaves the extension pending.
     decisions.request_extension_decide(
         request_id=r.pk, approver=security, approve=True, mfa_verified=True
     )
     r.refresh_from_db()
+    assert (r.expires_on, r.extensions_granted, r.extension_until) == (
+        later - timedelta(days=20),
+        0,
+        later,
+    )
+    assert AuditEvent.objects.filter(action="request.extension_approval_recorded").count() == 1
+    # The same person twice counts once.
+    with pytest.raises(ValidationError, match="one person counts once"):
+        decisions.request_extension_decide(
+            request_id=r.pk, approver=security, approve=True, mfa_verified=True
+        )
+    assert not AuditEvent.objects.filter(action="request.extension_grant").exists()
+    # A second, distinct MFA-verified member completes the quorum.
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=security2, approve=True, mfa_verified=True
+    )
+    r.refresh_from_db()
     assert (r.expires_on, r.extensions_granted, r.extension_until) == (later, 1, None)
+    grant = AuditEvent.objects.get(action="request.extension_grant")
+    assert (grant.after or {}).get("approvals") == 2
     settings.PORTAL_MAX_EXTENSIONS = 1
     with pytest.raises(ValidationError, match="extended 1 times already"):
         decisions.request_extension_ask(
             request_id=r.pk, actor=engineer, until=later + timedelta(days=1), reason="Again"
         )
     assert AuditEvent.objects.filter(action="request.extension_grant").count() == 1
+
+
+def test_the_requester_never_approves_their_own_extension(
+    reviewed_vendor, security, security2, make_user, account
+):
+    third = make_user("sol", Role.SECURITY)
+    r = _two_approval_grant(reviewed_vendor, security, security2, third)
+    later = r.expires_on + timedelta(days=10)
+    decisions.request_extension_ask(request_id=r.pk, actor=security, until=later, reason="More")
+    with pytest.raises(PermissionDenied, match="You asked for this extension"):
+        decisions.request_extension_decide(
+            request_id=r.pk, approver=security, approve=True, mfa_verified=True
+        )
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=security2, approve=True, mfa_verified=True
+    )
+    r.refresh_from_db()
+    assert r.extension_until == later  # the requester's own click did not count
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=third, approve=True, mfa_verified=True
+    )
+    r.refresh_from_db()
+    assert (r.expires_on, r.extension_until) == (later, None)
+
+
+def test_approvals_of_an_earlier_ask_do_not_count_toward_a_new_one(
+    reviewed_vendor, engineer, security, security2, make_user, account
+):
+    r = _two_approval_grant(reviewed_vendor, engineer, security, security2)
+    first = r.expires_on + timedelta(days=5)
+    decisions.request_extension_ask(request_id=r.pk, actor=engineer, until=first, reason="A")
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=security, approve=True, mfa_verified=True
+    )
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=security2, approve=False, mfa_verified=True, comment="No."
+    )
+    second = r.expires_on + timedelta(days=25)
+    decisions.request_extension_ask(request_id=r.pk, actor=engineer, until=second, reason="B")
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=make_user("sol", Role.SECURITY), approve=True, mfa_verified=True
+    )
+    r.refresh_from_db()
+    # Security's approval was for the refused ask: this one has one approval of two.
+    assert (r.extension_until, r.extensions_granted) == (second, 0)
+
+
+def test_the_dashboard_lists_pending_extensions_for_security(
+    client, reviewed_vendor, engineer, security, security2, make_user, account
+):
+    r = _two_approval_grant(reviewed_vendor, engineer, security, security2)
+    later = r.expires_on + timedelta(days=10)
+    decisions.request_extension_ask(request_id=r.pk, actor=engineer, until=later, reason="More")
+    decisions.request_extension_decide(
+        request_id=r.pk, approver=security, approve=True, mfa_verified=True
+    )
+
+    def extensions_section(user) -> str:
+        client.force_login(user)
+        html = client.get("/").content.decode()
+        start = html.index('id="extensions-heading"')
+        return html[start : html.index("</section>", start)]
+
+    waiting = extensions_section(security2)
+    assert f"#{r.pk} " in waiting
+    assert f"until {later.isoformat()}" in waiting
+    assert "1 of 2 approvals" in waiting
+    # Nothing left to do for the one who approved already.
+    assert f"#{r.pk} " not in extensions_section(security)
+    page = client.get(reverse("approvals:request_detail", args=[r.pk])).content.decode()
+    assert "1 of 2 approvals: sam" in page
+    decide = reverse("approvals:request_extension_decide", args=[r.pk])
+    assert decide not in page  # sam counted already
+    client.force_login(security2)
+    assert decide in client.get(reverse("approvals:request_detail", args=[r.pk])).content.decode()
 
 
 def test_only_the_requester_asks_and_only_for_approved_access(

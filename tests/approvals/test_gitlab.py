@@ -193,7 +193,13 @@ def test_revoking_while_open_closes_the_merge_request(gitlab, mr_open, security)
 # --- the webhook ----------------------------------------------------------------------------------
 
 
-def mr_event(iid: int, *, state: str, action: str, **extra: Any) -> bytes:
+def mr_event(
+    iid: int, *, state: str, action: str, head_sha: str | None = None, **extra: Any
+) -> bytes:
+    """GitLab's event; its `last_commit` is the row's approved commit unless `head_sha` says."""
+    if head_sha is None:
+        rows = PullRequest.objects.filter(forge="gitlab", number=iid)
+        head_sha = rows.values_list("approved_sha", flat=True).first() or ""
     return json.dumps(
         {
             "object_kind": "merge_request",
@@ -204,6 +210,7 @@ def mr_event(iid: int, *, state: str, action: str, **extra: Any) -> bytes:
                 "state": state,
                 "action": action,
                 "merge_commit_sha": "b" * 40 if state == "merged" else None,
+                "last_commit": {"id": head_sha, "message": "Vendor access"},
                 **extra,
             },
         }

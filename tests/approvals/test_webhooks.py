@@ -50,7 +50,13 @@ def sign(body: bytes, key: str = SECRET) -> str:
     return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
 
-def closed_payload(number: int, *, merged: bool, repository: str | None = None) -> bytes:
+def closed_payload(
+    number: int, *, merged: bool, repository: str | None = None, head_sha: str | None = None
+) -> bytes:
+    """GitHub's delivery; the head is the row's approved commit unless `head_sha` says."""
+    if head_sha is None:
+        rows = PullRequest.objects.filter(forge="github", number=number)
+        head_sha = rows.values_list("approved_sha", flat=True).first() or ""
     payload: dict[str, Any] = {
         "action": "closed",
         "number": number,
@@ -59,6 +65,7 @@ def closed_payload(number: int, *, merged: bool, repository: str | None = None) 
             "state": "closed",
             "merged": merged,
             "merge_commit_sha": "a" * 40 if merged else None,
+            "head": {"ref": "vendor-access/x", "sha": head_sha},
         },
         "repository": {"full_name": repository or django_settings.FORGE_REPOSITORY},
     }

@@ -132,6 +132,9 @@ class FakeGitHub(FakeGitServer):
             pull = self.pulls[number]
             if pull.state != "open":
                 raise ValueError(f"pull request #{number} is {pull.state}")
+            # GitHub keeps the head a pull request was merged with (`head.sha`), whatever is
+            # pushed to its branch afterwards.
+            pull.head_sha = self.branch_sha(pull.head) or pull.head_sha
             sha = self.merge_branches(
                 pull.head,
                 pull.base,
@@ -147,6 +150,7 @@ class FakeGitHub(FakeGitServer):
         """Closes a pull request without merging it."""
         with self._lock:
             pull = self.pulls[number]
+            pull.head_sha = self.branch_sha(pull.head) or pull.head_sha
             pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
         self._deliver_closed(pull)
 
@@ -248,7 +252,8 @@ class FakeGitHub(FakeGitServer):
             merged_at=pull.closed_at if pull.merged else None,
             merge_commit_sha=pull.merge_sha,
             head_ref=pull.head,
-            head_sha=self.branch_sha(pull.head) or pull.head_sha,
+            head_sha=(self.branch_sha(pull.head) if pull.state == "open" else None)
+            or pull.head_sha,
             base_ref=pull.base,
             base_sha=pull.base_sha,
             draft=pull.draft,

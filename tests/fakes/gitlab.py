@@ -43,6 +43,8 @@ class FakeMergeRequest:
     target_branch: str
     state: str = "opened"
     merge_commit_sha: str | None = None
+    # The head it was merged with (GitLab's `sha` of a merged merge request stays that one).
+    merged_head_sha: str | None = None
     created_at: str = field(default_factory=_now)
     updated_at: str = field(default_factory=_now)
     merged_at: str | None = None
@@ -80,6 +82,7 @@ class FakeGitLab(FakeGitServer):
             mr = self.merge_requests[iid]
             if mr.state != "opened":
                 raise ValueError(f"merge request !{iid} is {mr.state}")
+            mr.merged_head_sha = self.branch_sha(mr.source_branch)
             sha = self.merge_branches(
                 mr.source_branch,
                 mr.target_branch,
@@ -118,7 +121,7 @@ class FakeGitLab(FakeGitServer):
             "target_project_id": self.project_id,
             "author": {"id": 1, "username": "portal-bot", "name": "Portal bot"},
             "draft": False,
-            "sha": self.branch_sha(mr.source_branch),
+            "sha": mr.merged_head_sha or self.branch_sha(mr.source_branch),
             "merge_commit_sha": mr.merge_commit_sha,
             "has_conflicts": open_ and not mergeable,
             "merge_status": ("can_be_merged" if mergeable else "cannot_be_merged")

@@ -73,8 +73,9 @@ PAGES = {
         "security",
         lambda seeded: reverse("dashboard"),
         # 9, plus "Needs attention": failed requests, failed revocations, keys, key recipient
-        # changes waiting for security
-        13,
+        # changes waiting for security, merges of an unapproved head; plus the extensions
+        # awaiting approval
+        15,
         _length("expiring_soon", "requests_to_decide", "reviews_to_decide"),
     ),
     "request list": Page(

@@ -244,11 +244,11 @@ def test_local_forge_opens_once_and_fast_forwards(local: tuple[FakeGitHub, Mirro
     assert info.url == f"/requests/pulls/{info.number}/"
     assert forge.pull_request_state(info.number) is PullRequestState.OPEN
 
-    assert forge.merge(info.number, committer=AUTHOR) == head
+    assert forge.merge(info.number, committer=AUTHOR, sha=head) == head
     assert repo.branch_sha("main") == head
     assert forge.pull_request_state(info.number) is PullRequestState.MERGED
     assert forge.find_open_pull_request(BRANCH) is None
-    assert forge.merge(info.number, committer=AUTHOR) == head  # idempotent
+    assert forge.merge(info.number, committer=AUTHOR, sha=head) == head  # idempotent
 
 
 def test_local_forge_merges_when_the_default_branch_moved_elsewhere(
@@ -260,7 +260,7 @@ def test_local_forge_merges_when_the_default_branch_moved_elsewhere(
     forge = LocalForge(repo.repo_path, InMemoryPullRequestStore())
     number = forge.open_pull_request(BRANCH, "main", "Grant", "body").number
 
-    merged = forge.merge(number, committer=AUTHOR)
+    merged = forge.merge(number, committer=AUTHOR, sha=head)
 
     assert repo.branch_sha("main") == merged
     with Repo(str(repo.repo_path)) as git:
@@ -275,13 +275,13 @@ def test_local_forge_refuses_a_conflicting_default_branch(
     local: tuple[FakeGitHub, Mirror],
 ) -> None:
     repo, mirror = local
-    push(mirror, BRANCH, ("orbit-ci.json", "{}\n"))
+    head = push(mirror, BRANCH, ("orbit-ci.json", "{}\n"))
     moved = repo.commit_files({"orbit-ci.json": b'{"someone": "else"}\n'})
     forge = LocalForge(repo.repo_path, InMemoryPullRequestStore())
     number = forge.open_pull_request(BRANCH, "main", "Grant", "body").number
 
     with pytest.raises(MergeConflict, match=r"orbit-ci\.json"):
-        forge.merge(number, committer=AUTHOR)
+        forge.merge(number, committer=AUTHOR, sha=head)
     assert repo.branch_sha("main") == moved
     assert forge.pull_request_state(number) is PullRequestState.OPEN
 
@@ -293,13 +293,52 @@ def test_local_forge_refuses_a_missing_branch_and_merging_a_closed_one(
     forge = LocalForge(repo.repo_path, InMemoryPullRequestStore())
     with pytest.raises(ForgePermanentError, match="no branch"):
         forge.open_pull_request("vendor-access/req-1-none", "main", "t", "b")
-    push(mirror, BRANCH, ("a.json", "{}\n"))
+    head = push(mirror, BRANCH, ("a.json", "{}\n"))
     number = forge.open_pull_request(BRANCH, "main", "t", "b").number
     forge.close(number)
     assert forge.pull_request_state(number) is PullRequestState.CLOSED
     with pytest.raises(ForgePermanentError, match="closed"):
-        forge.merge(number, committer=AUTHOR)
+        forge.merge(number, committer=AUTHOR, sha=head)
     assert repo.branch_sha("main") != repo.branch_sha(BRANCH)
+
+
+def test_local_forge_merges_only_the_approved_commit_not_the_branch_tip(
+    local: tuple[FakeGitHub, Mirror],
+) -> None:
+    repo, mirror = local
+    approved = push(mirror, BRANCH, ("orbit-ci.json", "{}\n"))
+    store = InMemoryPullRequestStore()
+    forge = LocalForge(repo.repo_path, store)
+    number = forge.open_pull_request(BRANCH, "main", "Grant", "body").number
+    # Pushed to the portal's branch after approval: must never reach the base.
+    backdoor = repo.commit_files({"backdoor.json": b'{"Action": "*"}\n'}, branch=BRANCH)
+    assert forge.branch_head(BRANCH) == backdoor
+
+    merged = forge.merge(number, committer=AUTHOR, sha=approved)
+
+    assert merged == approved == repo.branch_sha("main")  # fast-forward to the approved one
+    with Repo(str(repo.repo_path)) as git:
+        commit = git[merged.encode()]
+        assert isinstance(commit, Commit)
+        paths = {e.path for e in git.object_store.iter_tree_contents(commit.tree)}
+    assert b"orbit-ci.json" in paths
+    assert b"backdoor.json" not in paths
+    assert store.get(number).head_sha == approved  # the record keeps what was merged
+
+
+def test_local_forge_refuses_a_merge_without_a_known_approved_commit(
+    local: tuple[FakeGitHub, Mirror],
+) -> None:
+    repo, mirror = local
+    push(mirror, BRANCH, ("a.json", "{}\n"))
+    forge = LocalForge(repo.repo_path, InMemoryPullRequestStore())
+    number = forge.open_pull_request(BRANCH, "main", "t", "b").number
+    before = repo.branch_sha("main")
+    for sha in ("", "0" * 40, "not-a-sha"):
+        with pytest.raises(ForgePermanentError):
+            forge.merge(number, committer=AUTHOR, sha=sha)
+    assert repo.branch_sha("main") == before
+    assert forge.pull_request_state(number) is PullRequestState.OPEN
 
 
 # --- pull_request_body --------------------------------------------------------------------

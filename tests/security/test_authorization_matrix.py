@@ -84,6 +84,7 @@ SECURITY = {
     "approvals:request_reject",
     "approvals:request_revoke",
     "approvals:request_extension_decide",
+    "approvals:request_merge_acknowledge",
     "approvals:pullrequest_merge",
     "approvals:request_provision_retry",
     "approvals:request_key_reissue",
