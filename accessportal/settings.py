@@ -37,7 +37,7 @@ PORTAL_BASE_URL = cfg.url("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 PORTAL_ORGANIZATION_NAME = cfg.string("PORTAL_ORGANIZATION_NAME", default="Example Corp")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accessportal.admin_site.PortalAdminConfig",  # django.contrib.admin, behind allauth and MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accessportal.roles import Role
-from tests.factories import draft_request, staging_account
+from tests.factories import draft_request, force_login_with_mfa, staging_account
 from tests.vendors.conftest import pdf_upload, vendor_data
 from vendors import services as vendor_services
 
@@ -300,10 +300,10 @@ def test_admin_pages_need_staff(client, world):
             response = client.get(url)
             assert response.status_code == 302, (role, url)
             assert reverse("admin:login") in response["Location"]
-    client.force_login(people["superuser"])
+    force_login_with_mfa(client, people["superuser"])
     for url in changelists:
         assert client.get(url).status_code == 200, url
-    client.force_login(people["security"])
+    force_login_with_mfa(client, people["security"])
     assert client.get(reverse("admin:index")).status_code == 200
     for url in changelists:
         assert client.get(url).status_code in (200, 403), url
@@ -335,7 +335,7 @@ def test_auditors_change_nothing_in_the_admin_whatever_their_account_allows(clie
     auditor = people["auditor"]
     auditor.is_staff = auditor.is_superuser = True
     auditor.save()
-    client.force_login(auditor)
+    force_login_with_mfa(client, auditor)
     vendor = Vendor.objects.get()
     item = ChecklistItem.objects.first()
     assert item is not None
