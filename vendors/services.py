@@ -20,7 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.roles import Role, has_role
+from accessportal.roles import (
+    Role,
+    has_role,
+    require_owner_or_verified_security,
+    require_verified_security,
+)
 from approvals.audit import audit_record, audit_snapshot
 from provisioning.substrate.errors import GrantError
 from provisioning.substrate.names import vendor_slug
@@ -74,13 +79,19 @@ def tier_from_rubric(*, data_sensitivity: str, access_level: str, criticality: s
 # --- Vendors --------------------------------------------------------------------------------------
 
 
-def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) -> None:
+def _apply_vendor_fields(
+    vendor: Vendor, data: dict[str, Any], *, actor: Any, mfa_verified: bool
+) -> None:
     override_before = vendor.tier_override
     for field in VENDOR_FIELDS:
         if field in data:
             setattr(vendor, field, data[field])
-    if vendor.tier_override != override_before and not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team can override a vendor's tier."))
+    if vendor.tier_override != override_before:
+        require_verified_security(
+            actor,
+            mfa_verified=mfa_verified,
+            refusal=_("Only the security team can override a vendor's tier."),
+        )
     if vendor.tier_override and not vendor.tier_override_reason.strip():
         raise ValidationError({"tier_override_reason": _("Say why the rubric's tier is wrong.")})
     if not vendor.tier_override:
@@ -112,9 +123,21 @@ def _check_slug_generates(slug: str) -> None:
         raise ValidationError({"slug": exc.message}) from None
 
 
+def _require_vendor_editor(vendor: Vendor, actor: Any, *, mfa_verified: bool) -> None:
+    """The vendor's creator and internal owner change its record and contacts; security may
+    too, with a second factor (the views offer the same people the forms)."""
+    require_owner_or_verified_security(
+        actor,
+        owner_ids=(vendor.created_by_id, vendor.internal_owner_id),
+        mfa_verified=mfa_verified,
+        refusal=_("Only the vendor's creator, its internal owner or security can change it."),
+    )
+
+
 @transaction.atomic
-def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
-    """Registers a vendor; the requester becomes its creator and the tier follows the rubric."""
+def vendor_create(*, actor: Any, data: dict[str, Any], mfa_verified: bool = False) -> Vendor:
+    """Registers a vendor; the requester becomes its creator and the tier follows the rubric
+    (a tier override needs an MFA-verified security member)."""
     try:
         # The generator's rule, checked now rather than at the first pull request: the slug
         # names the vendor's files, and some of them add -hub, -trust or -user to it.
@@ -122,7 +145,7 @@ def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
     except GrantError as error:
         raise ValidationError({"slug": error.message}) from error
     vendor = Vendor(created_by=actor)
-    _apply_vendor_fields(vendor, data, actor=actor)
+    _apply_vendor_fields(vendor, data, actor=actor, mfa_verified=mfa_verified)
     _check_slug_generates(vendor.slug)
     vendor.save()
     audit_record(actor=actor, action="vendor.create", obj=vendor, after=audit_snapshot(vendor))
@@ -130,13 +153,19 @@ def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
 
 
 @transaction.atomic
-def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor:
-    """Changes a vendor's record (the slug never changes: it names files and IAM resources)."""
+def vendor_update(
+    *, vendor_id: int, actor: Any, data: dict[str, Any], mfa_verified: bool = False
+) -> Vendor:
+    """Changes a vendor's record (the slug never changes: it names files and IAM resources).
+
+    Its creator and internal owner may; anyone else only as an MFA-verified security member.
+    """
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    _require_vendor_editor(vendor, actor, mfa_verified=mfa_verified)
     if "slug" in data and data["slug"] != vendor.slug:
         raise ValidationError({"slug": _("The slug cannot change once the vendor exists.")})
     before = audit_snapshot(vendor)
-    _apply_vendor_fields(vendor, data, actor=actor)
+    _apply_vendor_fields(vendor, data, actor=actor, mfa_verified=mfa_verified)
     vendor.save()
     after = audit_snapshot(vendor)
     if before != after:
@@ -150,10 +179,13 @@ def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor
 
 
 @transaction.atomic
-def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Vendor:
+def vendor_offboard(
+    *, vendor_id: int, actor: Any, mfa_verified: bool, on: date | None = None
+) -> Vendor:
     """Marks a vendor offboarded and revokes its live grants (each gets a revocation PR)."""
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team can offboard a vendor."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team can offboard a vendor.")
+    )
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
     if vendor.status == Vendor.Status.OFFBOARDED:
         raise ValidationError(_("The vendor is already offboarded."))
@@ -176,10 +208,16 @@ def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Ve
 
 @transaction.atomic
 def contact_save(
-    *, vendor_id: int, actor: Any, data: dict[str, Any], contact_id: int | None = None
+    *,
+    vendor_id: int,
+    actor: Any,
+    data: dict[str, Any],
+    contact_id: int | None = None,
+    mfa_verified: bool = False,
 ) -> VendorContact:
     """Adds or changes a contact; marking a new key recipient unmarks the previous one."""
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    _require_vendor_editor(vendor, actor, mfa_verified=mfa_verified)
     contact = (
         VendorContact.objects.get(pk=contact_id, vendor=vendor)
         if contact_id
@@ -214,12 +252,41 @@ def contact_save(
 
 
 @transaction.atomic
-def contact_delete(*, contact_id: int, actor: Any) -> None:
-    contact = VendorContact.objects.select_for_update().get(pk=contact_id)
+def contact_delete(*, contact_id: int, actor: Any, mfa_verified: bool = False) -> None:
+    contact = VendorContact.objects.select_for_update().select_related("vendor").get(pk=contact_id)
+    _require_vendor_editor(contact.vendor, actor, mfa_verified=mfa_verified)
     audit_record(
         actor=actor, action="vendor.contact_remove", obj=contact, before=audit_snapshot(contact)
     )
     contact.delete()
+
+
+# --- Checklist catalogue --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def checklist_item_save(*, item: ChecklistItem, actor: Any, mfa_verified: bool) -> ChecklistItem:
+    """Saves a question of the catalogue (the admin's form has validated it), audited.
+
+    The catalogue decides what blocks a vendor's approval, so only an MFA-verified security
+    member changes it. Answers already given keep their own copy of the text and blocking flag.
+    """
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team edits the checklist.")
+    )
+    stored = (
+        ChecklistItem.objects.select_for_update().filter(pk=item.pk).first() if item.pk else None
+    )
+    before = audit_snapshot(stored) if stored else None
+    item.save()
+    audit_record(
+        actor=actor,
+        action="checklist.update" if before else "checklist.add",
+        obj=item,
+        before=before,
+        after=audit_snapshot(item),
+    )
+    return item
 
 
 # --- Reviews --------------------------------------------------------------------------------------
@@ -237,13 +304,19 @@ def _lock_review(review_id: int) -> SubprocessorReview:
     return SubprocessorReview.objects.select_for_update().select_related("vendor").get(pk=review_id)
 
 
-def _require_editable(review: SubprocessorReview, actor: Any) -> None:
+def _require_editable(review: SubprocessorReview, actor: Any, *, mfa_verified: bool) -> None:
+    """A draft changes by its author or the vendor's owner, or by security with a second
+    factor (the same people as `review_can_edit`)."""
     if not review.is_editable:
         raise ValidationError(_("This review was submitted and can no longer be changed."))
-    if not review_can_edit(review, actor):
-        raise PermissionDenied(
-            _("Only the review's author, the vendor's owner or security can change this review.")
-        )
+    require_owner_or_verified_security(
+        actor,
+        owner_ids=(review.created_by_id, review.vendor.internal_owner_id),
+        mfa_verified=mfa_verified,
+        refusal=_(
+            "Only the review's author, the vendor's owner or security can change this review."
+        ),
+    )
 
 
 @transaction.atomic
@@ -288,11 +361,16 @@ REVIEW_REPORT_FIELDS = (
 
 @transaction.atomic
 def review_update(
-    *, review_id: int, actor: Any, report: dict[str, Any], answers: dict[int, tuple[str, str]]
+    *,
+    review_id: int,
+    actor: Any,
+    report: dict[str, Any],
+    answers: dict[int, tuple[str, str]],
+    mfa_verified: bool = False,
 ) -> SubprocessorReview:
     """Saves the report's facts and the checklist answers ({answer id: (answer, note)})."""
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     before = audit_snapshot(review)
     for field in REVIEW_REPORT_FIELDS:
         if field in report:
@@ -329,12 +407,12 @@ REVIEW_DETAIL_MODELS: dict[str, Any] = {
 
 @transaction.atomic
 def review_add_detail(
-    *, review_id: int, actor: Any, kind: str, data: dict[str, Any]
+    *, review_id: int, actor: Any, kind: str, data: dict[str, Any], mfa_verified: bool = False
 ) -> ReviewException | ComplementaryControl | SubserviceOrganization:
     """Adds an exception, a CUEC or a subservice organization to a draft review."""
     model = REVIEW_DETAIL_MODELS[kind]
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     detail = model(review=review, **data)
     detail.full_clean()
     detail.save()
@@ -343,11 +421,13 @@ def review_add_detail(
 
 
 @transaction.atomic
-def review_remove_detail(*, review_id: int, actor: Any, kind: str, detail_id: int) -> None:
+def review_remove_detail(
+    *, review_id: int, actor: Any, kind: str, detail_id: int, mfa_verified: bool = False
+) -> None:
     """Removes one of those details from a draft review."""
     model = REVIEW_DETAIL_MODELS[kind]
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     detail = model.objects.get(pk=detail_id, review=review)
     audit_record(
         actor=actor, action=f"review.{kind}_remove", obj=review, before=audit_snapshot(detail)
@@ -421,11 +501,16 @@ def _check_evidence(upload: UploadedFile) -> tuple[str, str, str]:
 
 @transaction.atomic
 def evidence_add(
-    *, review_id: int, actor: Any, upload: UploadedFile, answer_id: int | None = None
+    *,
+    review_id: int,
+    actor: Any,
+    upload: UploadedFile,
+    answer_id: int | None = None,
+    mfa_verified: bool = False,
 ) -> EvidenceFile:
     """Stores an evidence file for a draft review, with its SHA-256."""
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     answer = review.answers.get(pk=answer_id) if answer_id else None
     display, ext, content_type = _check_evidence(upload)
     digest = hashlib.sha256()
@@ -517,10 +602,10 @@ def review_submission_problems(review: SubprocessorReview) -> dict[str, list[str
 
 
 @transaction.atomic
-def review_submit(*, review_id: int, actor: Any) -> SubprocessorReview:
+def review_submit(*, review_id: int, actor: Any, mfa_verified: bool = False) -> SubprocessorReview:
     """Submits a complete draft for security's decision."""
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     problems = review_submission_problems(review)
     if problems:
         raise ValidationError(problems)
@@ -550,12 +635,19 @@ def add_months(day: date, months: int) -> date:
 
 @transaction.atomic
 def review_decide(
-    *, review_id: int, actor: Any, decision: str, comment: str = "", conditions: str = ""
+    *,
+    review_id: int,
+    actor: Any,
+    decision: str,
+    mfa_verified: bool,
+    comment: str = "",
+    conditions: str = "",
 ) -> SubprocessorReview:
     """Security's decision on a submitted review; sets the next review date by tier."""
     review = _lock_review(review_id)
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team decides reviews."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team decides reviews.")
+    )
     if review.status != RStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted review can be decided."))
     if actor.pk in (review.submitted_by_id, review.created_by_id):

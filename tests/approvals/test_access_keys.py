@@ -516,7 +516,7 @@ def test_an_offboarded_vendors_keys_are_deactivated_by_the_sweep(
     grant, iam_user, security, django_capture_on_commit_callbacks
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
-    vendor_services.vendor_offboard(vendor_id=grant.vendor_id, actor=security)
+    vendor_services.vendor_offboard(vendor_id=grant.vendor_id, actor=security, mfa_verified=True)
     assert keys.access_keys_sweep()["deactivated"] == 1
     assert _aws_active() == {row.access_key_id: False}
 

@@ -46,7 +46,9 @@ def reviewed_vendor(engineer, make_user):
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    vendor_services.review_decide(
+        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
+    )
     return vendor
 
 
@@ -323,7 +325,9 @@ def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy, 
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    vendor_services.review_decide(
+        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
+    )
     AwsAccount.objects.create(
         account_id="111122223333",
         name="a",

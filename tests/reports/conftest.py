@@ -169,7 +169,11 @@ def org(make_user, request: pytest.FixtureRequest) -> Org:
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
     vendor_services.review_decide(
-        review_id=review.pk, actor=security2, decision="conditional", conditions="Map the CUEC."
+        review_id=review.pk,
+        actor=security2,
+        decision="conditional",
+        conditions="Map the CUEC.",
+        mfa_verified=True,
     )
 
     evil = vendor_services.vendor_create(

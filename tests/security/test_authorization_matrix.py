@@ -273,9 +273,14 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
         assert client.post(urls[name]).status_code == 403, name
 
 
-def test_security_may_use_security_actions(client, world):
+def test_security_may_use_security_actions(client, world, settings, tmp_path):
+    from provisioning.demo_repo import create_bare_repository
+
     people, urls = world
-    client.force_login(people["security"])
+    # A Substrate repository for the local forge to refuse the merge of a branch it lacks.
+    create_bare_repository(tmp_path / "substrate.git", {"README.md": "x\n"}, branch="main")
+    settings.SUBSTRATE_REPO_URL = str(tmp_path / "substrate.git")
+    force_login_with_mfa(client, people["security"])  # without it: test_security_writes_need_mfa
     for name in sorted(SECURITY_READ | AUDIT_READ):
         assert client.get(urls[name]).status_code == 200, name
     for name in sorted(EXPORT_OWNER_READ):  # the auditor's binder
