@@ -143,6 +143,7 @@ PORTAL_ALLOW_SIGNUP = cfg.boolean("PORTAL_ALLOW_SIGNUP", default=False)
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = cfg.string("MFA_TOTP_ISSUER", default="Vendor access portal")
+MFA_ADAPTER = "accessportal.adapters.PortalMFAAdapter"  # secrets encrypted at rest
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = (
