@@ -88,8 +88,7 @@ def mfa_secrets_reencrypt() -> int:
     done = 0
     for authenticator_id in list(Authenticator.objects.values_list("pk", flat=True)):
         with transaction.atomic():
-            authenticator = Authenticator.objects.select_for_update().filter(pk=authenticator_id)
-            row = authenticator.first()
+            row = Authenticator.objects.select_for_update().filter(pk=authenticator_id).first()
             if row is None:
                 continue
             row.data = mfa_data_transform(row.data or {}, mfa_rotate)
