@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -33,3 +34,18 @@ class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
         return True
+
+
+class PortalMFAAdapter(DefaultMFAAdapter):
+    """TOTP secrets and recovery-code seeds stored encrypted, with the access keys' key ring
+    (accessportal/mfa.py): a copy of the database alone cannot mint second-factor codes."""
+
+    def encrypt(self, text: str) -> str:
+        from accessportal.mfa import mfa_secret_encrypt
+
+        return mfa_secret_encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        from accessportal.mfa import mfa_secret_decrypt
+
+        return mfa_secret_decrypt(encrypted_text)

@@ -166,3 +166,30 @@ class Config:
                 ],
             }
         }
+
+
+# SQLite keeps its write-ahead log and shared-memory index beside the database; it creates them
+# with the database file's own permissions.
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def owner_only_sqlite(name: str) -> None:
+    """Creates the SQLite database file `name` (and its folder) readable by its owner only,
+    and tightens an existing one: it holds password hashes, sessions and the audit log, and the
+    default umask would leave it world-readable. A folder the portal creates is owner-only too.
+
+    In-memory and URI databases are left alone; a file that is not ours to change keeps its mode.
+    """
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in _SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            if companion.exists() and companion.stat().st_mode & 0o077:
+                companion.chmod(0o600)
+        except OSError:
+            pass  # another user's file: the operator's choice

@@ -6,7 +6,7 @@ export. Views ask `has_role`, which reads the user's groups once per request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.translation import gettext as _
 
 
 class Role(StrEnum):
@@ -50,6 +51,45 @@ def can_write(user: AbstractBaseUser | AnonymousUser) -> bool:
     """
     roles = user_roles(user)
     return bool(roles) and (Role.AUDITORS not in roles or Role.SECURITY in roles)
+
+
+def second_factor_needed() -> str:
+    """What a refused security write says when the session has no second factor."""
+    return _(
+        "Sign in with your second factor (authenticator app) first: the security team's "
+        "changes need it."
+    )
+
+
+def require_verified_security(
+    user: AbstractBaseUser | AnonymousUser, *, mfa_verified: bool, refusal: str = ""
+) -> None:
+    """The one gate of every security write (SOC2.md: security acts only with a second factor).
+
+    Raises PermissionDenied unless `user` is a security member who may write and `mfa_verified`
+    says this session's sign-in included the MFA step (`accessportal.mfa.session_mfa_verified`).
+    Services call it themselves, so the rule holds whatever the entry point: a page, the admin,
+    a crafted POST or a shell. `refusal` says why a non-member is refused.
+    """
+    if not has_role(user, Role.SECURITY) or not can_write(user):
+        raise PermissionDenied(refusal or _("Only the security team may do this."))
+    if not mfa_verified:
+        raise PermissionDenied(second_factor_needed())
+
+
+def require_owner_or_verified_security(
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    owner_ids: Iterable[int | None],
+    mfa_verified: bool,
+    refusal: str = "",
+) -> None:
+    """For what its owners may change and security may change for them: an owner passes, anyone
+    else must pass `require_verified_security` (security acting with the security role's right,
+    so with a second factor)."""
+    if user.pk is not None and user.pk in set(owner_ids) and can_write(user):
+        return
+    require_verified_security(user, mfa_verified=mfa_verified, refusal=refusal)
 
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])

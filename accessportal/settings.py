@@ -17,7 +17,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from accessportal.config import Config
+from accessportal.config import Config, owner_only_sqlite
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env_file = BASE_DIR / ".env"
@@ -38,7 +38,7 @@ PORTAL_BASE_URL = cfg.url("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 PORTAL_ORGANIZATION_NAME = cfg.string("PORTAL_ORGANIZATION_NAME", default="Example Corp")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accessportal.admin_site.PortalAdminConfig",  # django.contrib.admin, behind allauth and MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -98,8 +98,9 @@ DATABASES = {
     "default": cfg.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite cannot create the folder of its file; a fresh clone has no var/ yet.
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # SQLite cannot create the folder of its file (a fresh clone has no var/ yet), and would
+    # create the file world-readable: created here, owner-only (0600), with its folder.
+    owner_only_sqlite(str(DATABASES["default"]["NAME"]))
     # The web server, the worker and beat share one file: wait for locks instead of failing,
     # and take the write lock up front so two writers never deadlock on an upgrade.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -145,6 +146,7 @@ PORTAL_ALLOW_SIGNUP = cfg.boolean("PORTAL_ALLOW_SIGNUP", default=False)
 # Login lockout: allauth counts failures per IP and per account in the cache.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "accessportal.adapters.PortalMFAAdapter"  # secrets encrypted at rest
 MFA_TOTP_ISSUER = cfg.string("MFA_TOTP_ISSUER", default="Vendor access portal")
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_LOGIN_ON_GET = False

@@ -21,7 +21,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accessportal.roles import require_verified_security
 from approvals.audit import audit_record
 from approvals.models import AccountSyncRun, AwsAccount
 from provisioning.aws import (
@@ -109,14 +111,21 @@ def account_sync_active() -> AccountSyncRun | None:
     )
 
 
-def accounts_sync_request(*, actor: Actor) -> tuple[AccountSyncRun, bool]:
+def accounts_sync_request(*, actor: Actor, mfa_verified: bool) -> tuple[AccountSyncRun, bool]:
     """Queues a sync for `actor` ("Sync now"): returns (run, True), or (the run already
     queued or running, False) so that impatient clicks do not pile up syncs.
 
     The run row exists from now on, so the page shows it as queued; the task is sent when
-    the transaction commits.
+    the transaction commits. Only an MFA-verified security member asks (the scheduled sync
+    calls `accounts_sync` itself).
     """
     from approvals.tasks import accounts_sync_task  # the task module imports this one
+
+    require_verified_security(
+        actor or AnonymousUser(),
+        mfa_verified=mfa_verified,
+        refusal=_("Only the security team starts an account sync."),
+    )
 
     with transaction.atomic():
         _transaction_lock(_REQUEST_LOCK_KEY)  # two clicks at once must not queue two runs

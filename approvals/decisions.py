@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.roles import Role, has_role
+from accessportal.roles import require_verified_security
 from approvals.audit import audit_record
 from approvals.models import AccessRequest, Approval, ExtensionApproval, PullRequest
 from approvals.models.pullrequests import UNAPPROVED_HEAD
@@ -49,29 +49,16 @@ def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str 
     )
 
 
-def _require_security(
-    actor: Any, *, mfa_verified: bool, requester_id: int | None = None, own_request: str = ""
-) -> None:
-    """The checks every security decision shares: the role, not one's own request, MFA."""
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team decides access requests."))
-    if requester_id is not None and actor.pk == requester_id:
-        raise PermissionDenied(own_request)
-    if not mfa_verified:
-        raise PermissionDenied(
-            _("Sign in with your second factor (authenticator app) before deciding.")
-        )
-
-
 def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: bool) -> None:
-    _require_security(
+    require_verified_security(
         actor,
         mfa_verified=mfa_verified,
-        requester_id=access_request.requester_id,
-        own_request=_(
-            "You filed this request: another member of the security team must decide it."
-        ),
+        refusal=_("Only the security team decides access requests."),
     )
+    if actor.pk == access_request.requester_id:
+        raise PermissionDenied(
+            _("You filed this request: another member of the security team must decide it.")
+        )
     if access_request.status != Status.SUBMITTED:
         raise ValidationError(
             _("This request is %(status)s: only a submitted request can be decided.")
@@ -165,7 +152,9 @@ def request_revoke(
     *, request_id: int, actor: Any, mfa_verified: bool, reason: str
 ) -> AccessRequest:
     """Security ends an approved grant at any time (fulfilment removes it from AWS)."""
-    _require_security(actor, mfa_verified=mfa_verified)
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team revokes access.")
+    )
     if not reason.strip():
         raise ValidationError({"comment": _("Say why the access is revoked.")})
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
@@ -248,14 +237,15 @@ def request_extension_decide(
     refusal (with a reason) ends the ask. The row lock serialises approvers.
     """
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    _require_security(
+    require_verified_security(
         approver,
         mfa_verified=mfa_verified,
-        requester_id=access_request.requester_id,
-        own_request=_(
-            "You asked for this extension: another member of the security team must decide it."
-        ),
+        refusal=_("Only the security team decides extensions."),
     )
+    if approver.pk == access_request.requester_id:
+        raise PermissionDenied(
+            _("You asked for this extension: another member of the security team must decide it.")
+        )
     if access_request.extension_until is None:
         raise ValidationError(_("No extension is waiting for a decision."))
     if not approve and not comment.strip():
@@ -340,14 +330,15 @@ def request_merge_acknowledge(
     they checked, and the pull request leaves the dashboard's attention list.
     """
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    _require_security(
+    require_verified_security(
         actor,
         mfa_verified=mfa_verified,
-        requester_id=access_request.requester_id,
-        own_request=_(
-            "You filed this request: another member of the security team must review its merge."
-        ),
+        refusal=_("Only the security team reviews merged changes."),
     )
+    if actor.pk == access_request.requester_id:
+        raise PermissionDenied(
+            _("You filed this request: another member of the security team must review its merge.")
+        )
     if not comment.strip():
         raise ValidationError({"comment": _("Say what you reviewed in the merged change.")})
     unreviewed = (

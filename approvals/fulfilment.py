@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.roles import Role, has_role
+from accessportal.roles import require_verified_security
 from approvals.audit import audit_record
 from approvals.models import AccessRequest, Approval, PullRequest, PullRequestModelStore
 from approvals.notifications import notify_on_commit, request_url
@@ -399,12 +399,13 @@ def gave_up_message(message: str) -> str:
 
 
 @transaction.atomic
-def request_retry(*, request_id: int, actor: Any) -> AccessRequest:
+def request_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessRequest:
     """Security sends a failed request back to APPROVED and queues provisioning again."""
     from approvals.fulfilment_tasks import provision_access_task
 
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team retries provisioning."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team retries provisioning.")
+    )
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     if access_request.status != Status.FAILED:
         raise ValidationError(_("Only a failed request can be retried."))
@@ -417,10 +418,9 @@ def request_retry(*, request_id: int, actor: Any) -> AccessRequest:
 @transaction.atomic
 def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> PullRequest:
     """Security merges a local-forge pull request; its request becomes active."""
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team merges pull requests."))
-    if not mfa_verified:
-        raise PermissionDenied(_("Sign in with your second factor before merging."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team merges pull requests.")
+    )
     row = PullRequest.objects.select_for_update().get(pk=pr_id, forge=PullRequest.Forge.LOCAL)
     if row.state != PullRequest.State.OPEN or row.number is None:
         raise ValidationError(_("Only an open pull request can be merged."))
@@ -519,14 +519,19 @@ def request_pull_requests(access_request: AccessRequest) -> dict[str, PullReques
 
 
 @transaction.atomic
-def pull_request_commands_done(*, request_id: int, pr_id: int | None, actor: Any) -> PullRequest:
+def pull_request_commands_done(
+    *, request_id: int, pr_id: int | None, actor: Any, mfa_verified: bool
+) -> PullRequest:
     """Security records that the commands of a merged pull request were run; audited.
 
     Nothing runs Terraform on the portal's side: until someone says so, the request page
     keeps showing the commands still to run.
     """
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team records that commands were run."))
+    require_verified_security(
+        actor,
+        mfa_verified=mfa_verified,
+        refusal=_("Only the security team records that commands were run."),
+    )
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     row = (
         PullRequest.objects.select_for_update()

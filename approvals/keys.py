@@ -45,6 +45,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from accessportal.roles import require_verified_security
 from approvals.audit import audit_record
 from approvals.models import AccessKey, AccessRequest, KeyDelivery, Strategy
 from provisioning import aws
@@ -751,10 +752,11 @@ def access_keys_delete_for_request(*, request_id: int) -> int:
 def access_key_reissue(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessRequest:
     """Security replaces the request's key: the old keys' unrevealed secrets are wiped now, a
     worker deletes them from AWS and then issues a new key with a new one-time link."""
-    from approvals.decisions import _require_security
     from approvals.key_tasks import access_key_reissue_task
 
-    _require_security(actor, mfa_verified=mfa_verified)
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team re-issues keys.")
+    )
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     if access_request.strategy != Strategy.IAM_USER:
         raise ValidationError(_("Only an IAM-user grant has access keys."))

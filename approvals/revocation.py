@@ -20,13 +20,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.roles import Role, has_role
+from accessportal.roles import require_verified_security
 from approvals.audit import audit_record
 from approvals.fulfilment import ACTIVE_ROWS, status_on_commit
 from approvals.models import AccessRequest, PullRequest, Strategy
@@ -369,12 +369,13 @@ def request_revocation_give_up(*, request_id: int, message: str) -> None:
 
 
 @transaction.atomic
-def request_revoke_retry(*, request_id: int, actor: Any) -> AccessRequest:
+def request_revoke_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessRequest:
     """Security queues the revocation pull request again after a failure or a close."""
     from approvals.revocation_tasks import revoke_access_task
 
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team retries a revocation."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team retries a revocation.")
+    )
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     latest = PullRequest.objects.filter(
         access_request=access_request, purpose=PullRequest.Purpose.REVOKE

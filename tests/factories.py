@@ -78,3 +78,27 @@ def iam_user_grant(owner: Any, *, key_contact: str = "keys@orbit.example") -> Ac
     )
     AccessRequest.objects.filter(pk=r.pk).update(status="active")
     return AccessRequest.objects.get(pk=r.pk)
+
+
+def force_login_with_mfa(client: Any, user: Any) -> None:
+    """Signs `user` in on the test client as if they had passed allauth's TOTP step.
+
+    The portal reads the second factor from allauth's authentication records in the session
+    (accessportal/mfa.py); this writes the record that allauth's MFA step writes, for tests
+    that need a verified session without enrolling an authenticator each time.
+    """
+    import time
+
+    from allauth.account.internal.flows.login import (
+        _AUTHENTICATION_METHODS_USER_SESSION_KEY,
+        AUTHENTICATION_METHODS_SESSION_KEY,
+    )
+
+    client.force_login(user)
+    session = client.session
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": time.time(), "username": user.username},
+        {"method": "mfa", "at": time.time(), "type": "totp"},
+    ]
+    session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+    session.save()

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from approvals.audit import audit_record, audit_snapshot
+from accessportal.mfa import session_mfa_verified
 from vendors import services
 from vendors.models import (
     ChecklistAnswer,
@@ -74,11 +73,14 @@ class VendorAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Vendor, form: Any, change: bool) -> None:
         data = {k: v for k, v in form.cleaned_data.items() if k in services.VENDOR_FIELDS}
+        mfa_verified = session_mfa_verified(request)
         if change:
             data.pop("slug", None)
-            saved = services.vendor_update(vendor_id=obj.pk, actor=request.user, data=data)
+            saved = services.vendor_update(
+                vendor_id=obj.pk, actor=request.user, data=data, mfa_verified=mfa_verified
+            )
         else:
-            saved = services.vendor_create(actor=request.user, data=data)
+            saved = services.vendor_create(actor=request.user, data=data, mfa_verified=mfa_verified)
         obj.pk = saved.pk
 
 
@@ -104,17 +106,9 @@ class ChecklistItemAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deactivate instead: answers given refer to the item
 
-    @transaction.atomic
     def save_model(self, request: HttpRequest, obj: ChecklistItem, form: Any, change: bool) -> None:
-        # Answers already given keep their own copy of the text and blocking flag.
-        before = audit_snapshot(ChecklistItem.objects.get(pk=obj.pk)) if change else None
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action="checklist.update" if change else "checklist.add",
-            obj=obj,
-            before=before,
-            after=audit_snapshot(obj),
+        services.checklist_item_save(
+            item=obj, actor=request.user, mfa_verified=session_mfa_verified(request)
         )
 
 

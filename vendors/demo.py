@@ -269,6 +269,7 @@ def seed_demo_vendors() -> int:
             review_id=review.pk,
             actor=security if vendor.pk % 2 else security2,
             decision=decision,
+            mfa_verified=True,  # seeded data: as if decided from an MFA-verified session
             comment="Reviewed for the demo.",
             conditions="Map the open CUECs before the next review."
             if demo.state == "conditional"

@@ -20,7 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.roles import Role, has_role
+from accessportal.roles import (
+    Role,
+    has_role,
+    require_owner_or_verified_security,
+    require_verified_security,
+)
 from approvals.audit import audit_record, audit_snapshot
 from provisioning.substrate.errors import GrantError
 from provisioning.substrate.names import vendor_slug
@@ -90,7 +95,9 @@ def vendor_name_problem(name: str) -> str | None:
     ) % {"found": ", ".join(found)}
 
 
-def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) -> None:
+def _apply_vendor_fields(
+    vendor: Vendor, data: dict[str, Any], *, actor: Any, mfa_verified: bool
+) -> None:
     override_before = vendor.tier_override
     for field in VENDOR_FIELDS:
         if field in data:
@@ -98,8 +105,12 @@ def _apply_vendor_fields(vendor: Vendor, data: dict[str, Any], *, actor: Any) ->
     problem = vendor_name_problem(vendor.name)
     if problem:
         raise ValidationError({"name": problem})
-    if vendor.tier_override != override_before and not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team can override a vendor's tier."))
+    if vendor.tier_override != override_before:
+        require_verified_security(
+            actor,
+            mfa_verified=mfa_verified,
+            refusal=_("Only the security team can override a vendor's tier."),
+        )
     if vendor.tier_override and not vendor.tier_override_reason.strip():
         raise ValidationError({"tier_override_reason": _("Say why the rubric's tier is wrong.")})
     if not vendor.tier_override:
@@ -131,9 +142,21 @@ def _check_slug_generates(slug: str) -> None:
         raise ValidationError({"slug": exc.message}) from None
 
 
+def _require_vendor_editor(vendor: Vendor, actor: Any, *, mfa_verified: bool) -> None:
+    """The vendor's creator and internal owner change its record and contacts; security may
+    too, with a second factor (the views offer the same people the forms)."""
+    require_owner_or_verified_security(
+        actor,
+        owner_ids=(vendor.created_by_id, vendor.internal_owner_id),
+        mfa_verified=mfa_verified,
+        refusal=_("Only the vendor's creator, its internal owner or security can change it."),
+    )
+
+
 @transaction.atomic
-def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
-    """Registers a vendor; the requester becomes its creator and the tier follows the rubric."""
+def vendor_create(*, actor: Any, data: dict[str, Any], mfa_verified: bool = False) -> Vendor:
+    """Registers a vendor; the requester becomes its creator and the tier follows the rubric
+    (a tier override needs an MFA-verified security member)."""
     try:
         # The generator's rule, checked now rather than at the first pull request: the slug
         # names the vendor's files, and some of them add -hub, -trust or -user to it.
@@ -141,7 +164,7 @@ def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
     except GrantError as error:
         raise ValidationError({"slug": error.message}) from error
     vendor = Vendor(created_by=actor)
-    _apply_vendor_fields(vendor, data, actor=actor)
+    _apply_vendor_fields(vendor, data, actor=actor, mfa_verified=mfa_verified)
     _check_slug_generates(vendor.slug)
     vendor.save()
     audit_record(actor=actor, action="vendor.create", obj=vendor, after=audit_snapshot(vendor))
@@ -149,13 +172,19 @@ def vendor_create(*, actor: Any, data: dict[str, Any]) -> Vendor:
 
 
 @transaction.atomic
-def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor:
-    """Changes a vendor's record (the slug never changes: it names files and IAM resources)."""
+def vendor_update(
+    *, vendor_id: int, actor: Any, data: dict[str, Any], mfa_verified: bool = False
+) -> Vendor:
+    """Changes a vendor's record (the slug never changes: it names files and IAM resources).
+
+    Its creator and internal owner may; anyone else only as an MFA-verified security member.
+    """
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    _require_vendor_editor(vendor, actor, mfa_verified=mfa_verified)
     if "slug" in data and data["slug"] != vendor.slug:
         raise ValidationError({"slug": _("The slug cannot change once the vendor exists.")})
     before = audit_snapshot(vendor)
-    _apply_vendor_fields(vendor, data, actor=actor)
+    _apply_vendor_fields(vendor, data, actor=actor, mfa_verified=mfa_verified)
     vendor.save()
     after = audit_snapshot(vendor)
     if before != after:
@@ -169,10 +198,13 @@ def vendor_update(*, vendor_id: int, actor: Any, data: dict[str, Any]) -> Vendor
 
 
 @transaction.atomic
-def vendor_offboard(*, vendor_id: int, actor: Any, on: date | None = None) -> Vendor:
+def vendor_offboard(
+    *, vendor_id: int, actor: Any, mfa_verified: bool, on: date | None = None
+) -> Vendor:
     """Marks a vendor offboarded and revokes its live grants (each gets a revocation PR)."""
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team can offboard a vendor."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team can offboard a vendor.")
+    )
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
     if vendor.status == Vendor.Status.OFFBOARDED:
         raise ValidationError(_("The vendor is already offboarded."))
@@ -236,7 +268,12 @@ def _recipient_change_needs_security(vendor: Vendor) -> bool:
 
 @transaction.atomic
 def contact_save(
-    *, vendor_id: int, actor: Any, data: dict[str, Any], contact_id: int | None = None
+    *,
+    vendor_id: int,
+    actor: Any,
+    data: dict[str, Any],
+    contact_id: int | None = None,
+    mfa_verified: bool = False,
 ) -> VendorContact:
     """Adds or changes a contact; marking a new key recipient unmarks the previous one.
 
@@ -246,6 +283,7 @@ def contact_save(
     contact keeps its confirmed e-mail and flag, and the rest of the edit is saved.
     """
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+    _require_vendor_editor(vendor, actor, mfa_verified=mfa_verified)
     contact = (
         VendorContact.objects.get(pk=contact_id, vendor=vendor)
         if contact_id
@@ -360,18 +398,17 @@ def key_recipient_change_decide(
     change = (
         KeyRecipientChange.objects.select_for_update().select_related("vendor").get(pk=change_id)
     )
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team confirms who receives access keys."))
+    require_verified_security(
+        actor,
+        mfa_verified=mfa_verified,
+        refusal=_("Only the security team confirms who receives access keys."),
+    )
     if not key_recipient_change_may_decide(change, actor):
         raise PermissionDenied(
             _(
                 "You proposed this change or asked for this vendor's access: another member "
                 "of the security team must decide it."
             )
-        )
-    if not mfa_verified:
-        raise PermissionDenied(
-            _("Sign in with your second factor (authenticator app) before deciding.")
         )
     if change.status != KeyRecipientChange.Status.PENDING:
         raise ValidationError(_("This change was decided already."))
@@ -419,8 +456,9 @@ def key_recipient_change_decide(
 
 
 @transaction.atomic
-def contact_delete(*, contact_id: int, actor: Any) -> None:
-    contact = VendorContact.objects.select_for_update().get(pk=contact_id)
+def contact_delete(*, contact_id: int, actor: Any, mfa_verified: bool = False) -> None:
+    contact = VendorContact.objects.select_for_update().select_related("vendor").get(pk=contact_id)
+    _require_vendor_editor(contact.vendor, actor, mfa_verified=mfa_verified)
     if contact.key_recipient_changes.filter(status=KeyRecipientChange.Status.PENDING).exists():
         raise ValidationError(
             _(
@@ -432,6 +470,34 @@ def contact_delete(*, contact_id: int, actor: Any) -> None:
         actor=actor, action="vendor.contact_remove", obj=contact, before=audit_snapshot(contact)
     )
     contact.delete()
+
+
+# --- Checklist catalogue --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def checklist_item_save(*, item: ChecklistItem, actor: Any, mfa_verified: bool) -> ChecklistItem:
+    """Saves a question of the catalogue (the admin's form has validated it), audited.
+
+    The catalogue decides what blocks a vendor's approval, so only an MFA-verified security
+    member changes it. Answers already given keep their own copy of the text and blocking flag.
+    """
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team edits the checklist.")
+    )
+    stored = (
+        ChecklistItem.objects.select_for_update().filter(pk=item.pk).first() if item.pk else None
+    )
+    before = audit_snapshot(stored) if stored else None
+    item.save()
+    audit_record(
+        actor=actor,
+        action="checklist.update" if before else "checklist.add",
+        obj=item,
+        before=before,
+        after=audit_snapshot(item),
+    )
+    return item
 
 
 # --- Reviews --------------------------------------------------------------------------------------
@@ -449,13 +515,19 @@ def _lock_review(review_id: int) -> SubprocessorReview:
     return SubprocessorReview.objects.select_for_update().select_related("vendor").get(pk=review_id)
 
 
-def _require_editable(review: SubprocessorReview, actor: Any) -> None:
+def _require_editable(review: SubprocessorReview, actor: Any, *, mfa_verified: bool) -> None:
+    """A draft changes by its author or the vendor's owner, or by security with a second
+    factor (the same people as `review_can_edit`)."""
     if not review.is_editable:
         raise ValidationError(_("This review was submitted and can no longer be changed."))
-    if not review_can_edit(review, actor):
-        raise PermissionDenied(
-            _("Only the review's author, the vendor's owner or security can change this review.")
-        )
+    require_owner_or_verified_security(
+        actor,
+        owner_ids=(review.created_by_id, review.vendor.internal_owner_id),
+        mfa_verified=mfa_verified,
+        refusal=_(
+            "Only the review's author, the vendor's owner or security can change this review."
+        ),
+    )
 
 
 @transaction.atomic
@@ -500,11 +572,16 @@ REVIEW_REPORT_FIELDS = (
 
 @transaction.atomic
 def review_update(
-    *, review_id: int, actor: Any, report: dict[str, Any], answers: dict[int, tuple[str, str]]
+    *,
+    review_id: int,
+    actor: Any,
+    report: dict[str, Any],
+    answers: dict[int, tuple[str, str]],
+    mfa_verified: bool = False,
 ) -> SubprocessorReview:
     """Saves the report's facts and the checklist answers ({answer id: (answer, note)})."""
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     before = audit_snapshot(review)
     for field in REVIEW_REPORT_FIELDS:
         if field in report:
@@ -541,12 +618,12 @@ REVIEW_DETAIL_MODELS: dict[str, Any] = {
 
 @transaction.atomic
 def review_add_detail(
-    *, review_id: int, actor: Any, kind: str, data: dict[str, Any]
+    *, review_id: int, actor: Any, kind: str, data: dict[str, Any], mfa_verified: bool = False
 ) -> ReviewException | ComplementaryControl | SubserviceOrganization:
     """Adds an exception, a CUEC or a subservice organization to a draft review."""
     model = REVIEW_DETAIL_MODELS[kind]
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     detail = model(review=review, **data)
     detail.full_clean()
     detail.save()
@@ -555,11 +632,13 @@ def review_add_detail(
 
 
 @transaction.atomic
-def review_remove_detail(*, review_id: int, actor: Any, kind: str, detail_id: int) -> None:
+def review_remove_detail(
+    *, review_id: int, actor: Any, kind: str, detail_id: int, mfa_verified: bool = False
+) -> None:
     """Removes one of those details from a draft review."""
     model = REVIEW_DETAIL_MODELS[kind]
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     # DoesNotExist (an id that is not this review's) reaches the view, which answers 404.
     detail = model.objects.get(pk=detail_id, review=review)
     audit_record(
@@ -634,11 +713,16 @@ def _check_evidence(upload: UploadedFile) -> tuple[str, str, str]:
 
 @transaction.atomic
 def evidence_add(
-    *, review_id: int, actor: Any, upload: UploadedFile, answer_id: int | None = None
+    *,
+    review_id: int,
+    actor: Any,
+    upload: UploadedFile,
+    answer_id: int | None = None,
+    mfa_verified: bool = False,
 ) -> EvidenceFile:
     """Stores an evidence file for a draft review, with its SHA-256."""
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     answer = review.answers.get(pk=answer_id) if answer_id else None
     display, ext, content_type = _check_evidence(upload)
     digest = hashlib.sha256()
@@ -737,10 +821,10 @@ def review_submission_problems(review: SubprocessorReview) -> dict[str, list[str
 
 
 @transaction.atomic
-def review_submit(*, review_id: int, actor: Any) -> SubprocessorReview:
+def review_submit(*, review_id: int, actor: Any, mfa_verified: bool = False) -> SubprocessorReview:
     """Submits a complete draft for security's decision."""
     review = _lock_review(review_id)
-    _require_editable(review, actor)
+    _require_editable(review, actor, mfa_verified=mfa_verified)
     problems = review_submission_problems(review)
     if problems:
         raise ValidationError(problems)
@@ -807,12 +891,19 @@ def add_months(day: date, months: int) -> date:
 
 @transaction.atomic
 def review_decide(
-    *, review_id: int, actor: Any, decision: str, comment: str = "", conditions: str = ""
+    *,
+    review_id: int,
+    actor: Any,
+    decision: str,
+    mfa_verified: bool,
+    comment: str = "",
+    conditions: str = "",
 ) -> SubprocessorReview:
     """Security's decision on a submitted review; sets the next review date by tier."""
     review = _lock_review(review_id)
-    if not has_role(actor, Role.SECURITY):
-        raise PermissionDenied(_("Only the security team decides reviews."))
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team decides reviews.")
+    )
     if review.status != RStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted review can be decided."))
     if not review_may_decide(review, actor):

@@ -86,7 +86,11 @@ def vendor_create(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            vendor = services.vendor_create(actor=request.user, data=form.cleaned_data)
+            vendor = services.vendor_create(
+                actor=request.user,
+                data=form.cleaned_data,
+                mfa_verified=session_mfa_verified(request),
+            )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -105,7 +109,12 @@ def vendor_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "slug"}
         try:
-            services.vendor_update(vendor_id=vendor.pk, actor=request.user, data=data)
+            services.vendor_update(
+                vendor_id=vendor.pk,
+                actor=request.user,
+                data=data,
+                mfa_verified=session_mfa_verified(request),
+            )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -185,9 +194,13 @@ def _not_found() -> Http404:
 @role_required(Role.SECURITY, write=True)
 def vendor_offboard(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        services.vendor_offboard(vendor_id=pk, actor=request.user)
+        services.vendor_offboard(
+            vendor_id=pk, actor=request.user, mfa_verified=session_mfa_verified(request)
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
+    except PermissionDenied as error:
+        messages.error(request, str(error))
     else:
         messages.success(
             request, _("Vendor offboarded. Its live grants are revoked; pull requests remove them.")
@@ -210,6 +223,7 @@ def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -
                 actor=request.user,
                 data=form.cleaned_data,
                 contact_id=contact_id,
+                mfa_verified=session_mfa_verified(request),
             )
         except ValidationError as error:
             _apply_errors(form, error)
@@ -239,7 +253,9 @@ def contact_delete(request: HttpRequest, pk: int, contact_id: int) -> HttpRespon
         raise PermissionDenied
     get_object_or_404(VendorContact, pk=contact_id, vendor=vendor)
     try:
-        services.contact_delete(contact_id=contact_id, actor=request.user)
+        services.contact_delete(
+            contact_id=contact_id, actor=request.user, mfa_verified=session_mfa_verified(request)
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -332,9 +348,14 @@ def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user,
                 report=report_form.cleaned_data,
                 answers=answers_form.cleaned_answers(),
+                mfa_verified=session_mfa_verified(request),
             )
             if "submit" in request.POST:
-                services.review_submit(review_id=review.pk, actor=request.user)
+                services.review_submit(
+                    review_id=review.pk,
+                    actor=request.user,
+                    mfa_verified=session_mfa_verified(request),
+                )
                 messages.success(request, _("Review submitted to the security team."))
                 return redirect("vendors:review_detail", pk=review.pk)
         except ValidationError as error:
@@ -383,7 +404,11 @@ def review_detail_add(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     if form.is_valid():
         try:
             services.review_add_detail(
-                review_id=review.pk, actor=request.user, kind=kind, data=form.cleaned_data
+                review_id=review.pk,
+                actor=request.user,
+                kind=kind,
+                data=form.cleaned_data,
+                mfa_verified=session_mfa_verified(request),
             )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
@@ -415,7 +440,11 @@ def review_detail_remove(request: HttpRequest, pk: int, kind: str, detail_id: in
     _editable_review(pk, request.user)
     try:
         services.review_remove_detail(
-            review_id=pk, actor=request.user, kind=kind, detail_id=detail_id
+            review_id=pk,
+            actor=request.user,
+            kind=kind,
+            detail_id=detail_id,
+            mfa_verified=session_mfa_verified(request),
         )
     except ObjectDoesNotExist as exc:  # not this review's, or removed already
         raise _not_found() from exc
@@ -436,6 +465,7 @@ def evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user,
                 upload=form.cleaned_data["file"],
                 answer_id=form.cleaned_data["answer"],
+                mfa_verified=session_mfa_verified(request),
             )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
@@ -475,7 +505,12 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     if form.is_valid():
         try:
-            services.review_decide(review_id=review.pk, actor=request.user, **form.cleaned_data)
+            services.review_decide(
+                review_id=review.pk,
+                actor=request.user,
+                mfa_verified=session_mfa_verified(request),
+                **form.cleaned_data,
+            )
         except ValidationError as error:
             _apply_errors(form, error)
         else:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from approvals import accounts as inventory
 from approvals.models import AccountSyncRun, AwsAccount
@@ -93,7 +95,13 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.SECURITY, write=True)
 def account_sync(request: HttpRequest) -> HttpResponse:
-    _run, queued = inventory.accounts_sync_request(actor=request.user)
+    try:
+        _run, queued = inventory.accounts_sync_request(
+            actor=request.user, mfa_verified=session_mfa_verified(request)
+        )
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+        return redirect("approvals:accounts")
     if queued:
         messages.success(request, _("Account sync queued."))
     else:

@@ -74,7 +74,9 @@ def pullrequest_merge(request: HttpRequest, number: int) -> HttpResponse:
 @role_required(Role.SECURITY, write=True)
 def request_provision_retry(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        fulfilment.request_retry(request_id=pk, actor=request.user)
+        fulfilment.request_retry(
+            request_id=pk, actor=request.user, mfa_verified=session_mfa_verified(request)
+        )
     except (ValidationError, PermissionDenied) as error:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         messages.error(request, text or _("You may not do this."))
@@ -87,7 +89,9 @@ def request_provision_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.SECURITY, write=True)
 def request_revoke_retry(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        revocation.request_revoke_retry(request_id=pk, actor=request.user)
+        revocation.request_revoke_retry(
+            request_id=pk, actor=request.user, mfa_verified=session_mfa_verified(request)
+        )
     except (ValidationError, PermissionDenied) as error:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         messages.error(request, text or _("You may not do this."))
@@ -102,7 +106,10 @@ def request_commands_done(request: HttpRequest, pk: int) -> HttpResponse:
     pr_id = request.POST.get("pr", "")
     try:
         fulfilment.pull_request_commands_done(
-            request_id=pk, pr_id=int(pr_id) if pr_id.isdigit() else None, actor=request.user
+            request_id=pk,
+            pr_id=int(pr_id) if pr_id.isdigit() else None,
+            actor=request.user,
+            mfa_verified=session_mfa_verified(request),
         )
     except (ValidationError, PermissionDenied) as error:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)

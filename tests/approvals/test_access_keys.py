@@ -31,7 +31,7 @@ from approvals.models import AccessKey, AccessRequest, AuditEvent, KeyDelivery
 from provisioning import aws
 from provisioning.aws import access_keys_list, aws_client
 from provisioning.demo_repo import create_bare_repository
-from tests.factories import iam_user_grant
+from tests.factories import force_login_with_mfa, iam_user_grant
 from tests.fixtures.substrate_repo import build_repo
 from tests.services import free_port
 from vendors import services as vendor_services
@@ -516,7 +516,7 @@ def test_an_offboarded_vendors_keys_are_deactivated_by_the_sweep(
     grant, iam_user, security, django_capture_on_commit_callbacks
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
-    vendor_services.vendor_offboard(vendor_id=grant.vendor_id, actor=security)
+    vendor_services.vendor_offboard(vendor_id=grant.vendor_id, actor=security, mfa_verified=True)
     assert keys.access_keys_sweep()["deactivated"] == 1
     assert _aws_active() == {row.access_key_id: False}
 
@@ -635,7 +635,7 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
         decisions.request_revoke(
             request_id=grant.pk, actor=security, mfa_verified=True, reason="done"
         )
-    client.force_login(security)
+    force_login_with_mfa(client, security)
     page = client.get(reverse("approvals:request_detail", kwargs={"pk": grant.pk})).content
     key_pk = AccessKey.objects.get(access_key_id=key_id).pk
     admin_pages = [

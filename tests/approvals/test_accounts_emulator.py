@@ -20,6 +20,7 @@ from approvals import accounts as service
 from approvals.management.commands.aws_emulator import seed_demo_organization
 from approvals.models import AccountSyncRun, AwsAccount
 from provisioning import demo_org
+from tests.factories import force_login_with_mfa
 from tests.processes import running, wait_until
 from tests.services import free_port
 
@@ -148,7 +149,7 @@ def test_sync_now_runs_the_task_after_commit(
     client, make_user, moto_endpoint, django_capture_on_commit_callbacks
 ):
     seed_demo_organization()
-    client.force_login(make_user("sec", Role.SECURITY))
+    force_login_with_mfa(client, make_user("sec", Role.SECURITY))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post(reverse("approvals:accounts_sync"))
     assert response.status_code == 302

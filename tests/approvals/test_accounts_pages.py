@@ -11,6 +11,7 @@ from django.utils import timezone
 from accessportal.roles import Role
 from approvals.accounts import accounts_matching
 from approvals.models import AccountSyncRun, AwsAccount
+from tests.factories import force_login_with_mfa
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,7 @@ def inventory():
 
 @pytest.fixture
 def security(client, make_user):
-    client.force_login(make_user("sec", Role.SECURITY))
+    force_login_with_mfa(client, make_user("sec", Role.SECURITY))
     return client
 
 

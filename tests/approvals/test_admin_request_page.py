@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accessportal.roles import Role
 from approvals.models import Approval
-from tests.factories import draft_request, staging_account
+from tests.factories import draft_request, force_login_with_mfa, staging_account
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
 
@@ -30,7 +30,7 @@ def test_the_request_page_lists_its_approvals_for_security_and_auditors(client, 
         comment="Scoped to staging, fine by me.",
         mfa_verified=True,
     )
-    client.force_login(reader)
+    force_login_with_mfa(client, reader)
     response = client.get(reverse("admin:approvals_accessrequest_change", args=[access_request.pk]))
     assert response.status_code == 200
     assert "Scoped to staging, fine by me." in response.content.decode()
@@ -49,7 +49,7 @@ def test_the_request_list_writes_the_rows_as_the_admin_would(client, make_user):
     )
     staging_account()
     access_request = draft_request(engineer, vendor)
-    client.force_login(reader)
+    force_login_with_mfa(client, reader)
     changelist = reverse("admin:approvals_accessrequest_changelist")
 
     response = client.get(changelist, {"status": "draft"})

@@ -10,6 +10,7 @@ from django.urls import reverse
 from accessportal.roles import Role
 from approvals.audit import audit_record
 from approvals.models import AuditEvent
+from tests.factories import force_login_with_mfa
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ CHANGELIST = "admin:approvals_auditevent_changelist"
 
 @pytest.fixture
 def security_client(client, make_user):
-    client.force_login(make_user("sec", Role.SECURITY, is_staff=True))
+    force_login_with_mfa(client, make_user("sec", Role.SECURITY, is_staff=True))
     return client
 
 
@@ -76,7 +77,7 @@ def test_detail_page_is_read_only_and_shows_escaped_pretty_json(security_client,
 
 def test_add_change_and_delete_are_forbidden_even_for_superusers(client, make_user, event):
     superuser = make_user("root", Role.SECURITY, is_staff=True, is_superuser=True)
-    client.force_login(superuser)
+    force_login_with_mfa(client, superuser)
     add = reverse("admin:approvals_auditevent_add")
     change = reverse("admin:approvals_auditevent_change", args=[event.pk])
     delete = reverse("admin:approvals_auditevent_delete", args=[event.pk])
@@ -107,14 +108,14 @@ def test_security_staff_get_403_on_add_change_and_delete(security_client, event)
 
 
 def test_staff_without_security_or_auditor_role_cannot_read_the_log(client, make_user, event):
-    client.force_login(make_user("staffer", is_staff=True))
+    force_login_with_mfa(client, make_user("staffer", is_staff=True))
     assert client.get(reverse(CHANGELIST)).status_code == 403
     change = reverse("admin:approvals_auditevent_change", args=[event.pk])
     assert client.get(change).status_code == 403
 
 
 def test_auditor_staff_can_read_the_log(client, make_user, event):
-    client.force_login(make_user("ari", Role.AUDITORS, is_staff=True))
+    force_login_with_mfa(client, make_user("ari", Role.AUDITORS, is_staff=True))
     page = client.get(reverse(CHANGELIST))
     assert page.status_code == 200
     assert "Acme &lt;Monitoring&gt;" in page.content.decode()

@@ -16,6 +16,7 @@ from approvals import decisions
 from approvals import requests as services
 from approvals.audit import audit_verify
 from approvals.models import AccessRequest, Approval, AuditEvent, AwsAccount
+from tests.factories import force_login_with_mfa
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services
 
@@ -45,7 +46,9 @@ def reviewed_vendor(engineer, make_user):
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    vendor_services.review_decide(
+        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
+    )
     return vendor
 
 
@@ -185,12 +188,15 @@ def test_crafted_posts_are_refused(client, reviewed_vendor, engineer, security, 
     client.force_login(security)  # no MFA in this session
     response = client.post(reverse("approvals:request_approve", kwargs={"pk": r.pk}), follow=True)
     assert "second factor" in response.content.decode()
+    # The admin does not open at all to a session without the second factor.
     admin = client.post(
-        reverse("admin:approvals_accessrequest_decide", args=[r.pk]),
-        {"decision": "approve"},
-        follow=True,
+        reverse("admin:approvals_accessrequest_decide", args=[r.pk]), {"decision": "approve"}
     )
-    assert "second factor" in admin.content.decode()
+    assert admin.status_code == 302
+    assert admin["Location"].startswith(reverse("admin:login"))
+    # And the service refuses whatever the entry point.
+    with pytest.raises(PermissionDenied, match="second factor"):
+        decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=False)
     assert AccessRequest.objects.get(pk=r.pk).status == "submitted"
 
 
@@ -250,10 +256,10 @@ def test_the_admin_index_leads_security_and_auditors_to_the_request_list(
     link the request list (found missing by the journey test, tests/e2e/test_journey.py)."""
     changelist = reverse("admin:approvals_accessrequest_changelist")
     for user in (security, make_user("ada", Role.AUDITORS, is_staff=True)):
-        client.force_login(user)
+        force_login_with_mfa(client, user)
         index = client.get(reverse("admin:index")).content.decode()
         assert f'href="{changelist}"' in index, user
-    client.force_login(make_user("stan", is_staff=True))  # staff without a role
+    force_login_with_mfa(client, make_user("stan", is_staff=True))  # staff without a role
     assert f'href="{changelist}"' not in client.get(reverse("admin:index")).content.decode()
 
 
@@ -261,7 +267,7 @@ def test_admin_cannot_edit_or_delete_requests_and_approvals(
     client, reviewed_vendor, engineer, security, account
 ):
     r = submitted(reviewed_vendor, engineer)
-    client.force_login(security)
+    force_login_with_mfa(client, security)
     change = client.post(
         reverse("admin:approvals_accessrequest_change", args=[r.pk]), {"status": "approved"}
     )
@@ -317,7 +323,9 @@ def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy, 
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    vendor_services.review_decide(
+        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
+    )
     AwsAccount.objects.create(
         account_id="111122223333",
         name="a",

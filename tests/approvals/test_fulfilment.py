@@ -71,7 +71,9 @@ def reviewed_vendor(engineer, reviewer, **overrides):
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=reviewer, decision="approved")
+    vendor_services.review_decide(
+        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
+    )
     return vendor
 
 
@@ -300,7 +302,7 @@ def test_security_retries_a_failed_request(
 
     settings.FORGE_TOKEN = TOKEN  # security fixed the configuration
     client.force_login(security)
-    fulfilment.request_retry(request_id=r.pk, actor=security)
+    fulfilment.request_retry(request_id=r.pk, actor=security, mfa_verified=True)
     # The re-enqueue runs on commit; outside the test's transaction, run it as the worker would.
     assert status(r) == "approved"
     provision_access_task.delay(r.pk)
@@ -317,7 +319,7 @@ def test_retry_enqueues_provisioning_only_after_commit(
     provision_access_task.delay(r.pk)
     settings.FORGE_TOKEN = TOKEN
     with django_capture_on_commit_callbacks() as callbacks:
-        fulfilment.request_retry(request_id=r.pk, actor=security)
+        fulfilment.request_retry(request_id=r.pk, actor=security, mfa_verified=True)
     assert len(callbacks) == 1  # the provisioning task, nothing before the commit
     assert status(r) == "approved"
     assert github.pulls == {}

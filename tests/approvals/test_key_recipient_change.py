@@ -144,6 +144,7 @@ def test_only_an_mfa_verified_security_member_other_than_proposer_and_requester_
         vendor_id=grant.vendor_id,
         actor=security2,  # security may propose too, and then does not decide it
         data={"name": "New", "email": "new@orbit.example", "receives_access_keys": True},
+        mfa_verified=True,
     )
     change_by_security = KeyRecipientChange.objects.get(status="pending")
     for person, mfa in (

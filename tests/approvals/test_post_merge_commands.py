@@ -12,6 +12,7 @@ from approvals.models import AuditEvent, PullRequest
 from approvals.pr_sync import pull_requests_sync
 from tests.approvals import test_fulfilment as fulfilment_tests
 from tests.approvals.test_fulfilment import approved, status
+from tests.factories import force_login_with_mfa
 
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo
@@ -62,6 +63,10 @@ def test_commands_are_stored_with_the_pull_request_and_shown_once_merged(
     assert client.post(done_url, {"pr": row.pk}).status_code == 403
 
     assert "I ran these commands" in page(client, security, r)
+    client.post(done_url, {"pr": row.pk})  # signed in without the second factor: refused
+    row.refresh_from_db()
+    assert row.commands_pending
+    force_login_with_mfa(client, security)
     response = client.post(done_url, {"pr": row.pk})
     assert response.status_code == 302
     row.refresh_from_db()

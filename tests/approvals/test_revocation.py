@@ -200,12 +200,12 @@ def test_temporary_errors_are_retried_and_permanent_ones_fail_with_the_reason(
 
     settings.FORGE_TOKEN = TOKEN
     with pytest.raises(PermissionDenied):
-        revocation.request_revoke_retry(request_id=r.pk, actor=engineer)
+        revocation.request_revoke_retry(request_id=r.pk, actor=engineer, mfa_verified=True)
     retry_url = reverse("approvals:request_revoke_retry", kwargs={"pk": r.pk})
     client.force_login(security)
     page = client.get(reverse("approvals:request_detail", kwargs={"pk": r.pk})).content.decode()
     assert "Retry revocation" in page
-    revocation.request_revoke_retry(request_id=r.pk, actor=security)
+    revocation.request_revoke_retry(request_id=r.pk, actor=security, mfa_verified=True)
     revoke_access_task.delay(r.pk, retry=True)  # what the retry queues on commit
     assert revoke_row(r).state == "open"
     assert (
@@ -227,7 +227,7 @@ def test_a_closed_revocation_goes_back_to_security(github, active, security):
     assert "request.revocation_merged" not in actions(r)
     revoke_access_task.delay(r.pk)  # not without security's retry
     assert PullRequest.objects.filter(access_request=r, purpose="revoke").count() == 1
-    revocation.request_revoke_retry(request_id=r.pk, actor=security)
+    revocation.request_revoke_retry(request_id=r.pk, actor=security, mfa_verified=True)
     revoke_access_task.delay(r.pk, retry=True)
     assert revoke_row(r).number not in (None, row.number)
 
@@ -276,7 +276,7 @@ def test_offboarding_a_vendor_revokes_all_its_live_grants(
         vendor=r.vendor, requester=r.requester, strategy=r.strategy, status="draft"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        vendor_services.vendor_offboard(vendor_id=r.vendor_id, actor=security)
+        vendor_services.vendor_offboard(vendor_id=r.vendor_id, actor=security, mfa_verified=True)
     assert status(r) == "revoked"
     assert status(other) == "revoked"
     assert status(draft) == "draft"

@@ -12,7 +12,12 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
-from tests.e2e.helpers import fill_soc2_review, fill_vendor_registration, upload_evidence
+from tests.e2e.helpers import (
+    fill_soc2_review,
+    fill_vendor_registration,
+    sign_in,
+    upload_evidence,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
@@ -35,7 +40,10 @@ def test_engineer_fills_and_submits_a_review_that_security_approves(
     page: Page, live_server, make_user, password, tmp_path
 ):
     make_user("erin", first_name="Erin")
-    make_user("sam", Role.SECURITY, is_staff=True)
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    sam_secret = generate_totp_secret()  # deciding a review needs the second factor
+    TOTP.activate(make_user("sam", Role.SECURITY, is_staff=True), sam_secret)
     base = live_server.url
     today = timezone.localdate()
 
@@ -71,7 +79,7 @@ def test_engineer_fills_and_submits_a_review_that_security_approves(
 
     # Security decides.
     page.get_by_role("button", name="Sign out").click()
-    _sign_in(page, base, "sam", password)
+    sign_in(page, base, "sam", password, totp_secret=sam_secret)
     page.goto(review_url)
     page.get_by_label("Approve", exact=True).check()
     page.get_by_label("Comment").fill("Type II, unqualified, scope matches.")

@@ -67,7 +67,10 @@ def active_iam_grant(
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
     vendor_services.review_decide(
-        review_id=review.pk, actor=make_user("rita", Role.SECURITY), decision="approved"
+        review_id=review.pk,
+        actor=make_user("rita", Role.SECURITY),
+        decision="approved",
+        mfa_verified=True,
     )
     domain = substrate.services()[0].domain
     r = request_services.request_save(

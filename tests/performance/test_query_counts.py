@@ -22,6 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bench.seed import Scale, SeedResult, seed_organization
+from tests.factories import force_login_with_mfa
 
 pytestmark = pytest.mark.postgres
 
@@ -140,7 +141,7 @@ def _clients(seeded: SeedResult) -> dict[str, Client]:
         ("auditor", seeded.auditor_username),
     ):
         clients[role] = Client()
-        clients[role].force_login(users[username])
+        force_login_with_mfa(clients[role], users[username])
     return clients
 
 

@@ -169,7 +169,11 @@ def org(make_user, request: pytest.FixtureRequest) -> Org:
     complete_review(review, engineer)
     vendor_services.review_submit(review_id=review.pk, actor=engineer)
     vendor_services.review_decide(
-        review_id=review.pk, actor=security2, decision="conditional", conditions="Map the CUEC."
+        review_id=review.pk,
+        actor=security2,
+        decision="conditional",
+        conditions="Map the CUEC.",
+        mfa_verified=True,
     )
 
     evil = vendor_services.vendor_create(
@@ -206,6 +210,7 @@ def history(org: Org) -> Org:
         vendor_id=org.orbit.pk,
         actor=org.security,
         data={"tier_override": "critical", "tier_override_reason": "Deploys to production."},
+        mfa_verified=True,
     )
     decisions.request_revoke(
         request_id=org.grant.pk, actor=org.security, mfa_verified=True, reason="No longer used."

@@ -37,7 +37,9 @@ def reviewed_vendor(org: Org, name: str, slug: str):
     review = vendor_services.review_start(vendor_id=vendor.pk, actor=org.engineer)
     complete_review(review, org.engineer)
     vendor_services.review_submit(review_id=review.pk, actor=org.engineer)
-    vendor_services.review_decide(review_id=review.pk, actor=org.security2, decision="approved")
+    vendor_services.review_decide(
+        review_id=review.pk, actor=org.security2, decision="approved", mfa_verified=True
+    )
     return vendor
 
 

@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accessportal.roles import Role
-from tests.factories import draft_request, staging_account
+from tests.factories import draft_request, force_login_with_mfa, staging_account
 from tests.vendors.conftest import pdf_upload, vendor_data
 from vendors import services as vendor_services
 
@@ -281,9 +281,14 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
         assert client.post(urls[name]).status_code == 403, name
 
 
-def test_security_may_use_security_actions(client, world):
+def test_security_may_use_security_actions(client, world, settings, tmp_path):
+    from provisioning.demo_repo import create_bare_repository
+
     people, urls = world
-    client.force_login(people["security"])
+    # A Substrate repository for the local forge to refuse the merge of a branch it lacks.
+    create_bare_repository(tmp_path / "substrate.git", {"README.md": "x\n"}, branch="main")
+    settings.SUBSTRATE_REPO_URL = str(tmp_path / "substrate.git")
+    force_login_with_mfa(client, people["security"])  # without it: test_security_writes_need_mfa
     for name in sorted(SECURITY_READ | AUDIT_READ):
         assert client.get(urls[name]).status_code == 200, name
     for name in sorted(EXPORT_OWNER_READ):  # the auditor's binder
@@ -308,10 +313,10 @@ def test_admin_pages_need_staff(client, world):
             response = client.get(url)
             assert response.status_code == 302, (role, url)
             assert reverse("admin:login") in response["Location"]
-    client.force_login(people["superuser"])
+    force_login_with_mfa(client, people["superuser"])
     for url in changelists:
         assert client.get(url).status_code == 200, url
-    client.force_login(people["security"])
+    force_login_with_mfa(client, people["security"])
     assert client.get(reverse("admin:index")).status_code == 200
     for url in changelists:
         assert client.get(url).status_code in (200, 403), url
@@ -343,7 +348,7 @@ def test_auditors_change_nothing_in_the_admin_whatever_their_account_allows(clie
     auditor = people["auditor"]
     auditor.is_staff = auditor.is_superuser = True
     auditor.save()
-    client.force_login(auditor)
+    force_login_with_mfa(client, auditor)
     vendor = Vendor.objects.get()
     item = ChecklistItem.objects.first()
     assert item is not None

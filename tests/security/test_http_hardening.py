@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from accessportal.roles import Role
 from tests.accessportal.test_configuration import _SESSION_VARS, PRODUCTION
-from tests.factories import draft_request, staging_account
+from tests.factories import draft_request, force_login_with_mfa, staging_account
 from tests.processes import ROOT
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
@@ -203,7 +203,7 @@ def test_every_representative_page_carries_the_security_headers(client, pages, p
     for name, (person, url) in pages.items():
         client.logout()
         if person:
-            client.force_login(person)
+            force_login_with_mfa(client, person)
         response = client.get(url, **HTTPS)
         assert response.status_code in (200, 404), (name, response.status_code)
         assert response["X-Content-Type-Options"] == "nosniff", name
@@ -232,7 +232,7 @@ def test_pages_need_nothing_the_policy_forbids(client, pages):
     for name, (person, url) in pages.items():
         client.logout()
         if person:
-            client.force_login(person)
+            force_login_with_mfa(client, person)
         response = client.get(url)
         if "text/html" not in response.get("Content-Type", ""):
             continue

@@ -34,7 +34,7 @@ from approvals import requests as request_services
 from approvals.forms import AccessRequestForm
 from approvals.models import AccessRequest
 from approvals.notification_tasks import notice_email_task
-from tests.factories import staging_account
+from tests.factories import force_login_with_mfa, staging_account
 from tests.vendors.conftest import PDF, complete_review
 from vendors import forms as vendor_forms
 from vendors.models import SubprocessorReview, Vendor
@@ -172,7 +172,7 @@ def people(make_user) -> dict[str, Any]:
 
 def _vendor_and_review(client: Any, ledger: Ledger, people: dict[str, Any]) -> Vendor:
     owner, security = people["owner"], people["security"]
-    client.force_login(owner)
+    force_login_with_mfa(client, owner)
     vendor_valid = {
         "name": "Orbit CI",
         "slug": "orbit-ci",
@@ -189,7 +189,7 @@ def _vendor_and_review(client: Any, ledger: Ledger, people: dict[str, Any]) -> V
     vendor = Vendor.objects.get(slug="orbit-ci")
 
     # The tier override and its reason: only the security team's form has them.
-    client.force_login(security)
+    force_login_with_mfa(client, security)
     form = vendor_forms.VendorForm(instance=vendor, user=security)
     edit_valid = {
         **vendor_valid,
@@ -202,7 +202,7 @@ def _vendor_and_review(client: Any, ledger: Ledger, people: dict[str, Any]) -> V
     form.fields = {k: v for k, v in form.fields.items() if k not in engineers}
     submit(client, ledger, reverse("vendors:edit", kwargs={"pk": vendor.pk}), form, edit_valid)
 
-    client.force_login(owner)
+    force_login_with_mfa(client, owner)
     submit(
         client,
         ledger,
@@ -274,7 +274,7 @@ def _vendor_and_review(client: Any, ledger: Ledger, people: dict[str, Any]) -> V
         check=lambda data: {**report_errors(data), **answer_errors(data)},
     )
 
-    client.force_login(people["reviewer"])
+    force_login_with_mfa(client, people["reviewer"])
     submit(
         client,
         ledger,
@@ -301,7 +301,7 @@ def _requests(
 ) -> list[AccessRequest]:
     owner, security = people["owner"], people["security"]
     staging_account()
-    client.force_login(owner)
+    force_login_with_mfa(client, owner)
     valid = {
         "vendor": vendor.pk,
         "strategy": "role_per_account",
@@ -366,7 +366,7 @@ def _requests(
     )
     granted.refresh_from_db()
     assert granted.extension_reason == payload(reason)
-    client.force_login(security)
+    force_login_with_mfa(client, security)
     ledger.page("request with extension asked", client.get(_detail(granted)))
     refusal = ledger.tag("extension refusal comment (POST field)")
     decisions.request_extension_decide(
@@ -463,7 +463,7 @@ def test_stored_payloads_are_escaped_on_every_page_and_e_mail(
     review = SubprocessorReview.objects.get(vendor=vendor)
 
     for who in ("owner", "security"):
-        client.force_login(people[who])
+        force_login_with_mfa(client, people[who])
         for url in (
             reverse("dashboard"),
             reverse("vendors:list"),
@@ -523,7 +523,7 @@ def test_stored_payloads_are_escaped_on_every_page_and_e_mail(
     ],
 )
 def test_searches_reflect_the_query_escaped(client, people, route, params):
-    client.force_login(people["security"])
+    force_login_with_mfa(client, people["security"])
     response = client.get(reverse(route), params)
     assert response.status_code == 200
     html = response.content.decode()
@@ -533,7 +533,7 @@ def test_searches_reflect_the_query_escaped(client, people, route, params):
 
 
 def test_a_javascript_website_is_refused(client, people):
-    client.force_login(people["owner"])
+    force_login_with_mfa(client, people["owner"])
     response = client.post(
         reverse("vendors:create"),
         {

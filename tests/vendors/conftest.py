@@ -120,7 +120,7 @@ def submitted_review(vendor, engineer):
 @pytest.fixture
 def approved_review(submitted_review, security):
     return services.review_decide(
-        review_id=submitted_review.pk, actor=security, decision="approved"
+        review_id=submitted_review.pk, actor=security, decision="approved", mfa_verified=True
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
+from tests.factories import force_login_with_mfa
 from vendors import services
 from vendors.models import ReviewException, SubprocessorReview
 from vendors.selectors import reviews_awaiting_decision
@@ -27,6 +28,7 @@ def review_edited_by_security2(vendor, engineer, security2):
     services.review_update(
         review_id=review.pk,
         actor=security2,
+        mfa_verified=True,
         report={},
         answers={answer.pk: ("yes", "checked again by security")},
     )
@@ -38,11 +40,15 @@ def test_someone_who_edited_the_answers_cannot_decide_the_review(
 ):
     review = review_edited_by_security2
     with pytest.raises(PermissionDenied, match="edited"):
-        services.review_decide(review_id=review.pk, actor=security2, decision="approved")
+        services.review_decide(
+            review_id=review.pk, actor=security2, decision="approved", mfa_verified=True
+        )
     assert SubprocessorReview.objects.get(pk=review.pk).status == "submitted"
     assert review not in reviews_awaiting_decision(security2)
     assert review in reviews_awaiting_decision(security)
-    decided = services.review_decide(review_id=review.pk, actor=security, decision="approved")
+    decided = services.review_decide(
+        review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+    )
     assert decided.decided_by == security
 
 
@@ -54,16 +60,19 @@ def test_adding_an_exception_or_evidence_also_counts_as_editing(vendor, engineer
         actor=security2,
         kind="exception",
         data={"description": "CC6.1 deviation", "relevant": False},
+        mfa_verified=True,
     )
     services.review_submit(review_id=review.pk, actor=engineer)
     with pytest.raises(PermissionDenied):
-        services.review_decide(review_id=review.pk, actor=security2, decision="approved")
+        services.review_decide(
+            review_id=review.pk, actor=security2, decision="approved", mfa_verified=True
+        )
 
 
 def test_the_review_page_offers_no_decision_to_an_editor(
     client, review_edited_by_security2, security2
 ):
-    client.force_login(security2)
+    force_login_with_mfa(client, security2)  # the editor rule, not the second factor, refuses
     url = reverse("vendors:review_detail", kwargs={"pk": review_edited_by_security2.pk})
     assert "Record decision" not in client.get(url).content.decode()
     response = client.post(

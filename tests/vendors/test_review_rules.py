@@ -27,15 +27,21 @@ def test_the_submitter_cannot_decide_their_own_review(vendor, security, security
     complete_review(review, security)
     services.review_submit(review_id=review.pk, actor=security)
     with pytest.raises(PermissionDenied, match="another member of the security team"):
-        services.review_decide(review_id=review.pk, actor=security, decision="approved")
-    decided = services.review_decide(review_id=review.pk, actor=security2, decision="approved")
+        services.review_decide(
+            review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+        )
+    decided = services.review_decide(
+        review_id=review.pk, actor=security2, decision="approved", mfa_verified=True
+    )
     assert decided.decided_by == security2
 
 
 def test_only_security_decides(submitted_review, other_engineer, auditor):
     for person in (other_engineer, auditor):
         with pytest.raises(PermissionDenied):
-            services.review_decide(review_id=submitted_review.pk, actor=person, decision="approved")
+            services.review_decide(
+                review_id=submitted_review.pk, actor=person, decision="approved", mfa_verified=True
+            )
     submitted_review.refresh_from_db()
     assert submitted_review.status == "submitted"
 
@@ -52,16 +58,20 @@ def test_the_database_refuses_a_decider_equal_to_the_submitter(submitted_review)
 def test_a_draft_cannot_be_decided_and_a_decided_review_not_again(vendor, engineer, security):
     review = services.review_start(vendor_id=vendor.pk, actor=engineer)
     with pytest.raises(ValidationError, match="Only a submitted review"):
-        services.review_decide(review_id=review.pk, actor=security, decision="approved")
+        services.review_decide(
+            review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+        )
 
 
 def test_reject_needs_a_comment_and_conditions_need_conditions(submitted_review, security):
     with pytest.raises(ValidationError) as rejected:
-        services.review_decide(review_id=submitted_review.pk, actor=security, decision="rejected")
+        services.review_decide(
+            review_id=submitted_review.pk, actor=security, decision="rejected", mfa_verified=True
+        )
     assert "comment" in rejected.value.error_dict
     with pytest.raises(ValidationError) as conditional:
         services.review_decide(
-            review_id=submitted_review.pk, actor=security, decision="conditional"
+            review_id=submitted_review.pk, actor=security, decision="conditional", mfa_verified=True
         )
     assert "conditions" in conditional.value.error_dict
 
@@ -93,12 +103,15 @@ def test_open_blocking_item_refuses_plain_approval(vendor, engineer, security):
     complete_review(review, engineer, no_codes=("C17",))
     services.review_submit(review_id=review.pk, actor=engineer)
     with pytest.raises(ValidationError, match="C17"):
-        services.review_decide(review_id=review.pk, actor=security, decision="approved")
+        services.review_decide(
+            review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+        )
     services.review_decide(
         review_id=review.pk,
         actor=security,
         decision="conditional",
         conditions="Sign the security addendum by March.",
+        mfa_verified=True,
     )
     assert _state(vendor) == ReviewState.BLOCKING
 
@@ -111,7 +124,9 @@ def test_a_no_on_an_item_not_blocking_for_the_tier_does_not_block(make_vendor, e
     review = services.review_start(vendor_id=low.pk, actor=engineer)
     complete_review(review, engineer, no_codes=("C17",))
     services.review_submit(review_id=review.pk, actor=engineer)
-    services.review_decide(review_id=review.pk, actor=security, decision="approved")
+    services.review_decide(
+        review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+    )
     assert _state(low) == ReviewState.CURRENT
 
 
@@ -131,7 +146,9 @@ def test_next_review_date_follows_the_tier(make_vendor, engineer, security, tier
     review = services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     services.review_submit(review_id=review.pk, actor=engineer)
-    decided = services.review_decide(review_id=review.pk, actor=security, decision="approved")
+    decided = services.review_decide(
+        review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+    )
     assert decided.next_review_due == services.add_months(timezone.localdate(), months)
 
 
@@ -140,7 +157,9 @@ def test_review_interval_is_configurable(vendor, engineer, security, settings):
     review = services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer)
     services.review_submit(review_id=review.pk, actor=engineer)
-    decided = services.review_decide(review_id=review.pk, actor=security, decision="approved")
+    decided = services.review_decide(
+        review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+    )
     assert decided.next_review_due == services.add_months(timezone.localdate(), 3)
 
 
@@ -173,7 +192,9 @@ def test_soc_report_is_stale_after_twelve_months_without_a_bridge_letter(
     review = services.review_start(vendor_id=vendor.pk, actor=engineer)
     complete_review(review, engineer, period_end_days_ago=400)
     services.review_submit(review_id=review.pk, actor=engineer)
-    services.review_decide(review_id=review.pk, actor=security, decision="approved")
+    services.review_decide(
+        review_id=review.pk, actor=security, decision="approved", mfa_verified=True
+    )
     assert _state(vendor) == ReviewState.STALE
     SubprocessorReview.objects.filter(pk=review.pk).update(
         bridge_letter_through=timezone.localdate() - timedelta(days=20)
@@ -190,6 +211,7 @@ def test_vendor_without_approved_review_is_none_and_rejection_does_not_count(
         actor=security,
         decision="rejected",
         comment="Report is for the hosting provider only.",
+        mfa_verified=True,
     )
     assert _state(vendor) == ReviewState.NONE
 
@@ -223,7 +245,9 @@ def test_a_submitted_review_is_frozen(submitted_review, engineer):
 
 
 def test_every_step_writes_an_audit_event(submitted_review, security):
-    services.review_decide(review_id=submitted_review.pk, actor=security, decision="approved")
+    services.review_decide(
+        review_id=submitted_review.pk, actor=security, decision="approved", mfa_verified=True
+    )
     actions = list(AuditEvent.objects.values_list("action", flat=True))
     for action in (
         "vendor.create",

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from approvals.models import AuditEvent
+from tests.factories import force_login_with_mfa
 from vendors import services
 from vendors.models import SubprocessorReview, Vendor
 
@@ -142,7 +143,7 @@ def test_crafted_post_by_the_submitter_is_refused_with_a_reason(
 
 
 def test_security_decides_on_the_review_page(client, submitted_review, security):
-    client.force_login(security)
+    force_login_with_mfa(client, security)
     url = reverse("vendors:review_detail", kwargs={"pk": submitted_review.pk})
     assert "Record decision" in client.get(url).content.decode()
     response = client.post(

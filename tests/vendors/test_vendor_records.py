@@ -42,17 +42,25 @@ def test_only_security_overrides_the_tier_and_only_with_a_reason(vendor, enginee
             actor=engineer,
             data={"tier_override": "low", "tier_override_reason": "x"},
         )
+    with pytest.raises(PermissionDenied, match="second factor"):
+        services.vendor_update(
+            vendor_id=vendor.pk,
+            actor=security,
+            data={"tier_override": "critical", "tier_override_reason": "Holds our signing keys."},
+        )
     with pytest.raises(ValidationError) as error:
         services.vendor_update(
             vendor_id=vendor.pk,
             actor=security,
             data={"tier_override": "low", "tier_override_reason": " "},
+            mfa_verified=True,
         )
     assert "tier_override_reason" in error.value.error_dict
     updated = services.vendor_update(
         vendor_id=vendor.pk,
         actor=security,
         data={"tier_override": "critical", "tier_override_reason": "Holds our signing keys."},
+        mfa_verified=True,
     )
     assert updated.effective_tier == "critical"
     assert AuditEvent.objects.filter(action="vendor.tier_override").count() == 1
@@ -138,8 +146,8 @@ def test_contact_email_is_validated(vendor, engineer):
 
 def test_offboarding_needs_security_and_records_the_date(vendor, engineer, security):
     with pytest.raises(PermissionDenied):
-        services.vendor_offboard(vendor_id=vendor.pk, actor=engineer)
-    offboarded = services.vendor_offboard(vendor_id=vendor.pk, actor=security)
+        services.vendor_offboard(vendor_id=vendor.pk, actor=engineer, mfa_verified=True)
+    offboarded = services.vendor_offboard(vendor_id=vendor.pk, actor=security, mfa_verified=True)
     assert offboarded.status == "offboarded"
     assert offboarded.offboarded_on is not None
     with pytest.raises(ValidationError, match="offboarded vendor"):
