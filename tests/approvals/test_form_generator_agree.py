@@ -19,11 +19,9 @@ from hypothesis import strategies as st
 from approvals import requests as services
 from approvals.forms import AccessRequestForm
 from approvals.iam import COMMON_MANAGED_POLICIES
-from approvals.models import AwsAccount
 from approvals.models.requests import Strategy
-from provisioning.demo_repo import create_bare_repository
 from provisioning.substrate import names
-from tests.fixtures.substrate_repo import FixtureRepo, build_repo
+from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
 
@@ -119,28 +117,8 @@ INLINE = st.one_of(
 def substrate(request: pytest.FixtureRequest, tmp_path: Path, settings: Any) -> FixtureRepo:
     """A fixture repository of each dialect, its accounts in the inventory, as a local forge."""
     repo = build_repo(tmp_path / "substrate", version=request.param)
-    for a in repo.accounts:
-        if a.type == "service":
-            AwsAccount.objects.create(
-                account_id=a.id,
-                name=f"{a.domain}-{a.environment}-{a.quality}",
-                account_type="service",
-                domain=a.domain,
-                environment=a.environment,
-                quality=a.quality,
-                status="active",
-            )
-    files = {
-        p.relative_to(repo.root).as_posix(): p.read_text()
-        for p in sorted(repo.root.rglob("*"))
-        if p.is_file()
-    }
-    bare = tmp_path / "substrate.git"
-    create_bare_repository(bare, files, branch="main")
-    settings.VAR_DIR = tmp_path / "var"
-    settings.FORGE = "local"
-    settings.SUBSTRATE_REPO_URL = str(bare)
-    settings.SUBSTRATE_DEFAULT_BRANCH = "main"
+    register_accounts(repo)
+    serve_locally(repo, tmp_path, settings)
     return repo
 
 

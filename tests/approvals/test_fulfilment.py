@@ -18,11 +18,10 @@ from accessportal.roles import Role
 from approvals import decisions, fulfilment
 from approvals import requests as services
 from approvals.fulfilment_tasks import provision_access_task
-from approvals.models import AccessRequest, AuditEvent, AwsAccount, PullRequest
-from provisioning.demo_repo import create_bare_repository
+from approvals.models import AccessRequest, AuditEvent, PullRequest
 from provisioning.forges import ForgeTemporaryError, GitHubForge
 from tests.fakes.github import FakeGitHub
-from tests.fixtures.substrate_repo import FixtureRepo, build_repo
+from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services
 
@@ -45,17 +44,7 @@ def security(make_user):
 @pytest.fixture
 def substrate(tmp_path: Path) -> FixtureRepo:
     repo = build_repo(tmp_path / "substrate", version="2024.08")
-    for a in repo.accounts:
-        if a.type == "service":
-            AwsAccount.objects.create(
-                account_id=a.id,
-                name=f"{a.domain}-{a.environment}-{a.quality}",
-                account_type="service",
-                domain=a.domain,
-                environment=a.environment,
-                quality=a.quality,
-                status="active",
-            )
+    register_accounts(repo)
     return repo
 
 
@@ -333,18 +322,7 @@ def test_retry_enqueues_provisioning_only_after_commit(
 
 @pytest.fixture
 def local_repo(tmp_path: Path, substrate: FixtureRepo, settings) -> Path:
-    files = {
-        p.relative_to(substrate.root).as_posix(): p.read_text()
-        for p in sorted(substrate.root.rglob("*"))
-        if p.is_file()
-    }
-    path = tmp_path / "substrate.git"
-    create_bare_repository(path, files, branch="main")
-    settings.VAR_DIR = tmp_path / "var"
-    settings.FORGE = "local"
-    settings.SUBSTRATE_REPO_URL = str(path)
-    settings.SUBSTRATE_DEFAULT_BRANCH = "main"
-    return path
+    return serve_locally(substrate, tmp_path, settings)
 
 
 def _head(path: Path, branch: str) -> str:

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from approvals.fulfilment_tasks import provision_access_task
-from approvals.models import AwsAccount, PullRequest
-from provisioning.demo_repo import create_bare_repository
+from approvals.models import PullRequest
 from tests.approvals.test_fulfilment import approved, engineer, security, status
-from tests.fixtures.substrate_repo import FixtureRepo, build_repo
+from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
 
 pytestmark = pytest.mark.django_db
 __all__ = ["engineer", "security"]  # fixtures shared with the fulfilment tests
@@ -20,28 +19,8 @@ __all__ = ["engineer", "security"]  # fixtures shared with the fulfilment tests
 def substrate(tmp_path: Path, settings) -> FixtureRepo:
     """A 2024.08 repository whose pairs file has no SubstrateVersion, as a local forge."""
     repo = build_repo(tmp_path / "substrate", version="2024.08", record_version=False)
-    for a in repo.accounts:
-        if a.type == "service":
-            AwsAccount.objects.create(
-                account_id=a.id,
-                name=f"{a.domain}-{a.environment}-{a.quality}",
-                account_type="service",
-                domain=a.domain,
-                environment=a.environment,
-                quality=a.quality,
-                status="active",
-            )
-    files = {
-        p.relative_to(repo.root).as_posix(): p.read_text()
-        for p in sorted(repo.root.rglob("*"))
-        if p.is_file()
-    }
-    bare = tmp_path / "substrate.git"
-    create_bare_repository(bare, files, branch="main")
-    settings.VAR_DIR = tmp_path / "var"
-    settings.FORGE = "local"
-    settings.SUBSTRATE_REPO_URL = str(bare)
-    settings.SUBSTRATE_DEFAULT_BRANCH = "main"
+    register_accounts(repo)
+    serve_locally(repo, tmp_path, settings)
     return repo
 
 
