@@ -149,6 +149,24 @@ def single_line(text: str) -> str:
     return one_line(text)
 
 
+def send_notice_mail(subject: str, text: str, html: str, recipients: list[str]) -> int:
+    """Sends one notice (text and HTML) to `recipients`; returns the number of messages sent."""
+    message = EmailMultiAlternatives(
+        subject=single_line(subject),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        # RFC 3834: out-of-office replies should not answer a robot.
+        headers={"Auto-Submitted": "auto-generated"},
+        # EMAIL_URL sets no timeout, and a hung SMTP server would hold the worker forever.
+        connection=get_connection(
+            timeout=getattr(settings, "EMAIL_TIMEOUT", None) or EMAIL_TIMEOUT_SECONDS
+        ),
+    )
+    message.attach_alternative(html, "text/html")
+    return message.send()
+
+
 def notice_subject(access_request: AccessRequest, event: str) -> str:
     summary = NOTICES[event].summary
     return single_line(
@@ -283,20 +301,7 @@ def notice_email_send(
     context = notice_context(access_request, event=event, actor_id=actor_id, comment=comment)
     context["why"] = WHY_YOU_GET_THIS[audience]
     text, html = _email_bodies(event, context)
-    message = EmailMultiAlternatives(
-        subject=notice_subject(access_request, event),
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-        # RFC 3834: out-of-office replies should not answer a robot.
-        headers={"Auto-Submitted": "auto-generated"},
-        # EMAIL_URL sets no timeout, and a hung SMTP server would hold the worker forever.
-        connection=get_connection(
-            timeout=getattr(settings, "EMAIL_TIMEOUT", None) or EMAIL_TIMEOUT_SECONDS
-        ),
-    )
-    message.attach_alternative(html, "text/html")
-    return message.send()
+    return send_notice_mail(notice_subject(access_request, event), text, html, recipients)
 
 
 def slack_webhook_url_allowed(url: str) -> bool:
@@ -429,20 +434,9 @@ def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
     }
     text = render_to_string("approvals/email/key_recipient_change.txt", context)
     html = render_to_string("approvals/email/key_recipient_change.html", context)
-    message = EmailMultiAlternatives(
-        subject=single_line(
-            f"{SUBJECT_PREFIX} Change of who receives access keys for {change.vendor.name}"
-        ),
-        body=re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n",
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-        headers={"Auto-Submitted": "auto-generated"},
-        connection=get_connection(
-            timeout=getattr(settings, "EMAIL_TIMEOUT", None) or EMAIL_TIMEOUT_SECONDS
-        ),
-    )
-    message.attach_alternative(html, "text/html")
-    return message.send()
+    subject = f"{SUBJECT_PREFIX} Change of who receives access keys for {change.vendor.name}"
+    body = re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n"
+    return send_notice_mail(subject, body, html, recipients)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
