@@ -13,23 +13,25 @@ a lost one is not.
 from __future__ import annotations
 
 import smtplib
+from typing import Any
 
 from celery import shared_task
 
 # SMTPException and URLError are OSErrors already; listed for the reader. Backoff: about 1, 2,
 # 4, 8 and 16 seconds with jitter, capped at 10 minutes, then the failure is logged.
 RETRY_ON = (smtplib.SMTPException, OSError, ConnectionError)
+NOTICE_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": RETRY_ON,
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=RETRY_ON,
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(**NOTICE_TASK_OPTIONS)
 def notice_email_task(
     access_request_id: int,
     event: str,
@@ -49,15 +51,7 @@ def notice_email_task(
     )
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=RETRY_ON,
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(**NOTICE_TASK_OPTIONS)
 def notice_slack_task(
     access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
 ) -> None:
@@ -69,15 +63,7 @@ def notice_slack_task(
     )
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=RETRY_ON,
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(**NOTICE_TASK_OPTIONS)
 def key_recipient_notice_task(change_id: int, audience: str) -> None:
     """E-mails the notice of a proposed key recipient change to one audience."""
     from approvals.notifications import key_recipient_notice_send  # avoids an import cycle
