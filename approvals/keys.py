@@ -381,10 +381,6 @@ def key_link_url(token: str) -> str:
     return settings.PORTAL_BASE_URL.rstrip("/") + path
 
 
-def _single_line(text: str) -> str:
-    return one_line(text)
-
-
 def access_key_link_send(*, delivery_id: int) -> bool:
     """E-mails the key contact a fresh one-time link; True when sent, False when there is
     nothing to send (sent already, wiped, expired).
@@ -402,7 +398,7 @@ def access_key_link_send(*, delivery_id: int) -> bool:
         )
         if delivery is None or delivery.expires_at <= _now():
             return False
-        access_key = AccessKey.objects.select_related("access_request").get(
+        access_key = AccessKey.objects.select_related("access_request__vendor").get(
             pk=delivery.access_key_id
         )
         if key_delivery_held(access_key.access_request.vendor_id):
@@ -411,9 +407,6 @@ def access_key_link_send(*, delivery_id: int) -> bool:
             return False
         delivery.token_hash = link_token_hash(token)
         delivery.save(update_fields=["token_hash"])
-    access_key = AccessKey.objects.select_related("access_request__vendor").get(
-        pk=delivery.access_key_id
-    )
     vendor = access_key.access_request.vendor
     context = {
         "organization": settings.PORTAL_ORGANIZATION_NAME,
@@ -424,7 +417,7 @@ def access_key_link_send(*, delivery_id: int) -> bool:
         "user_name": access_key.user_name,
     }
     message = EmailMultiAlternatives(
-        subject=_single_line(SUBJECT % {"organization": settings.PORTAL_ORGANIZATION_NAME}),
+        subject=one_line(SUBJECT % {"organization": settings.PORTAL_ORGANIZATION_NAME}),
         body=render_to_string("approvals/email/key_link.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.recipient],

@@ -143,16 +143,10 @@ def request_url(access_request_id: int) -> str:
     return settings.PORTAL_BASE_URL.rstrip("/") + path
 
 
-def single_line(text: str) -> str:
-    """`text` on one line: a vendor name with CR/LF must not add mail headers, nor one with
-    bidirectional controls reorder the subject (provisioning.text)."""
-    return one_line(text)
-
-
 def send_notice_mail(subject: str, text: str, html: str, recipients: list[str]) -> int:
     """Sends one notice (text and HTML) to `recipients`; returns the number of messages sent."""
     message = EmailMultiAlternatives(
-        subject=single_line(subject),
+        subject=one_line(subject),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
@@ -169,7 +163,7 @@ def send_notice_mail(subject: str, text: str, html: str, recipients: list[str]) 
 
 def notice_subject(access_request: AccessRequest, event: str) -> str:
     summary = NOTICES[event].summary
-    return single_line(
+    return one_line(
         f"{SUBJECT_PREFIX} Request #{access_request.pk} for {access_request.vendor.name} {summary}"
     )
 
@@ -253,7 +247,7 @@ def slack_text(context: dict[str, Any]) -> str:
     if context["risk"]:
         facts.append(f"Risk: {e(context['risk'])}")
     facts.append(f"Requested by {e(context['requester'])}")
-    lines = [single_line(headline), " · ".join(facts)]
+    lines = [one_line(headline), " · ".join(facts)]
     if context["comment"]:
         lines.extend("> " + e(line) for line in context["comment"].splitlines())
     lines.append(f"<{context['url']}|Open request #{context['number']}>")
@@ -424,7 +418,7 @@ def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
     vendor_path = reverse("vendors:detail", kwargs={"pk": change.vendor_id})
     context = {
         "organization": settings.PORTAL_ORGANIZATION_NAME,
-        "vendor": single_line(change.vendor.name),
+        "vendor": one_line(change.vendor.name),
         "proposed_by": change.proposed_by.get_username(),
         "for_security": audience == SECURITY,
         # The recipient until now sees only a masked address; security sees it in full.
