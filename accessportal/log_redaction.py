@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger as GunicornBaseLogger
 
-# The token is 43 characters today (approvals.keys.TOKEN_PATTERN); any run of token characters
+# The token is 43 characters today (keys.services.TOKEN_PATTERN); any run of token characters
 # after /keys/ is masked, so a shorter or longer guess is not logged either.
 _KEY_LINK = re.compile(r"(/keys/)[A-Za-z0-9_%-]+")
 MASK = "[redacted]"

@@ -53,10 +53,19 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "django_celery_beat",
     "django_celery_results",
+    # The portal's apps, lowest first: each imports only the ones above it in this list
+    # (README "Architecture"; `make check` enforces it with import-linter).
     "accessportal",
+    "audit",
     "vendors",
+    "inventory",
     "approvals",
+    "fulfilment",
+    "keys",
+    "notifications",
     "reports",
+    "web",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -66,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "approvals.middleware.AuditContextMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "accessportal.middleware.AuditorsReadOnlyAdminMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -221,7 +230,7 @@ DEFAULT_FROM_EMAIL = cfg.string(
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# --- Notifications (approvals/notifications.py) -------------------------------------------------
+# --- Notifications (notifications/services.py) -------------------------------------------------
 # Optional Slack incoming webhook for request notices. The URL embeds its token, so it must
 # travel over TLS and the error message must not echo it.
 PORTAL_SLACK_WEBHOOK_URL = cfg.string("PORTAL_SLACK_WEBHOOK_URL", default="", allow_empty=True)
@@ -288,26 +297,26 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(PORTAL_HEARTBEAT_SECONDS),
     },
     "accounts-sync": {
-        "task": "approvals.tasks.accounts_sync_task",
+        "task": "inventory.tasks.accounts_sync_task",
         "schedule": float(PORTAL_ACCOUNT_SYNC_MINUTES * 60),
     },
     # The fallback for missed forge webhooks: open pull requests polled every 5 minutes.
     "pull-requests-sync": {
-        "task": "approvals.pr_sync_tasks.pull_requests_sync_task",
+        "task": "fulfilment.sync_tasks.pull_requests_sync_task",
         "schedule": 300.0,
     },
-    # Access keys (approvals/keys.py): issue once the IAM user exists, expire links and
+    # Access keys (keys/services.py): issue once the IAM user exists, expire links and
     # deactivate keys that must stop, then last use, rotation and the unused flag.
     "access-keys-issue": {
-        "task": "approvals.key_tasks.access_keys_issue_due_task",
+        "task": "keys.tasks.access_keys_issue_due_task",
         "schedule": float(PORTAL_KEY_POLL_SECONDS),
     },
     "access-keys-sweep": {
-        "task": "approvals.key_tasks.access_keys_sweep_task",
+        "task": "keys.tasks.access_keys_sweep_task",
         "schedule": 300.0,
     },
     "access-keys-hygiene": {
-        "task": "approvals.key_tasks.access_keys_hygiene_task",
+        "task": "keys.tasks.access_keys_hygiene_task",
         "schedule": float(PORTAL_KEY_HYGIENE_MINUTES * 60),
     },
     # PDF binders (reports/exports.py): deleted after PORTAL_EXPORT_KEEP_HOURS, failed when
@@ -318,7 +327,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
     "grants-expire": {
-        "task": "approvals.revocation_tasks.grants_expire_task",
+        "task": "fulfilment.revocation_tasks.grants_expire_task",
         "schedule": 3600.0,
     },
 }

@@ -10,11 +10,11 @@ admin.site.site_title = "Vendor access portal"
 admin.site.index_title = "Security administration"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", include("web.urls.portal")),
     path("healthz", views.healthz, name="healthz"),
-    path("", include("vendors.urls")),
-    path("", include("approvals.urls")),
-    path("", include("reports.urls")),
+    path("", include("web.urls.vendors")),
+    path("", include("web.urls.approvals")),
+    path("", include("web.urls.reports")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class ApprovalsConfig(AppConfig):
-    """AWS account inventory, access requests, approvals and the audit log: the workflow."""
+    """Access requests and their decisions: the workflow from a draft to an approved grant."""
 
     name = "approvals"

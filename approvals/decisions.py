@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.roles import require_verified_security
-from approvals.audit import audit_record
-from approvals.models import AccessRequest, Approval, ExtensionApproval, PullRequest
-from approvals.models.pullrequests import UNAPPROVED_HEAD
+from approvals.models import AccessRequest, Approval, ExtensionApproval
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
+from audit.services import audit_record
+from fulfilment.models import PullRequest
+from fulfilment.models.pullrequests import UNAPPROVED_HEAD
 
 Status = AccessRequest.Status
 REVOCABLE = frozenset(
@@ -39,7 +40,7 @@ REVOCABLE = frozenset(
 
 
 def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str = "") -> None:
-    from approvals.notifications import notify_on_commit
+    from notifications.services import notify_on_commit
 
     notify_on_commit(
         access_request_id=access_request.pk,
@@ -105,7 +106,7 @@ def request_approve(
             detail={"approvals": count, "required": access_request.required_approvals},
         )
         _notify(access_request, "approved", approver, comment)
-        from approvals.fulfilment_tasks import provision_access_task
+        from fulfilment.tasks import provision_access_task
 
         # After commit: the worker sees the approved row, and a rollback enqueues nothing.
         provision_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
@@ -160,7 +161,7 @@ def request_revoke(
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     if access_request.status not in REVOCABLE:
         raise ValidationError(_("Only approved access can be revoked."))
-    from approvals.revocation import grant_revoke
+    from fulfilment.revocation import grant_revoke
 
     grant_revoke(access_request, actor=actor, reason=reason.strip())
     return access_request

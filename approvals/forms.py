@@ -10,8 +10,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from approvals.iam import COMMON_MANAGED_POLICIES
-from approvals.models import AccessRequest, AwsAccount
-from approvals.models.requests import STRATEGY_HELP, Strategy
+from approvals.models import STRATEGY_HELP, AccessRequest, Strategy
+from inventory.models import AwsAccount
 from vendors.models import Vendor
 from vendors.selectors import ReviewState, with_review_state
 

@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from approvals import iam
-from approvals.audit import audit_record
-from approvals.models import AccessRequest, AwsAccount
-from approvals.models.requests import PENDING_STATES, STRATEGY_FIELDS, Strategy
+from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
 from approvals.workflow import snapshot, transition
+from audit.services import audit_record
+from inventory.models import AwsAccount
 from vendors.models import Vendor
 from vendors.selectors import ReviewState, vendor_review_state
 
@@ -47,7 +47,7 @@ def _selected(values: list[str]) -> list[str]:
 
 def target_accounts(access_request: AccessRequest) -> Any:
     """The active service accounts the request's selection matches."""
-    from approvals.accounts import accounts_matching
+    from inventory.services import accounts_matching
 
     if access_request.strategy not in ACCOUNT_STRATEGIES:
         return AwsAccount.objects.none()
@@ -392,7 +392,7 @@ def request_duplicate(*, request_id: int, actor: Any) -> AccessRequest:
 
 
 def _notify(access_request: AccessRequest, event: str, actor: Any) -> None:
-    from approvals.notifications import notify_on_commit
+    from notifications.services import notify_on_commit
 
     notify_on_commit(access_request_id=access_request.pk, event=event, actor_id=actor.pk)
 
@@ -457,7 +457,7 @@ def generator_options() -> Any:
 
 def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
-    from approvals.fulfilment import mirrored_default_branch
+    from fulfilment.services import mirrored_default_branch
     from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
     from provisioning.repo_files import local_repo_path
     from provisioning.substrate import SubstrateError, generate_changeset

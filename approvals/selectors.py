@@ -10,9 +10,9 @@ from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from approvals.models import AccessRequest, ExtensionApproval, PullRequest
-from approvals.models.pullrequests import UNAPPROVED_HEAD
-from approvals.models.requests import DOCUMENT_FIELDS
+from approvals.models import DOCUMENT_FIELDS, AccessRequest, ExtensionApproval
+from fulfilment.models import PullRequest
+from fulfilment.models.pullrequests import UNAPPROVED_HEAD
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Failure:
 def failures_needing_attention(limit: int = 10) -> list[Failure]:
     """Requests whose provisioning failed and revocations whose pull request failed (and was
     not tried again since), newest first: two queries, each bounded by `limit`. A failed key
-    is in `key_selectors.access_keys_needing_attention`."""
+    is in `keys.selectors.access_keys_needing_attention`."""
     provisioning = (
         AccessRequest.objects.filter(status=AccessRequest.Status.FAILED)
         .defer(*DOCUMENT_FIELDS)

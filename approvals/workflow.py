@@ -7,8 +7,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from approvals.audit import audit_record, audit_snapshot
-from approvals.models.requests import TRANSITIONS, AccessRequest
+from approvals.models import TRANSITIONS, AccessRequest
+from audit.services import audit_record, audit_snapshot
 
 
 def transition(

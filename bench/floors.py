@@ -23,9 +23,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from accessportal.urls import urlpatterns as portal_urlpatterns
-from approvals.key_selectors import access_keys_needing_attention
-from approvals.models import AccessRequest, Approval, AuditEvent, PullRequest
-from approvals.models.requests import PENDING_STATES
+from approvals.models import PENDING_STATES, AccessRequest, Approval
+from audit.models import AuditEvent
+from fulfilment.models import PullRequest
+from keys.selectors import access_keys_needing_attention
 from reports.access_map import MapFilters, Through, live_grants
 from vendors.models import SubprocessorReview, Vendor
 from vendors.selectors import vendor_review_state, with_review_state

@@ -34,17 +34,11 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accessportal.roles import Role
-from approvals.audit import audit_snapshot
-from approvals.models import (
-    AccessRequest,
-    Approval,
-    AuditChainHead,
-    AuditEvent,
-    AwsAccount,
-    audit_event_hash,
-)
-from approvals.models.requests import STRATEGY_FIELDS, Strategy
+from approvals.models import STRATEGY_FIELDS, AccessRequest, Approval, Strategy
 from approvals.workflow import snapshot as request_snapshot
+from audit.models import AuditChainHead, AuditEvent, audit_event_hash
+from audit.services import audit_snapshot
+from inventory.models import AwsAccount
 from vendors.models import (
     ChecklistAnswer,
     ChecklistItem,

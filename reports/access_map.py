@@ -18,8 +18,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import AccessRequest, AwsAccount
-from approvals.models.requests import Strategy
+from approvals.models import AccessRequest, Strategy
+from inventory.models import AwsAccount
 from reports.subprocessors import LIVE_GRANT_STATES, ORGANIZATION_WIDE
 from vendors.models import Vendor
 
@@ -199,7 +199,7 @@ def vendor_live_grants(vendor_id: int) -> QuerySet[AccessRequest]:
     and when its access key (IAM-user grants) was last used, as the hygiene task last saw."""
     from django.db.models import Count, OuterRef, Subquery
 
-    from approvals.models import AccessKey
+    from keys.models import AccessKey
 
     last_use = (
         AccessKey.objects.filter(access_request=OuterRef("pk"), last_used_at__isnull=False)

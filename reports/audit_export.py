@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from reports.cells import neutralise
 from reports.verify_export import EXPORT_FIELDS
 

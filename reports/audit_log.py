@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from approvals.models import AuditChainHead, AuditEvent, audit_event_hash
+from audit.models import AuditChainHead, AuditEvent, audit_event_hash
 
 PAGE_SIZE = 50
 

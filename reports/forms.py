@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from approvals.models.requests import Strategy
+from approvals.models import Strategy
 from reports.audit_export import FORMATS as AUDIT_FORMATS
 from reports.renderers import CSV_PARTS
 from vendors.models import Tier, Vendor

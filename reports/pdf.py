@@ -25,7 +25,7 @@ from typing import IO, Any, NoReturn
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from approvals.models.requests import Strategy
+from approvals.models import Strategy
 from reports.renderers import FULL_TRAIL_NOTE, PARTS
 from reports.subprocessors import (
     COLUMNS,

@@ -50,8 +50,10 @@ from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import AccessKey, AccessRequest, Approval, AuditEvent, PullRequest
-from approvals.models.requests import Strategy
+from approvals.models import AccessRequest, Approval, Strategy
+from audit.models import AuditEvent
+from fulfilment.models import PullRequest
+from keys.models import AccessKey
 from provisioning.keys import mask_access_key_id
 from reports.cells import csv_cell
 from vendors.models import (

@@ -8,7 +8,8 @@ from typing import Any
 from django.utils import timezone
 
 from approvals import requests as request_services
-from approvals.models import AccessRequest, AwsAccount
+from approvals.models import AccessRequest
+from inventory.models import AwsAccount
 
 
 def staging_account(account_id: str = "111122223333") -> AwsAccount:

@@ -29,7 +29,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from approvals.models import AwsAccount
+from inventory.models import AwsAccount
 from tests.fakes.aws_throttle import AwsFaultProxy
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo

@@ -229,7 +229,7 @@ class KeyRecipientChange(models.Model):
     contact as the recipient, a new contact who receives keys); it takes effect only when an
     MFA-verified member of security who neither proposed it nor registered the vendor confirms
     it (`vendors.services.key_recipient_change_decide`). Until then the contact keeps its
-    confirmed address and flag, and key links for the vendor are held (`approvals.keys`).
+    confirmed address and flag, and key links for the vendor are held (`keys.services`).
     """
 
     class Status(models.TextChoices):

@@ -151,7 +151,7 @@ def review_answers(review: SubprocessorReview) -> Any:
 def reviews_awaiting_decision(user: Any) -> QuerySet[SubprocessorReview]:
     """Submitted reviews that `user` may decide: none they wrote, edited or submitted (the
     rule of `services.review_may_decide`, in SQL)."""
-    from approvals.models import AuditEvent
+    from audit.models import AuditEvent
     from vendors.services import REVIEW_EDIT_ACTIONS
 
     edited_by_user = AuditEvent.objects.filter(

@@ -26,7 +26,7 @@ from accessportal.roles import (
     require_owner_or_verified_security,
     require_verified_security,
 )
-from approvals.audit import audit_record, audit_snapshot
+from audit.services import audit_record, audit_snapshot
 from provisioning.substrate.errors import GrantError
 from provisioning.substrate.names import vendor_slug
 from vendors.models import (
@@ -219,7 +219,7 @@ def vendor_offboard(
         before=before,
         after=audit_snapshot(vendor),
     )
-    from approvals.revocation import vendor_grants_revoke  # approvals imports vendors
+    from fulfilment.revocation import vendor_grants_revoke
 
     vendor_grants_revoke(vendor_id=vendor.pk, actor=actor)
     return vendor
@@ -368,7 +368,7 @@ def _key_recipient_change_propose(
         obj=change,
         after=audit_snapshot(change),
     )
-    from approvals.notifications import notify_key_recipient_change_on_commit
+    from notifications.services import notify_key_recipient_change_on_commit
 
     notify_key_recipient_change_on_commit(change_id=change.pk)
     return change
@@ -447,7 +447,7 @@ def key_recipient_change_decide(
         before=before,
         after=audit_snapshot(change),
     )
-    from approvals.key_tasks import key_deliveries_release_task  # approvals imports vendors
+    from keys.tasks import key_deliveries_release_task
 
     # After commit, in the worker: the links' requests are locked there before the audit
     # log, the order every key service keeps (here the audit log is locked already).
@@ -854,7 +854,7 @@ def review_editor_ids(review_id: int) -> set[int]:
 
     Read from the audit log, which records each of those edits with its actor and cannot be
     rewritten, so it also covers reviews edited before this rule existed."""
-    from approvals.models import AuditEvent
+    from audit.models import AuditEvent
 
     return set(
         AuditEvent.objects.filter(

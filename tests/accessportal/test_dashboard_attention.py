@@ -9,7 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accessportal.roles import Role
-from approvals.models import AccessKey, AccessRequest, PullRequest
+from approvals.models import AccessRequest
+from fulfilment.models import PullRequest
+from keys.models import AccessKey
 from tests.factories import draft_request, staging_account
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services

@@ -37,7 +37,7 @@ def test_the_request_page_lists_its_approvals_for_security_and_auditors(client, 
 
 
 def test_the_request_list_writes_the_rows_as_the_admin_would(client, make_user):
-    """The request list writes its rows itself (approvals.admin._RequestChangeList, for speed):
+    """The request list writes its rows itself (web.admin.workflow._RequestChangeList, for speed):
     the same cells as the admin's own rendering of the same columns, escaped, with the links
     keeping the list's filters; a popup falls back to the admin's rendering."""
     from django.contrib.admin.templatetags.admin_list import items_for_result

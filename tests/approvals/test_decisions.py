@@ -14,8 +14,10 @@ from django.utils import timezone
 from accessportal.roles import Role
 from approvals import decisions
 from approvals import requests as services
-from approvals.audit import audit_verify
-from approvals.models import AccessRequest, Approval, AuditEvent, AwsAccount
+from approvals.models import AccessRequest, Approval
+from audit.models import AuditEvent
+from audit.services import audit_verify
+from inventory.models import AwsAccount
 from tests.factories import force_login_with_mfa
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services
@@ -360,7 +362,7 @@ def test_two_approvers_at_once_give_exactly_one_transition(make_user, strategy, 
     assert AccessRequest.objects.get(pk=r.pk).status == "approved"
     assert AuditEvent.objects.filter(action="request.approve", object_id=str(r.pk)).count() == 1
     queued = redis_queue()
-    assert queued.count("approvals.fulfilment_tasks.provision_access_task") == 1
+    assert queued.count("fulfilment.tasks.provision_access_task") == 1
     if strategy == "iam_user":  # quorum of two: both count, one transition
         assert sorted(outcomes) == ["ok", "ok"]
         assert Approval.objects.filter(access_request_id=r.pk).count() == 2
@@ -391,8 +393,8 @@ def test_a_worker_process_registers_the_notice_tasks(subprocess_env):
         timeout=60,
     )
     registered = result.stdout.split()
-    assert "approvals.notification_tasks.notice_email_task" in registered
-    assert "approvals.notification_tasks.notice_slack_task" in registered
+    assert "notifications.tasks.notice_email_task" in registered
+    assert "notifications.tasks.notice_slack_task" in registered
 
 
 def _two_approval_grant(vendor, requester, first, second):
@@ -548,7 +550,7 @@ def test_only_the_requester_asks_and_only_for_approved_access(
 
 @pytest.mark.parametrize("source", list(AccessRequest.Status.values))
 def test_every_transition_of_the_state_machine(reviewed_vendor, engineer, account, source):
-    from approvals.models.requests import TRANSITIONS
+    from approvals.models import TRANSITIONS
     from approvals.workflow import transition
 
     r = submitted(reviewed_vendor, engineer)

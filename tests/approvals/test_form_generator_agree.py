@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from approvals import requests as services
 from approvals.forms import AccessRequestForm
 from approvals.iam import COMMON_MANAGED_POLICIES
-from approvals.models.requests import Strategy
+from approvals.models import Strategy
 from provisioning.substrate import names
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
 from tests.vendors.conftest import vendor_data

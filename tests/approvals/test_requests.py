@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals import requests as services
-from approvals.models import AccessRequest, AuditEvent, AwsAccount
+from approvals.models import AccessRequest
+from audit.models import AuditEvent
+from inventory.models import AwsAccount
 from tests.vendors.conftest import vendor_data
 
 pytestmark = pytest.mark.django_db

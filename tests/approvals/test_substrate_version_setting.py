@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from approvals.fulfilment_tasks import provision_access_task
-from approvals.models import PullRequest
-from tests.approvals.test_fulfilment import approved, engineer, security, status
+from fulfilment.models import PullRequest
+from fulfilment.tasks import provision_access_task
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
+from tests.fulfilment.test_fulfilment import approved, engineer, security, status
 
 pytestmark = pytest.mark.django_db
 __all__ = ["engineer", "security"]  # fixtures shared with the fulfilment tests

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from approvals.models import AwsAccount
+from inventory.models import AwsAccount
 from tests.reports.conftest import Org, make_live, submitted_request
 from tests.reports.conftest import org as org  # the fixture, shared
 from tests.reports.test_access_map import reviewed_vendor

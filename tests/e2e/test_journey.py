@@ -28,7 +28,9 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
-from approvals.models import AccessKey, AccessRequest, PullRequest
+from approvals.models import AccessRequest
+from fulfilment.models import PullRequest
+from keys.models import AccessKey
 from tests.e2e.helpers import (
     enrol_totp,
     fill_soc2_review,

@@ -11,8 +11,8 @@ from django.core import mail
 from moto.server import ThreadedMotoServer
 from playwright.sync_api import Page, expect
 
-from approvals import keys
-from approvals.models import KeyDelivery
+from keys import services as keys
+from keys.models import KeyDelivery
 from provisioning.aws import aws_client
 from tests.factories import iam_user_grant
 from tests.services import free_port

@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from approvals.models import AccessRequest, AwsAccount
+from approvals.models import AccessRequest
+from inventory.models import AwsAccount
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.test import Client
 
 from accessportal.roles import Role
-from approvals.models import AccessRequest, AuditEvent
-from tests.approvals.test_fulfilment import approved
+from approvals.models import AccessRequest
+from audit.models import AuditEvent
 from tests.fakes.github import FakeGitHub, FakePull
 from tests.fixtures.substrate_repo import FixtureRepo
+from tests.fulfilment.test_fulfilment import approved
 
 
 def approve(make_user: Any, substrate: FixtureRepo, vendor: str) -> AccessRequest:

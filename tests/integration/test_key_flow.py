@@ -29,8 +29,10 @@ from django.utils import timezone
 from accessportal.roles import Role
 from approvals import decisions
 from approvals import requests as request_services
-from approvals.key_tasks import access_key_issue_task, access_keys_issue_due_task
-from approvals.models import AccessKey, AccessRequest, KeyDelivery, PullRequest
+from approvals.models import AccessRequest
+from fulfilment.models import PullRequest
+from keys.models import AccessKey, KeyDelivery
+from keys.tasks import access_key_issue_task, access_keys_issue_due_task
 from tests.integration.helpers import actions, broker_idle, get_page, pulls_for, status
 from tests.integration.secret_places import kept_everywhere, places_holding
 from tests.processes import wait_until
@@ -124,7 +126,7 @@ def issued_key(stack: Stack, r: AccessRequest, worker_name: str) -> AccessKey:
 
 def reveal(url: str) -> tuple[int, str]:
     """The vendor's browser: GET the confirmation page, then POST its form (which carries no
-    CSRF token: the link's token is the credential, see approvals/views/keys.py)."""
+    CSRF token: the link's token is the credential, see web/views/keys.py)."""
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
@@ -209,7 +211,7 @@ def test_a_key_issued_through_throttling_is_revealed_once_and_kept_nowhere(
     mails = [p for p in places if p.startswith("mail ")]
     assert mails
     assert not set(mails) & set(places_holding(key.access_key_id, places))  # only the link
-    assert "log worker-keys.log" in places_holding("key_tasks.access_key_issue_task", places)
+    assert "log worker-keys.log" in places_holding("keys.tasks.access_key_issue_task", places)
     assert any(p.startswith("mail ") for p in places_holding(token, places))
     # The secret is nowhere; the link's token only in the e-mail; the forge's credentials
     # nowhere at all.

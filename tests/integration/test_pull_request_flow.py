@@ -13,8 +13,8 @@ from dulwich.objects import Commit
 from dulwich.repo import Repo
 
 from accessportal.roles import Role
-from approvals.fulfilment_tasks import provision_access_task
-from approvals.models import PullRequest
+from fulfilment.models import PullRequest
+from fulfilment.tasks import provision_access_task
 from tests.integration.helpers import (
     actions,
     approve,

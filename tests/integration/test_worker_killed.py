@@ -10,12 +10,12 @@ import re
 
 import pytest
 
-from approvals.models import PullRequest
+from fulfilment.models import PullRequest
 from tests.integration.helpers import actions, approve, broker, broker_idle, pulls_for, status
 from tests.processes import wait_until
 from tests.stack import kill
 
-TASK = "approvals.fulfilment_tasks.provision_access_task"
+TASK = "fulfilment.tasks.provision_access_task"
 
 
 def provision_task_ids(log_text: str) -> set[str]:

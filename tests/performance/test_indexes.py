@@ -14,8 +14,7 @@ import pytest
 from django.db import connection
 from django.db.models import QuerySet
 
-from approvals.models import AccessRequest
-from approvals.models.requests import LIVE_STATES
+from approvals.models import LIVE_STATES, AccessRequest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

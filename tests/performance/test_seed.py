@@ -7,8 +7,9 @@ from itertools import pairwise
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from approvals.audit import audit_verify
-from approvals.models import TRANSITIONS, AccessRequest, AuditChainHead, AuditEvent
+from approvals.models import TRANSITIONS, AccessRequest
+from audit.models import AuditChainHead, AuditEvent
+from audit.services import audit_verify
 from bench.seed import Scale, seed_organization
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

@@ -10,8 +10,8 @@ import pytest
 from dulwich.objects import Commit
 from dulwich.repo import Repo
 
-from provisioning import demo_org
-from provisioning.demo_repo import AUTHOR, create_bare_repository, demo_repo_files
+from demo import aws_org as demo_org
+from demo.substrate_repo import AUTHOR, create_bare_repository, demo_repo_files
 from provisioning.substrate import Grant, RepoLayout, Strategy, TargetAccount, generate_changeset
 from provisioning.substrate_layout import write_files
 

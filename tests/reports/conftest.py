@@ -17,8 +17,10 @@ from django.utils import timezone
 from accessportal.roles import Role
 from approvals import decisions
 from approvals import requests as request_services
-from approvals.models import AccessRequest, Approval, AwsAccount, PullRequest
+from approvals.models import AccessRequest, Approval
 from approvals.workflow import transition
+from fulfilment.models import PullRequest
+from inventory.models import AwsAccount
 from tests.vendors.conftest import complete_review, vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor

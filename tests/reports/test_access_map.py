@@ -116,7 +116,7 @@ def test_the_vendor_page_lists_live_grants_with_their_end(client, org: Org):
 def test_the_vendor_page_shows_when_an_iam_user_grant_s_key_was_last_used(client, org: Org):
     from datetime import datetime
 
-    from approvals.models import AccessKey
+    from keys.models import AccessKey
 
     # The grant as an IAM-user grant whose two keys the hygiene task has checked: the latest
     # use of either is what the page shows.

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from approvals.models import AuditChainHead, AuditEvent
+from audit.models import AuditChainHead, AuditEvent
 from tests.reports.conftest import INJECTION_NAME, Org
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from approvals.models import AuditChainHead, AuditEvent, audit_event_hash
+from audit.models import AuditChainHead, AuditEvent, audit_event_hash
 from reports.verify_export import event_hash
 from tests.reports.conftest import INJECTION_NAME, Org
 

@@ -20,7 +20,10 @@ from django.utils import timezone
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from approvals.models import AccessKey, AccessRequest, Approval, AwsAccount, PullRequest
+from approvals.models import AccessRequest, Approval
+from fulfilment.models import PullRequest
+from inventory.models import AwsAccount
+from keys.models import AccessKey
 from reports import renderers
 from reports.subprocessors import (
     APPENDIX_A_SUMMARY,

@@ -186,7 +186,7 @@ def world(make_user):
     for name in _portal_routes():
         if name.startswith("approvals:request_") and name != "approvals:request_new":
             kwargs[name] = {"pk": access_request.pk}
-    from approvals.models.pullrequests import PullRequest
+    from fulfilment.models.pullrequests import PullRequest
 
     pull = PullRequest.objects.create(
         access_request=access_request,
@@ -282,7 +282,7 @@ def test_the_owner_reads_their_own_and_is_refused_security_actions(client, world
 
 
 def test_security_may_use_security_actions(client, world, settings, tmp_path):
-    from provisioning.demo_repo import create_bare_repository
+    from demo.substrate_repo import create_bare_repository
 
     people, urls = world
     # A Substrate repository for the local forge to refuse the merge of a branch it lacks.

@@ -10,14 +10,14 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from dulwich.repo import Repo
 
-from approvals.fulfilment_tasks import provision_access_task
-from approvals.models import PullRequest
-from approvals.notifications import notice_subject
+from fulfilment.models import PullRequest
+from fulfilment.tasks import provision_access_task
+from notifications.services import notice_subject
 from provisioning.forges.body import md_code, md_text
 from provisioning.gitrepo import branch_name
 from provisioning.text import one_line, unsafe_characters
-from tests.approvals import test_fulfilment as fulfilment_tests
-from tests.approvals.test_fulfilment import approved, status
+from tests.fulfilment import test_fulfilment as fulfilment_tests
+from tests.fulfilment.test_fulfilment import approved, status
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor

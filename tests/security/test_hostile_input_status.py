@@ -6,9 +6,10 @@ import pytest
 from django.urls import reverse
 
 from accessportal.roles import Role
-from approvals.models import AccessRequest, WebhookDelivery
+from approvals.models import AccessRequest
+from fulfilment.models import WebhookDelivery
 from tests.approvals import test_requests as request_tests
-from tests.approvals.test_webhooks import sign
+from tests.fulfilment.test_webhooks import sign
 
 # The request tests' fixtures: a vendor, its engineer and an inventory of accounts.
 vendor = request_tests.vendor

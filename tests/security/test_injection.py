@@ -23,7 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals import iam
-from approvals.models import AccessRequest, AwsAccount
+from approvals.models import AccessRequest
+from inventory.models import AwsAccount
 from tests.approvals.test_requests import _git_repo_of
 from tests.factories import staging_account
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo
@@ -414,8 +415,8 @@ def test_a_hostile_account_tag_from_the_inventory_is_refused_by_the_generator(
 
 
 def test_the_pull_request_body_shows_hostile_text_inert(client, engineer, substrate):
-    from approvals.fulfilment import _body
     from approvals.requests import grant_for
+    from fulfilment.services import _body
     from provisioning.substrate import generate_changeset
 
     name = "Evil <script>alert(1)</script> [x](javascript:alert(1)) @org/security ![i](http://x)"

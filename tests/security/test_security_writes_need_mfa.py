@@ -27,7 +27,8 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 
 from accessportal.roles import Role
-from approvals.models import AccessRequest, PullRequest
+from approvals.models import AccessRequest
+from fulfilment.models import PullRequest
 from tests.factories import draft_request, force_login_with_mfa, iam_user_grant, staging_account
 from tests.security.test_authorization_matrix import (
     EXPORT_OWNER_WRITE,
@@ -345,7 +346,17 @@ def _database_state() -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the portal's own tables (sessions left out: signing in writes them)."""
     state = {}
     for model in apps.get_models():
-        if model._meta.app_label in {"vendors", "approvals", "reports", "mfa", "auth"}:
+        if model._meta.app_label in {
+            "audit",
+            "vendors",
+            "inventory",
+            "approvals",
+            "fulfilment",
+            "keys",
+            "reports",
+            "mfa",
+            "auth",
+        }:
             rows = model._default_manager.order_by("pk").values_list()
             state[model._meta.label] = list(rows)
     state.pop("auth.User", None)  # last_login changes on each sign-in
@@ -359,7 +370,7 @@ def _said(response: Any) -> str:
 @pytest.fixture(autouse=True)
 def _substrate_repository(settings, tmp_path):
     """A Substrate repository for the local forge to refuse the scenario's merge from."""
-    from provisioning.demo_repo import create_bare_repository
+    from demo.substrate_repo import create_bare_repository
 
     create_bare_repository(tmp_path / "substrate.git", {"README.md": "x\n"}, branch="main")
     settings.SUBSTRATE_REPO_URL = str(tmp_path / "substrate.git")

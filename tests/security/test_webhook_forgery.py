@@ -1,4 +1,4 @@
-"""The GitHub webhook against forgery and replay, beyond tests/approvals/test_webhooks.py.
+"""The GitHub webhook against forgery and replay, beyond tests/fulfilment/test_webhooks.py.
 
 The signature covers the body only: `X-GitHub-Delivery` is not signed, so an attacker who has
 captured one genuine delivery can send it again under a fresh delivery id. That must never
@@ -12,10 +12,11 @@ import json
 
 import pytest
 
-from approvals.models import AuditEvent, WebhookDelivery
-from tests.approvals import test_webhooks as webhook_tests
-from tests.approvals.test_fulfilment import status
-from tests.approvals.test_webhooks import activations, closed_payload, deliver, sign
+from audit.models import AuditEvent
+from fulfilment.models import WebhookDelivery
+from tests.fulfilment import test_webhooks as webhook_tests
+from tests.fulfilment.test_fulfilment import status
+from tests.fulfilment.test_webhooks import activations, closed_payload, deliver, sign
 
 # The webhook tests' fixtures: a fake GitHub with a request whose pull request is open.
 github = webhook_tests.github

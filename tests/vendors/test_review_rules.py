@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from vendors import services
 from vendors.models import ChecklistItem, SubprocessorReview
 from vendors.selectors import ReviewState, vendor_list, vendor_review_state

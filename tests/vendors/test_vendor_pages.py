@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from tests.factories import force_login_with_mfa
 from vendors import services
 from vendors.models import SubprocessorReview, Vendor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from vendors import services
 from vendors.models import Tier, Vendor, VendorContact
 

@@ -1,0 +1,266 @@
+"""Access requests: a vendor's AWS grant from draft to revocation, and its one state machine."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from inventory.models import AwsAccount
+
+
+class Strategy(models.TextChoices):
+    """The five ways to grant a vendor access (DESIGN.md section 1), safest first."""
+
+    ROLE_PER_ACCOUNT = "role_per_account", _("A role in each selected account")
+    HUB_ROLE = "hub_role", _("A hub role in the Substrate account, and spoke roles")
+    AUDITOR = "auditor", _("Reuse the Auditor role (read-only everywhere)")
+    ADMINISTRATOR = "administrator", _("Reuse the Administrator role (admin everywhere)")
+    IAM_USER = "iam_user", _("An IAM user with an access key")
+
+
+STRATEGY_HELP = {
+    Strategy.ROLE_PER_ACCOUNT: _(
+        "Best: the vendor assumes a purpose-built role in exactly the accounts you pick, with "
+        "an external id. Low risk when the permissions are narrow."
+    ),
+    Strategy.HUB_ROLE: _(
+        "One role in the Substrate account trusts the vendor; it can assume roles in the "
+        "accounts you pick. Good when the vendor wants a single role ARN."
+    ),
+    Strategy.AUDITOR: _(
+        "The vendor joins Substrate's Auditor role: read-only in every account, without "
+        "blanket s3:GetObject. Medium risk: it reads everything."
+    ),
+    Strategy.ADMINISTRATOR: _(
+        "The vendor joins Substrate's Administrator role: full control of every account, "
+        "the management account included. The riskiest choice; two approvals."
+    ),
+    Strategy.IAM_USER: _(
+        "Only when the vendor cannot assume roles: an IAM user whose long-lived access key "
+        "is delivered once. High risk; two approvals; keys rotate every 90 days."
+    ),
+}
+# Which request fields each strategy uses; the form hides the others and ignores their input.
+STRATEGY_FIELDS: dict[str, frozenset[str]] = {
+    Strategy.ROLE_PER_ACCOUNT: frozenset(
+        {"principals", "external_id", "accounts", "role_name", "permissions"}
+    ),
+    Strategy.HUB_ROLE: frozenset(
+        {"principals", "external_id", "accounts", "role_name", "permissions"}
+    ),
+    Strategy.AUDITOR: frozenset({"principals", "external_id"}),
+    Strategy.ADMINISTRATOR: frozenset({"principals", "external_id"}),
+    Strategy.IAM_USER: frozenset({"accounts", "role_name", "permissions"}),
+}
+
+
+class AccessRequest(models.Model):
+    """A request for a vendor's access to AWS accounts, from draft to revocation.
+
+    The status changes only through `approvals.workflow.transition`, which checks
+    `TRANSITIONS`, saves and writes the audit event.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Submitted, awaiting approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        PROVISIONING = "provisioning", _("Provisioning")
+        PR_OPEN = "pr_open", _("Pull request open")
+        ACTIVE = "active", _("Active")
+        FAILED = "failed", _("Failed")
+        # The forge merged a head other than the commit that was approved (someone pushed to
+        # the portal's branch): not active until security has looked (approvals.decisions).
+        MERGE_MISMATCH = "merge_mismatch", _("Merged a head that was not approved")
+        EXPIRING = "expiring", _("Expiring")
+        REVOKED = "revoked", _("Revoked")
+
+    class PolicySource(models.TextChoices):
+        MANAGED = "managed", _("AWS managed policies")
+        INLINE = "inline", _("A custom policy document")
+        GENERATED = "generated", _("A least-privilege policy generated from my choices")
+
+    class Risk(models.TextChoices):
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+        CRITICAL = "critical", _("Critical")
+
+    vendor = models.ForeignKey(
+        "vendors.Vendor", on_delete=models.PROTECT, related_name="access_requests"
+    )
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices)
+    principals = models.JSONField(default=list, blank=True)
+    external_id = models.CharField(max_length=1224, blank=True)
+    target_domains = models.JSONField(default=list, blank=True)
+    target_environments = models.JSONField(default=list, blank=True)
+    target_qualities = models.JSONField(default=list, blank=True)
+    target_accounts = models.ManyToManyField(AwsAccount, blank=True, related_name="requests")
+    role_name = models.CharField(max_length=64, blank=True)
+    policy_source = models.CharField(max_length=16, choices=PolicySource.choices, blank=True)
+    managed_policy_arns = models.JSONField(default=list, blank=True)
+    inline_policy = models.JSONField(null=True, blank=True)
+    generator_input = models.JSONField(null=True, blank=True)
+    justification = models.TextField(blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+
+    lint_findings = models.JSONField(default=list, blank=True)
+    risk_level = models.CharField(max_length=16, choices=Risk.choices, blank=True)
+    risk_reasons = models.JSONField(default=list, blank=True)
+    admin_equivalent = models.BooleanField(default=False)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    # Extension: the requester asks for a later end date; the grant's own quorum
+    # (`required_approvals`) of distinct security members grants it (`ExtensionApproval`).
+    extension_until = models.DateField(null=True, blank=True)
+    extension_reason = models.TextField(blank=True)
+    extensions_granted = models.PositiveSmallIntegerField(default=0)
+    # Which ask the pending extension is: each ask starts a new round, so approvals of an
+    # earlier ask (another date, or refused) never count toward this one.
+    extension_round = models.PositiveIntegerField(default=0)
+    # The change set the generator would produce, computed when the request is saved.
+    preview = models.JSONField(null=True, blank=True)
+
+    duplicated_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["requester", "-created_at"]),
+            models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["vendor", "status"]),
+            # The admin's list, newest first, without sorting every request.
+            models.Index(fields=["-created_at"], name="request_created_idx"),
+            # The dashboard's queue, oldest submission first.
+            models.Index(fields=["status", "submitted_at"], name="request_submitted_idx"),
+            # The dashboard's grants ending soon: only live grants, by end date. The states
+            # are LIVE_STATES below (a Meta class cannot refer to them).
+            models.Index(
+                fields=["expires_on"],
+                condition=models.Q(
+                    status__in=["approved", "provisioning", "pr_open", "active", "expiring"]
+                ),
+                name="request_live_expiry_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.vendor} ({self.get_strategy_display()})"
+
+    def uses(self, field: str) -> bool:
+        return field in STRATEGY_FIELDS[self.strategy]
+
+    @property
+    def has_lint_errors(self) -> bool:
+        return any(f.get("severity") == "error" for f in self.lint_findings)
+
+
+Status = AccessRequest.Status
+# The whole lifecycle, in one place (STYLE.md example 2). Issue-by-issue the services that use
+# the later states arrive; none may set a status that is not listed here.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
+    Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.DRAFT}),
+    Status.APPROVED: frozenset({Status.PROVISIONING, Status.REVOKED}),
+    # Revoked while the worker is opening the pull request: the worker sees it when it
+    # finishes and queues the revocation, which closes that pull request.
+    Status.PROVISIONING: frozenset({Status.PR_OPEN, Status.FAILED, Status.REVOKED}),
+    Status.PR_OPEN: frozenset(
+        {Status.ACTIVE, Status.MERGE_MISMATCH, Status.FAILED, Status.APPROVED, Status.REVOKED}
+    ),
+    # Security reviewed what was merged and accepts it (ACTIVE), or revokes it.
+    Status.MERGE_MISMATCH: frozenset({Status.ACTIVE, Status.REVOKED}),
+    Status.FAILED: frozenset({Status.APPROVED, Status.REVOKED}),
+    Status.ACTIVE: frozenset({Status.EXPIRING, Status.REVOKED}),
+    Status.EXPIRING: frozenset({Status.ACTIVE, Status.REVOKED}),
+    Status.REJECTED: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+    Status.REVOKED: frozenset(),
+}
+PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
+# The request's documents: only the request page shows them, and the change preview alone can
+# hold a file per account. List pages defer them (a list loads 25 to 100 requests at a time).
+DOCUMENT_FIELDS = ("preview", "generator_input", "inline_policy", "lint_findings")
+# Grants that exist or are being created; `request_live_expiry_idx` covers exactly these, in
+# this order (a query must name the same list for PostgreSQL to use the partial index).
+LIVE_STATES = (
+    Status.APPROVED,
+    Status.PROVISIONING,
+    Status.PR_OPEN,
+    Status.ACTIVE,
+    Status.EXPIRING,
+)
+
+
+class Approval(models.Model):
+    """One security member's decision on one request. A person counts once toward a quorum:
+    the database refuses a second decision by the same person on the same request."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", _("Approve")
+        REJECT = "reject", _("Reject")
+
+    access_request = models.ForeignKey(
+        AccessRequest, on_delete=models.PROTECT, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    mfa_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_request", "approver"], name="one_decision_per_approver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.decision} #{self.access_request_id}"
+
+
+class ExtensionApproval(models.Model):
+    """One security member's approval of one extension ask (`AccessRequest.extension_round`).
+
+    A person counts once per ask: the database refuses a second approval by the same person
+    for the same round. The date approved is kept, so the trail shows what each one agreed to.
+    """
+
+    access_request = models.ForeignKey(
+        AccessRequest, on_delete=models.PROTECT, related_name="extension_approvals"
+    )
+    extension_round = models.PositiveIntegerField()
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    until = models.DateField()
+    comment = models.TextField(blank=True)
+    mfa_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_request", "extension_round", "approver"],
+                name="one_extension_approval_per_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} extends #{self.access_request_id} to {self.until}"

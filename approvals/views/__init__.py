@@ -1,1 +1,0 @@
-"""The workflow's pages: the account inventory and access requests."""

@@ -1,0 +1,99 @@
+"""Demo data of the workflow for `make run`: an IAM-user grant, merged and applied, keyless.
+
+The request is saved through the request service; its approvals, merged pull request and
+activation are recorded as the workflow would have recorded them (audited transitions),
+without queueing fulfilment: nothing runs Terraform, and the emulator already holds the IAM
+user (`manage.py aws_emulator`). The worker's key poll then issues the key and e-mails the
+one-time link to the vendor's key contact, so the key flow can be tried at once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from approvals import requests as request_services
+from approvals.models import AccessRequest, Approval, Strategy
+from approvals.workflow import transition
+from demo.aws_org import KEY_DEMO_VENDOR_SLUG
+from fulfilment.models import PullRequest
+from provisioning.gitrepo import branch_name
+from vendors.models import Vendor
+
+Status = AccessRequest.Status
+
+
+@transaction.atomic
+def seed_demo_key_grant() -> AccessRequest | None:
+    """Creates the demo vendor's active IAM-user request once; None when it exists already
+    (or the demo vendor is missing)."""
+    vendor = Vendor.objects.filter(slug=KEY_DEMO_VENDOR_SLUG).first()
+    if vendor is None or vendor.access_requests.filter(strategy=Strategy.IAM_USER).exists():
+        return None
+    users = get_user_model().objects
+    engineer, security, security2 = (
+        users.get(username=u) for u in ("engineer", "security", "security2")
+    )
+    access_request = request_services.request_save(
+        actor=engineer,
+        data={
+            "vendor": vendor,
+            "strategy": Strategy.IAM_USER,
+            "domains": ["web"],
+            "environments": ["*"],
+            "qualities": [],
+            "role_name": "RelayAlerts",
+            "policy_source": AccessRequest.PolicySource.MANAGED,
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess"],
+            "justification": "Their paging service cannot assume roles: it reads CloudWatch "
+            "alarms with an access key (demo data).",
+            "expires_on": timezone.localdate() + timedelta(days=180),
+        },
+    )
+    access_request.submitted_at = timezone.now()
+    transition(
+        access_request,
+        to=Status.SUBMITTED,
+        actor=engineer,
+        action="request.submit",
+        extra_fields=("submitted_at",),
+        detail={"demo": True},
+    )
+    for approver in (security, security2):
+        Approval.objects.create(
+            access_request=access_request,
+            approver=approver,
+            decision=Approval.Decision.APPROVE,
+            comment="Approved for the demo.",
+            mfa_verified=True,
+        )
+    transition(access_request, to=Status.APPROVED, actor=security2, action="request.approve")
+    transition(access_request, to=Status.PROVISIONING, actor=None, action="request.provision")
+    highest = PullRequest.objects.filter(forge=PullRequest.Forge.LOCAL).aggregate(n=Max("number"))
+    PullRequest.objects.create(
+        access_request=access_request,
+        forge=PullRequest.Forge.LOCAL,
+        number=(highest["n"] or 0) + 1,
+        branch=branch_name(access_request.pk, vendor.slug),
+        base=settings.SUBSTRATE_DEFAULT_BRANCH,
+        state=PullRequest.State.MERGED,
+        title=f"Vendor access: {vendor.name} (request #{access_request.pk})",
+        body="Demo data: merged and applied before the portal started.",
+        # No approved commit to compare with: taken as it is, like rows merged before heads
+        # were compared (migration 0014), so it is not on the dashboard's attention list.
+        head_reviewed_at=timezone.now(),
+    )
+    transition(access_request, to=Status.PR_OPEN, actor=None, action="request.pr_open")
+    transition(
+        access_request,
+        to=Status.ACTIVE,
+        actor=security,
+        action="request.activate",
+        detail={"demo": "merged and applied"},
+    )
+    return access_request

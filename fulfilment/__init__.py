@@ -1,0 +1,1 @@
+"""Turns approvals into pull requests, follows them to merge, and revokes access."""

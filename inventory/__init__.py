@@ -1,0 +1,1 @@
+"""The organization's AWS accounts, read from the Substrate repository and AWS."""

@@ -1,0 +1,23 @@
+"""Celery tasks of the workflow: thin, idempotent, taking ids and calling a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def accounts_sync_task(run_id: int | None = None) -> None:
+    """Runs the account sync: the queued run `run_id` ("Sync now"), or a new one (beat).
+
+    A duplicate message for a finished run is a no-op. An AWS failure is recorded on the run
+    rather than retried here: the next scheduled sync is the retry.
+    """
+    from inventory.services import accounts_sync
+
+    accounts_sync(run_id=run_id)
+
+
+# The worker imports each app's tasks module; the notice tasks live in their own module.
+from fulfilment.revocation_tasks import grants_expire_task, revoke_access_task  # noqa: E402, F401
+from fulfilment.sync_tasks import pull_requests_sync_task  # noqa: E402, F401
+from notifications.tasks import notice_email_task, notice_slack_task  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""IAM users' access keys: issued, delivered once, rotated and deactivated."""

@@ -1,0 +1,30 @@
+"""`manage.py reencrypt_key_secrets`: the middle step of rotating PORTAL_KEY_ENCRYPTION_KEYS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from provisioning.keys import SecretDecryptionError
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypts the stored access key secrets and second-factor secrets under the first "
+        "key of PORTAL_KEY_ENCRYPTION_KEYS (put the new key first, run this, then drop the "
+        "old key)."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from accessportal.mfa import mfa_secrets_reencrypt
+        from keys.services import key_secrets_reencrypt
+
+        try:
+            count = key_secrets_reencrypt()
+            # The second factors' secrets share the key ring (accessportal/mfa.py).
+            factors = mfa_secrets_reencrypt()
+        except SecretDecryptionError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Re-encrypted {count} stored secret(s) under the current key.")
+        self.stdout.write(f"Re-encrypted {factors} second-factor authenticator(s).")

@@ -1,0 +1,71 @@
+"""Celery tasks that deliver access-request notices: one task per channel and audience.
+
+A notice goes out as separate tasks (the requester's e-mail, security's e-mail, the Slack post)
+so that each is retried on its own: a Slack outage never delays the e-mail, and a retry never
+sends a channel again once it has succeeded. The arguments are ids, the event name and the
+decision comment; nothing secret travels through the broker.
+
+Delivery is at least once: a worker killed after the SMTP server accepted a message but before
+the broker got the acknowledgement sends it again (acks_late). A duplicate notice is harmless;
+a lost one is not.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+from celery import shared_task
+
+# SMTPException and URLError are OSErrors already; listed for the reader. Backoff: about 1, 2,
+# 4, 8 and 16 seconds with jitter, capped at 10 minutes, then the failure is logged.
+RETRY_ON = (smtplib.SMTPException, OSError, ConnectionError)
+NOTICE_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": RETRY_ON,
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(**NOTICE_TASK_OPTIONS)
+def notice_email_task(
+    access_request_id: int,
+    event: str,
+    audience: str,
+    actor_id: int | None = None,
+    comment: str = "",
+) -> None:
+    """E-mails the notice for `event` to one audience ("requester" or "security")."""
+    from notifications.services import notice_email_send
+
+    notice_email_send(
+        access_request_id=access_request_id,
+        event=event,
+        audience=audience,
+        actor_id=actor_id,
+        comment=comment,
+    )
+
+
+@shared_task(**NOTICE_TASK_OPTIONS)
+def notice_slack_task(
+    access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
+) -> None:
+    """Posts the notice for `event` to the Slack incoming webhook, when one is configured."""
+    from notifications.services import notice_slack_send
+
+    notice_slack_send(
+        access_request_id=access_request_id, event=event, actor_id=actor_id, comment=comment
+    )
+
+
+@shared_task(**NOTICE_TASK_OPTIONS)
+def key_recipient_notice_task(change_id: int, audience: str) -> None:
+    """E-mails the notice of a proposed key recipient change to one audience."""
+    from notifications.services import key_recipient_notice_send
+
+    key_recipient_notice_send(change_id=change_id, audience=audience)

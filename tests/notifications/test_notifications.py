@@ -1,0 +1,570 @@
+"""Notices about access requests: recipients, content, escaping, secrecy, commit, Slack, retries.
+
+E-mail goes to Django's locmem outbox; Slack to a real HTTP server on loopback. Celery runs
+eagerly, so a task's retries happen inline and each attempt is observable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.core.mail.backends import locmem
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from accessportal.roles import Role
+from approvals import requests as services
+from approvals.models import AccessRequest
+from inventory.models import AwsAccount
+from notifications.services import notify_on_commit
+from notifications.tasks import notice_email_task, notice_slack_task
+from tests.vendors.conftest import vendor_data
+from vendors import services as vendor_services
+from vendors.models import Vendor
+
+pytestmark = pytest.mark.django_db
+
+# Known values that must never reach a notice: the request page shows them, e-mail does not.
+EXTERNAL_ID = "KnownExternalId-7f3a9c2e1b5d"
+PRINCIPAL = "arn:aws:iam::210987654321:role/KnownVendorRole"
+POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+SECRETS = (EXTERNAL_ID, PRINCIPAL, "210987654321", POLICY_ARN, "111122223333")
+HOSTILE_NAME = "<script>alert(1)</script> Co\r\nBcc: attacker@example.com"
+
+SECURITY_ADDRESSES = ["sam@example.com", "sasha@example.com"]
+REQUESTER_ADDRESSES = ["erin@example.com"]
+# Who hears about what (issue 5), written out rather than derived from the code under test.
+EXPECTED_RECIPIENTS: dict[str, list[list[str]]] = {
+    "submitted": [SECURITY_ADDRESSES],
+    "approval_recorded": [REQUESTER_ADDRESSES],
+    "approved": [REQUESTER_ADDRESSES],
+    "rejected": [REQUESTER_ADDRESSES],
+    "withdrawn": [SECURITY_ADDRESSES],
+    "revoked": [REQUESTER_ADDRESSES],
+    "provisioning": [REQUESTER_ADDRESSES],
+    "pr_open": [REQUESTER_ADDRESSES],
+    "active": [REQUESTER_ADDRESSES],
+    "failed": [REQUESTER_ADDRESSES, SECURITY_ADDRESSES],
+}
+SUBJECT_WORDS = {
+    "submitted": "submitted for approval",
+    "approval_recorded": "received an approval",
+    "approved": "approved",
+    "rejected": "rejected",
+    "withdrawn": "withdrawn",
+    "revoked": "revoked",
+    "provisioning": "is being provisioned",
+    "pr_open": "has its pull request open",
+    "active": "is active",
+    "failed": "failed to provision",
+}
+EVENT_STATUS = {
+    "submitted": "submitted",
+    "approval_recorded": "submitted",
+    "approved": "approved",
+    "rejected": "rejected",
+    "withdrawn": "withdrawn",
+    "revoked": "revoked",
+    "provisioning": "provisioning",
+    "pr_open": "pr_open",
+    "active": "active",
+    "failed": "failed",
+}
+
+
+# --- People and a request ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def engineer(db):
+    # The requester is on the security team too: security's notices must still skip them.
+    return member("erin", Role.SECURITY)
+
+
+def member(username: str, *roles: str, email: str | None = None, is_active: bool = True) -> Any:
+    """A user without a password: hashing one per person would dominate these tests' time."""
+    user = get_user_model().objects.create_user(
+        username=username,
+        email=f"{username}@example.com" if email is None else email,
+        is_active=is_active,
+    )
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+@pytest.fixture
+def people(engineer):
+    sam = member("sam", Role.SECURITY)
+    member("sasha", Role.SECURITY)
+    member("sid", Role.SECURITY, is_active=False)  # left the company
+    member("sue", Role.SECURITY, email="")  # no address: skipped
+    member("omar")  # not on the security team
+    return {"requester": engineer, "approver": sam}
+
+
+@pytest.fixture
+def account(db):
+    return AwsAccount.objects.create(
+        account_id="111122223333",
+        name="payments-staging",
+        account_type="service",
+        domain="payments",
+        environment="staging",
+        quality="alpha",
+        status="active",
+    )
+
+
+def make_request(engineer: Any, **vendor_overrides: Any) -> AccessRequest:
+    vendor = vendor_services.vendor_create(
+        actor=engineer, data=vendor_data(engineer, **vendor_overrides)
+    )
+    data = {
+        "vendor": vendor,
+        "strategy": "role_per_account",
+        "principals": PRINCIPAL,
+        "external_id": EXTERNAL_ID,
+        "domains": ["payments"],
+        "environments": [],
+        "qualities": [],
+        "role_name": "",
+        "policy_source": "managed",
+        "managed_policy_arns": [POLICY_ARN],
+        "justification": "Nightly scan.",
+        "expires_on": timezone.localdate() + timedelta(days=30),
+    }
+    return services.request_save(actor=engineer, data=data)
+
+
+@pytest.fixture
+def access_request(engineer, people, account):
+    r = make_request(engineer)
+    assert (r.external_id, r.principals) == (EXTERNAL_ID, [PRINCIPAL])
+    return r
+
+
+@pytest.fixture
+def notify(django_capture_on_commit_callbacks):
+    """Runs notify_on_commit in a transaction that commits; returns the callbacks run."""
+
+    def run(r: AccessRequest, event: str, **kwargs: Any) -> list[Any]:
+        if event in EVENT_STATUS:  # the state the request is in when a service emits `event`
+            AccessRequest.objects.filter(pk=r.pk).update(status=EVENT_STATUS[event])
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+            notify_on_commit(access_request_id=r.pk, event=event, **kwargs)
+        return callbacks
+
+    return run
+
+
+def link(r: AccessRequest) -> str:
+    return "https://portal.example.com" + reverse("approvals:request_detail", args=[r.pk])
+
+
+@pytest.fixture(autouse=True)
+def _base_url(settings):
+    settings.PORTAL_BASE_URL = "https://portal.example.com"
+    settings.PORTAL_SLACK_WEBHOOK_URL = ""
+    settings.PORTAL_NOTIFY_SECURITY_EMAILS = []
+
+
+def html_of(message: Any) -> str:
+    content, mimetype = message.alternatives[0]
+    assert mimetype == "text/html"
+    return str(content)
+
+
+def everything_in(message: Any) -> str:
+    """Every byte the recipient gets: headers, plain text and HTML."""
+    return message.message().as_string() + message.body + html_of(message)
+
+
+# --- A Slack webhook on loopback and a mail server that fails on demand -------------------------
+
+
+class SlackFake:
+    """Records each POST; answers with the queued statuses, then 200 "ok"."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        self.answered: list[int] = []
+
+    def texts(self) -> list[str]:
+        return [post["json"]["text"] for post in self.posts]
+
+
+@pytest.fixture
+def slack(settings) -> Iterator[SlackFake]:
+    fake = SlackFake()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            fake.posts.append(
+                {
+                    "path": self.path,
+                    "content_type": self.headers["Content-Type"],
+                    "json": json.loads(body),
+                }
+            )
+            status = fake.statuses.pop(0) if fake.statuses else 200
+            fake.answered.append(status)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok" if status == 200 else b"no")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    settings.PORTAL_SLACK_WEBHOOK_URL = (
+        f"http://127.0.0.1:{server.server_port}/services/T000/B000/webhook-token"
+    )
+    yield fake
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+class FlakyEmailBackend(locmem.EmailBackend):
+    """The locmem backend, except that the first `failures` sends raise SMTPException."""
+
+    failures = 0
+    attempts = 0
+
+    def send_messages(self, messages: Any) -> int:
+        FlakyEmailBackend.attempts += 1
+        if FlakyEmailBackend.failures:
+            FlakyEmailBackend.failures -= 1
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)
+
+
+@pytest.fixture
+def worker_retries(monkeypatch) -> None:
+    """Retries as a worker runs them. With eager propagation on (the project's test setting),
+    Celery raises a task's Retry to the caller instead of running the next attempt."""
+    from accessportal.celery import app
+
+    monkeypatch.setitem(app.conf, "task_eager_propagates", False)
+
+
+@pytest.fixture
+def flaky_mail(settings) -> type[FlakyEmailBackend]:
+    FlakyEmailBackend.failures = 0
+    FlakyEmailBackend.attempts = 0
+    settings.EMAIL_BACKEND = f"{__name__}.FlakyEmailBackend"
+    return FlakyEmailBackend
+
+
+# --- Recipients and content ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", sorted(EXPECTED_RECIPIENTS))
+def test_each_event_reaches_its_audience_with_vendor_and_absolute_link(
+    event, access_request, people, notify
+):
+    r = access_request
+    notify(r, event, actor_id=people["approver"].pk)
+
+    assert sorted(sorted(m.to) for m in mail.outbox) == sorted(EXPECTED_RECIPIENTS[event])
+    for message in mail.outbox:
+        assert message.subject == (
+            f"[Vendor access] Request #{r.pk} for Orbit CI {SUBJECT_WORDS[event]}"
+        )
+        assert message.from_email == "Vendor access portal <portal@localhost>"
+        assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+        for body in (message.body, html_of(message)):
+            assert "Orbit CI" in body
+            assert link(r) in body
+            assert str(AccessRequest.Status(EVENT_STATUS[event]).label) in body
+            assert "A role in each selected account" in body  # the strategy's label
+            assert "erin" in body  # who asked
+        assert f'href="{link(r)}"' in html_of(message)
+
+
+def test_security_notices_skip_the_requester_inactive_and_addressless_members(
+    access_request, notify
+):
+    notify(access_request, "submitted")
+    (message,) = mail.outbox
+    assert message.to == SECURITY_ADDRESSES  # not erin (the requester), sid, sue or omar
+    assert "you are on the security team" in message.body
+
+
+def test_an_address_list_replaces_the_group_but_still_skips_the_requester(
+    access_request, notify, settings
+):
+    settings.PORTAL_NOTIFY_SECURITY_EMAILS = ["secops@example.com", "Erin@example.com"]
+    notify(access_request, "withdrawn")
+    assert [m.to for m in mail.outbox] == [["secops@example.com"]]
+
+
+def test_no_recipient_means_no_message(access_request, engineer, notify, caplog):
+    get_user_model().objects.filter(pk=engineer.pk).update(email="")
+    with caplog.at_level(logging.INFO, logger="notifications.services"):
+        notify(access_request, "approved")
+    assert mail.outbox == []
+    assert "No requester address" in caplog.text
+
+
+def test_rejection_shows_the_comment_escaped_in_html_and_slack(
+    access_request, people, notify, slack
+):
+    comment = "Too broad: <b>narrow</b> it & resubmit.\nSee the policy checks."
+    notify(access_request, "rejected", actor_id=people["approver"].pk, comment=comment)
+
+    (message,) = mail.outbox
+    assert "Comment from sam:" in message.body
+    assert comment in message.body  # plain text keeps it as written
+    html = html_of(message)
+    assert "Too broad: &lt;b&gt;narrow&lt;/b&gt; it &amp; resubmit.<br>See the policy" in html
+    assert "<b>narrow</b>" not in html
+    (text,) = slack.texts()
+    assert "> Too broad: &lt;b&gt;narrow&lt;/b&gt; it &amp; resubmit.\n> See the policy" in text
+    assert "rejected* by sam" in text
+
+
+def test_a_hostile_vendor_name_is_escaped_and_cannot_inject_headers(
+    engineer, people, account, notify, slack
+):
+    r = make_request(engineer, name="<script>alert(1)</script> Co", slug="hostile-co")
+    # The vendor services refuse line breaks in names now; one stored before (or written past
+    # them) must still be harmless in the notices.
+    Vendor.objects.filter(pk=r.vendor_id).update(name=HOSTILE_NAME)
+    r.refresh_from_db()
+    notify(r, "approved", actor_id=people["approver"].pk)
+
+    (message,) = mail.outbox
+    assert "\n" not in message.subject
+    assert "\r" not in message.subject
+    assert message.subject.startswith(f"[Vendor access] Request #{r.pk} for <script>")
+    rendered = message.message()  # would raise BadHeaderError on a header with a newline
+    assert rendered["Bcc"] is None
+    assert message.recipients() == REQUESTER_ADDRESSES
+    html = html_of(message)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Co" in html
+    assert "<script>" not in html
+    (text,) = slack.texts()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Co Bcc: attacker@example.com" in text
+    assert "<script>" not in text
+
+
+def test_no_notice_carries_the_external_id_principal_policy_or_accounts(
+    access_request, people, notify, slack, monkeypatch
+):
+    task_arguments: list[tuple[Any, ...]] = []
+    for task in (notice_email_task, notice_slack_task):
+        original = task.delay
+
+        def recording(*args: Any, _original: Any = original) -> Any:
+            task_arguments.append(args)
+            return _original(*args)
+
+        monkeypatch.setattr(task, "delay", recording)
+
+    for event in EXPECTED_RECIPIENTS:
+        notify(access_request, event, actor_id=people["approver"].pk, comment="Fine.")
+
+    assert len(mail.outbox) == 11  # ten events, "failed" twice
+    assert len(slack.posts) == 10
+    sent = [everything_in(m) for m in mail.outbox] + [json.dumps(p["json"]) for p in slack.posts]
+    for secret in SECRETS:
+        assert not [text for text in sent if secret in text], secret
+    # Nothing else crosses the broker either: ids, the event, the audience, the comment.
+    assert len(task_arguments) == 21
+    for args in task_arguments:
+        assert args[0] == access_request.pk
+        assert not any(secret in repr(args) for secret in SECRETS)
+    assert ("approved", "requester", people["approver"].pk, "Fine.") in [
+        args[1:] for args in task_arguments
+    ]
+
+
+# --- After commit only, and never raising into the caller ---------------------------------------
+
+
+def test_notices_leave_only_after_commit(access_request, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        notify_on_commit(access_request_id=access_request.pk, event="approved")
+        assert mail.outbox == []  # nothing before the commit
+    assert len(callbacks) == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_rolled_back_transition_sends_nothing(
+    access_request, django_capture_on_commit_callbacks, slack
+):
+    def failing_transition() -> None:
+        with transaction.atomic():
+            notify_on_commit(access_request_id=access_request.pk, event="approved")
+            raise RuntimeError("the transition failed after scheduling its notice")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
+        failing_transition()
+    assert callbacks == []
+    assert mail.outbox == []
+    assert slack.posts == []
+
+
+def test_an_unknown_event_is_ignored_with_a_warning(access_request, notify, caplog):
+    with caplog.at_level(logging.WARNING, logger="notifications.services"):
+        callbacks = notify(access_request, "exploded")
+    assert callbacks == []
+    assert mail.outbox == []
+    assert "Unknown notification event 'exploded'" in caplog.text
+
+
+def test_a_broker_outage_is_logged_not_raised_and_other_channels_still_go(
+    access_request, notify, slack, monkeypatch, caplog
+):
+    def broker_down(*args: Any) -> None:
+        raise OperationalError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(notice_email_task, "delay", broker_down)
+    with caplog.at_level(logging.ERROR, logger="notifications.services"):
+        callbacks = notify(access_request, "approved")  # does not raise
+    assert len(callbacks) == 2
+    assert mail.outbox == []
+    assert len(slack.posts) == 1  # the Slack task was queued independently
+    assert "Could not queue notifications.tasks.notice_email_task" in caplog.text
+
+
+def test_without_a_webhook_only_e_mail_is_scheduled(access_request, notify):
+    callbacks = notify(access_request, "failed")
+    assert len(callbacks) == 2  # requester and security e-mails, no Slack task
+    assert len(mail.outbox) == 2
+
+
+# --- Slack --------------------------------------------------------------------------------------
+
+
+def test_slack_receives_a_json_text_with_the_facts_and_link(access_request, people, notify, slack):
+    notify(access_request, "submitted", actor_id=people["requester"].pk)
+    (post,) = slack.posts
+    assert post["path"] == "/services/T000/B000/webhook-token"
+    assert post["content_type"] == "application/json; charset=utf-8"
+    assert list(post["json"]) == ["text"]
+    r = access_request
+    assert post["json"]["text"] == (
+        f"*Request #{r.pk} for Orbit CI submitted for approval* by erin\n"
+        f"Strategy: A role in each selected account · Status: Submitted, awaiting approval"
+        f" · Risk: {r.get_risk_level_display()} · Requested by erin\n"
+        f"<{link(r)}|Open request #{r.pk}>"
+    )
+
+
+@pytest.mark.usefixtures("worker_retries")
+def test_a_failing_slack_does_not_prevent_the_e_mail(access_request, notify, slack, caplog):
+    slack.statuses = [500] * 10
+    with caplog.at_level(logging.ERROR):
+        notify(access_request, "approved")  # does not raise
+    assert len(mail.outbox) == 1
+    assert slack.answered == [500] * 6  # the first try and five retries, then given up
+    assert "Slack answered HTTP 500." in caplog.text  # the worker logs the final failure
+    assert "webhook-token" not in caplog.text  # the URL embeds the webhook's token
+
+
+@pytest.mark.usefixtures("worker_retries")
+def test_a_failing_mail_server_does_not_prevent_the_slack_post(
+    access_request, notify, slack, flaky_mail
+):
+    flaky_mail.failures = 100
+    notify(access_request, "approved")  # does not raise
+    assert flaky_mail.attempts == 6  # the first try and five retries, then given up
+    assert mail.outbox == []
+    assert len(slack.posts) == 1
+
+
+def test_an_exhausted_task_under_eager_propagation_does_not_reach_the_caller(
+    access_request, notify, slack, flaky_mail, caplog
+):
+    flaky_mail.failures = 100
+    with caplog.at_level(logging.ERROR, logger="notifications.services"):
+        notify(access_request, "approved")  # does not raise
+    assert mail.outbox == []
+    assert len(slack.posts) == 1
+    assert "Could not queue notifications.tasks.notice_email_task" in caplog.text
+
+
+def test_a_refused_webhook_is_not_retried(access_request, notify, slack, caplog):
+    slack.statuses = [404]
+    with caplog.at_level(logging.ERROR, logger="notifications.services"):
+        notify(access_request, "approved")
+    assert slack.answered == [404]
+    assert "Slack refused the 'approved' notice" in caplog.text
+    assert len(mail.outbox) == 1
+
+
+def test_plain_http_to_another_host_is_never_used(access_request, notify, settings, caplog):
+    settings.PORTAL_SLACK_WEBHOOK_URL = "http://hooks.example.invalid/services/webhook-token"
+    with caplog.at_level(logging.ERROR, logger="notifications.services"):
+        notify(access_request, "approved")
+    assert "PORTAL_SLACK_WEBHOOK_URL is not an https URL" in caplog.text
+    assert "Could not queue" not in caplog.text  # refused up front, not a failed connection
+    assert len(mail.outbox) == 1
+
+
+def test_settings_refuse_a_plain_http_webhook_without_echoing_it(tmp_path):
+    import os
+
+    env = {
+        **os.environ,
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "PORTAL_SLACK_WEBHOOK_URL": "http://hooks.slack.com/services/T0/B0/webhook-token",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import accessportal.settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "PORTAL_SLACK_WEBHOOK_URL must be an https:// URL." in result.stderr
+    assert "webhook-token" not in result.stderr
+
+
+# --- Retries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("worker_retries")
+def test_an_e_mail_retry_sends_each_channel_exactly_once(access_request, notify, slack, flaky_mail):
+    flaky_mail.failures = 1
+    notify(access_request, "approved")
+    assert flaky_mail.attempts == 2
+    assert len(mail.outbox) == 1
+    assert len(slack.posts) == 1  # the e-mail's retry did not post to Slack again
+
+
+@pytest.mark.usefixtures("worker_retries")
+def test_a_slack_retry_sends_each_channel_exactly_once(access_request, notify, slack):
+    slack.statuses = [503]
+    notify(access_request, "failed")
+    assert slack.answered == [503, 200]  # one accepted post
+    assert slack.texts()[0] == slack.texts()[1]
+    assert sorted(m.to for m in mail.outbox) == [REQUESTER_ADDRESSES, SECURITY_ADDRESSES]

@@ -1,0 +1,1 @@
+"""The portal's pages, the admin and the webhook routes: HTTP over every app's services."""

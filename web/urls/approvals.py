@@ -1,0 +1,14 @@
+"""Routes of the workflow: each view module lists its own patterns."""
+
+from fulfilment import webhooks
+from web.views import accounts, keys, pullrequests, requests
+
+app_name = "approvals"
+
+urlpatterns = [
+    *accounts.urlpatterns,
+    *requests.urlpatterns,
+    *pullrequests.urlpatterns,
+    *keys.urlpatterns,
+    *webhooks.urlpatterns,
+]

@@ -1,0 +1,69 @@
+"""The landing page: what needs the viewer's attention, by role, from every app."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accessportal import selectors
+from accessportal.roles import Role, has_role
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The landing page: what needs the viewer's attention, by role."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from approvals.models import DOCUMENT_FIELDS, LIVE_STATES, PENDING_STATES, AccessRequest
+    from vendors.selectors import reviews_awaiting_decision
+
+    soon = timezone.localdate() + timedelta(days=30)
+    requests = AccessRequest.objects.defer(*DOCUMENT_FIELDS)
+    context: dict[str, object] = {
+        # Everyone sees the grants that end within 30 days, so extensions are asked in time.
+        "expiring_soon": requests.filter(status__in=LIVE_STATES, expires_on__lte=soon)
+        .select_related("vendor")
+        .order_by("expires_on")[:10],
+        "my_open_requests": requests.filter(requester=request.user.pk, status__in=PENDING_STATES)
+        .select_related("vendor")
+        .order_by("-created_at")[:10],
+    }
+    if has_role(request.user, Role.AUDITORS, Role.SECURITY):
+        from reports.subprocessors import previous_quarter_end
+
+        context["last_quarter_end"] = previous_quarter_end(timezone.localdate())
+    if has_role(request.user, Role.SECURITY):
+        context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
+        context["requests_to_decide"] = (
+            requests.filter(status=AccessRequest.Status.SUBMITTED)
+            .exclude(requester=request.user.pk)
+            .exclude(approvals__approver=request.user.pk)
+            .select_related("vendor", "requester")
+            .order_by("submitted_at")[:10]
+        )
+        from approvals.selectors import (
+            extensions_awaiting_decision,
+            failures_needing_attention,
+            merges_needing_review,
+        )
+        from keys.selectors import access_keys_needing_attention
+
+        context["failures"] = failures_needing_attention()
+        context["merges_to_review"] = merges_needing_review()
+        context["extensions_to_decide"] = extensions_awaiting_decision(request.user)
+        context["keys_needing_attention"] = access_keys_needing_attention()[:10]
+        from vendors.selectors import key_recipient_changes_pending
+
+        context["key_recipient_changes"] = key_recipient_changes_pending()[:10]
+        heartbeat = selectors.worker_heartbeat_latest()
+        context["worker_heartbeat"] = heartbeat
+        context["worker_alive"] = selectors.worker_is_alive(heartbeat)
+        from allauth.mfa.utils import is_mfa_enabled
+
+        context["mfa_enabled"] = is_mfa_enabled(request.user)
+    return render(request, "accessportal/dashboard.html", context)

@@ -1,0 +1,377 @@
+"""Access request pages: my requests, the strategy-aware form, the request page."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accessportal.mfa import session_mfa_verified
+from accessportal.roles import Role, can_write, has_role, role_required
+from approvals import decisions
+from approvals import requests as services
+from approvals.forms import AccessRequestForm
+from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
+from audit.services import audit_events_for
+from fulfilment.services import request_pull_requests
+from keys.selectors import access_keys_for_request, access_keys_state
+from keys.services import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_delivery_held
+from vendors.selectors import ReviewState, vendor_review_state
+from web.views.vendors import _apply_errors
+
+
+def _get(pk: int, user: Any) -> AccessRequest:
+    """A request the user may see: their own, or any for security and auditors."""
+    try:
+        access_request = AccessRequest.objects.select_related("vendor", "requester").get(pk=pk)
+    except AccessRequest.DoesNotExist as exc:
+        raise Http404(_("No such request.")) from exc
+    if access_request.requester_id != user.pk and not has_role(user, Role.SECURITY, Role.AUDITORS):
+        raise PermissionDenied
+    return access_request
+
+
+# What approvals/request_list.html shows of each request. A column shown but missing here
+# costs a query per row, which tests/performance/test_query_counts.py notices.
+LIST_COLUMNS = (
+    "id",
+    "vendor__name",
+    "strategy",
+    "status",
+    "risk_level",
+    "expires_on",
+    "created_at",
+)
+
+
+@require_GET
+@role_required()
+def request_list(request: HttpRequest) -> HttpResponse:
+    # Only the columns the list shows: the rest of a request (its documents among its JSON
+    # fields) and of its vendor (some thirty columns) would be read and decoded for nothing.
+    mine = (
+        AccessRequest.objects.filter(requester=request.user.pk)
+        .select_related("vendor")
+        .only(*LIST_COLUMNS)
+    )
+    page = Paginator(mine.order_by("-created_at"), 25).get_page(request.GET.get("page"))
+    # The choice labels translated once per page: get_FOO_display rebuilds and hashes the
+    # field's choices, translating each label, on every call (a quarter of the page's time
+    # for 25 rows x 2 columns).
+    strategies = {value: str(label) for value, label in Strategy.choices}
+    statuses = {value: str(label) for value, label in AccessRequest.Status.choices}
+    rows = [
+        (r, strategies.get(r.strategy, r.strategy), statuses.get(r.status, r.status)) for r in page
+    ]
+    return render(request, "approvals/request_list.html", {"page": page, "rows": rows})
+
+
+def _form_page(
+    request: HttpRequest, form: AccessRequestForm, access_request: AccessRequest | None
+) -> HttpResponse:
+    problems = services.submission_problems(access_request) if access_request else {}
+    return render(
+        request,
+        "approvals/request_form.html",
+        {
+            "form": form,
+            "access_request": access_request,
+            "problems": [m for messages_ in problems.values() for m in messages_],
+            "strategy_fields": {k: sorted(v) for k, v in STRATEGY_FIELDS.items()},
+        },
+        # A refused form is shown again with its errors, as a 400 (what was sent is wrong).
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def request_new(request: HttpRequest) -> HttpResponse:
+    initial: dict[str, Any] = {"strategy": "role_per_account", "policy_source": "managed"}
+    if request.GET.get("vendor", "").isdigit():
+        initial["vendor"] = int(request.GET["vendor"])
+    form = AccessRequestForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            access_request = services.request_save(actor=request.user, data=form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return _after_save(request, access_request)
+    return _form_page(request, form, None)
+
+
+def _after_save(request: HttpRequest, access_request: AccessRequest) -> HttpResponse:
+    if "submit" in request.POST:
+        try:
+            services.request_submit(request_id=access_request.pk, actor=request.user)
+        except ValidationError as error:
+            messages.error(
+                request,
+                _("Saved as a draft, but not submitted: %(why)s")
+                % {"why": " ".join(error.messages)},
+            )
+            return redirect("approvals:request_edit", pk=access_request.pk)
+        messages.success(request, _("Request submitted to the security team."))
+    else:
+        messages.success(request, _("Draft saved. The checks below are up to date."))
+    return redirect("approvals:request_detail", pk=access_request.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(write=True)
+def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    access_request = _get(pk, request.user)
+    if access_request.requester_id != request.user.pk:
+        raise PermissionDenied
+    if access_request.status != AccessRequest.Status.DRAFT:
+        messages.info(request, _("Only drafts can be edited."))
+        return redirect("approvals:request_detail", pk=pk)
+    form = AccessRequestForm(
+        request.POST or None, initial=AccessRequestForm.initial_from(access_request)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.request_save(actor=request.user, data=form.cleaned_data, request_id=pk)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return _after_save(request, access_request)
+    return _form_page(request, form, access_request)
+
+
+@require_GET
+@role_required()
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    access_request = _get(pk, request.user)
+    is_requester = access_request.requester_id == request.user.pk
+    state = vendor_review_state(access_request.vendor_id)
+    access_keys = access_keys_for_request(access_request)
+    pull_requests = request_pull_requests(access_request)
+    extension_approvals = (
+        list(decisions.extension_approvals(access_request).select_related("approver"))
+        if access_request.extension_until is not None
+        else []
+    )
+    return render(
+        request,
+        "approvals/request_detail.html",
+        {
+            "r": access_request,
+            "accounts": access_request.target_accounts.order_by("domain", "environment", "quality"),
+            "timeline": audit_events_for(access_request).select_related("actor"),
+            "review_state": state,
+            "review_state_label": ReviewState.LABELS[state],
+            "blockers": services.approval_blockers(access_request, review_state=state),
+            "uses": STRATEGY_FIELDS[access_request.strategy],
+            "can_edit": is_requester and access_request.status == AccessRequest.Status.DRAFT,
+            "can_withdraw": is_requester and access_request.status in PENDING_STATES,
+            "can_duplicate": can_write(request.user),
+            "approvals": access_request.approvals.select_related("approver"),
+            "grant_pr": pull_requests["grant"],
+            "revoke_pr": pull_requests["revoke"],
+            "merged_with_commands": [
+                row
+                for row in pull_requests.values()
+                if row is not None and row.commands and row.state == row.State.MERGED
+            ],
+            "can_decide": has_role(request.user, Role.SECURITY)
+            and access_request.status == AccessRequest.Status.SUBMITTED
+            and not is_requester,
+            "can_revoke": has_role(request.user, Role.SECURITY)
+            and access_request.status in decisions.REVOCABLE,
+            "mfa_verified": session_mfa_verified(request),
+            "can_extend": is_requester
+            and access_request.status in decisions.EXTENDABLE
+            and access_request.extension_until is None,
+            # Not for one who approved this ask already: they count once.
+            "can_decide_extension": has_role(request.user, Role.SECURITY)
+            and not is_requester
+            and access_request.extension_until is not None
+            and all(a.approver_id != request.user.pk for a in extension_approvals),
+            "extension_approvals": extension_approvals,
+            "can_acknowledge_merge": has_role(request.user, Role.SECURITY)
+            and not is_requester
+            and (
+                access_request.status == AccessRequest.Status.MERGE_MISMATCH
+                or any(row is not None and row.awaits_head_review for row in pull_requests.values())
+            ),
+            "access_keys": access_keys,
+            "key_state": access_keys_state(access_request, access_keys),
+            "iam_user_name": iam_user_name(access_request),
+            # Only an IAM-user grant has keys: whoever approves it sees who will receive them,
+            # and whether a change of that recipient holds the links.
+            "key_recipient": key_contact(access_request.vendor_id)
+            if access_request.strategy == Strategy.IAM_USER
+            else None,
+            "key_delivery_held": access_request.strategy == Strategy.IAM_USER
+            and key_delivery_held(access_request.vendor_id),
+            "can_reissue_key": has_role(request.user, Role.SECURITY)
+            and access_request.strategy == Strategy.IAM_USER
+            and access_request.status in LIVE_REQUEST_STATES,
+        },
+    )
+
+
+@require_POST
+@role_required(write=True)
+def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.request_submit(request_id=pk, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("approvals:request_edit", pk=pk)
+    messages.success(request, _("Request submitted to the security team."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(write=True)
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    _get(pk, request.user)
+    try:
+        services.request_withdraw(request_id=pk, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Request withdrawn."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(write=True)
+def request_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    _get(pk, request.user)
+    copy = services.request_duplicate(request_id=pk, actor=request.user)
+    messages.success(request, _("A new draft with the same choices. Set its end date."))
+    return redirect("approvals:request_edit", pk=copy.pk)
+
+
+def _decide(request: HttpRequest, pk: int, decide: Any, done: str) -> HttpResponse:
+    _get(pk, request.user)
+    try:
+        decide(pk, request.POST.get("comment", ""), session_mfa_verified(request))
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text or _("You may not do this."))
+    else:
+        messages.success(request, done)
+    if request.POST.get("next") == "dashboard":  # approved from the dashboard: back there
+        return redirect("dashboard")
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_approve(
+            request_id=i, approver=request.user, mfa_verified=m, comment=c
+        ),
+        _("Approval recorded."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_reject(
+            request_id=i, approver=request.user, mfa_verified=m, comment=c
+        ),
+        _("Request rejected."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_revoke(
+            request_id=i, actor=request.user, mfa_verified=m, reason=c
+        ),
+        _("Access revoked."),
+    )
+
+
+@require_POST
+@role_required(write=True)
+def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    _get(pk, request.user)
+    try:
+        until = date.fromisoformat(request.POST.get("until", ""))
+    except ValueError:
+        messages.error(request, _("Enter the new end date as YYYY-MM-DD."))
+        return redirect("approvals:request_detail", pk=pk)
+    try:
+        decisions.request_extension_ask(
+            request_id=pk, actor=request.user, until=until, reason=request.POST.get("reason", "")
+        )
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text)
+    else:
+        messages.success(request, _("Extension asked: it needs the grant's own approvals."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_extension_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    approve = request.POST.get("decision") == "grant"
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_extension_decide(
+            request_id=i, approver=request.user, approve=approve, mfa_verified=m, comment=c
+        ),
+        _("Extension approval recorded.") if approve else _("Extension refused."),
+    )
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def request_merge_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request,
+        pk,
+        lambda i, c, m: decisions.request_merge_acknowledge(
+            request_id=i, actor=request.user, mfa_verified=m, comment=c
+        ),
+        _("Merge reviewed: the access is active."),
+    )
+
+
+urlpatterns = [
+    path("requests/", request_list, name="requests"),
+    path("requests/new/", request_new, name="request_new"),
+    path("requests/<int:pk>/", request_detail, name="request_detail"),
+    path("requests/<int:pk>/edit/", request_edit, name="request_edit"),
+    path("requests/<int:pk>/submit/", request_submit, name="request_submit"),
+    path("requests/<int:pk>/withdraw/", request_withdraw, name="request_withdraw"),
+    path("requests/<int:pk>/duplicate/", request_duplicate, name="request_duplicate"),
+    path("requests/<int:pk>/approve/", request_approve, name="request_approve"),
+    path("requests/<int:pk>/reject/", request_reject, name="request_reject"),
+    path("requests/<int:pk>/revoke/", request_revoke, name="request_revoke"),
+    path("requests/<int:pk>/extend/", request_extend, name="request_extend"),
+    path("requests/<int:pk>/extension/", request_extension_decide, name="request_extension_decide"),
+    path(
+        "requests/<int:pk>/merge-review/",
+        request_merge_acknowledge,
+        name="request_merge_acknowledge",
+    ),
+]
