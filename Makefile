@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test check audit bench system-packages demo clean help
+.PHONY: run test test-pure check audit bench system-packages demo clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    set up and start the portal with demo data on http://127.0.0.1:$(PORT)/"
 	@echo "make test   set up and run the whole test suite (PostgreSQL, Redis, Celery, Chromium)"
+	@echo "make test-pure  only the tests marked pure: no database or server, in seconds"
 	@echo "make check  ruff, mypy, migrations check, security audit"
 	@echo "make audit  bandit (code) and pip-audit (installed packages)"
 	@echo "make bench  benchmarks"
@@ -44,6 +45,10 @@ system-packages:
 
 test: $(VENV)/.installed-test system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The `pure` tests with no PostgreSQL or Redis (tests/conftest.py); `make test` runs them too.
+test-pure: $(VENV)/.installed-test
+	PORTAL_TESTS=pure $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check .

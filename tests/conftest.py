@@ -1,7 +1,11 @@
 """Test session set-up: real PostgreSQL and Redis, then Django configured to use them.
 
-Django is configured here in `pytest_configure`, before pytest-django's own (trylast) set-up,
-because the settings read DATABASE_URL and CELERY_BROKER_URL from the environment once.
+The test process runs on `accessportal.settings_test` (production's plus a fast password hasher
+and in-process mail and tasks); the processes tests start run on `accessportal.settings`.
+
+With PORTAL_TESTS=pure (`make test-pure`), only tests marked `pure` are selected and no server
+starts: Django gets an in-memory SQLite and a local-memory cache, and pytest-django refuses any
+database access, so a `pure` test that needs the database fails instead of passing by luck.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from tests.services import Services, start_services
 
 ROOT = Path(__file__).resolve().parent.parent
 _services: Services | None = None
+PURE = os.environ.get("PORTAL_TESTS") == "pure"
+# What the processes that tests start (gunicorn, workers) run on: the production settings.
+PRODUCTION_SETTINGS = "accessportal.settings"
 
 # Chromium from Debian's package; the flags keep it off the (closed) network.
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
@@ -40,16 +47,27 @@ def _bootstrap() -> None:
     DATABASE_URL and CELERY_BROKER_URL from the environment once, at import.
     """
     global _services
-    _services = start_services()
-    var_dir = Path(tempfile.mkdtemp(prefix="portal-test-var-"))
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "accessportal.settings",
+    if PURE:
+        # No server: nothing a pure test does may reach one (pytest-django blocks the database).
+        servers = {
+            "DATABASE_URL": "sqlite://:memory:",
+            "CELERY_BROKER_URL": "memory://",
+            "CACHE_URL": "locmemcache://",
+        }
+    else:
+        _services = start_services()
+        servers = {
             "DATABASE_URL": _services.database_url,
             "CELERY_BROKER_URL": f"{_services.redis_url}/0",
             # Shared by every process, as production's must be (rate limits, lockouts).
             "CACHE_URL": f"{_services.redis_url}/1",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
+        }
+    var_dir = Path(tempfile.mkdtemp(prefix="portal-test-var-"))
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "accessportal.settings_test",
+            **servers,
+            # The rest is shared with the processes tests start (they read the environment).
             "PORTAL_STATIC_MANIFEST": "false",
             "PORTAL_VAR_DIR": str(var_dir),
             "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40,
@@ -66,6 +84,13 @@ def _bootstrap() -> None:
 
 
 _bootstrap()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if PURE:
+        # The pure tier is the `pure` tests, whatever else the command line selects.
+        marks = config.option.markexpr
+        config.option.markexpr = f"pure and ({marks})" if marks else "pure"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -113,6 +138,7 @@ def subprocess_env(services: Services, settings) -> dict[str, str]:  # type: ign
     from django.db import connection
 
     env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = PRODUCTION_SETTINGS
     env["DATABASE_URL"] = (
         f"postgres://app@127.0.0.1:{services.pg_port}/{connection.settings_dict['NAME']}"
     )

@@ -154,6 +154,7 @@ def stack(
                     f"postgres://app@127.0.0.1:{services.pg_port}/"
                     f"{connection.settings_dict['NAME']}"
                 ),
+                "DJANGO_SETTINGS_MODULE": "accessportal.settings",  # production's, not the tests'
                 "CELERY_TASK_ALWAYS_EAGER": "false",
                 "CELERY_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
                 "PORTAL_TASK_RETRY_SECONDS": "1",

@@ -21,6 +21,7 @@ _SESSION_VARS = (
     "PORTAL_STATIC_MANIFEST",
     "DJANGO_SECRET_KEY",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "DJANGO_SETTINGS_MODULE",  # the tests' own settings module
 )
 
 

@@ -25,6 +25,8 @@ from provisioning.aws import (
 from provisioning.keys import Secret
 from tests.services import free_port
 
+pytestmark = pytest.mark.pure
+
 USER = "vendor-acme-billing"
 
 

@@ -22,6 +22,8 @@ from provisioning.substrate import (
 )
 from tests.fixtures.substrate_repo import FixtureRepo
 
+pytestmark = pytest.mark.pure
+
 
 def _applied(changeset: ChangeSet) -> set[tuple[str, ...]]:
     """(domain, environment, quality) of each service apply, ("admin", quality) of the admin's."""

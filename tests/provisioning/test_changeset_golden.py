@@ -20,6 +20,8 @@ from provisioning.substrate import (
 )
 from tests.fixtures.substrate_repo import snapshot
 
+pytestmark = pytest.mark.pure
+
 GOLDEN = Path(__file__).parent / "golden"
 # One release per command-syntax range: terraform era, create-role with -read-only/-admin,
 # create-role with -read-only-access/-substrate, and `role create --...`.

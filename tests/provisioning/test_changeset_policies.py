@@ -9,6 +9,8 @@ from changeset_checks import sample_grant
 
 from provisioning.substrate import LayoutError, Strategy, generate_changeset, policies
 
+pytestmark = pytest.mark.pure
+
 OURS = policies.vendor_trust_statement(["123456789012"], "ext-1")
 THEIRS = {
     "Effect": "Allow",

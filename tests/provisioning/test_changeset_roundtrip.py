@@ -24,6 +24,8 @@ from provisioning.substrate import (
 )
 from tests.fixtures.substrate_repo import snapshot
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize(("version", "strategy", "hand_edited"), CASES)
 def test_grant_then_revoke_restores_the_tree_exactly(make_repo, version, strategy, hand_edited):

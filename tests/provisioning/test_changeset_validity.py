@@ -25,6 +25,8 @@ from test_changeset_golden import CASES
 from provisioning.substrate import FileAction, Strategy, apply_changeset, generate_changeset
 from tests.fixtures.substrate_repo import snapshot
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize(("version", "strategy", "hand_edited"), CASES)
 def test_generated_tree_loads_and_is_fmt_clean(make_repo, version, strategy, hand_edited):

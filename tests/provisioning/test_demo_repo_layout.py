@@ -15,6 +15,8 @@ from demo.substrate_repo import AUTHOR, create_bare_repository, demo_repo_files
 from provisioning.substrate import Grant, RepoLayout, Strategy, TargetAccount, generate_changeset
 from provisioning.substrate_layout import write_files
 
+pytestmark = pytest.mark.pure
+
 GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 
 

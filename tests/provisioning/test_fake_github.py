@@ -20,6 +20,8 @@ from github import Auth, BadCredentialsException, Github, GithubException
 
 from tests.fakes.github import FakeGitHub, render
 
+pytestmark = pytest.mark.pure
+
 TOKEN = "ghp_fakeFixtureToken"
 
 

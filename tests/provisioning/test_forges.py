@@ -34,6 +34,8 @@ from provisioning.substrate import (
 )
 from tests.fakes.github import FakeGitHub
 
+pytestmark = pytest.mark.pure
+
 AUTHOR = "Vendor Access Portal <portal@example.com>"
 BRANCH = "vendor-access/req-42-orbit-ci"
 HOSTILE = "<img src=x onerror=alert(1)> [link](javascript:alert(1))"

@@ -35,6 +35,8 @@ from provisioning.substrate import (
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, snapshot
 
+pytestmark = pytest.mark.pure
+
 AUTHOR = "Vendor Access Portal <portal@example.com>"
 BRANCH = "vendor-access/req-42-orbit-ci"
 

@@ -33,6 +33,8 @@ from provisioning.keys import (
 )
 from tests.processes import ROOT
 
+pytestmark = pytest.mark.pure
+
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 

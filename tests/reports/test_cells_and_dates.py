@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reports.cells import csv_cell, neutralise, unneutralise, xlsx_cell
 from reports.subprocessors import parse_as_of, previous_quarter_end, quarter_start
+
+pytestmark = pytest.mark.pure
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
