@@ -302,7 +302,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The fallback for missed forge webhooks: open pull requests polled every 5 minutes.
     "pull-requests-sync": {
-        "task": "fulfilment.sync_tasks.pull_requests_sync_task",
+        "task": "fulfilment.tasks.pull_requests_sync_task",
         "schedule": 300.0,
     },
     # Access keys (keys/services.py): issue once the IAM user exists, expire links and
@@ -327,7 +327,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
     "grants-expire": {
-        "task": "fulfilment.revocation_tasks.grants_expire_task",
+        "task": "fulfilment.tasks.grants_expire_task",
         "schedule": 3600.0,
     },
 }

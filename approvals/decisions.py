@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Approval, ExtensionApproval
 from approvals.requests import approval_blockers
@@ -40,8 +41,6 @@ REVOCABLE = frozenset(
 
 
 def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str = "") -> None:
-    from notifications.services import notify_on_commit
-
     notify_on_commit(
         access_request_id=access_request.pk,
         event=event,
@@ -106,10 +105,9 @@ def request_approve(
             detail={"approvals": count, "required": access_request.required_approvals},
         )
         _notify(access_request, "approved", approver, comment)
-        from fulfilment.tasks import provision_access_task
 
         # After commit: the worker sees the approved row, and a rollback enqueues nothing.
-        provision_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+        enqueue_on_commit("fulfilment.tasks.provision_access_task", access_request.pk)
     else:
         audit_record(
             actor=approver,

@@ -15,9 +15,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.effects import notify_on_commit
 from approvals import iam
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
 from approvals.workflow import snapshot, transition
@@ -392,8 +394,6 @@ def request_duplicate(*, request_id: int, actor: Any) -> AccessRequest:
 
 
 def _notify(access_request: AccessRequest, event: str, actor: Any) -> None:
-    from notifications.services import notify_on_commit
-
     notify_on_commit(access_request_id=access_request.pk, event=event, actor_id=actor.pk)
 
 
@@ -490,3 +490,10 @@ def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
         "commands": [c.shell for c in changeset.commands],
         "warnings": list(changeset.warnings),
     }
+
+
+def request_url(access_request_id: int) -> str:
+    """The absolute address of the request page, for links in notices, pull
+    requests and commit statuses."""
+    path = reverse("approvals:request_detail", kwargs={"pk": access_request_id})
+    return settings.PORTAL_BASE_URL.rstrip("/") + path

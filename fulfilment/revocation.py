@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Strategy
 from approvals.requests import grant_for
@@ -33,9 +34,10 @@ from approvals.workflow import transition
 from audit.services import audit_record
 from fulfilment.models import PullRequest
 from fulfilment.services import ACTIVE_ROWS, status_on_commit
-from notifications.services import notify_on_commit
 from provisioning.gitrepo import branch_name
 from provisioning.text import one_line
+from vendors.models import Vendor
+from vendors.services import vendor_mark_offboarded
 
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
@@ -55,7 +57,6 @@ def grant_revoke(
     `source` ("security", "expiry" or "offboarding") is recorded in the audit event. The
     caller holds the row lock inside its transaction and has checked who may do this.
     """
-    from fulfilment.revocation_tasks import revoke_access_task
 
     transition(
         access_request,
@@ -70,13 +71,23 @@ def grant_revoke(
         actor_id=getattr(actor, "pk", None),
         comment=reason,
     )
-    # celery-types does not know Celery 5.4's delay_on_commit yet.
-    revoke_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+    enqueue_on_commit("fulfilment.tasks.revoke_access_task", access_request.pk)
     if access_request.strategy == Strategy.IAM_USER:
-        from keys.tasks import access_keys_deactivate_task
-
         # Keys stop working at once; they are deleted when the revocation pull request merges.
-        access_keys_deactivate_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+        enqueue_on_commit("keys.tasks.access_keys_deactivate_task", access_request.pk)
+
+
+@transaction.atomic
+def vendor_offboard(
+    *, vendor_id: int, actor: Any, mfa_verified: bool, on: date | None = None
+) -> Vendor:
+    """Offboards a vendor: marks it offboarded and revokes its live grants (each gets a
+    revocation pull request), in one transaction."""
+    vendor = vendor_mark_offboarded(
+        vendor_id=vendor_id, actor=actor, mfa_verified=mfa_verified, on=on
+    )
+    vendor_grants_revoke(vendor_id=vendor.pk, actor=actor)
+    return vendor
 
 
 @transaction.atomic
@@ -154,10 +165,8 @@ def _revocation_merged(access_request: AccessRequest) -> None:
         after={"status": access_request.status},
     )
     if access_request.strategy == Strategy.IAM_USER:
-        from keys.tasks import access_keys_delete_task
-
         # The repository no longer grants the user: its keys, deactivated at revocation, go.
-        access_keys_delete_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+        enqueue_on_commit("keys.tasks.access_keys_delete_task", access_request.pk)
 
 
 def _close_grant_pull_requests(request_id: int) -> None:
@@ -372,7 +381,6 @@ def request_revocation_give_up(*, request_id: int, message: str) -> None:
 @transaction.atomic
 def request_revoke_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessRequest:
     """Security queues the revocation pull request again after a failure or a close."""
-    from fulfilment.revocation_tasks import revoke_access_task
 
     require_verified_security(
         actor, mfa_verified=mfa_verified, refusal=_("Only the security team retries a revocation.")
@@ -397,5 +405,5 @@ def request_revoke_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> 
         obj=access_request,
         after={"branch": latest.branch, "previous_state": latest.state},
     )
-    revoke_access_task.delay_on_commit(access_request.pk, retry=True)  # type: ignore[attr-defined]
+    enqueue_on_commit("fulfilment.tasks.revoke_access_task", access_request.pk, retry=True)
     return access_request

@@ -29,13 +29,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Approval
-from approvals.requests import generator_options, grant_for
+from approvals.requests import generator_options, grant_for, request_url
 from approvals.workflow import transition
 from audit.services import audit_record
 from fulfilment.models import PullRequest, PullRequestModelStore
-from notifications.services import notify_on_commit, request_url
 from provisioning.forges import (
     CommitState,
     Forge,
@@ -341,9 +341,8 @@ def _finish(request_id: int, row: PullRequest, info: PullRequestInfo) -> PullReq
         elif access_request.status == Status.REVOKED:
             # Revoked while this attempt was opening the pull request: the revocation task
             # closes it (it may have run before the pull request existed).
-            from fulfilment.revocation_tasks import revoke_access_task
 
-            revoke_access_task.delay_on_commit(request_id)  # type: ignore[attr-defined]
+            enqueue_on_commit("fulfilment.tasks.revoke_access_task", request_id)
     return row
 
 
@@ -402,7 +401,6 @@ def gave_up_message(message: str) -> str:
 @transaction.atomic
 def request_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessRequest:
     """Security sends a failed request back to APPROVED and queues provisioning again."""
-    from fulfilment.tasks import provision_access_task
 
     require_verified_security(
         actor, mfa_verified=mfa_verified, refusal=_("Only the security team retries provisioning.")
@@ -411,8 +409,7 @@ def request_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessR
     if access_request.status != Status.FAILED:
         raise ValidationError(_("Only a failed request can be retried."))
     transition(access_request, to=Status.APPROVED, actor=actor, action="request.provision_retry")
-    # celery-types does not know Celery 5.4's delay_on_commit yet.
-    provision_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+    enqueue_on_commit("fulfilment.tasks.provision_access_task", access_request.pk)
     return access_request
 
 
@@ -685,9 +682,7 @@ def status_on_commit(row: PullRequest) -> None:
     security. That fails closed: without the status, branch protection refuses the merge.
     """
     if row.head_sha and row.head_sha != row.status_sha:
-        from fulfilment.tasks import pull_request_status_task
-
-        pull_request_status_task.delay_on_commit(row.pk)  # type: ignore[attr-defined]
+        enqueue_on_commit("fulfilment.tasks.pull_request_status_task", row.pk)
 
 
 def status_text(access_request: AccessRequest, purpose: str) -> str:

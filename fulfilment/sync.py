@@ -29,11 +29,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from accessportal.effects import enqueue_on_commit, notify_on_commit
 from approvals.models import AccessRequest
 from approvals.workflow import transition
 from audit.services import audit_record
 from fulfilment.models import PullRequest
-from notifications.services import notify_on_commit
 from provisioning.forges import ForgeError, PullRequestState
 
 logger = logging.getLogger(__name__)
@@ -85,9 +85,7 @@ def apply_outcome(
             notify_on_commit(access_request_id=access_request.pk, event="revoke_failed")
         return
     if access_request.status == Status.REVOKED and merged:
-        from fulfilment.revocation_tasks import revoke_access_task
-
-        revoke_access_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+        enqueue_on_commit("fulfilment.tasks.revoke_access_task", access_request.pk)
         return
     if access_request.status != Status.PR_OPEN:
         logger.info(

@@ -1,4 +1,4 @@
-"""The fulfilment task: thin and idempotent, it takes a request id and calls the service.
+"""Fulfilment's tasks: thin and idempotent, they take ids and call the services.
 
 Remote git failures and temporary forge errors (5xx, rate limits) are retried with
 exponential backoff, or after the forge's own `retry-after` hint when it gave one; once the
@@ -79,3 +79,38 @@ def pull_request_status_task(self: Any, pull_request_id: int) -> None:
         lambda: pull_request_status_post(pr_id=pull_request_id),
         lambda message: pull_request_status_give_up(pr_id=pull_request_id, message=message),
     )
+
+
+# --- Revocation: the removal pull request (same retries) and the daily expiry sweep (beat).
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
+def revoke_access_task(self: Any, access_request_id: int, retry: bool = False) -> None:
+    """Opens the revocation pull request of revoked request `access_request_id` (no-op once
+    open or merged); `retry` is security's explicit retry after a failure."""
+    from fulfilment.revocation import request_revocation, request_revocation_give_up
+
+    run_with_retries(
+        self,
+        lambda: request_revocation(request_id=access_request_id, retry=retry),
+        lambda message: request_revocation_give_up(request_id=access_request_id, message=message),
+    )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def grants_expire_task() -> None:
+    """Moves grants near their end date to EXPIRING and revokes those past it (idempotent)."""
+    from fulfilment.revocation import grants_expire
+
+    grants_expire()
+
+
+# --- The pull request poll (beat, every 5 minutes): the fallback for missed webhooks.
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def pull_requests_sync_task() -> None:
+    """Applies the forge's state of every open pull request; a duplicate run is a no-op."""
+    from fulfilment.sync import pull_requests_sync  # keeps worker start-up free of models
+
+    pull_requests_sync()

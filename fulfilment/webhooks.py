@@ -34,6 +34,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accessportal.effects import enqueue_on_commit
 from fulfilment.models import PullRequest, WebhookDelivery
 from fulfilment.sync import pull_request_apply_state
 from provisioning.forges import PullRequestState
@@ -112,22 +113,20 @@ def _conflicted_number(payload: dict[str, Any]) -> int | None:
 
 def regenerate_on_commit(forge: str, number: int, source: str) -> bool:
     """Queues the regeneration of our open pull request `number`; False if it is not ours."""
-    from fulfilment.tasks import pull_request_regenerate_task
 
     row = PullRequest.objects.filter(
         forge=forge, number=number, state=PullRequest.State.OPEN
     ).first()
     if row is None:
         return False
-    pull_request_regenerate_task.delay_on_commit(row.pk, source)  # type: ignore[attr-defined]
+    enqueue_on_commit("fulfilment.tasks.pull_request_regenerate_task", row.pk, source)
     return True
 
 
 def poll_on_commit() -> None:
     """The default branch moved: poll the open pull requests (mergeability) after commit."""
-    from fulfilment.sync_tasks import pull_requests_sync_task
 
-    pull_requests_sync_task.delay_on_commit()  # type: ignore[attr-defined]
+    enqueue_on_commit("fulfilment.tasks.pull_requests_sync_task")
 
 
 def _receive(

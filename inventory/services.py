@@ -23,6 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.effects import enqueue_on_commit
 from accessportal.roles import require_verified_security
 from audit.services import audit_record
 from inventory.models import AccountSyncRun, AwsAccount
@@ -119,7 +120,6 @@ def accounts_sync_request(*, actor: Actor, mfa_verified: bool) -> tuple[AccountS
     the transaction commits. Only an MFA-verified security member asks (the scheduled sync
     calls `accounts_sync` itself).
     """
-    from inventory.tasks import accounts_sync_task
 
     require_verified_security(
         actor or AnonymousUser(),
@@ -133,8 +133,7 @@ def accounts_sync_request(*, actor: Actor, mfa_verified: bool) -> tuple[AccountS
         if active is not None:
             return active, False
         run = AccountSyncRun.objects.create(triggered_by_id=_user_pk(actor))
-        # celery-types predates Celery 5.4's delay_on_commit.
-        accounts_sync_task.delay_on_commit(run.pk)  # type: ignore[attr-defined]
+        enqueue_on_commit("inventory.tasks.accounts_sync_task", run.pk)
     return run, True
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the workflow: thin, idempotent, taking ids and calling a service."""
+"""The inventory's task: thin and idempotent, it calls the account sync."""
 
 from __future__ import annotations
 
@@ -15,9 +15,3 @@ def accounts_sync_task(run_id: int | None = None) -> None:
     from inventory.services import accounts_sync
 
     accounts_sync(run_id=run_id)
-
-
-# The worker imports each app's tasks module; the notice tasks live in their own module.
-from fulfilment.revocation_tasks import grants_expire_task, revoke_access_task  # noqa: E402, F401
-from fulfilment.sync_tasks import pull_requests_sync_task  # noqa: E402, F401
-from notifications.tasks import notice_email_task, notice_slack_task  # noqa: E402, F401

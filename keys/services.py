@@ -45,6 +45,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Strategy
 from audit.services import audit_record
@@ -234,8 +235,6 @@ def _release(claim: _Claim, message: str, *, temporary: bool) -> None:
             row.status = KeyStatus.FAILED
         row.save()
         if row.status == KeyStatus.FAILED:
-            from notifications.services import notify_on_commit
-
             _audit(access_request, "key.issue_fail", error=row.last_error, user_name=row.user_name)
             notify_on_commit(access_request_id=access_request.pk, event="key_failed")
 
@@ -243,7 +242,6 @@ def _release(claim: _Claim, message: str, *, temporary: bool) -> None:
 def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | None:
     """Records the key AWS just created and its encrypted delivery, in one transaction; the
     link goes out after commit. A key that lost its row meanwhile is deleted from AWS."""
-    from keys.tasks import access_key_link_send_task
 
     now = _now()
     with transaction.atomic():
@@ -274,8 +272,7 @@ def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | Non
                     # Proposed while AWS was creating the key: kept, sent once decided.
                     _audit(access_request, "key.link_held", access_key=row.masked_id)
                 else:
-                    # celery-types does not know Celery 5.4's delay_on_commit yet.
-                    access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
+                    enqueue_on_commit("keys.tasks.access_key_link_send_task", delivery.pk)
             _audit(
                 access_request,
                 "key.rotate_issue" if old else "key.issue",
@@ -453,7 +450,7 @@ def key_deliveries_release(*, vendor_id: int) -> int:
     whose issue was held are issued. Returns how many links were released.
 
     One transaction per link, locking the request first like every other key service."""
-    from keys.tasks import access_key_issue_task, access_key_link_send_task
+    from keys.tasks import access_key_issue_task
 
     if key_delivery_held(vendor_id) or key_contact(vendor_id) is None:
         return 0
@@ -484,7 +481,7 @@ def key_deliveries_release(*, vendor_id: int) -> int:
                 access_key=delivery.access_key.masked_id,
                 recipient=delivery.recipient,
             )
-            access_key_link_send_task.delay_on_commit(delivery.pk)  # type: ignore[attr-defined]
+            enqueue_on_commit("keys.tasks.access_key_link_send_task", delivery.pk)
             released += 1
     waiting = (
         AccessKey.objects.filter(
@@ -746,7 +743,6 @@ def access_keys_delete_for_request(*, request_id: int) -> int:
 def access_key_reissue(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessRequest:
     """Security replaces the request's key: the old keys' unrevealed secrets are wiped now, a
     worker deletes them from AWS and then issues a new key with a new one-time link."""
-    from keys.tasks import access_key_reissue_task
 
     require_verified_security(
         actor, mfa_verified=mfa_verified, refusal=_("Only the security team re-issues keys.")
@@ -775,7 +771,7 @@ def access_key_reissue(*, request_id: int, actor: Any, mfa_verified: bool) -> Ac
         actor,
         replaced=[row.masked_id for row in old if row.access_key_id],
     )
-    access_key_reissue_task.delay_on_commit(access_request.pk)  # type: ignore[attr-defined]
+    enqueue_on_commit("keys.tasks.access_key_reissue_task", access_request.pk)
     return access_request
 
 
@@ -893,8 +889,6 @@ def access_keys_refresh_last_used() -> int:
 def access_keys_flag_unused() -> int:
     """Flags active keys unused for PORTAL_KEY_UNUSED_DAYS (never used: counted from their
     creation) to security, once per key; returns how many were flagged."""
-    from notifications.services import notify_on_commit
-
     cutoff = _now() - timedelta(days=settings.PORTAL_KEY_UNUSED_DAYS)
     candidates = (
         AccessKey.objects.filter(status=KeyStatus.ACTIVE, unused_flagged_at__isnull=True)

@@ -14,35 +14,35 @@ so a later template edit cannot leak a field by accident.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accessportal.effects import (
+    AUDIENCES,
+    KEY_RECIPIENT_AUDIENCES,
+    NOTICES,
+    PREVIOUS_CONTACT,
+    REQUESTER,
+    SECURITY,
+)
 from accessportal.roles import Role
 from approvals.models import AccessRequest
-
-# Imported here so that any process importing this module (web, worker) registers the tasks.
-from notifications.tasks import key_recipient_notice_task, notice_email_task, notice_slack_task
+from approvals.requests import request_url
 from provisioning.text import one_line
 
 logger = logging.getLogger(__name__)
 
-REQUESTER = "requester"
-SECURITY = "security"
-AUDIENCES = (REQUESTER, SECURITY)
 SUBJECT_PREFIX = "[Vendor access]"
 SLACK_TIMEOUT_SECONDS = 10
 EMAIL_TIMEOUT_SECONDS = 30
@@ -51,34 +51,6 @@ EMAIL_TIMEOUT_SECONDS = 30
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-@dataclass(frozen=True)
-class Notice:
-    """Who hears about an event, and the words for it."""
-
-    audiences: frozenset[str]
-    summary: str  # completes "Request #12 for Orbit CI ..."
-
-
-NOTICES: dict[str, Notice] = {
-    "submitted": Notice(frozenset({SECURITY}), "submitted for approval"),
-    "approval_recorded": Notice(frozenset({REQUESTER}), "received an approval"),
-    "approved": Notice(frozenset({REQUESTER}), "approved"),
-    "rejected": Notice(frozenset({REQUESTER}), "rejected"),
-    "withdrawn": Notice(frozenset({SECURITY}), "withdrawn"),
-    "revoked": Notice(frozenset({REQUESTER}), "revoked"),
-    "provisioning": Notice(frozenset({REQUESTER}), "is being provisioned"),
-    "pr_open": Notice(frozenset({REQUESTER}), "has its pull request open"),
-    "active": Notice(frozenset({REQUESTER}), "is active"),
-    "failed": Notice(frozenset({REQUESTER, SECURITY}), "failed to provision"),
-    "merge_mismatch": Notice(
-        frozenset({SECURITY}), "was merged with a commit nobody approved: review it"
-    ),
-    # Access keys (keys/services.py): never the key id or secret, only that something happened.
-    "key_failed": Notice(frozenset({SECURITY}), "could not get its access key"),
-    "key_unused": Notice(frozenset({SECURITY}), "has an access key unused for too long"),
-    "expiring": Notice(frozenset({REQUESTER}), "reaches its end date soon"),
-    "revoke_failed": Notice(frozenset({SECURITY}), "needs help to be removed"),
-}
 WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",
     SECURITY: "you are on the security team",
@@ -89,54 +61,7 @@ class SlackDeliveryError(ConnectionError):
     """Slack could not be reached or answered with a server error; the task retries."""
 
 
-# --- Scheduling ---------------------------------------------------------------------------------
-
-
-def notify_on_commit(
-    *, access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
-) -> None:
-    """Schedules the notices for `event` after the current transaction commits; never raises
-    into the caller (a broken mail server never blocks a transition)."""
-    try:
-        comment = comment or ""  # a caller passing a model's null comment must not break the task
-        notice = NOTICES.get(event)
-        if notice is None:
-            logger.warning(
-                "Unknown notification event %r for request #%s: nothing sent.",
-                event,
-                access_request_id,
-            )
-            return
-        for audience in sorted(notice.audiences):
-            _on_commit(notice_email_task, access_request_id, event, audience, actor_id, comment)
-        if settings.PORTAL_SLACK_WEBHOOK_URL:
-            _on_commit(notice_slack_task, access_request_id, event, actor_id, comment)
-    except Exception:  # a notice must never break the caller's transition
-        logger.exception(
-            "Could not schedule the %r notice for request #%s.", event, access_request_id
-        )
-
-
-def _on_commit(task: Any, *args: Any) -> None:
-    # One callback per task, so a failure to enqueue one (broker down, or an eager task that
-    # exhausted its retries) does not stop the others.
-    transaction.on_commit(functools.partial(_enqueue, task, *args), robust=True)
-
-
-def _enqueue(task: Any, *args: Any) -> None:
-    try:
-        task.delay(*args)
-    except Exception:  # the transition has committed; a lost notice is logged, not raised
-        logger.exception("Could not queue %s for request #%s.", task.name, args[0])
-
-
 # --- Content ------------------------------------------------------------------------------------
-
-
-def request_url(access_request_id: int) -> str:
-    """The absolute address of the request page, for links in notices."""
-    path = reverse("approvals:request_detail", kwargs={"pk": access_request_id})
-    return settings.PORTAL_BASE_URL.rstrip("/") + path
 
 
 def send_notice_mail(subject: str, text: str, html: str, recipients: list[str]) -> int:
@@ -347,21 +272,6 @@ def notice_slack_send(
 
 
 # --- A proposed change of who receives a vendor's access keys ---------------------------------
-
-# The recipient until now hears of it (a requester redirecting keys would otherwise go unseen),
-# and security, who confirm or reject it.
-PREVIOUS_CONTACT = "previous_contact"
-KEY_RECIPIENT_AUDIENCES = (PREVIOUS_CONTACT, SECURITY)
-
-
-def notify_key_recipient_change_on_commit(*, change_id: int) -> None:
-    """Schedules the notices of a proposed key recipient change after the commit; never
-    raises into the caller."""
-    try:
-        for audience in KEY_RECIPIENT_AUDIENCES:
-            _on_commit(key_recipient_notice_task, change_id, audience)
-    except Exception:
-        logger.exception("Could not schedule the notices of key recipient change #%s.", change_id)
 
 
 def masked_email(address: str) -> str:

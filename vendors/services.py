@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.effects import enqueue_on_commit, notify_key_recipient_change_on_commit
 from accessportal.roles import (
     Role,
     has_role,
@@ -198,10 +199,11 @@ def vendor_update(
 
 
 @transaction.atomic
-def vendor_offboard(
+def vendor_mark_offboarded(
     *, vendor_id: int, actor: Any, mfa_verified: bool, on: date | None = None
 ) -> Vendor:
-    """Marks a vendor offboarded and revokes its live grants (each gets a revocation PR)."""
+    """Marks a vendor offboarded. Its grants are fulfilment's: offboarding as a whole, with
+    every live grant revoked in the same transaction, is `fulfilment.revocation.vendor_offboard`."""
     require_verified_security(
         actor, mfa_verified=mfa_verified, refusal=_("Only the security team can offboard a vendor.")
     )
@@ -219,9 +221,6 @@ def vendor_offboard(
         before=before,
         after=audit_snapshot(vendor),
     )
-    from fulfilment.revocation import vendor_grants_revoke
-
-    vendor_grants_revoke(vendor_id=vendor.pk, actor=actor)
     return vendor
 
 
@@ -246,6 +245,8 @@ def pending_key_recipient_change(vendor_id: int) -> KeyRecipientChange | None:
     )
 
 
+# approvals.models.Strategy.IAM_USER: the one strategy whose grants send keys.
+IAM_USER_STRATEGY = "iam_user"
 # Requests past the draft stage: keys may flow for them without anyone looking at the vendor
 # page again, so from then on even the first key recipient is confirmed by security.
 _REQUESTS_UNDER_WAY = ("submitted", "approved", "provisioning", "pr_open", "active", "expiring")
@@ -256,12 +257,12 @@ def _recipient_change_needs_security(vendor: Vendor) -> bool:
     has a key recipient (the change would redirect a key), and for the first recipient once
     an IAM-user request is under way. A vendor being registered names its first recipient
     directly; security sees it on the vendor page before approving any access."""
-    from approvals.models import AccessRequest, Strategy  # approvals imports vendors
-
+    # The requests through the reverse relation: approvals is above vendors and imports it,
+    # never the other way (README "Architecture").
     return (
         vendor.contacts.filter(receives_access_keys=True).exists()
-        or AccessRequest.objects.filter(
-            vendor=vendor, strategy=Strategy.IAM_USER, status__in=_REQUESTS_UNDER_WAY
+        or vendor.access_requests.filter(
+            strategy=IAM_USER_STRATEGY, status__in=_REQUESTS_UNDER_WAY
         ).exists()
     )
 
@@ -368,8 +369,6 @@ def _key_recipient_change_propose(
         obj=change,
         after=audit_snapshot(change),
     )
-    from notifications.services import notify_key_recipient_change_on_commit
-
     notify_key_recipient_change_on_commit(change_id=change.pk)
     return change
 
@@ -377,12 +376,10 @@ def _key_recipient_change_propose(
 def key_recipient_change_may_decide(change: KeyRecipientChange, user: Any) -> bool:
     """Security, and neither the proposer nor the vendor's requester: its creator or anyone
     who asked for its access (each could want the keys sent somewhere else)."""
-    from approvals.models import AccessRequest
-
     return (
         has_role(user, Role.SECURITY)
         and user.pk not in (change.proposed_by_id, change.vendor.created_by_id)
-        and not AccessRequest.objects.filter(vendor_id=change.vendor_id, requester=user).exists()
+        and not change.vendor.access_requests.filter(requester=user).exists()
     )
 
 
@@ -447,11 +444,10 @@ def key_recipient_change_decide(
         before=before,
         after=audit_snapshot(change),
     )
-    from keys.tasks import key_deliveries_release_task
 
     # After commit, in the worker: the links' requests are locked there before the audit
     # log, the order every key service keeps (here the audit log is locked already).
-    key_deliveries_release_task.delay_on_commit(vendor.pk)  # type: ignore[attr-defined]
+    enqueue_on_commit("keys.tasks.key_deliveries_release_task", vendor.pk)
     return change
 
 

@@ -50,7 +50,7 @@ def _migrate(targets: list[tuple[str, str | None]]) -> Any:
     executor = MigrationExecutor(connection)
     executor.migrate(targets)
     executor.loader.build_graph()
-    return executor.loader.project_state([node for node in targets if node[1]]).apps
+    return executor.loader.project_state([(app, name) for app, name in targets if name]).apps
 
 
 def _latest() -> list[tuple[str, str | None]]:

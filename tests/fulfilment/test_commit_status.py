@@ -13,9 +13,8 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
-from fulfilment.revocation_tasks import revoke_access_task
 from fulfilment.sync import pull_requests_sync
-from fulfilment.tasks import provision_access_task, pull_request_status_task
+from fulfilment.tasks import provision_access_task, pull_request_status_task, revoke_access_task
 from provisioning.forges import (
     CommitState,
     ForgePermanentError,

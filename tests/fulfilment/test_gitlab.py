@@ -16,9 +16,8 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest, WebhookDelivery
-from fulfilment.revocation_tasks import revoke_access_task
 from fulfilment.sync import pull_requests_sync
-from fulfilment.tasks import provision_access_task
+from fulfilment.tasks import provision_access_task, revoke_access_task
 from fulfilment.webhooks import MAX_BODY_BYTES
 from provisioning.forges import (
     ForgePermanentError,

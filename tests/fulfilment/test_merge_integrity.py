@@ -25,9 +25,8 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
-from fulfilment.revocation_tasks import revoke_access_task
 from fulfilment.sync import pull_requests_sync
-from fulfilment.tasks import provision_access_task
+from fulfilment.tasks import provision_access_task, revoke_access_task
 from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment import test_gitlab as gitlab_tests
 from tests.fulfilment import test_webhooks as webhook_tests

@@ -19,9 +19,8 @@ from audit.models import AuditEvent
 from fulfilment import revocation
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
-from fulfilment.revocation_tasks import grants_expire_task, revoke_access_task
 from fulfilment.sync import REVOKE_CLOSED_NOTE, pull_requests_sync
-from fulfilment.tasks import provision_access_task
+from fulfilment.tasks import grants_expire_task, provision_access_task, revoke_access_task
 from provisioning.forges import ForgeTemporaryError
 from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment.test_fulfilment import (
@@ -32,7 +31,6 @@ from tests.fulfilment.test_fulfilment import (
     status,
     tree_paths,
 )
-from vendors import services as vendor_services
 
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo
@@ -280,7 +278,7 @@ def test_offboarding_a_vendor_revokes_all_its_live_grants(
         vendor=r.vendor, requester=r.requester, strategy=r.strategy, status="draft"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        vendor_services.vendor_offboard(vendor_id=r.vendor_id, actor=security, mfa_verified=True)
+        revocation.vendor_offboard(vendor_id=r.vendor_id, actor=security, mfa_verified=True)
     assert status(r) == "revoked"
     assert status(other) == "revoked"
     assert status(draft) == "draft"

@@ -17,8 +17,7 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment.models import PullRequest, WebhookDelivery
 from fulfilment.sync import CLOSED_NOTE, pull_requests_sync
-from fulfilment.sync_tasks import pull_requests_sync_task
-from fulfilment.tasks import provision_access_task
+from fulfilment.tasks import provision_access_task, pull_requests_sync_task
 from fulfilment.webhooks import MAX_BODY_BYTES
 from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment.test_fulfilment import actions, approved, status
@@ -286,6 +285,6 @@ def test_poll_then_webhook_make_one_transition(client, secret, github, pr_open):
 def test_the_poll_runs_every_five_minutes(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["pull-requests-sync"]
     assert entry == {
-        "task": "fulfilment.sync_tasks.pull_requests_sync_task",
+        "task": "fulfilment.tasks.pull_requests_sync_task",
         "schedule": 300.0,
     }

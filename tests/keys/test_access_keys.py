@@ -29,6 +29,7 @@ from approvals import decisions
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from demo.substrate_repo import create_bare_repository
+from fulfilment import revocation
 from keys import services as keys
 from keys.models import AccessKey, KeyDelivery
 from keys.tasks import access_key_issue_task
@@ -37,7 +38,6 @@ from provisioning.aws import access_keys_list, aws_client
 from tests.factories import force_login_with_mfa, iam_user_grant
 from tests.fixtures.substrate_repo import build_repo
 from tests.services import free_port
-from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 
@@ -519,7 +519,7 @@ def test_an_offboarded_vendors_keys_are_deactivated_by_the_sweep(
     grant, iam_user, security, django_capture_on_commit_callbacks
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
-    vendor_services.vendor_offboard(vendor_id=grant.vendor_id, actor=security, mfa_verified=True)
+    revocation.vendor_offboard(vendor_id=grant.vendor_id, actor=security, mfa_verified=True)
     assert keys.access_keys_sweep()["deactivated"] == 1
     assert _aws_active() == {row.access_key_id: False}
 

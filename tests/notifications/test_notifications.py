@@ -27,11 +27,11 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from accessportal.effects import notify_on_commit
 from accessportal.roles import Role
 from approvals import requests as services
 from approvals.models import AccessRequest
 from inventory.models import AwsAccount
-from notifications.services import notify_on_commit
 from notifications.tasks import notice_email_task, notice_slack_task
 from tests.vendors.conftest import vendor_data
 from vendors import services as vendor_services

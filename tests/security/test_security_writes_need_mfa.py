@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accessportal.roles import Role
 from approvals.models import AccessRequest
+from fulfilment import revocation
 from fulfilment.models import PullRequest
 from tests.factories import draft_request, force_login_with_mfa, iam_user_grant, staging_account
 from tests.security.test_authorization_matrix import (
@@ -481,9 +482,7 @@ def test_the_services_refuse_security_without_the_second_factor(people):
         vendor_services.checklist_item_save(item=item, actor=people.security, mfa_verified=False)
     vendor = _vendor(people)
     with pytest.raises(PermissionDenied, match="second factor"):
-        vendor_services.vendor_offboard(
-            vendor_id=vendor.pk, actor=people.security, mfa_verified=False
-        )
+        revocation.vendor_offboard(vendor_id=vendor.pk, actor=people.security, mfa_verified=False)
     with pytest.raises(PermissionDenied, match="second factor"):
         vendor_services.contact_delete(
             contact_id=vendor.contacts.get().pk, actor=people.security, mfa_verified=False

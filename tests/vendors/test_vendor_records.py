@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import AuditEvent
+from fulfilment import revocation
 from vendors import services
 from vendors.models import Tier, Vendor, VendorContact
 
@@ -146,8 +147,8 @@ def test_contact_email_is_validated(vendor, engineer):
 
 def test_offboarding_needs_security_and_records_the_date(vendor, engineer, security):
     with pytest.raises(PermissionDenied):
-        services.vendor_offboard(vendor_id=vendor.pk, actor=engineer, mfa_verified=True)
-    offboarded = services.vendor_offboard(vendor_id=vendor.pk, actor=security, mfa_verified=True)
+        revocation.vendor_offboard(vendor_id=vendor.pk, actor=engineer, mfa_verified=True)
+    offboarded = revocation.vendor_offboard(vendor_id=vendor.pk, actor=security, mfa_verified=True)
     assert offboarded.status == "offboarded"
     assert offboarded.offboarded_on is not None
     with pytest.raises(ValidationError, match="offboarded vendor"):

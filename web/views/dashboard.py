@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accessportal import selectors
 from accessportal.roles import Role, has_role
+from approvals.models import DOCUMENT_FIELDS, LIVE_STATES, PENDING_STATES, AccessRequest
+from approvals.selectors import extensions_awaiting_decision
+from fulfilment.selectors import failures_needing_attention, merges_needing_review
+from keys.selectors import access_keys_needing_attention
+from reports.subprocessors import previous_quarter_end
+from vendors.selectors import key_recipient_changes_pending, reviews_awaiting_decision
 
 
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The landing page: what needs the viewer's attention, by role."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from approvals.models import DOCUMENT_FIELDS, LIVE_STATES, PENDING_STATES, AccessRequest
-    from vendors.selectors import reviews_awaiting_decision
 
     soon = timezone.localdate() + timedelta(days=30)
     requests = AccessRequest.objects.defer(*DOCUMENT_FIELDS)
@@ -34,8 +38,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at")[:10],
     }
     if has_role(request.user, Role.AUDITORS, Role.SECURITY):
-        from reports.subprocessors import previous_quarter_end
-
         context["last_quarter_end"] = previous_quarter_end(timezone.localdate())
     if has_role(request.user, Role.SECURITY):
         context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
@@ -46,24 +48,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             .select_related("vendor", "requester")
             .order_by("submitted_at")[:10]
         )
-        from approvals.selectors import (
-            extensions_awaiting_decision,
-            failures_needing_attention,
-            merges_needing_review,
-        )
-        from keys.selectors import access_keys_needing_attention
-
         context["failures"] = failures_needing_attention()
         context["merges_to_review"] = merges_needing_review()
         context["extensions_to_decide"] = extensions_awaiting_decision(request.user)
         context["keys_needing_attention"] = access_keys_needing_attention()[:10]
-        from vendors.selectors import key_recipient_changes_pending
-
         context["key_recipient_changes"] = key_recipient_changes_pending()[:10]
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)
-        from allauth.mfa.utils import is_mfa_enabled
-
         context["mfa_enabled"] = is_mfa_enabled(request.user)
     return render(request, "accessportal/dashboard.html", context)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
+from fulfilment import revocation
 from vendors import selectors, services
 from vendors.forms import (
     DETAIL_FORMS,
@@ -194,7 +195,7 @@ def _not_found() -> Http404:
 @role_required(Role.SECURITY, write=True)
 def vendor_offboard(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        services.vendor_offboard(
+        revocation.vendor_offboard(
             vendor_id=pk, actor=request.user, mfa_verified=session_mfa_verified(request)
         )
     except ValidationError as error:

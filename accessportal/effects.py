@@ -1,0 +1,127 @@
+"""The on-commit effects of the workflow: Celery tasks named, and notices announced.
+
+Every app schedules the work that follows a change the same way: after its transaction
+commits, one robust callback per task (a broker that is down, or an eager task whose retries
+ran out, is logged and never raised into the committed caller, and never stops the other
+callbacks). Tasks are named by their dotted path ("fulfilment.tasks.provision_access_task")
+and imported when the callback runs, so an app can schedule the work of an app above it
+without importing it: the arrows between apps point downward only (README "Architecture").
+Work that must not be lost is also picked up by a periodic sweep (fulfilment's poll, the key
+sweeps, the expiry sweep), so a lost message delays it rather than dropping it.
+
+Notices are events: `notify_on_commit(event=...)` names one of `NOTICES`, and the
+notifications app's tasks render and send it (e-mail per audience, and Slack when set up).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+NOTICE_EMAIL_TASK = "notifications.tasks.notice_email_task"
+NOTICE_SLACK_TASK = "notifications.tasks.notice_slack_task"
+KEY_RECIPIENT_NOTICE_TASK = "notifications.tasks.key_recipient_notice_task"
+
+REQUESTER = "requester"
+SECURITY = "security"
+AUDIENCES = (REQUESTER, SECURITY)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Who hears about an event, and the words for it."""
+
+    audiences: frozenset[str]
+    summary: str  # completes "Request #12 for Orbit CI ..."
+
+
+NOTICES: dict[str, Notice] = {
+    "submitted": Notice(frozenset({SECURITY}), "submitted for approval"),
+    "approval_recorded": Notice(frozenset({REQUESTER}), "received an approval"),
+    "approved": Notice(frozenset({REQUESTER}), "approved"),
+    "rejected": Notice(frozenset({REQUESTER}), "rejected"),
+    "withdrawn": Notice(frozenset({SECURITY}), "withdrawn"),
+    "revoked": Notice(frozenset({REQUESTER}), "revoked"),
+    "provisioning": Notice(frozenset({REQUESTER}), "is being provisioned"),
+    "pr_open": Notice(frozenset({REQUESTER}), "has its pull request open"),
+    "active": Notice(frozenset({REQUESTER}), "is active"),
+    "failed": Notice(frozenset({REQUESTER, SECURITY}), "failed to provision"),
+    "merge_mismatch": Notice(
+        frozenset({SECURITY}), "was merged with a commit nobody approved: review it"
+    ),
+    # Access keys (keys/services.py): never the key id or secret, only that something happened.
+    "key_failed": Notice(frozenset({SECURITY}), "could not get its access key"),
+    "key_unused": Notice(frozenset({SECURITY}), "has an access key unused for too long"),
+    "expiring": Notice(frozenset({REQUESTER}), "reaches its end date soon"),
+    "revoke_failed": Notice(frozenset({SECURITY}), "needs help to be removed"),
+}
+
+# The recipient until now hears of it (a requester redirecting keys would otherwise go unseen),
+# and security, who confirm or reject it.
+PREVIOUS_CONTACT = "previous_contact"
+KEY_RECIPIENT_AUDIENCES = (PREVIOUS_CONTACT, SECURITY)
+
+
+def notify_key_recipient_change_on_commit(*, change_id: int) -> None:
+    """Schedules the notices of a proposed key recipient change after the commit; never
+    raises into the caller."""
+    try:
+        for audience in KEY_RECIPIENT_AUDIENCES:
+            enqueue_on_commit(KEY_RECIPIENT_NOTICE_TASK, change_id, audience)
+    except Exception:
+        logger.exception("Could not schedule the notices of key recipient change #%s.", change_id)
+
+
+def notify_on_commit(
+    *, access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
+) -> None:
+    """Schedules the notices for `event` after the current transaction commits; never raises
+    into the caller (a broken mail server never blocks a transition)."""
+    try:
+        comment = comment or ""  # a caller passing a model's null comment must not break the task
+        notice = NOTICES.get(event)
+        if notice is None:
+            logger.warning(
+                "Unknown notification event %r for request #%s: nothing sent.",
+                event,
+                access_request_id,
+            )
+            return
+        for audience in sorted(notice.audiences):
+            enqueue_on_commit(
+                NOTICE_EMAIL_TASK, access_request_id, event, audience, actor_id, comment
+            )
+        if settings.PORTAL_SLACK_WEBHOOK_URL:
+            enqueue_on_commit(NOTICE_SLACK_TASK, access_request_id, event, actor_id, comment)
+    except Exception:  # a notice must never break the caller's transition
+        logger.exception(
+            "Could not schedule the %r notice for request #%s.", event, access_request_id
+        )
+
+
+def enqueue_on_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Queues the task `task_name` (its dotted path) with `args` once the current transaction
+    commits (at once outside one). One callback per task, so failing to queue one does not
+    stop the others; the failure is logged, never raised into the committed caller."""
+    transaction.on_commit(functools.partial(_enqueue, task_name, args, kwargs), robust=True)
+
+
+def task_named(task_name: str) -> Any:
+    """The Celery task at the dotted path `task_name`, importing its module."""
+    module, _, attribute = task_name.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _enqueue(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        task_named(task_name).delay(*args, **kwargs)
+    except Exception:  # the transition has committed; a lost message is logged, not raised
+        logger.exception("Could not queue %s for request #%s.", task_name, args[0] if args else "-")
