@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-pure check audit bench system-packages demo clean help
+.PHONY: run test test-pure check contracts audit bench system-packages demo clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    set up and start the portal with demo data on http://127.0.0.1:$(PORT)/"
 	@echo "make test   set up and run the whole test suite (PostgreSQL, Redis, Celery, Chromium)"
 	@echo "make test-pure  only the tests marked pure: no database or server, in seconds"
-	@echo "make check  ruff, mypy, migrations check, security audit"
+	@echo "make check  ruff, mypy, import contracts, migrations check, security audit"
 	@echo "make audit  bandit (code) and pip-audit (installed packages)"
 	@echo "make bench  benchmarks"
 
@@ -54,9 +54,15 @@ check: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(MAKE) --no-print-directory contracts
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory audit
+
+# The architecture (pyproject.toml [tool.importlinter], README "Architecture"): apps import
+# only the apps below them, the generator nothing of ours, and only provisioning.aws boto3.
+contracts:
+	$(BIN)/lint-imports --no-cache
 
 # bandit reads [tool.bandit] in pyproject.toml. pip-audit needs PyPI's per-release JSON API:
 # where it cannot reach it the wrapper says NOT AUDITED; PORTAL_AUDIT_STRICT=1 makes that fail.

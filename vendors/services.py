@@ -249,7 +249,7 @@ def pending_key_recipient_change(vendor_id: int) -> KeyRecipientChange | None:
 IAM_USER_STRATEGY = "iam_user"
 # Requests past the draft stage: keys may flow for them without anyone looking at the vendor
 # page again, so from then on even the first key recipient is confirmed by security.
-_REQUESTS_UNDER_WAY = ("submitted", "approved", "provisioning", "pr_open", "active", "expiring")
+REQUESTS_UNDER_WAY = ("submitted", "approved", "provisioning", "pr_open", "active", "expiring")
 
 
 def _recipient_change_needs_security(vendor: Vendor) -> bool:
@@ -262,7 +262,7 @@ def _recipient_change_needs_security(vendor: Vendor) -> bool:
     return (
         vendor.contacts.filter(receives_access_keys=True).exists()
         or vendor.access_requests.filter(
-            strategy=IAM_USER_STRATEGY, status__in=_REQUESTS_UNDER_WAY
+            strategy=IAM_USER_STRATEGY, status__in=REQUESTS_UNDER_WAY
         ).exists()
     )
 
