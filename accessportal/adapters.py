@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from accessportal.client_ip import client_ip
+from accessportal.mfa import mfa_secret_decrypt, mfa_secret_encrypt
 
 
 class PortalAccountAdapter(DefaultAccountAdapter):
@@ -41,11 +42,9 @@ class PortalMFAAdapter(DefaultMFAAdapter):
     (accessportal/mfa.py): a copy of the database alone cannot mint second-factor codes."""
 
     def encrypt(self, text: str) -> str:
-        from accessportal.mfa import mfa_secret_encrypt
 
         return mfa_secret_encrypt(text)
 
     def decrypt(self, encrypted_text: str) -> str:
-        from accessportal.mfa import mfa_secret_decrypt
 
         return mfa_secret_decrypt(encrypted_text)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from accessportal.preflight import cache_is_per_process
+from provisioning.keys import encryption_configured
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -62,7 +63,6 @@ def local_defaults_in_production(app_configs: Any, **kwargs: Any) -> list[CheckM
                 id="accessportal.W006",
             )
         )
-    from provisioning.keys import encryption_configured
 
     if not encryption_configured():
         warnings.append(

@@ -7,6 +7,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from provisioning.keys import (
+    SecretDecryptionError,
+    decrypt_secret,
+    encrypt_secret,
+    rotate_ciphertext,
+)
+
 
 def session_mfa_verified(request: HttpRequest) -> bool:
     """True when this session's sign-in included an MFA step (TOTP or a recovery code).
@@ -35,13 +42,11 @@ MFA_SECRET_LIST_FIELDS = ("migrated_codes",)
 
 
 def mfa_secret_encrypt(text: str) -> str:
-    from provisioning.keys import encrypt_secret
 
     return MFA_CIPHERTEXT_PREFIX + encrypt_secret(text).decode("ascii")
 
 
 def mfa_secret_decrypt(stored: str) -> str:
-    from provisioning.keys import SecretDecryptionError, decrypt_secret
 
     if not stored.startswith(MFA_CIPHERTEXT_PREFIX):
         raise SecretDecryptionError(
@@ -70,7 +75,6 @@ def mfa_encrypt_if_plain(text: str) -> str:
 
 def mfa_rotate(stored: str) -> str:
     """A stored secret re-encrypted under the first key of the ring (key rotation)."""
-    from provisioning.keys import rotate_ciphertext
 
     if not stored.startswith(MFA_CIPHERTEXT_PREFIX):
         return mfa_secret_encrypt(stored)

@@ -15,6 +15,16 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
+from fulfilment.revocation import grants_expire, request_revocation, request_revocation_give_up
+from fulfilment.services import (
+    pull_request_regenerate,
+    pull_request_regenerate_give_up,
+    pull_request_status_give_up,
+    pull_request_status_post,
+    request_provision,
+    request_provision_give_up,
+)
+from fulfilment.sync import pull_requests_sync
 from provisioning.forges import ForgeTemporaryError
 from provisioning.gitrepo import GitRemoteError
 
@@ -46,7 +56,6 @@ def run_with_retries(task: Any, work: Callable[[], object], give_up: Callable[[s
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
 def provision_access_task(self: Any, access_request_id: int) -> None:
     """Opens the pull request of approved request `access_request_id` (no-op once open)."""
-    from fulfilment.services import request_provision, request_provision_give_up
 
     run_with_retries(
         self,
@@ -59,7 +68,6 @@ def provision_access_task(self: Any, access_request_id: int) -> None:
 def pull_request_regenerate_task(self: Any, pull_request_id: int, source: str = "poll") -> None:
     """Regenerates open pull request row `pull_request_id` on the new default-branch tip
     after the forge reported a conflict (a no-op once the branch is up to date)."""
-    from fulfilment.services import pull_request_regenerate, pull_request_regenerate_give_up
 
     run_with_retries(
         self,
@@ -72,7 +80,6 @@ def pull_request_regenerate_task(self: Any, pull_request_id: int, source: str = 
 def pull_request_status_task(self: Any, pull_request_id: int) -> None:
     """Sets the portal's approval status on the head of open pull request row
     `pull_request_id` (a no-op once that head has it)."""
-    from fulfilment.services import pull_request_status_give_up, pull_request_status_post
 
     run_with_retries(
         self,
@@ -88,7 +95,6 @@ def pull_request_status_task(self: Any, pull_request_id: int) -> None:
 def revoke_access_task(self: Any, access_request_id: int, retry: bool = False) -> None:
     """Opens the revocation pull request of revoked request `access_request_id` (no-op once
     open or merged); `retry` is security's explicit retry after a failure."""
-    from fulfilment.revocation import request_revocation, request_revocation_give_up
 
     run_with_retries(
         self,
@@ -100,7 +106,6 @@ def revoke_access_task(self: Any, access_request_id: int, retry: bool = False) -
 @shared_task(acks_late=True, ignore_result=True)
 def grants_expire_task() -> None:
     """Moves grants near their end date to EXPIRING and revokes those past it (idempotent)."""
-    from fulfilment.revocation import grants_expire
 
     grants_expire()
 
@@ -111,6 +116,5 @@ def grants_expire_task() -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def pull_requests_sync_task() -> None:
     """Applies the forge's state of every open pull request; a duplicate run is a no-op."""
-    from fulfilment.sync import pull_requests_sync  # keeps worker start-up free of models
 
     pull_requests_sync()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from inventory.services import accounts_sync
+
 
 @shared_task(acks_late=True, ignore_result=True)
 def accounts_sync_task(run_id: int | None = None) -> None:
@@ -12,6 +14,5 @@ def accounts_sync_task(run_id: int | None = None) -> None:
     A duplicate message for a finished run is a no-op. An AWS failure is recorded on the run
     rather than retried here: the next scheduled sync is the retry.
     """
-    from inventory.services import accounts_sync
 
     accounts_sync(run_id=run_id)

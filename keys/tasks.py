@@ -16,6 +16,19 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from fulfilment.tasks import retry_countdown
+from keys.services import (
+    AccessKeyTemporaryError,
+    access_key_issue,
+    access_key_issue_give_up,
+    access_key_link_send,
+    access_key_reissue_continue,
+    access_keys_deactivate_for_request,
+    access_keys_delete_for_request,
+    access_keys_hygiene,
+    access_keys_issue_due,
+    access_keys_sweep,
+    key_deliveries_release,
+)
 
 MAX_RETRIES = 5
 
@@ -30,7 +43,6 @@ def _retry_or_give_up(task: Any, exc: Exception, give_up: Any) -> None:
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
 def access_key_issue_task(self: Any, access_request_id: int) -> None:
     """Issues the key of IAM-user grant `access_request_id` (no-op once issued)."""
-    from keys.services import AccessKeyTemporaryError, access_key_issue, access_key_issue_give_up
 
     try:
         access_key_issue(request_id=access_request_id)
@@ -45,11 +57,6 @@ def access_key_issue_task(self: Any, access_request_id: int) -> None:
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
 def access_key_reissue_task(self: Any, access_request_id: int) -> None:
     """Deletes the keys a re-issue superseded, then issues the new one."""
-    from keys.services import (
-        AccessKeyTemporaryError,
-        access_key_issue_give_up,
-        access_key_reissue_continue,
-    )
 
     try:
         access_key_reissue_continue(request_id=access_request_id)
@@ -72,7 +79,6 @@ def access_key_reissue_task(self: Any, access_request_id: int) -> None:
 )
 def access_key_link_send_task(delivery_id: int) -> None:
     """E-mails the one-time link of delivery `delivery_id` (no-op once sent)."""
-    from keys.services import access_key_link_send
 
     access_key_link_send(delivery_id=delivery_id)
 
@@ -89,7 +95,6 @@ def access_key_link_send_task(delivery_id: int) -> None:
 )
 def key_deliveries_release_task(vendor_id: int) -> None:
     """After security decided a key recipient change: sends the links held meanwhile."""
-    from keys.services import key_deliveries_release
 
     key_deliveries_release(vendor_id=vendor_id)
 
@@ -97,7 +102,6 @@ def key_deliveries_release_task(vendor_id: int) -> None:
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
 def access_keys_deactivate_task(self: Any, access_request_id: int) -> None:
     """Revocation: deactivates the request's keys at once (the sweep retries past the end)."""
-    from keys.services import AccessKeyTemporaryError, access_keys_deactivate_for_request
 
     try:
         access_keys_deactivate_for_request(request_id=access_request_id)
@@ -108,7 +112,6 @@ def access_keys_deactivate_task(self: Any, access_request_id: int) -> None:
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
 def access_keys_delete_task(self: Any, access_request_id: int) -> None:
     """After the revocation pull request merged: deletes the request's keys from AWS."""
-    from keys.services import AccessKeyTemporaryError, access_keys_delete_for_request
 
     try:
         access_keys_delete_for_request(request_id=access_request_id)
@@ -119,7 +122,6 @@ def access_keys_delete_task(self: Any, access_request_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def access_keys_issue_due_task() -> None:
     """Beat, every minute: issues keys for live IAM-user grants whose IAM user now exists."""
-    from keys.services import access_keys_issue_due
 
     access_keys_issue_due()
 
@@ -127,7 +129,6 @@ def access_keys_issue_due_task() -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def access_keys_sweep_task() -> None:
     """Beat, every few minutes: expired links wiped, keys that must not work deactivated."""
-    from keys.services import access_keys_sweep
 
     access_keys_sweep()
 
@@ -135,6 +136,5 @@ def access_keys_sweep_task() -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def access_keys_hygiene_task() -> None:
     """Beat: last use, rotation and the unused flag."""
-    from keys.services import access_keys_hygiene
 
     access_keys_hygiene()

@@ -40,6 +40,7 @@ from accessportal.roles import Role
 from approvals.models import AccessRequest
 from approvals.requests import request_url
 from provisioning.text import one_line
+from vendors.models import KeyRecipientChange
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +307,6 @@ def _security_addresses(exclude: str = "") -> list[str]:
 def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
     """E-mails one audience the notice of a proposed key recipient change; returns the
     number of messages sent. The proposer is never among security's recipients."""
-    from vendors.models import KeyRecipientChange
 
     change = (
         KeyRecipientChange.objects.select_related("vendor", "proposed_by")

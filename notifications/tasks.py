@@ -17,6 +17,8 @@ from typing import Any
 
 from celery import shared_task
 
+from notifications.services import key_recipient_notice_send, notice_email_send, notice_slack_send
+
 # SMTPException and URLError are OSErrors already; listed for the reader. Backoff: about 1, 2,
 # 4, 8 and 16 seconds with jitter, capped at 10 minutes, then the failure is logged.
 RETRY_ON = (smtplib.SMTPException, OSError, ConnectionError)
@@ -40,7 +42,6 @@ def notice_email_task(
     comment: str = "",
 ) -> None:
     """E-mails the notice for `event` to one audience ("requester" or "security")."""
-    from notifications.services import notice_email_send
 
     notice_email_send(
         access_request_id=access_request_id,
@@ -56,7 +57,6 @@ def notice_slack_task(
     access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
 ) -> None:
     """Posts the notice for `event` to the Slack incoming webhook, when one is configured."""
-    from notifications.services import notice_slack_send
 
     notice_slack_send(
         access_request_id=access_request_id, event=event, actor_id=actor_id, comment=comment
@@ -66,6 +66,5 @@ def notice_slack_task(
 @shared_task(**NOTICE_TASK_OPTIONS)
 def key_recipient_notice_task(change_id: int, audience: str) -> None:
     """E-mails the notice of a proposed key recipient change to one audience."""
-    from notifications.services import key_recipient_notice_send
 
     key_recipient_notice_send(change_id=change_id, audience=audience)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from approvals.models import AccessRequest, Strategy
 from inventory.models import AwsAccount
+from keys.models import AccessKey
 from reports.subprocessors import LIVE_GRANT_STATES, ORGANIZATION_WIDE
 from vendors.models import Vendor
 
@@ -198,8 +199,6 @@ def vendor_live_grants(vendor_id: int) -> QuerySet[AccessRequest]:
     """The vendor page's live grants, soonest end first, with how many accounts each reaches
     and when its access key (IAM-user grants) was last used, as the hygiene task last saw."""
     from django.db.models import Count, OuterRef, Subquery
-
-    from keys.models import AccessKey
 
     last_use = (
         AccessKey.objects.filter(access_request=OuterRef("pk"), last_used_at__isnull=False)

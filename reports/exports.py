@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accessportal.effects import task_named
 from reports.models import ReportExport
 from reports.pdf import write_pdf
 from reports.subprocessors import ReportParams, report_summary
@@ -90,10 +91,10 @@ def _params(export: ReportExport) -> ReportParams:
 
 
 def _enqueue(export_id: str) -> None:
-    from reports.tasks import report_export_task
-
+    # By name, as every app queues its work (accessportal.effects); failing here is handled
+    # rather than only logged, because the row would otherwise wait on its page for ever.
     try:
-        report_export_task.delay(export_id)
+        task_named("reports.tasks.report_export_task").delay(export_id)
     except Exception:
         # The row is committed: an unreachable broker must end on its page, not in a 500.
         log.exception("Could not queue PDF binder %s", export_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from reports.exports import export_run, exports_sweep
+
 
 @shared_task(acks_late=True, ignore_result=True)
 def report_export_task(export_id: str) -> None:
     """Prepares the PDF binder of export `export_id` (no-op once done or taken by another)."""
-    from reports.exports import export_run
 
     export_run(export_id=export_id)
 
@@ -16,6 +17,5 @@ def report_export_task(export_id: str) -> None:
 @shared_task(ignore_result=True)
 def report_exports_sweep_task() -> None:
     """Deletes binders past their keeping time and fails the ones whose worker died."""
-    from reports.exports import exports_sweep
 
     exports_sweep()

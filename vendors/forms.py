@@ -22,6 +22,7 @@ from vendors.models import (
     VendorContact,
 )
 from vendors.selectors import ReviewState
+from vendors.services import vendor_name_problem
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TSC_CHOICES = [
@@ -69,7 +70,6 @@ class VendorForm(forms.ModelForm):
             del self.fields["tier_override_reason"]
 
     def clean_name(self) -> str:
-        from vendors.services import vendor_name_problem  # the services' rule, said early
 
         name = str(self.cleaned_data.get("name") or "")
         problem = vendor_name_problem(name)

@@ -21,7 +21,9 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AuditEvent
 from vendors.models import ChecklistAnswer, KeyRecipientChange, SubprocessorReview, Vendor
+from vendors.services import REVIEW_EDIT_ACTIONS
 
 APPROVED_STATES = (SubprocessorReview.Status.APPROVED, SubprocessorReview.Status.CONDITIONAL)
 
@@ -151,8 +153,6 @@ def review_answers(review: SubprocessorReview) -> Any:
 def reviews_awaiting_decision(user: Any) -> QuerySet[SubprocessorReview]:
     """Submitted reviews that `user` may decide: none they wrote, edited or submitted (the
     rule of `services.review_may_decide`, in SQL)."""
-    from audit.models import AuditEvent
-    from vendors.services import REVIEW_EDIT_ACTIONS
 
     edited_by_user = AuditEvent.objects.filter(
         object_type=SubprocessorReview._meta.label_lower,

@@ -19,11 +19,17 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, has_role
+from approvals import decisions
 from approvals.models import AccessRequest, Approval
+from approvals.requests import approval_blockers
 from audit.models import AuditEvent
+from audit.services import audit_events_for
 from inventory.models import AccountSyncRun, AwsAccount
 from keys.models import AccessKey
+from vendors.models import Vendor
+from vendors.selectors import ReviewState, vendor_review_state, with_review_state
 
 
 def _pretty_json(value: Any) -> SafeString | str:
@@ -238,13 +244,10 @@ class VendorReviewStateFilter(admin.SimpleListFilter):
     parameter_name = "review_state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        from vendors.selectors import ReviewState
 
         return [(key, str(label)) for key, label in ReviewState.CHOICES]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        from vendors.models import Vendor
-        from vendors.selectors import with_review_state
 
         if not self.value():
             return queryset
@@ -500,8 +503,6 @@ class AccessRequestAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> Any:
-        from accessportal.mfa import session_mfa_verified
-        from approvals.requests import approval_blockers
 
         extra = dict(extra_context or {})
         if object_id:
@@ -509,9 +510,6 @@ class AccessRequestAdmin(admin.ModelAdmin):
                 AccessRequest.objects.select_related("vendor").filter(pk=object_id).first()
             )
             if access_request is not None:
-                from audit.services import audit_events_for
-                from vendors.selectors import ReviewState, vendor_review_state
-
                 state = vendor_review_state(access_request.vendor_id)
                 extra.update(
                     {
@@ -530,9 +528,6 @@ class AccessRequestAdmin(admin.ModelAdmin):
         from django.contrib import messages
         from django.core.exceptions import PermissionDenied, ValidationError
         from django.shortcuts import redirect
-
-        from accessportal.mfa import session_mfa_verified
-        from approvals import decisions
 
         if request.method != "POST":
             return redirect("admin:approvals_accessrequest_change", pk)

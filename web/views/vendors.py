@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from fulfilment import revocation
+from reports.access_map import vendor_live_grants
 from vendors import selectors, services
 from vendors.forms import (
     DETAIL_FORMS,
@@ -132,7 +133,6 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except Vendor.DoesNotExist as exc:
         raise _not_found() from exc
     reviews = vendor.reviews.select_related("created_by", "submitted_by", "decided_by")
-    from reports.access_map import vendor_live_grants
 
     key_change = services.pending_key_recipient_change(vendor.pk)
 

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.aws_org import DEMO_SEED, KEY_DEMO_VENDOR_SLUG, demo_accounts
+from inventory.management.commands.sync_accounts import describe_run
+from inventory.services import accounts_sync
 from provisioning.aws import SeedAccount, iam_user_seed, organization_seed
 
 DEFAULT_PORT = 5055
@@ -178,8 +180,6 @@ class Command(BaseCommand):
             self.stdout.write("AWS emulator stopped.")
 
     def _sync_once(self) -> None:
-        from inventory.management.commands.sync_accounts import describe_run
-        from inventory.services import accounts_sync
 
         try:
             run = accounts_sync(actor=None)

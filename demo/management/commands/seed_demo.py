@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand
 
 from demo import users as demo
 from demo.management.commands.aws_emulator import demo_account_ids
+from demo.requests import seed_demo_key_grant
 from demo.substrate_repo import seed_demo_repository
+from demo.vendors import seed_demo_vendors
 
 
 class Command(BaseCommand):
@@ -17,11 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logins = demo.seed_demo_users()
-        from demo.vendors import seed_demo_vendors
 
         vendors_created = seed_demo_vendors()
         self.stdout.write(f"Demo vendors created: {vendors_created}")
-        from demo.requests import seed_demo_key_grant
 
         key_grant = seed_demo_key_grant()
         self.stdout.write(seed_demo_repository(demo_account_ids))

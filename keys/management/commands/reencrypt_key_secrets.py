@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accessportal.mfa import mfa_secrets_reencrypt
+from keys.services import key_secrets_reencrypt
 from provisioning.keys import SecretDecryptionError
 
 
@@ -17,8 +19,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from accessportal.mfa import mfa_secrets_reencrypt
-        from keys.services import key_secrets_reencrypt
 
         try:
             count = key_secrets_reencrypt()
