@@ -459,7 +459,7 @@ def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
     from fulfilment.services import mirrored_default_branch
     from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
-    from provisioning.repo_files import local_repo_path
+    from provisioning.repo_url import RepoUrlError, local_repo_path
     from provisioning.substrate import SubstrateError, generate_changeset
 
     url = settings.SUBSTRATE_REPO_URL
@@ -474,7 +474,7 @@ def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
         )
         with checkout as (folder, commit):
             changeset = generate_changeset(folder, grant, generator_options())
-    except RepositoryUnavailable as exc:
+    except (RepositoryUnavailable, RepoUrlError) as exc:
         return {
             "error": _("No preview: the Substrate repository is not readable here (%(e)s)")
             % {"e": exc}

@@ -23,7 +23,7 @@ from dulwich.objects import Blob, Commit
 from dulwich.repo import Repo
 
 from demo import aws_org as demo_org
-from provisioning.repo_files import local_repo_path
+from provisioning.repo_url import RepoUrlError, local_repo_path
 from provisioning.substrate_layout import render_layout
 
 AUTHOR = "Vendor access portal demo <demo@localhost>"
@@ -94,7 +94,10 @@ def seed_demo_repository(account_ids: Callable[[], Mapping[str, str]]) -> str:
     """
     url = settings.SUBSTRATE_REPO_URL
     branch = settings.SUBSTRATE_DEFAULT_BRANCH
-    path = local_repo_path(url)
+    try:
+        path = local_repo_path(url)
+    except RepoUrlError as exc:
+        return f"Substrate repository: {exc} No demo repository created."
     if path is None:
         return f"Substrate repository: {url} is not local; no demo repository created."
     if os.path.lexists(path):

@@ -49,7 +49,7 @@ from provisioning.forges import (
     pull_request_body,
 )
 from provisioning.gitrepo import GitError, GitRemoteError, Mirror, branch_name, export_tree
-from provisioning.repo_files import local_repo_path
+from provisioning.repo_url import RepoUrlError, local_repo_path
 from provisioning.substrate import ChangeSet, SubstrateError, generate_changeset, revoke_changeset
 from provisioning.text import one_line
 
@@ -85,7 +85,10 @@ def forge_for_settings() -> Forge:
     """The forge that FORGE and its settings name; ForgePermanentError when misconfigured."""
     kind = settings.FORGE
     if kind == PullRequest.Forge.LOCAL:
-        path = local_repo_path(settings.SUBSTRATE_REPO_URL)
+        try:
+            path = local_repo_path(settings.SUBSTRATE_REPO_URL)
+        except RepoUrlError as exc:
+            raise ForgePermanentError(str(exc)) from None
         if path is None:
             raise ForgePermanentError(
                 "FORGE=local needs SUBSTRATE_REPO_URL to be a local repository path."
@@ -468,7 +471,10 @@ def pull_request_diff(row: PullRequest) -> list[dict[str, Any]]:
     from dulwich.objects import Commit
     from dulwich.repo import Repo
 
-    path = local_repo_path(settings.SUBSTRATE_REPO_URL)
+    try:
+        path = local_repo_path(settings.SUBSTRATE_REPO_URL)
+    except RepoUrlError:
+        path = None  # forge_for_settings has already refused such a URL
     # The approved commit is what a merge carries, so that is what security reviews.
     shown = row.approved_sha or row.head_sha
     if path is None or not shown:

@@ -17,23 +17,20 @@ from pathlib import Path, PurePosixPath
 from dulwich.errors import NotGitRepository
 from dulwich.repo import Repo
 
+from provisioning.repo_url import RepoUrlError, local_repo_path
+
 
 class RepositoryUnavailable(Exception):
     """The Substrate repository cannot be read here (not local, missing, or no such branch)."""
 
 
-def _local_path(url: str) -> Path | None:
-    if url.startswith("file://"):
-        url = url[len("file://") :]
-    if "://" in url or url.startswith("git@"):
-        return None
-    return Path(url)
-
-
 @contextlib.contextmanager
 def default_branch_checkout(url: str, branch: str) -> Iterator[tuple[Path, str]]:
     """Yields (folder, commit id) of `branch`'s tree written to a temporary folder."""
-    path = _local_path(url)
+    try:
+        path = local_repo_path(url)
+    except RepoUrlError as exc:
+        raise RepositoryUnavailable(str(exc)) from None
     if path is None:
         raise RepositoryUnavailable(f"{url} is not a local repository.")
     try:

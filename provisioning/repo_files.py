@@ -9,39 +9,20 @@ a remote one is not cloned for this check, and the caller reports it as not read
 from __future__ import annotations
 
 import logging
-import re
 import stat
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
 from provisioning.inventory import ENVIRONMENTS_FILE, PAIRS_FILE, QUALITIES_FILE, RepoFiles
+from provisioning.repo_url import RepoUrlError, local_repo_path
 
 logger = logging.getLogger(__name__)
 
-# `user@host:path`, git's scp-like syntax for ssh remotes.
-_SCP_LIKE = re.compile(r"^[\w.+-]+@[\w.-]+:")
 # The files are a few lines each; a huge blob is not a Substrate naming file.
 _MAX_FILE_BYTES = 1024 * 1024
-
-
-def local_repo_path(url: str) -> Path | None:
-    """The filesystem path of `url` when it names a local repository, else None."""
-    url = url.strip()
-    if not url:
-        return None
-    if url.startswith("file://"):
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            return None
-        return Path(unquote(parts.path))
-    if "://" in url or _SCP_LIKE.match(url):
-        return None
-    return Path(url).expanduser()
 
 
 def _blob_text(repo: Repo, tree: Tree, name: str) -> str | None:
@@ -60,10 +41,15 @@ def _blob_text(repo: Repo, tree: Tree, name: str) -> str | None:
 def read_substrate_files(url: str, branch: str) -> RepoFiles | None:
     """The naming files on `branch` of the repository at `url`, or None when it cannot be read.
 
-    None means: not a local path, no git repository there, or no such branch. A file absent
-    from the branch is None inside the result (the cross-check reports it).
+    None means: not a local path (or not a valid repository URL), no git repository there, or
+    no such branch. A file absent from the branch is None inside the result (the cross-check
+    reports it).
     """
-    path = local_repo_path(url)
+    try:
+        path = local_repo_path(url)
+    except RepoUrlError as exc:
+        logger.warning("%s Naming files not read.", exc)
+        return None
     if path is None:
         logger.info("Substrate repository %s is not local; naming files not read", url)
         return None

@@ -360,6 +360,41 @@ def test_request_page_previews_the_exact_change(client, vendor, engineer, settin
     assert r.external_id in page
 
 
+def test_preview_reads_a_file_localhost_url(vendor, engineer, settings, tmp_path):
+    from tests.fixtures.substrate_repo import build_repo
+
+    repo = build_repo(tmp_path / "substrate", version="2024.08")
+    _git_repo_of(repo.root)
+    settings.SUBSTRATE_REPO_URL = f"file://localhost{repo.root}"
+    for account in repo.accounts:
+        if account.type == "service":
+            AwsAccount.objects.create(
+                account_id=account.id,
+                name=f"{account.domain}-{account.environment}",
+                account_type="service",
+                domain=account.domain,
+                environment=account.environment,
+                quality=account.quality,
+                status="active",
+            )
+    domain = next(a.domain for a in repo.accounts if a.type == "service")
+    r = services.request_save(
+        actor=engineer,
+        data=request_data(vendor, domains=[domain], environments=["*"], qualities=["*"]),
+    )
+    assert r.preview is not None
+    assert r.preview.get("error") is None, r.preview
+    assert "policies/orbit-ci.assume-role-policy.json" in {f["path"] for f in r.preview["files"]}
+
+
+def test_preview_says_why_when_the_url_is_not_supported(vendor, engineer, accounts, settings):
+    settings.SUBSTRATE_REPO_URL = "file://otherhost/srv/substrate.git"
+    r = services.request_save(actor=engineer, data=request_data(vendor))
+    assert r.preview is not None
+    assert "not readable" in r.preview["error"]
+    assert "another host" in r.preview["error"]
+
+
 def test_preview_says_why_when_the_repository_is_missing(
     vendor, engineer, accounts, settings, tmp_path
 ):

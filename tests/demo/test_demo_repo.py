@@ -137,6 +137,11 @@ def test_nothing_is_created_for_a_remote_url_or_real_aws(repo_url, settings):
     assert not repo_url.parent.exists()
 
 
+def test_an_unsupported_url_is_named_and_nothing_is_created(repo_url, settings):
+    settings.SUBSTRATE_REPO_URL = "file://otherhost/srv/substrate.git"
+    assert "another host" in seed_demo_repository(_fail)
+
+
 def test_without_moto_it_says_so_and_creates_nothing(repo_url):
     def no_moto() -> dict[str, str]:
         raise ImportError("No module named 'moto'")

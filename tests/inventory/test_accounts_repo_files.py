@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from demo import aws_org as demo_org
-from provisioning.repo_files import local_repo_path, read_substrate_files
+from provisioning.repo_files import read_substrate_files
+from provisioning.repo_url import RepoUrlError, local_repo_path
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -84,13 +85,25 @@ def test_a_missing_file_is_none_inside_the_result(tmp_path):
         "https://github.com/example/substrate.git",
         "ssh://git@example.com/substrate.git",
         "git@github.com:example/substrate.git",
-        "file://otherhost/srv/substrate.git",
-        "",
     ],
 )
 def test_remote_urls_are_not_read(url):
     assert local_repo_path(url) is None
     assert read_substrate_files(url, "main") is None
+
+
+@pytest.mark.parametrize("url", ["file://otherhost/srv/substrate.git", ""])
+def test_invalid_urls_are_not_read(url):
+    with pytest.raises(RepoUrlError):
+        local_repo_path(url)
+    assert read_substrate_files(url, "main") is None
+
+
+def test_reads_a_file_localhost_url_as_an_absolute_path(repos):
+    _, bare = repos
+    files = read_substrate_files(f"file://localhost{bare}", "main")
+    assert files is not None
+    assert files.qualities == demo_org.qualities_file()
 
 
 def test_unreadable_locations_give_none(repos, tmp_path):
