@@ -36,8 +36,6 @@ from vendors import services as vendor_services
 
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db
