@@ -132,6 +132,61 @@ def make_user(db, password):  # type: ignore[no-untyped-def]
     return make
 
 
+# The people and rows that the tests of several apps share. A module or folder whose variant
+# differs (another role, a signed-in client) defines its own under the same name, which wins.
+@pytest.fixture
+def engineer(make_user):
+    """A requester without any other role."""
+    return make_user("erin")
+
+
+@pytest.fixture
+def security(make_user):
+    from accessportal.roles import Role
+
+    return make_user("sam", Role.SECURITY, is_staff=True)
+
+
+@pytest.fixture
+def security2(make_user):
+    """A second security team member, for decisions that need two people."""
+    from accessportal.roles import Role
+
+    return make_user("sasha", Role.SECURITY, is_staff=True)
+
+
+@pytest.fixture
+def auditor(make_user):
+    from accessportal.roles import Role
+
+    return make_user("ari", Role.AUDITORS)
+
+
+@pytest.fixture
+def vendor(engineer):
+    """Orbit CI, created by `engineer` (whichever `engineer` the test sees)."""
+    from tests.vendors.helpers import vendor_data
+    from vendors import services as vendor_services
+
+    return vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
+
+
+@pytest.fixture
+def account(db):
+    """An active service account in the inventory: payments, staging, alpha."""
+    from inventory.models import AwsAccount
+
+    return AwsAccount.objects.create(
+        account_id="111122223333",
+        name="payments-staging",
+        account_type="service",
+        domain="payments",
+        environment="staging",
+        quality="alpha",
+        status="active",
+    )
+
+
 @pytest.fixture
 def subprocess_env(services: Services, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Environment for a process (worker, gunicorn) that must see this test's database."""

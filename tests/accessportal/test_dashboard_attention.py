@@ -13,7 +13,7 @@ from approvals.models import AccessRequest
 from fulfilment.models import PullRequest
 from keys.models import AccessKey
 from tests.factories import draft_request, staging_account
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.urls import reverse
 from accessportal.roles import Role
 from approvals.models import Approval
 from tests.factories import draft_request, force_login_with_mfa, staging_account
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

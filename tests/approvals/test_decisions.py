@@ -19,26 +19,11 @@ from audit.models import AuditEvent
 from audit.services import audit_verify
 from inventory.models import AwsAccount
 from tests.factories import force_login_with_mfa
-from tests.vendors.conftest import complete_review, vendor_data
+from tests.vendors.helpers import complete_review, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("erin")
-
-
-@pytest.fixture
-def security(make_user):
-    return make_user("sam", Role.SECURITY, is_staff=True)
-
-
-@pytest.fixture
-def security2(make_user):
-    return make_user("sasha", Role.SECURITY, is_staff=True)
 
 
 @pytest.fixture
@@ -52,19 +37,6 @@ def reviewed_vendor(engineer, make_user):
         review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
     )
     return vendor
-
-
-@pytest.fixture
-def account(db):
-    return AwsAccount.objects.create(
-        account_id="111122223333",
-        name="payments-staging",
-        account_type="service",
-        domain="payments",
-        environment="staging",
-        quality="alpha",
-        status="active",
-    )
 
 
 def submitted(vendor, engineer, **overrides):

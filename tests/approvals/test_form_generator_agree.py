@@ -22,7 +22,7 @@ from approvals.iam import COMMON_MANAGED_POLICIES
 from approvals.models import Strategy
 from provisioning.substrate import names
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

@@ -13,23 +13,11 @@ from approvals import requests as services
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from inventory.models import AwsAccount
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 
 pytestmark = pytest.mark.django_db
 
 VENDOR_ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
-
-
-@pytest.fixture
-def vendor(engineer):
-    from vendors import services as vendor_services
-
-    return vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("erin")
 
 
 @pytest.fixture

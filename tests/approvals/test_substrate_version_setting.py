@@ -9,10 +9,9 @@ import pytest
 from fulfilment.models import PullRequest
 from fulfilment.tasks import provision_access_task
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
-from tests.fulfilment.test_fulfilment import approved, engineer, security, status
+from tests.fulfilment.test_fulfilment import approved, status
 
 pytestmark = pytest.mark.django_db
-__all__ = ["engineer", "security"]  # fixtures shared with the fulfilment tests
 
 
 @pytest.fixture

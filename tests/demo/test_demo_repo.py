@@ -29,7 +29,6 @@ from provisioning.checkout import default_branch_checkout
 from provisioning.substrate import RepoLayout
 from tests.processes import running, wait_until
 from tests.services import free_port
-from tests.vendors.conftest import vendor_data
 
 GIT_ENV = {
     **os.environ,
@@ -187,18 +186,6 @@ def test_the_emulator_process_gives_the_ids_the_repository_names(
     with default_branch_checkout(str(repo_url), "main") as (folder, _):
         admin = RepoLayout(folder).module_account_id("root-modules/admin/alpha/global")
     assert admin == by_name["Substrate"]
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("erin")
-
-
-@pytest.fixture
-def vendor(engineer):
-    from vendors import services as vendor_services
-
-    return vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
 
 
 def _request(vendor, **overrides):

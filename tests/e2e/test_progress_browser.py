@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from approvals.models import AccessRequest
 from approvals.workflow import transition
 from tests.factories import draft_request, staging_account
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

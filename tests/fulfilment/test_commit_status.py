@@ -29,8 +29,6 @@ from tests.fulfilment.test_fulfilment import approved, status, tree_paths
 
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 gitlab = gitlab_tests.gitlab
 

@@ -29,8 +29,6 @@ from tests.fulfilment.test_webhooks import sign
 
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db

@@ -25,23 +25,13 @@ from fulfilment.tasks import provision_access_task
 from provisioning.forges import ForgeTemporaryError, GitHubForge
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
-from tests.vendors.conftest import complete_review, vendor_data
+from tests.vendors.helpers import complete_review, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 TOKEN = "ghs_SECRETtoken1234567890"
 ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
 POLICY_FILE = "policies/orbit-ci.assume-role-policy.json"
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("erin")
-
-
-@pytest.fixture
-def security(make_user):
-    return make_user("sam", Role.SECURITY, is_staff=True)
 
 
 @pytest.fixture

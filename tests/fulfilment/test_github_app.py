@@ -19,8 +19,6 @@ from tests.fixtures.substrate_repo import FixtureRepo
 from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment.test_fulfilment import POLICY_FILE, approved, status, tree_paths
 
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db

@@ -32,8 +32,6 @@ from tests.fulfilment import test_gitlab as gitlab_tests
 from tests.fulfilment import test_webhooks as webhook_tests
 from tests.fulfilment.test_fulfilment import POLICY_FILE, actions, approved, status, tree_paths
 
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo

@@ -17,8 +17,6 @@ from tests.fulfilment.test_fulfilment import approved, status
 
 github = fulfilment_tests.github
 local_repo = fulfilment_tests.local_repo
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db

@@ -24,8 +24,6 @@ from tests.fulfilment.test_fulfilment import actions, approved, status
 
 # The fulfilment tests' fixtures: a fake GitHub holding a Substrate repository, and people.
 github = fulfilment_tests.github
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db

@@ -37,7 +37,7 @@ from tests.integration.helpers import actions, broker_idle, get_page, pulls_for,
 from tests.integration.secret_places import kept_everywhere, places_holding
 from tests.processes import wait_until
 from tests.stack import FORGE_TOKEN, WEBHOOK_SECRET, Stack, iam, kill, link_in_mail
-from tests.vendors.conftest import complete_review, vendor_data
+from tests.vendors.helpers import complete_review, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]

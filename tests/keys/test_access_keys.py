@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
-from accessportal.roles import Role
 from approvals import decisions
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
@@ -71,16 +70,6 @@ def aws_endpoint(moto_server, settings):
     settings.PORTAL_BASE_URL = "https://portal.example"
     _reset(moto_server)
     return moto_server
-
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("erin")
-
-
-@pytest.fixture
-def security(make_user):
-    return make_user("sam", Role.SECURITY, is_staff=True)
 
 
 @pytest.fixture

@@ -31,9 +31,8 @@ from accessportal.effects import notify_on_commit
 from accessportal.roles import Role
 from approvals import requests as services
 from approvals.models import AccessRequest
-from inventory.models import AwsAccount
 from notifications.tasks import notice_email_task, notice_slack_task
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor
 
@@ -116,19 +115,6 @@ def people(engineer):
     member("sue", Role.SECURITY, email="")  # no address: skipped
     member("omar")  # not on the security team
     return {"requester": engineer, "approver": sam}
-
-
-@pytest.fixture
-def account(db):
-    return AwsAccount.objects.create(
-        account_id="111122223333",
-        name="payments-staging",
-        account_type="service",
-        domain="payments",
-        environment="staging",
-        quality="alpha",
-        status="active",
-    )
 
 
 def make_request(engineer: Any, **vendor_overrides: Any) -> AccessRequest:

@@ -21,7 +21,7 @@ from approvals.models import AccessRequest, Approval
 from approvals.workflow import transition
 from fulfilment.models import PullRequest
 from inventory.models import AwsAccount
-from tests.vendors.conftest import complete_review, vendor_data
+from tests.vendors.helpers import complete_review, vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from approvals.models import AccessRequest
 from tests.reports.conftest import Org, make_live, submitted_request
-from tests.vendors.conftest import complete_review, vendor_data
+from tests.vendors.helpers import complete_review, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

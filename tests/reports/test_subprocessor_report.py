@@ -39,7 +39,7 @@ from tests.reports.conftest import (
     Org,
 )
 from tests.reports.test_pdf_binders import outline
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 from vendors.models import ChecklistAnswer, EvidenceFile
 

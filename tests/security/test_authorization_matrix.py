@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accessportal.roles import Role
 from tests.factories import draft_request, force_login_with_mfa, staging_account
-from tests.vendors.conftest import pdf_upload, vendor_data
+from tests.vendors.helpers import pdf_upload, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

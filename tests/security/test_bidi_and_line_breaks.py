@@ -18,13 +18,11 @@ from provisioning.gitrepo import branch_name
 from provisioning.text import one_line, unsafe_characters
 from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment.test_fulfilment import approved, status
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor
 
 # The fulfilment tests' fixtures: a Substrate repository behind the local forge, and people.
-engineer = fulfilment_tests.engineer
-security = fulfilment_tests.security
 substrate = fulfilment_tests.substrate
 local_repo = fulfilment_tests.local_repo
 

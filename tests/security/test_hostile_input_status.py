@@ -12,8 +12,6 @@ from tests.approvals import test_requests as request_tests
 from tests.fulfilment.test_webhooks import sign
 
 # The request tests' fixtures: a vendor, its engineer and an inventory of accounts.
-vendor = request_tests.vendor
-engineer = request_tests.engineer
 accounts = request_tests.accounts
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ from accessportal.roles import Role
 from tests.accessportal.test_configuration import _SESSION_VARS, PRODUCTION
 from tests.factories import draft_request, force_login_with_mfa, staging_account
 from tests.processes import ROOT
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

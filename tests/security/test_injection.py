@@ -29,7 +29,7 @@ from tests.approvals.test_requests import _git_repo_of
 from tests.factories import staging_account
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo
 from tests.provisioning.changeset_checks import blocks, hcl_string, parse_hcl
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor
 
@@ -96,11 +96,6 @@ def engineer(make_user, client):  # type: ignore[no-untyped-def]
     user = make_user("erin")
     client.force_login(user)
     return user
-
-
-@pytest.fixture
-def vendor(engineer) -> Vendor:
-    return vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
 
 
 def _form(vendor: Vendor, **overrides: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from tests.security.test_authorization_matrix import (
     WRITE,
     _portal_routes,
 )
-from tests.vendors.conftest import complete_review, pdf_upload, vendor_data
+from tests.vendors.helpers import complete_review, pdf_upload, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db

@@ -20,8 +20,6 @@ from tests.fulfilment.test_webhooks import activations, closed_payload, deliver,
 
 # The webhook tests' fixtures: a fake GitHub with a request whose pull request is open.
 github = webhook_tests.github
-engineer = webhook_tests.engineer
-security = webhook_tests.security
 substrate = webhook_tests.substrate
 secret = webhook_tests.secret
 pr_open = webhook_tests.pr_open

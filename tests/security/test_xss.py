@@ -35,7 +35,7 @@ from approvals.forms import AccessRequestForm
 from approvals.models import AccessRequest
 from notifications.tasks import notice_email_task
 from tests.factories import force_login_with_mfa, staging_account
-from tests.vendors.conftest import PDF, complete_review
+from tests.vendors.helpers import PDF, complete_review
 from vendors import forms as vendor_forms
 from vendors.models import SubprocessorReview, Vendor
 

@@ -15,7 +15,7 @@ from playwright.sync_api import ConsoleMessage, Dialog, Page, expect
 
 from approvals import requests as request_services
 from tests.factories import staging_account
-from tests.vendors.conftest import vendor_data
+from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,10 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tests.vendors.helpers import PDF, pdf_upload
 from vendors import services
 from vendors.models import EvidenceFile
-
-from .conftest import PDF, pdf_upload
 
 pytestmark = pytest.mark.django_db
 

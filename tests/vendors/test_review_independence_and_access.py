@@ -8,11 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from tests.factories import force_login_with_mfa
+from tests.vendors.helpers import complete_review
 from vendors import services
 from vendors.models import ReviewException, SubprocessorReview
 from vendors.selectors import reviews_awaiting_decision
-
-from .conftest import complete_review
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from tests.vendors.helpers import complete_review
 from vendors import services
 from vendors.models import ChecklistItem, SubprocessorReview
 from vendors.selectors import ReviewState, vendor_list, vendor_review_state
-
-from .conftest import complete_review
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,9 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from tests.factories import force_login_with_mfa
+from tests.vendors.helpers import complete_review
 from vendors import services
 from vendors.models import SubprocessorReview, Vendor
-
-from .conftest import complete_review
 
 pytestmark = pytest.mark.django_db
 

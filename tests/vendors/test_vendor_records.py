@@ -7,10 +7,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import AuditEvent
 from fulfilment import revocation
+from tests.vendors.helpers import vendor_data
 from vendors import services
 from vendors.models import Tier, Vendor, VendorContact
-
-from .conftest import vendor_data
 
 pytestmark = pytest.mark.django_db
 
