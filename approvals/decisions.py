@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
-from approvals.models import AccessRequest, Approval, ExtensionApproval
+from approvals.models import REVOCABLE, AccessRequest, Approval, ExtensionApproval
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 from audit.services import audit_record
@@ -27,17 +27,6 @@ from fulfilment.models import PullRequest
 from fulfilment.models.pullrequests import UNAPPROVED_HEAD
 
 Status = AccessRequest.Status
-REVOCABLE = frozenset(
-    {
-        Status.APPROVED,
-        Status.PROVISIONING,
-        Status.PR_OPEN,
-        Status.ACTIVE,
-        Status.EXPIRING,
-        Status.FAILED,
-        Status.MERGE_MISMATCH,
-    }
-)
 
 
 def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str = "") -> None:

@@ -202,6 +202,19 @@ LIVE_STATES = (
     Status.EXPIRING,
 )
 
+# Grants security may revoke: live, on their way, failed, or merged awaiting review.
+REVOCABLE = frozenset(
+    {
+        Status.APPROVED,
+        Status.PROVISIONING,
+        Status.PR_OPEN,
+        Status.ACTIVE,
+        Status.EXPIRING,
+        Status.FAILED,
+        Status.MERGE_MISMATCH,
+    }
+)
+
 
 class Approval(models.Model):
     """One security member's decision on one request. A person counts once toward a quorum:

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
-from approvals.models import AccessRequest, Strategy
+from approvals.models import REVOCABLE, AccessRequest, Strategy
 from approvals.requests import grant_for
 from approvals.workflow import transition
 from audit.services import audit_record
@@ -93,8 +93,6 @@ def vendor_offboard(
 @transaction.atomic
 def vendor_grants_revoke(*, vendor_id: int, actor: Any) -> list[int]:
     """Revokes every live grant of an offboarded vendor; returns the request ids."""
-    from approvals.decisions import REVOCABLE
-
     revoked = []
     for access_request in (
         AccessRequest.objects.select_for_update()
@@ -111,8 +109,6 @@ def grants_expire(*, today: date | None = None) -> dict[str, int]:
     any live grant past it (active, expiring, or still on its way: approved, pull request
     open, failed) is revoked by the system (actor None). Idempotent; one short transaction
     per request so a long sweep holds no lock for long."""
-    from approvals.decisions import REVOCABLE
-
     today = today or timezone.localdate()
     notice_from = today + timedelta(days=settings.PORTAL_EXPIRY_NOTICE_DAYS)
     counts = {"expiring": 0, "revoked": 0}
@@ -151,7 +147,7 @@ def grants_expire(*, today: date | None = None) -> dict[str, int]:
 # --- the revocation pull request --------------------------------------------------------------
 
 
-def _revocation_merged(access_request: AccessRequest) -> None:
+def revocation_merged(access_request: AccessRequest) -> None:
     """The revocation pull request merged: the repository no longer grants the access.
 
     Called with the request locked, inside the transaction that records the merge (webhook,
@@ -293,7 +289,7 @@ def _nothing_to_remove(request_id: int, row: PullRequest) -> None:
             obj=access_request,
             after={"branch": row.branch},
         )
-        _revocation_merged(access_request)
+        revocation_merged(access_request)
 
 
 def _finish(request_id: int, row: PullRequest, info: Any) -> PullRequest:
@@ -328,10 +324,10 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
     from fulfilment.services import (
         PERMANENT_ERRORS,
         TEMPORARY_ERRORS,
-        _body,
-        _record_error,
-        _safe_message,
         propose,
+        pull_request_error_record,
+        request_body,
+        safe_message,
     )
 
     if not AccessRequest.objects.filter(pk=request_id, status=Status.REVOKED).exists():
@@ -342,7 +338,7 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
         _close_grant_pull_requests(request_id)
     except PERMANENT_ERRORS as exc:
         logger.warning(
-            "Closing request #%s's pull request failed: %s", request_id, _safe_message(exc)
+            "Closing request #%s's pull request failed: %s", request_id, safe_message(exc)
         )
     started = _start(request_id, retry=retry)
     if started is None:
@@ -352,14 +348,14 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
         info = propose(
             row,
             grant=grant_for(access_request),
-            body=lambda cs: _body(access_request, cs),
+            body=lambda cs: request_body(access_request, cs),
             revoke=True,
         )
     except TEMPORARY_ERRORS as exc:
-        _record_error(row, _safe_message(exc))
+        pull_request_error_record(row, safe_message(exc))
         raise
     except PERMANENT_ERRORS as exc:
-        message = _safe_message(exc)
+        message = safe_message(exc)
         logger.warning("Revoking request #%s failed: %s", request_id, message)
         _fail(request_id, row, message)
         return None

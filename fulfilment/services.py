@@ -9,7 +9,7 @@ transaction; the short transactions around it take the request's row lock.
 Errors: remote git failures and temporary forge errors (5xx, rate limits) are recorded on the
 pull-request row and re-raised so that the task retries with backoff; everything else that
 retrying cannot fix moves the request to FAILED with a message for the user. Messages come
-from `provisioning`, which scrubs tokens; `_safe_message` scrubs again, in case.
+from `provisioning`, which scrubs tokens; `safe_message` scrubs again, in case.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class FulfilmentError(Exception):
     """Provisioning cannot go on and retrying will not help; the message is for the user."""
 
 
-def _safe_message(exc: BaseException | str) -> str:
+def safe_message(exc: BaseException | str) -> str:
     """The error's message with any configured secret removed, on one line, capped."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     for secret in (settings.FORGE_TOKEN, _url_password(settings.SUBSTRATE_REPO_URL)):
@@ -164,7 +164,7 @@ def mirrored_default_branch() -> Iterator[tuple[Path, str]]:
         mirror = _mirror(forge)
         heads = mirror.sync()
     except (ForgeError, GitError) as exc:
-        raise RepositoryUnavailable(_safe_message(exc)) from None
+        raise RepositoryUnavailable(safe_message(exc)) from None
     if base not in heads:
         raise RepositoryUnavailable(_("The repository has no branch %(b)s.") % {"b": base})
     with mirror.locked() as repo, tempfile.TemporaryDirectory(prefix="substrate-preview-") as f:
@@ -234,7 +234,7 @@ TEMPORARY_ERRORS = (GitRemoteError, ForgeTemporaryError)
 PERMANENT_ERRORS = (FulfilmentError, ForgeError, GitError, SubstrateError, ValueError)
 
 
-def _body(access_request: AccessRequest, changeset: ChangeSet) -> str:
+def request_body(access_request: AccessRequest, changeset: ChangeSet) -> str:
     approvers = (
         access_request.approvals.filter(decision=Approval.Decision.APPROVE)
         .select_related("approver")
@@ -297,11 +297,11 @@ def _start(request_id: int) -> tuple[AccessRequest, PullRequest, Any] | None:
         try:
             grant = grant_for(access_request)
         except ValueError as exc:
-            grant = FulfilmentError(_safe_message(exc))
+            grant = FulfilmentError(safe_message(exc))
         return access_request, row, grant
 
 
-def _record_error(row: PullRequest, message: str) -> None:
+def pull_request_error_record(row: PullRequest, message: str) -> None:
     PullRequest.objects.filter(pk=row.pk).update(last_error=message)
 
 
@@ -362,16 +362,16 @@ def request_provision(*, request_id: int) -> PullRequest | None:
     try:
         if isinstance(grant, FulfilmentError):
             raise grant
-        existing = propose(row, grant=grant, body=lambda cs: _body(access_request, cs))
+        existing = propose(row, grant=grant, body=lambda cs: request_body(access_request, cs))
         if existing is None:
             raise FulfilmentError(
                 _("The Substrate repository already grants this: there is nothing to propose.")
             )
     except TEMPORARY_ERRORS as exc:
-        _record_error(row, _safe_message(exc))
+        pull_request_error_record(row, safe_message(exc))
         raise
     except PERMANENT_ERRORS as exc:
-        message = _safe_message(exc)
+        message = safe_message(exc)
         logger.warning("Provisioning request #%s failed: %s", request_id, message)
         _fail(request_id, row, message)
         return None
@@ -398,7 +398,7 @@ def latest_active_row(request_id: int, purpose: str) -> PullRequest | None:
 
 def gave_up_message(message: str) -> str:
     """What the request page says when temporary errors outlasted a task's retries."""
-    return _safe_message(_("Gave up after repeated errors: %(e)s") % {"e": message})
+    return safe_message(_("Gave up after repeated errors: %(e)s") % {"e": message})
 
 
 @transaction.atomic
@@ -438,7 +438,7 @@ def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> P
         # Only the approved commit is merged, never the branch's tip.
         merge_sha = forge.merge(row.number, committer=committer, sha=row.approved_sha)
     except ForgeError as exc:
-        raise ValidationError(_safe_message(exc)) from None
+        raise ValidationError(safe_message(exc)) from None
     PullRequest.objects.filter(pk=row.pk).update(merged_head_sha=row.approved_sha)
     audit_record(
         actor=actor,
@@ -631,15 +631,15 @@ def pull_request_regenerate(*, pr_id: int, source: str) -> PullRequest | None:
             raise FulfilmentError(
                 _("The default branch already holds this change: nothing left to propose.")
             )
-        body = _body(access_request, changeset)
+        body = request_body(access_request, changeset)
         head = push_change(row, mirror, changeset, body)
         # The body lists the files and the commands to run after merge: keep it true.
         forge.update_pull_request_body(row.number, body)
     except TEMPORARY_ERRORS as exc:
-        _record_error(row, _safe_message(exc))
+        pull_request_error_record(row, safe_message(exc))
         raise
     except PERMANENT_ERRORS as exc:
-        _regenerate_error(row, _safe_message(exc), source)
+        _regenerate_error(row, safe_message(exc), source)
         return None
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
@@ -669,7 +669,7 @@ def pull_request_regenerate_give_up(*, pr_id: int, message: str) -> None:
     row = PullRequest.objects.filter(pk=pr_id).first()
     if row is not None:
         text = _("Gave up regenerating after repeated errors: %(e)s") % {"e": message}
-        _regenerate_error(row, _safe_message(text), "retry")
+        _regenerate_error(row, safe_message(text), "retry")
 
 
 # --- the approval status on the pull request's head (SOC2.md section 3 rule 7) ---------------
@@ -722,7 +722,7 @@ def pull_request_status_post(*, pr_id: int) -> bool:
     if head != row.pushed_sha:
         # The pull request was found open with a head the portal did not push (someone
         # pushed to its branch): attesting it would approve what nobody approved.
-        _record_error(
+        pull_request_error_record(
             row,
             STATUS_ERROR_PREFIX
             + _("the branch's head %(head)s is not the portal's commit %(pushed)s.")
@@ -738,12 +738,12 @@ def pull_request_status_post(*, pr_id: int) -> bool:
             target_url=request_url(access_request.pk),
         )
     except ForgeTemporaryError as exc:
-        _record_error(row, STATUS_ERROR_PREFIX + _safe_message(exc))
+        pull_request_error_record(row, STATUS_ERROR_PREFIX + safe_message(exc))
         raise
     except ForgeError as exc:
-        message = STATUS_ERROR_PREFIX + _safe_message(exc)
+        message = STATUS_ERROR_PREFIX + safe_message(exc)
         logger.warning("Pull request row %s: %s", row.pk, message)
-        _record_error(row, message)
+        pull_request_error_record(row, message)
         return False
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
@@ -777,4 +777,4 @@ def pull_request_status_give_up(*, pr_id: int, message: str) -> None:
     next poll queues the status again)."""
     row = PullRequest.objects.filter(pk=pr_id).first()
     if row is not None:
-        _record_error(row, STATUS_ERROR_PREFIX + gave_up_message(message))
+        pull_request_error_record(row, STATUS_ERROR_PREFIX + gave_up_message(message))

@@ -10,7 +10,7 @@ row that is no longer open is left alone, so a webhook and a poll for the same p
 make one transition between them.
 
 * merged: the row becomes merged and a request with its pull request open becomes ACTIVE
-  (a revocation pull request: `fulfilment.revocation._revocation_merged`), provided the head
+  (a revocation pull request: `fulfilment.revocation.revocation_merged`), provided the head
   the forge merged is the commit that was approved (`PullRequest.approved_sha`). Any other
   head (someone pushed to the branch, or the forge did not say) makes the request
   MERGE_MISMATCH instead: audited, on security's dashboard, not active until security
@@ -53,7 +53,7 @@ def apply_outcome(
     Grant merged: PR_OPEN becomes ACTIVE, or MERGE_MISMATCH when the merged head is not the
     approved commit; a grant merged after its request was revoked queues the revocation
     again (it now has something to remove). Grant closed: PR_OPEN becomes FAILED for
-    security to retry. Revocation merged: `_revocation_merged`. Revocation closed: the row
+    security to retry. Revocation merged: `revocation_merged`. Revocation closed: the row
     keeps a note and security is told (the access stays). Any other merge of an unapproved
     head is audited and waits on the dashboard for security's review.
     """
@@ -77,10 +77,10 @@ def apply_outcome(
             actor=actor, action="pullrequest.merge_mismatch", obj=access_request, after=mismatch
         )
     if row.purpose == PullRequest.Purpose.REVOKE:
-        from fulfilment.revocation import _revocation_merged
+        from fulfilment.revocation import revocation_merged
 
         if merged:
-            _revocation_merged(access_request)
+            revocation_merged(access_request)
         else:
             notify_on_commit(access_request_id=access_request.pk, event="revoke_failed")
         return
@@ -187,7 +187,7 @@ def pull_requests_sync() -> int:
 
     A forge error stops this run (logged, without the token); the next run is the retry.
     """
-    from fulfilment.services import _safe_message, forge_for_settings
+    from fulfilment.services import forge_for_settings, safe_message
     from fulfilment.tasks import pull_request_regenerate_task, pull_request_status_task
 
     rows = list(
@@ -215,7 +215,7 @@ def pull_requests_sync() -> int:
                 logger.info("Pull request #%s conflicts with its base: regenerating", number)
                 pull_request_regenerate_task.delay(pk, "poll")
     except ForgeError as exc:
-        logger.warning("Polling pull requests stopped: %s", _safe_message(exc))
+        logger.warning("Polling pull requests stopped: %s", safe_message(exc))
     # Heads still without the portal's status (its task gave up, or its message was lost):
     # each poll asks again, so a forge outage does not leave a pull request unmergeable.
     for pk in list(

@@ -411,13 +411,15 @@ def test_a_hostile_account_tag_from_the_inventory_is_refused_by_the_generator(
 
 def test_the_pull_request_body_shows_hostile_text_inert(client, engineer, substrate):
     from approvals.requests import grant_for
-    from fulfilment.services import _body
+    from fulfilment.services import request_body
     from provisioning.substrate import generate_changeset
 
     name = "Evil <script>alert(1)</script> [x](javascript:alert(1)) @org/security ![i](http://x)"
     vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer, name=name))
     access_request = _saved(_file_request(client, _form(vendor)))
-    body = _body(access_request, generate_changeset(substrate.root, grant_for(access_request)))
+    body = request_body(
+        access_request, generate_changeset(substrate.root, grant_for(access_request))
+    )
     assert not re.search(r"(?<!\\)<(script|img)", body)
     assert "](javascript:" not in body
     assert "![i](" not in body

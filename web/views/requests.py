@@ -19,7 +19,7 @@ from accessportal.roles import Role, can_write, has_role, role_required
 from approvals import decisions
 from approvals import requests as services
 from approvals.forms import AccessRequestForm
-from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
+from approvals.models import PENDING_STATES, REVOCABLE, STRATEGY_FIELDS, AccessRequest, Strategy
 from audit.services import audit_events_for
 from fulfilment.services import request_pull_requests
 from keys.selectors import access_keys_for_request, access_keys_state
@@ -187,7 +187,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and access_request.status == AccessRequest.Status.SUBMITTED
             and not is_requester,
             "can_revoke": has_role(request.user, Role.SECURITY)
-            and access_request.status in decisions.REVOCABLE,
+            and access_request.status in REVOCABLE,
             "mfa_verified": session_mfa_verified(request),
             "can_extend": is_requester
             and access_request.status in decisions.EXTENDABLE
