@@ -28,12 +28,12 @@ from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from django.utils import timezone
 
+from accessportal.effects import NOTICE_EMAIL_TASK
 from accessportal.roles import Role
 from approvals import decisions
 from approvals import requests as request_services
 from approvals.forms import AccessRequestForm
 from approvals.models import AccessRequest
-from notifications.tasks import notice_email_task
 from tests.factories import force_login_with_mfa, staging_account
 from tests.vendors.helpers import PDF, complete_review
 from vendors import forms as vendor_forms
@@ -151,7 +151,7 @@ def notice_callbacks_only(callbacks: list[Callable[[], None]]) -> None:
     """Runs the e-mail notices scheduled on commit, not provisioning (no repository here)."""
     for callback in callbacks:
         args = getattr(callback, "args", ())
-        if args and args[0] is notice_email_task:
+        if args and args[0] == NOTICE_EMAIL_TASK:
             callback()
 
 
