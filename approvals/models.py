@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accessportal.lifecycle import Lifecycle, choice_labels
 from inventory.models import AwsAccount
 
 
@@ -189,6 +190,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REVOKED: frozenset(),
 }
 PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
+LIFECYCLE = Lifecycle(
+    field="status",
+    table=TRANSITIONS,
+    groups={"pending": PENDING_STATES},
+    labels=choice_labels(Status.choices),
+    subject=_("A request"),
+)
 # The request's documents: only the request page shows them, and the change preview alone can
 # hold a file per account. List pages defer them (a list loads 25 to 100 requests at a time).
 DOCUMENT_FIELDS = ("preview", "generator_input", "inline_policy", "lint_findings")

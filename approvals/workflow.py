@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
-
-from approvals.models import TRANSITIONS, AccessRequest
+from accessportal import lifecycle
+from approvals.models import LIFECYCLE, AccessRequest
 from audit.services import audit_record, audit_snapshot
 
 
@@ -25,17 +23,19 @@ def transition(
     The caller holds the row lock (select_for_update) inside its transaction and has already
     set any `extra_fields` that change with the status.
     """
-    current = access_request.status
-    if to not in TRANSITIONS[current]:
-        raise ValidationError(
-            _("A request that is %(from)s cannot become %(to)s.")
-            % {"from": AccessRequest.Status(current).label, "to": AccessRequest.Status(to).label}
+
+    def audited(before: str, after: str) -> None:
+        audit_record(
+            actor=actor,
+            action=action,
+            obj=access_request,
+            before={"status": before},
+            after={"status": after, **(detail or {})},
         )
-    before = {"status": current}
-    access_request.status = to
-    access_request.save(update_fields=["status", "updated_at", *extra_fields])
-    after = {"status": to, **(detail or {})}
-    audit_record(actor=actor, action=action, obj=access_request, before=before, after=after)
+
+    lifecycle.transition(
+        access_request, LIFECYCLE, to=to, extra_fields=extra_fields, on_change=audited
+    )
 
 
 def snapshot(access_request: AccessRequest) -> dict[str, Any]:
