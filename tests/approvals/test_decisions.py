@@ -136,6 +136,21 @@ def test_quorum_of_two_distinct_people_for_an_iam_user(
     assert Approval.objects.filter(access_request=r).count() == 2
 
 
+def test_the_request_page_offers_no_second_decision_to_one_who_approved(
+    client, reviewed_vendor, engineer, security, security2, account
+):
+    """One person counts once, so the page (like the admin and the dashboard) offers the
+    approve and reject buttons only to a security member who has not decided yet."""
+    r = submitted(reviewed_vendor, engineer, strategy="iam_user")
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    url = reverse("approvals:request_detail", args=[r.pk])
+    approve = reverse("approvals:request_approve", args=[r.pk])
+    force_login_with_mfa(client, security)
+    assert approve not in client.get(url).content.decode()
+    force_login_with_mfa(client, security2)
+    assert approve in client.get(url).content.decode()
+
+
 def test_vendor_without_a_current_review_cannot_be_approved(engineer, security, account):
     vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
     r = submitted(vendor, engineer)
