@@ -12,13 +12,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.roles import require_verified_security
+from approvals import policy
 from approvals.models import AccessRequest, Approval, ExtensionApproval
+from approvals.policy import EXTENDABLE as EXTENDABLE  # re-exported: pages read it here
+from approvals.policy import REVOCABLE as REVOCABLE  # re-exported: fulfilment reads it here
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 from audit.services import audit_record
@@ -26,17 +29,6 @@ from fulfilment.models import PullRequest
 from fulfilment.models.pullrequests import UNAPPROVED_HEAD
 
 Status = AccessRequest.Status
-REVOCABLE = frozenset(
-    {
-        Status.APPROVED,
-        Status.PROVISIONING,
-        Status.PR_OPEN,
-        Status.ACTIVE,
-        Status.EXPIRING,
-        Status.FAILED,
-        Status.MERGE_MISMATCH,
-    }
-)
 
 
 def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str = "") -> None:
@@ -56,15 +48,9 @@ def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: b
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides access requests."),
     )
-    if actor.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You filed this request: another member of the security team must decide it.")
-        )
-    if access_request.status != Status.SUBMITTED:
-        raise ValidationError(
-            _("This request is %(status)s: only a submitted request can be decided.")
-            % {"status": access_request.get_status_display()}
-        )
+    # Someone who decided already is refused after the blockers (request_approve), or by the
+    # database's one-decision constraint.
+    policy.may_decide_as(actor, access_request).enforce()
 
 
 @transaction.atomic
@@ -82,8 +68,7 @@ def request_approve(
     blockers = approval_blockers(access_request)
     if blockers:
         raise ValidationError(blockers)
-    if access_request.approvals.filter(approver=approver).exists():
-        raise ValidationError(_("You already approved this request; one person counts once."))
+    policy.decided_already(approver, access_request).enforce()
     try:
         with transaction.atomic():
             Approval.objects.create(
@@ -159,15 +144,11 @@ def request_revoke(
     if not reason.strip():
         raise ValidationError({"comment": _("Say why the access is revoked.")})
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    if access_request.status not in REVOCABLE:
-        raise ValidationError(_("Only approved access can be revoked."))
+    policy.may_revoke(actor, access_request).enforce()
     from fulfilment.revocation import grant_revoke
 
     grant_revoke(access_request, actor=actor, reason=reason.strip())
     return access_request
-
-
-EXTENDABLE = frozenset({Status.APPROVED, Status.PR_OPEN, Status.ACTIVE, Status.EXPIRING})
 
 
 @transaction.atomic
@@ -180,10 +161,7 @@ def request_extension_ask(
     extended at most PORTAL_MAX_EXTENSIONS times; beyond that a new request is reviewed in full.
     """
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    if access_request.requester_id != actor.pk:
-        raise PermissionDenied(_("Only the requester can ask to extend a grant."))
-    if access_request.status not in EXTENDABLE:
-        raise ValidationError(_("Only approved or active access can be extended."))
+    policy.may_extend(actor, access_request).enforce()
     if access_request.extensions_granted >= settings.PORTAL_MAX_EXTENSIONS:
         raise ValidationError(
             _("This grant was extended %(n)s times already: file a new request.")
@@ -243,17 +221,13 @@ def request_extension_decide(
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides extensions."),
     )
-    if approver.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You asked for this extension: another member of the security team must decide it.")
-        )
-    if access_request.extension_until is None:
-        raise ValidationError(_("No extension is waiting for a decision."))
+    policy.may_decide_extension_as(approver, access_request).enforce()
+    assert access_request.extension_until is not None  # noqa: S101  the policy refused otherwise
     if not approve and not comment.strip():
         raise ValidationError({"comment": _("Say why the extension is refused.")})
     if approve:
-        if extension_approvals(access_request).filter(approver=approver).exists():
-            raise ValidationError(_("You already approved this extension; one person counts once."))
+        # Only an approval counts toward the quorum: one who approved may still refuse.
+        policy.approved_extension_already(approver, access_request).enforce()
         try:
             with transaction.atomic():
                 ExtensionApproval.objects.create(
@@ -336,10 +310,7 @@ def request_merge_acknowledge(
         mfa_verified=mfa_verified,
         refusal=_("Only the security team reviews merged changes."),
     )
-    if actor.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You filed this request: another member of the security team must review its merge.")
-        )
+    policy.may_acknowledge_merge(actor, access_request).enforce()
     if not comment.strip():
         raise ValidationError({"comment": _("Say what you reviewed in the merged change.")})
     unreviewed = (

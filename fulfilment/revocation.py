@@ -20,13 +20,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.roles import require_verified_security
+from approvals import policy
 from approvals.models import AccessRequest, Strategy
 from approvals.requests import grant_for
 from approvals.workflow import transition
@@ -381,16 +381,10 @@ def request_revoke_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> 
     latest = PullRequest.objects.filter(
         access_request=access_request, purpose=PullRequest.Purpose.REVOKE
     ).first()
-    if (
-        access_request.status != Status.REVOKED
-        or latest is None
-        or latest.state
-        not in (
-            PullRequest.State.FAILED,
-            PullRequest.State.CLOSED,
-        )
-    ):
-        raise ValidationError(_("Only a failed or closed revocation can be retried."))
+    policy.may_retry_revoke(
+        actor, access_request, latest.state if latest is not None else None
+    ).enforce()
+    assert latest is not None  # noqa: S101  the policy refused otherwise
     audit_record(
         actor=actor,
         action="request.revoke_retry",

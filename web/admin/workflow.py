@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accessportal.roles import Role, has_role
 from approvals.models import AccessRequest, Approval
+from approvals.policy import may_decide
 from audit.models import AuditEvent
 from inventory.models import AccountSyncRun, AwsAccount
 from keys.models import AccessKey
@@ -519,8 +520,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
                         "timeline": audit_events_for(access_request),
                         "vendor_review_state": ReviewState.LABELS[state],
                         "blockers": approval_blockers(access_request, review_state=state),
-                        "can_decide": has_role(request.user, Role.SECURITY)
-                        and access_request.status == AccessRequest.Status.SUBMITTED,
+                        # The request page's rule (not one's own request, not twice):
+                        # approvals.decisions checks it again on the POST.
+                        "can_decide": may_decide(request.user, access_request).allowed,
                         "mfa_verified": session_mfa_verified(request),
                     }
                 )
