@@ -12,14 +12,15 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
-from approvals.models import REVOCABLE, AccessRequest, Approval, ExtensionApproval
+from approvals import policy
+from approvals.models import AccessRequest, Approval, ExtensionApproval
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 from audit.services import audit_record
@@ -44,15 +45,9 @@ def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: b
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides access requests."),
     )
-    if actor.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You filed this request: another member of the security team must decide it.")
-        )
-    if access_request.status != Status.SUBMITTED:
-        raise ValidationError(
-            _("This request is %(status)s: only a submitted request can be decided.")
-            % {"status": access_request.get_status_display()}
-        )
+    # Someone who decided already is refused after the blockers (request_approve), or by the
+    # database's one-decision constraint.
+    policy.may_decide_as(actor, access_request).enforce()
 
 
 @transaction.atomic
@@ -70,8 +65,7 @@ def request_approve(
     blockers = approval_blockers(access_request)
     if blockers:
         raise ValidationError(blockers)
-    if access_request.approvals.filter(approver=approver).exists():
-        raise ValidationError(_("You already approved this request; one person counts once."))
+    policy.decided_already(approver, access_request).enforce()
     try:
         with transaction.atomic():
             Approval.objects.create(
@@ -117,6 +111,9 @@ def request_reject(
         raise ValidationError({"comment": _("Say why the request is rejected.")})
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
     _check_decider(access_request, approver, mfa_verified=mfa_verified)
+    # One who approved a request waiting for a second approver cannot now reject it: one
+    # person, one decision (the database refuses a second row; this says why, without a 500).
+    policy.decided_already(approver, access_request).enforce()
     Approval.objects.create(
         access_request=access_request,
         approver=approver,
@@ -146,15 +143,11 @@ def request_revoke(
     if not reason.strip():
         raise ValidationError({"comment": _("Say why the access is revoked.")})
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    if access_request.status not in REVOCABLE:
-        raise ValidationError(_("Only approved access can be revoked."))
+    policy.may_revoke(actor, access_request).enforce()
     from fulfilment.revocation import grant_revoke
 
     grant_revoke(access_request, actor=actor, reason=reason.strip())
     return access_request
-
-
-EXTENDABLE = frozenset({Status.APPROVED, Status.PR_OPEN, Status.ACTIVE, Status.EXPIRING})
 
 
 @transaction.atomic
@@ -167,10 +160,7 @@ def request_extension_ask(
     extended at most PORTAL_MAX_EXTENSIONS times; beyond that a new request is reviewed in full.
     """
     access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    if access_request.requester_id != actor.pk:
-        raise PermissionDenied(_("Only the requester can ask to extend a grant."))
-    if access_request.status not in EXTENDABLE:
-        raise ValidationError(_("Only approved or active access can be extended."))
+    policy.may_extend(actor, access_request).enforce()
     if access_request.extensions_granted >= settings.PORTAL_MAX_EXTENSIONS:
         raise ValidationError(
             _("This grant was extended %(n)s times already: file a new request.")
@@ -230,17 +220,13 @@ def request_extension_decide(
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides extensions."),
     )
-    if approver.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You asked for this extension: another member of the security team must decide it.")
-        )
-    if access_request.extension_until is None:
-        raise ValidationError(_("No extension is waiting for a decision."))
+    policy.may_decide_extension_as(approver, access_request).enforce()
+    assert access_request.extension_until is not None  # noqa: S101  the policy refused otherwise
     if not approve and not comment.strip():
         raise ValidationError({"comment": _("Say why the extension is refused.")})
     if approve:
-        if extension_approvals(access_request).filter(approver=approver).exists():
-            raise ValidationError(_("You already approved this extension; one person counts once."))
+        # Only an approval counts toward the quorum: one who approved may still refuse.
+        policy.approved_extension_already(approver, access_request).enforce()
         try:
             with transaction.atomic():
                 ExtensionApproval.objects.create(
@@ -323,10 +309,7 @@ def request_merge_acknowledge(
         mfa_verified=mfa_verified,
         refusal=_("Only the security team reviews merged changes."),
     )
-    if actor.pk == access_request.requester_id:
-        raise PermissionDenied(
-            _("You filed this request: another member of the security team must review its merge.")
-        )
+    policy.may_acknowledge_merge(actor, access_request).enforce()
     if not comment.strip():
         raise ValidationError({"comment": _("Say what you reviewed in the merged change.")})
     unreviewed = (

@@ -190,13 +190,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REVOKED: frozenset(),
 }
 PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
-LIFECYCLE = Lifecycle(
-    field="status",
-    table=TRANSITIONS,
-    groups={"pending": PENDING_STATES},
-    labels=choice_labels(Status.choices),
-    subject=_("A request"),
-)
 # The request's documents: only the request page shows them, and the change preview alone can
 # hold a file per account. List pages defer them (a list loads 25 to 100 requests at a time).
 DOCUMENT_FIELDS = ("preview", "generator_input", "inline_policy", "lint_findings")
@@ -221,6 +214,20 @@ REVOCABLE = frozenset(
         Status.FAILED,
         Status.MERGE_MISMATCH,
     }
+)
+# A grant that still runs: what its requester may ask to extend.
+EXTENDABLE = frozenset({Status.APPROVED, Status.PR_OPEN, Status.ACTIVE, Status.EXPIRING})
+LIFECYCLE = Lifecycle(
+    field="status",
+    table=TRANSITIONS,
+    groups={
+        "pending": PENDING_STATES,
+        "live": frozenset(LIVE_STATES),
+        "revocable": REVOCABLE,
+        "extendable": EXTENDABLE,
+    },
+    labels=choice_labels(Status.choices),
+    subject=_("A request"),
 )
 
 

@@ -20,7 +20,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
+from approvals import policy
 from approvals.models import REVOCABLE, AccessRequest, Strategy
 from approvals.requests import grant_for
 from approvals.workflow import transition
@@ -385,16 +385,12 @@ def request_revoke_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> 
     latest = PullRequest.objects.filter(
         access_request=access_request, purpose=PullRequest.Purpose.REVOKE
     ).first()
-    if (
-        access_request.status != Status.REVOKED
-        or latest is None
-        or latest.state
-        not in (
-            PullRequest.State.FAILED,
-            PullRequest.State.CLOSED,
-        )
-    ):
-        raise ValidationError(_("Only a failed or closed revocation can be retried."))
+    ended = latest is not None and latest.state in (
+        PullRequest.State.FAILED,
+        PullRequest.State.CLOSED,
+    )
+    policy.may_retry_revoke(actor, access_request, revocation_ended=ended).enforce()
+    assert latest is not None  # noqa: S101  the policy refused otherwise
     audit_record(
         actor=actor,
         action="request.revoke_retry",

@@ -108,6 +108,44 @@ def test_quorum_of_two_distinct_people_for_an_iam_user(
     assert Approval.objects.filter(access_request=r).count() == 2
 
 
+def test_the_request_page_offers_no_second_decision_to_one_who_approved(
+    client, reviewed_vendor, engineer, security, security2, account
+):
+    """One person counts once, so the page (like the admin and the dashboard) offers the
+    approve and reject buttons only to a security member who has not decided yet."""
+    r = submitted(reviewed_vendor, engineer, strategy="iam_user")
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    url = reverse("approvals:request_detail", args=[r.pk])
+    approve = reverse("approvals:request_approve", args=[r.pk])
+    force_login_with_mfa(client, security)
+    assert approve not in client.get(url).content.decode()
+    force_login_with_mfa(client, security2)
+    assert approve in client.get(url).content.decode()
+
+
+def test_one_who_approved_cannot_then_reject(
+    client, reviewed_vendor, engineer, security, security2, account
+):
+    """A request needing two approvers, approved by one: that person rejecting it is refused
+    with a reason (a form error on the page, not a 500), and the request stays submitted."""
+    r = submitted(reviewed_vendor, engineer, strategy="iam_user")
+    AccessRequest.objects.filter(pk=r.pk).update(required_approvals=2)
+    decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
+    with pytest.raises(ValidationError, match="already"):
+        decisions.request_reject(
+            request_id=r.pk, approver=security, mfa_verified=True, comment="changed my mind"
+        )
+    force_login_with_mfa(client, security)
+    response = client.post(
+        reverse("approvals:request_reject", args=[r.pk]), {"comment": "changed my mind"}
+    )
+    assert response.status_code < 500
+    assert AccessRequest.objects.get(pk=r.pk).status == "submitted"
+    assert list(Approval.objects.filter(access_request=r).values_list("decision", flat=True)) == [
+        "approve"
+    ]
+
+
 def test_vendor_without_a_current_review_cannot_be_approved(engineer, security, account):
     vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
     r = submitted(vendor, engineer)

@@ -23,6 +23,7 @@ from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, has_role
 from approvals import decisions
 from approvals.models import AccessRequest, Approval
+from approvals.policy import may_decide
 from approvals.requests import approval_blockers
 from audit.models import AuditEvent
 from audit.services import audit_events_for
@@ -517,8 +518,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
                         "timeline": audit_events_for(access_request),
                         "vendor_review_state": ReviewState.LABELS[state],
                         "blockers": approval_blockers(access_request, review_state=state),
-                        "can_decide": has_role(request.user, Role.SECURITY)
-                        and access_request.status == AccessRequest.Status.SUBMITTED,
+                        # The request page's rule (not one's own request, not twice):
+                        # approvals.decisions checks it again on the POST.
+                        "can_decide": may_decide(request.user, access_request).allowed,
                         "mfa_verified": session_mfa_verified(request),
                     }
                 )

@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
-from approvals import decisions
+from approvals import decisions, policy
 from approvals import requests as services
 from approvals.forms import AccessRequestForm
-from approvals.models import PENDING_STATES, REVOCABLE, STRATEGY_FIELDS, AccessRequest, Strategy
+from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
 from audit.services import audit_events_for
 from fulfilment.services import request_pull_requests
 from keys.selectors import access_keys_for_request, access_keys_state
@@ -183,23 +183,22 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for row in pull_requests.values()
                 if row is not None and row.commands and row.state == row.State.MERGED
             ],
-            "can_decide": has_role(request.user, Role.SECURITY)
-            and access_request.status == AccessRequest.Status.SUBMITTED
-            and not is_requester,
-            "can_revoke": has_role(request.user, Role.SECURITY)
-            and access_request.status in REVOCABLE,
+            # The policy's answers, which the services check again: the page offers only
+            # what they would accept, bar the second factor (a warning says so).
+            "can_decide": policy.may_decide(request.user, access_request).allowed,
+            "can_revoke": policy.may_revoke(request.user, access_request).allowed,
             "mfa_verified": session_mfa_verified(request),
-            "can_extend": is_requester
-            and access_request.status in decisions.EXTENDABLE
+            # One ask at a time on the page (asking again would start a new round).
+            "can_extend": policy.may_extend(request.user, access_request).allowed
             and access_request.extension_until is None,
             # Not for one who approved this ask already: they count once.
-            "can_decide_extension": has_role(request.user, Role.SECURITY)
-            and not is_requester
-            and access_request.extension_until is not None
-            and all(a.approver_id != request.user.pk for a in extension_approvals),
+            "can_decide_extension": policy.may_decide_extension(
+                request.user, access_request, extension_approvals
+            ).allowed,
             "extension_approvals": extension_approvals,
-            "can_acknowledge_merge": has_role(request.user, Role.SECURITY)
-            and not is_requester
+            "can_acknowledge_merge": policy.may_acknowledge_merge(
+                request.user, access_request
+            ).allowed
             and (
                 access_request.status == AccessRequest.Status.MERGE_MISMATCH
                 or any(row is not None and row.awaits_head_review for row in pull_requests.values())
