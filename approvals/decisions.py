@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.effects import enqueue_on_commit, notify_on_commit
+from accessportal.effects import notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals import policy
 from approvals.models import AccessRequest, Approval, ExtensionApproval
@@ -86,11 +86,8 @@ def request_approve(
             actor=approver,
             action="request.approve",
             detail={"approvals": count, "required": access_request.required_approvals},
+            comment=comment,
         )
-        _notify(access_request, "approved", approver, comment)
-
-        # After commit: the worker sees the approved row, and a rollback enqueues nothing.
-        enqueue_on_commit("fulfilment.tasks.provision_access_task", access_request.pk)
     else:
         audit_record(
             actor=approver,
@@ -127,8 +124,8 @@ def request_reject(
         actor=approver,
         action="request.reject",
         detail={"comment": comment.strip()},
+        comment=comment.strip(),
     )
-    _notify(access_request, "rejected", approver, comment.strip())
     return access_request
 
 
@@ -347,8 +344,8 @@ def request_merge_acknowledge(
             actor=actor,
             action="request.merge_acknowledge",
             detail=detail,
+            comment=comment.strip(),
         )
-        _notify(access_request, "active", actor, comment.strip())
     else:
         audit_record(
             actor=actor, action="pullrequest.merge_reviewed", obj=access_request, after=detail

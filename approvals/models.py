@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accessportal.lifecycle import Lifecycle, choice_labels
+from accessportal.lifecycle import ANY, Announce, Effect, Enqueue, Lifecycle, choice_labels
 from inventory.models import AwsAccount
 
 
@@ -217,9 +217,42 @@ REVOCABLE = frozenset(
 )
 # A grant that still runs: what its requester may ask to extend.
 EXTENDABLE = frozenset({Status.APPROVED, Status.PR_OPEN, Status.ACTIVE, Status.EXPIRING})
+
+
+def _has_access_keys(access_request: AccessRequest) -> bool:
+    return access_request.strategy == Strategy.IAM_USER
+
+
+PROVISION = Enqueue("fulfilment.tasks.provision_access_task")
+# What follows each move, after the commit: the work queued and who is told. Moves not named
+# here only change the status (and are audited by approvals.workflow).
+EFFECTS: dict[tuple[str, str], tuple[Effect, ...]] = {
+    (Status.DRAFT, Status.SUBMITTED): (Announce("submitted"),),
+    (ANY, Status.WITHDRAWN): (Announce("withdrawn"),),
+    # The worker sees the approved row; a rollback enqueues nothing.
+    (Status.SUBMITTED, Status.APPROVED): (Announce("approved"), PROVISION),
+    (Status.FAILED, Status.APPROVED): (PROVISION,),
+    (Status.SUBMITTED, Status.REJECTED): (Announce("rejected"),),
+    (Status.APPROVED, Status.PROVISIONING): (Announce("provisioning"),),
+    (Status.PROVISIONING, Status.PR_OPEN): (Announce("pr_open"),),
+    (Status.PROVISIONING, Status.FAILED): (Announce("failed", by_actor=False),),
+    (Status.PR_OPEN, Status.FAILED): (Announce("failed", by_actor=False),),
+    (Status.PR_OPEN, Status.ACTIVE): (Announce("active"),),
+    (Status.PR_OPEN, Status.MERGE_MISMATCH): (Announce("merge_mismatch", by_actor=False),),
+    (Status.MERGE_MISMATCH, Status.ACTIVE): (Announce("active"),),
+    (Status.ACTIVE, Status.EXPIRING): (Announce("expiring"),),
+    # The revocation pull request is queued; an IAM user's keys stop working at once (they
+    # are deleted when that pull request merges).
+    (ANY, Status.REVOKED): (
+        Announce("revoked"),
+        Enqueue("fulfilment.tasks.revoke_access_task"),
+        Enqueue("keys.tasks.access_keys_deactivate_task", when=_has_access_keys),
+    ),
+}
 LIFECYCLE = Lifecycle(
     field="status",
     table=TRANSITIONS,
+    effects=EFFECTS,
     groups={
         "pending": PENDING_STATES,
         "live": frozenset(LIVE_STATES),

@@ -19,7 +19,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.effects import notify_on_commit
 from approvals import iam
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
 from approvals.workflow import snapshot, transition
@@ -326,7 +325,6 @@ def request_submit(*, request_id: int, actor: Any) -> AccessRequest:
             "required_approvals",
         ]
     )
-    _notify(access_request, "submitted", actor)
     transition(
         access_request,
         to=Status.SUBMITTED,
@@ -353,7 +351,6 @@ def request_withdraw(*, request_id: int, actor: Any) -> AccessRequest:
             _("Only a pending request can be withdrawn; ask security to revoke an approved one.")
         )
     transition(access_request, to=Status.WITHDRAWN, actor=actor, action="request.withdraw")
-    _notify(access_request, "withdrawn", actor)
     return access_request
 
 
@@ -391,10 +388,6 @@ def request_duplicate(*, request_id: int, actor: Any) -> AccessRequest:
         after={**snapshot(copy), "duplicated_from": source.pk},
     )
     return copy
-
-
-def _notify(access_request: AccessRequest, event: str, actor: Any) -> None:
-    notify_on_commit(access_request_id=access_request.pk, event=event, actor_id=actor.pk)
 
 
 def approval_blockers(

@@ -17,8 +17,11 @@ def transition(
     action: str,
     extra_fields: tuple[str, ...] = (),
     detail: dict[str, Any] | None = None,
+    comment: str = "",
 ) -> None:
-    """Moves a locked request to `to` if the state machine allows it, and audits the move.
+    """Moves a locked request to `to` if the state machine allows it, audits the move, and
+    schedules the move's effects from the table (`approvals.models.EFFECTS`: tasks, and
+    notices that carry `comment` and name the actor).
 
     The caller holds the row lock (select_for_update) inside its transaction and has already
     set any `extra_fields` that change with the status.
@@ -34,7 +37,13 @@ def transition(
         )
 
     lifecycle.transition(
-        access_request, LIFECYCLE, to=to, extra_fields=extra_fields, on_change=audited
+        access_request,
+        LIFECYCLE,
+        to=to,
+        extra_fields=extra_fields,
+        on_change=audited,
+        actor_id=getattr(actor, "pk", None),
+        comment=comment,
     )
 
 

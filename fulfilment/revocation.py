@@ -64,17 +64,8 @@ def grant_revoke(
         actor=actor,
         action="request.revoke",
         detail={"reason": reason, "source": source},
-    )
-    notify_on_commit(
-        access_request_id=access_request.pk,
-        event="revoked",
-        actor_id=getattr(actor, "pk", None),
         comment=reason,
     )
-    enqueue_on_commit("fulfilment.tasks.revoke_access_task", access_request.pk)
-    if access_request.strategy == Strategy.IAM_USER:
-        # Keys stop working at once; they are deleted when the revocation pull request merges.
-        enqueue_on_commit("keys.tasks.access_keys_deactivate_task", access_request.pk)
 
 
 @transaction.atomic
@@ -139,7 +130,6 @@ def grants_expire(*, today: date | None = None) -> dict[str, int]:
                 action="request.expiring",
                 detail={"expires_on": access_request.expires_on.isoformat()},
             )
-            notify_on_commit(access_request_id=access_request.pk, event="expiring")
             counts["expiring"] += 1
     return counts
 

@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.effects import enqueue_on_commit, notify_on_commit
+from accessportal.effects import enqueue_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Approval
 from approvals.requests import generator_options, grant_for, request_url
@@ -273,7 +273,6 @@ def _start(request_id: int) -> tuple[AccessRequest, PullRequest, Any] | None:
             transition(
                 access_request, to=Status.PROVISIONING, actor=None, action="request.provision"
             )
-            notify_on_commit(access_request_id=access_request.pk, event="provisioning")
         elif access_request.status != Status.PROVISIONING:
             logger.info(
                 "Request #%s is %s: nothing to provision", request_id, access_request.status
@@ -318,7 +317,6 @@ def _fail(request_id: int, row: PullRequest, message: str) -> None:
             action="request.provision_fail",
             detail={"error": message},
         )
-        notify_on_commit(access_request_id=request_id, event="failed")
 
 
 def _finish(request_id: int, row: PullRequest, info: PullRequestInfo) -> PullRequest:
@@ -340,7 +338,6 @@ def _finish(request_id: int, row: PullRequest, info: PullRequestInfo) -> PullReq
                 action="request.pr_open",
                 detail={"pull_request": info.number, "url": info.url, "branch": info.branch},
             )
-            notify_on_commit(access_request_id=request_id, event="pr_open")
         elif access_request.status == Status.REVOKED:
             # Revoked while this attempt was opening the pull request: the revocation task
             # closes it (it may have run before the pull request existed).
@@ -412,7 +409,6 @@ def request_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessR
     if access_request.status != Status.FAILED:
         raise ValidationError(_("Only a failed request can be retried."))
     transition(access_request, to=Status.APPROVED, actor=actor, action="request.provision_retry")
-    enqueue_on_commit("fulfilment.tasks.provision_access_task", access_request.pk)
     return access_request
 
 

@@ -104,15 +104,9 @@ def apply_outcome(
             action="request.merge_mismatch",
             detail=mismatch,
         )
-        notify_on_commit(access_request_id=access_request.pk, event="merge_mismatch")
     elif merged:
         transition(
             access_request, to=Status.ACTIVE, actor=actor, action="request.activate", detail=detail
-        )
-        notify_on_commit(
-            access_request_id=access_request.pk,
-            event="active",
-            actor_id=getattr(actor, "pk", None),
         )
     else:
         transition(
@@ -122,7 +116,6 @@ def apply_outcome(
             action="request.provision_fail",
             detail={**detail, "error": row.last_error},
         )
-        notify_on_commit(access_request_id=access_request.pk, event="failed")
 
 
 def pull_request_apply_state(

@@ -1,13 +1,16 @@
-"""Every lifecycle's table: each allowed move passes, each move it leaves out is refused."""
+"""Every lifecycle's table: each allowed move passes, each move it leaves out is refused, and
+each move's effects run after it, from the table."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from accessportal.lifecycle import Lifecycle, transition
+from accessportal.effects import NOTICES, task_named
+from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, transition
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
@@ -17,6 +20,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
 
 class _Row:
     """Stands in for a model instance: records what `save` was asked to write."""
+
+    pk = 7
 
     def __init__(self, field: str, state: str) -> None:
         setattr(self, field, state)
@@ -39,6 +44,7 @@ def _moves(allowed: bool) -> list[Any]:
 
 @pytest.mark.parametrize(("lc", "src", "dst"), _moves(True))
 def test_allowed_move_saves_and_reports(lc: Lifecycle, src: str, dst: str) -> None:
+    lc = dataclasses.replace(lc, effects={})  # the effects are the next tests' subject
     row = _Row(lc.field, src)
     seen: list[tuple[str, str]] = []
     before = transition(
@@ -67,3 +73,49 @@ def test_groups_and_choices_name_only_known_states(name: str) -> None:
     for group in lc.groups.values():
         assert group <= lc.states()
     assert set(lc.labels) == lc.states()
+
+
+@pytest.mark.parametrize("name", sorted(LIFECYCLES))
+def test_effects_name_only_moves_the_table_allows(name: str) -> None:
+    lc = LIFECYCLES[name]
+    for src, dst in lc.effects:
+        if src == ANY:
+            assert lc.sources(dst), f"{name}: nothing moves to {dst}, its effects never run"
+        else:
+            assert lc.allows(src, dst), f"{name}: effects of {src}->{dst}, a move it refuses"
+
+
+@pytest.mark.parametrize("name", sorted(LIFECYCLES))
+def test_effects_name_real_tasks_and_notices(name: str) -> None:
+    for effects in LIFECYCLES[name].effects.values():
+        for effect in effects:
+            if isinstance(effect, Enqueue):
+                assert callable(task_named(effect.task).delay), effect.task
+            else:
+                assert isinstance(effect, Announce)
+                assert effect.event in NOTICES, effect.event
+
+
+def test_a_move_runs_its_own_effects_then_those_of_any_move_to_its_state() -> None:
+    seen: list[tuple[str, Change]] = []
+
+    def recorder(label: str) -> Any:
+        return lambda change: seen.append((label, change))
+
+    lc = Lifecycle(
+        field="state",
+        table={"a": frozenset({"b", "c"}), "b": frozenset({"c"}), "c": frozenset()},
+        subject="A row",
+        effects={("a", "c"): (recorder("a->c"),), (ANY, "c"): (recorder("*->c"),)},
+    )
+    row = _Row("state", "a")
+    transition(row, lc, to="c", actor_id=3, comment="why")
+    assert [label for label, _ in seen] == ["a->c", "*->c"]
+    assert seen[0][1] == Change(obj=row, before="a", to="c", actor_id=3, comment="why")
+    seen.clear()
+    transition(_Row("state", "b"), lc, to="c")
+    assert [label for label, _ in seen] == ["*->c"]
+    seen.clear()
+    with pytest.raises(ValidationError):
+        transition(_Row("state", "c"), lc, to="b")
+    assert seen == []  # a refused move has no consequences
