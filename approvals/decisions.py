@@ -1,4 +1,7 @@
-"""Security's decisions on access requests: approve (toward a quorum), reject, revoke.
+"""Security's decisions on access requests: approve (toward a quorum), reject, extend.
+
+Ending a grant (`fulfilment.revocation.request_revoke`) and reviewing a merge nobody approved
+(`fulfilment.merge_review`) are fulfilment's: they act on pull requests, a layer above.
 
 Every rule is enforced here, whatever the entry point (the admin, the request page, the
 dashboard or a crafted POST): no self-approval, one person counts once, the quorum set by risk,
@@ -24,8 +27,6 @@ from approvals.models import AccessRequest, Approval, ExtensionApproval
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
 from audit.services import audit_record
-from fulfilment.models import PullRequest
-from fulfilment.models.pullrequests import UNAPPROVED_HEAD
 
 Status = AccessRequest.Status
 
@@ -126,24 +127,6 @@ def request_reject(
         detail={"comment": comment.strip()},
         comment=comment.strip(),
     )
-    return access_request
-
-
-@transaction.atomic
-def request_revoke(
-    *, request_id: int, actor: Any, mfa_verified: bool, reason: str
-) -> AccessRequest:
-    """Security ends an approved grant at any time (fulfilment removes it from AWS)."""
-    require_verified_security(
-        actor, mfa_verified=mfa_verified, refusal=_("Only the security team revokes access.")
-    )
-    if not reason.strip():
-        raise ValidationError({"comment": _("Say why the access is revoked.")})
-    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    policy.may_revoke(actor, access_request).enforce()
-    from fulfilment.revocation import grant_revoke
-
-    grant_revoke(access_request, actor=actor, reason=reason.strip())
     return access_request
 
 
@@ -284,70 +267,4 @@ def request_extension_decide(
     )
     if approve and access_request.status == Status.EXPIRING:
         transition(access_request, to=Status.ACTIVE, actor=approver, action="request.renew")
-    return access_request
-
-
-@transaction.atomic
-def request_merge_acknowledge(
-    *, request_id: int, actor: Any, mfa_verified: bool, comment: str
-) -> AccessRequest:
-    """Security has reviewed a pull request merged with a head nobody approved, and says so.
-
-    The forge merged something other than the portal's approved commit. For a grant the
-    request is MERGE_MISMATCH and becomes ACTIVE (the alternative is to revoke it); otherwise
-    (a revocation, or a grant merged after the request was revoked) the row is marked
-    reviewed, once security has repaired the repository if needed. Either way a
-    security member who is not the requester, with a second factor, says in the comment what
-    they checked, and the pull request leaves the dashboard's attention list.
-    """
-    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    require_verified_security(
-        actor,
-        mfa_verified=mfa_verified,
-        refusal=_("Only the security team reviews merged changes."),
-    )
-    policy.may_acknowledge_merge(actor, access_request).enforce()
-    if not comment.strip():
-        raise ValidationError({"comment": _("Say what you reviewed in the merged change.")})
-    unreviewed = (
-        PullRequest.objects.select_for_update()
-        .filter(
-            access_request=access_request,
-            state=PullRequest.State.MERGED,
-            head_reviewed_at__isnull=True,
-        )
-        .filter(UNAPPROVED_HEAD)
-        .order_by("-pk")
-    )
-    if access_request.status == Status.MERGE_MISMATCH:
-        row = unreviewed.filter(purpose=PullRequest.Purpose.GRANT).first()
-    else:
-        # A revocation, or a grant merged after its request was revoked: the row only.
-        row = unreviewed.first()
-        if row is None:
-            raise ValidationError(_("No merge of this request waits for a review."))
-    detail = {
-        "comment": comment.strip(),
-        "pull_request": row.number if row else None,
-        "purpose": row.purpose if row else PullRequest.Purpose.GRANT,
-        "approved_sha": row.approved_sha if row else "",
-        "merged_head_sha": row.merged_head_sha if row else "",
-    }
-    if row is not None:
-        row.head_reviewed_at = timezone.now()
-        row.head_reviewed_by = actor
-        row.save(update_fields=["head_reviewed_at", "head_reviewed_by", "updated_at"])
-    if access_request.status == Status.MERGE_MISMATCH:
-        transition(
-            access_request,
-            to=Status.ACTIVE,
-            actor=actor,
-            action="request.merge_acknowledge",
-            detail=detail,
-            comment=comment.strip(),
-        )
-    else:
-        audit_record(
-            actor=actor, action="pullrequest.merge_reviewed", obj=access_request, after=detail
-        )
     return access_request

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -66,6 +67,22 @@ def grant_revoke(
         detail={"reason": reason, "source": source},
         comment=reason,
     )
+
+
+@transaction.atomic
+def request_revoke(
+    *, request_id: int, actor: Any, mfa_verified: bool, reason: str
+) -> AccessRequest:
+    """Security ends an approved grant at any time (fulfilment removes it from AWS)."""
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team revokes access.")
+    )
+    if not reason.strip():
+        raise ValidationError({"comment": _("Say why the access is revoked.")})
+    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    policy.may_revoke(actor, access_request).enforce()
+    grant_revoke(access_request, actor=actor, reason=reason.strip())
+    return access_request
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ make one transition between them.
   the forge merged is the commit that was approved (`PullRequest.approved_sha`). Any other
   head (someone pushed to the branch, or the forge did not say) makes the request
   MERGE_MISMATCH instead: audited, on security's dashboard, not active until security
-  acknowledges it (`approvals.decisions.request_merge_acknowledge`) or revokes it;
+  acknowledges it (`fulfilment.merge_review.request_merge_acknowledge`) or revokes it;
 * closed without merging: the row becomes closed with a note and the request goes back to
   security as FAILED (the request page shows the note and the Retry button); a revocation
   pull request keeps its note and security is told (Retry revocation).

@@ -80,7 +80,7 @@ class PullRequest(models.Model):
     # approved commit it merged); compared with `approved_sha`.
     merged_head_sha = models.CharField(max_length=64, blank=True)
     # Security looked at a merge of an unapproved head (`merged_unapproved_head`) and said so;
-    # until then it is on the dashboard (approvals.decisions.request_merge_acknowledge).
+    # until then it is on the dashboard (fulfilment.merge_review.request_merge_acknowledge).
     head_reviewed_at = models.DateTimeField(null=True, blank=True)
     head_reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

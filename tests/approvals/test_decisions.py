@@ -17,6 +17,7 @@ from approvals import requests as services
 from approvals.models import AccessRequest, Approval
 from audit.models import AuditEvent
 from audit.services import audit_verify
+from fulfilment import revocation
 from inventory.models import AwsAccount
 from tests.factories import force_login_with_mfa
 from tests.vendors.helpers import complete_review, vendor_data
@@ -184,9 +185,9 @@ def test_reject_needs_a_comment(reviewed_vendor, engineer, security, account):
 def test_revoke_after_approval(reviewed_vendor, engineer, security, account):
     r = submitted(reviewed_vendor, engineer)
     with pytest.raises(ValidationError, match="Only approved access"):
-        decisions.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="x")
+        revocation.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="x")
     decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
-    decisions.request_revoke(
+    revocation.request_revoke(
         request_id=r.pk, actor=security, mfa_verified=True, reason="Contract ended."
     )
     assert AccessRequest.objects.get(pk=r.pk).status == "revoked"

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
+from fulfilment import revocation
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
@@ -127,10 +128,9 @@ def test_a_revocation_pull_request_gets_the_status(
     grant = opened(r, django_capture_on_commit_callbacks)
     github.merge(grant.number)
     assert pull_requests_sync() == 1
-    from approvals import decisions
 
     with django_capture_on_commit_callbacks(execute=True):
-        decisions.request_revoke(
+        revocation.request_revoke(
             request_id=r.pk, actor=security, mfa_verified=True, reason="Contract ended."
         )
     assert status(r) == "revoked"

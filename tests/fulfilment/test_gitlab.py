@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from approvals import decisions
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
+from fulfilment import revocation
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest, WebhookDelivery
 from fulfilment.sync import pull_requests_sync
@@ -172,7 +172,7 @@ def test_polling_picks_up_a_merge_and_then_the_revocation(gitlab, mr_open, secur
     row.refresh_from_db()
     assert row.state == "merged"
 
-    decisions.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="Done.")
+    revocation.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="Done.")
     revoke_access_task.delay(r.pk)
     revoke = PullRequest.objects.get(access_request=r, purpose="revoke")
     assert gitlab.merge_requests[2].source_branch == revoke.branch
@@ -184,7 +184,7 @@ def test_polling_picks_up_a_merge_and_then_the_revocation(gitlab, mr_open, secur
 
 def test_revoking_while_open_closes_the_merge_request(gitlab, mr_open, security):
     r, _row = mr_open
-    decisions.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="No.")
+    revocation.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="No.")
     revoke_access_task.delay(r.pk)
     assert gitlab.merge_requests[1].state == "closed"
     assert len(gitlab.merge_requests) == 1

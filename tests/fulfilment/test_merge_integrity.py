@@ -20,9 +20,9 @@ from dulwich.objects import Blob, Commit
 from dulwich.repo import Repo
 
 from accessportal.roles import Role
-from approvals import decisions
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
+from fulfilment import merge_review, revocation
 from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
@@ -235,20 +235,20 @@ def test_security_acknowledges_a_reviewed_merge_with_mfa_and_a_comment(
     reviewer = make_user("sol", Role.SECURITY)
 
     with pytest.raises(PermissionDenied, match="Only the security team"):
-        decisions.request_merge_acknowledge(
+        merge_review.request_merge_acknowledge(
             request_id=r.pk, actor=engineer, mfa_verified=True, comment="Fine."
         )
     with pytest.raises(PermissionDenied, match="second factor"):
-        decisions.request_merge_acknowledge(
+        merge_review.request_merge_acknowledge(
             request_id=r.pk, actor=reviewer, mfa_verified=False, comment="Fine."
         )
     with pytest.raises(ValidationError, match="what you reviewed"):
-        decisions.request_merge_acknowledge(
+        merge_review.request_merge_acknowledge(
             request_id=r.pk, actor=reviewer, mfa_verified=True, comment=" "
         )
     assert status(r) == "merge_mismatch"
 
-    decisions.request_merge_acknowledge(
+    merge_review.request_merge_acknowledge(
         request_id=r.pk,
         actor=reviewer,
         mfa_verified=True,
@@ -260,7 +260,7 @@ def test_security_acknowledges_a_reviewed_merge_with_mfa_and_a_comment(
     assert event.actor_id == reviewer.pk
     assert "typo" in (event.after or {})["comment"]
     with pytest.raises(ValidationError, match="waits for a review"):
-        decisions.request_merge_acknowledge(
+        merge_review.request_merge_acknowledge(
             request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Again."
         )
 
@@ -274,22 +274,22 @@ def test_the_requester_cannot_acknowledge_and_security_can_revoke_instead(
     github.merge(row.number)
     pull_requests_sync()
     with pytest.raises(PermissionDenied, match="You filed this request"):
-        decisions.request_merge_acknowledge(
+        merge_review.request_merge_acknowledge(
             request_id=r.pk, actor=requester, mfa_verified=True, comment="Mine, fine."
         )
 
-    decisions.request_revoke(
+    revocation.request_revoke(
         request_id=r.pk, actor=security, mfa_verified=True, reason="Unapproved change merged."
     )
     revoke_access_task.delay(r.pk)
 
     assert status(r) == "revoked"
-    revocation = PullRequest.objects.get(access_request=r, purpose="revoke")
-    assert revocation.state == "open"
+    removal = PullRequest.objects.get(access_request=r, purpose="revoke")
+    assert removal.state == "open"
     # Revoking removes what was approved, not the extra commit: still listed until reviewed.
     reviewer = make_user("sol", Role.SECURITY)
     assert f"#{r.pk} " in attention(client, reviewer)
-    decisions.request_merge_acknowledge(
+    merge_review.request_merge_acknowledge(
         request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Extra commit reverted."
     )
     assert f"#{r.pk} " not in attention(client, reviewer)
@@ -311,12 +311,12 @@ def test_a_revocation_merged_with_another_head_waits_for_securitys_review(
     github.merge(number(row))
     pull_requests_sync()
     assert status(r) == "active"
-    decisions.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="Ended.")
+    revocation.request_revoke(request_id=r.pk, actor=security, mfa_verified=True, reason="Ended.")
     revoke_access_task.delay(r.pk)
-    revocation = PullRequest.objects.get(access_request=r, purpose="revoke")
-    assert revocation.approved_sha
-    backdoor = github.commit_files({BACKDOOR: BACKDOOR_BODY}, branch=revocation.branch)
-    github.merge(number(revocation))
+    removal = PullRequest.objects.get(access_request=r, purpose="revoke")
+    assert removal.approved_sha
+    backdoor = github.commit_files({BACKDOOR: BACKDOOR_BODY}, branch=removal.branch)
+    github.merge(number(removal))
 
     assert pull_requests_sync() == 1
 
@@ -329,18 +329,18 @@ def test_a_revocation_merged_with_another_head_waits_for_securitys_review(
     assert 'data-testid="revocation-merged-head"' in page
     assert reverse("approvals:request_merge_acknowledge", args=[r.pk]) in page
 
-    decisions.request_merge_acknowledge(
+    merge_review.request_merge_acknowledge(
         request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Reverted the extra file."
     )
 
-    revocation.refresh_from_db()
-    assert revocation.head_reviewed_by == reviewer
-    assert revocation.head_reviewed_at is not None
+    removal.refresh_from_db()
+    assert removal.head_reviewed_by == reviewer
+    assert removal.head_reviewed_at is not None
     assert AuditEvent.objects.filter(action="pullrequest.merge_reviewed").count() == 1
     assert f"#{r.pk} " not in attention(client, reviewer)
     assert status(r) == "revoked"
     with pytest.raises(ValidationError, match="waits for a review"):
-        decisions.request_merge_acknowledge(
+        merge_review.request_merge_acknowledge(
             request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Again."
         )
 
@@ -354,7 +354,7 @@ def test_an_acknowledged_grant_leaves_the_attention_list(
     pull_requests_sync()
     reviewer = make_user("sol", Role.SECURITY)
     assert f"#{r.pk} " in attention(client, reviewer)
-    decisions.request_merge_acknowledge(
+    merge_review.request_merge_acknowledge(
         request_id=r.pk, actor=reviewer, mfa_verified=True, comment="Checked."
     )
     assert f"#{r.pk} " not in attention(client, reviewer)

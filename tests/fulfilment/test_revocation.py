@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 from dulwich.repo import Repo
 
-from approvals import decisions
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import revocation
@@ -51,7 +50,7 @@ def active(github, engineer, security, make_user, substrate) -> AccessRequest:
 
 
 def revoke(r: AccessRequest, security) -> None:
-    decisions.request_revoke(
+    revocation.request_revoke(
         request_id=r.pk, actor=security, mfa_verified=True, reason="Contract ended."
     )
 

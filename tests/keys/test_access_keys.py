@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
-from approvals import decisions
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from demo.substrate_repo import create_bare_repository
@@ -485,7 +484,7 @@ def test_revocation_deactivates_at_once_and_the_merge_deletes(
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        decisions.request_revoke(
+        revocation.request_revoke(
             request_id=grant.pk, actor=security, mfa_verified=True, reason="Contract ended"
         )
     row.refresh_from_db()
@@ -624,7 +623,7 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
     with django_capture_on_commit_callbacks(execute=True):
         keys.access_keys_hygiene()
         keys.access_keys_sweep()
-        decisions.request_revoke(
+        revocation.request_revoke(
             request_id=grant.pk, actor=security, mfa_verified=True, reason="done"
         )
     force_login_with_mfa(client, security)

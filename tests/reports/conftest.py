@@ -19,6 +19,7 @@ from approvals import decisions
 from approvals import requests as request_services
 from approvals.models import AccessRequest, Approval
 from approvals.workflow import transition
+from fulfilment import revocation
 from fulfilment.models import PullRequest
 from inventory.models import AwsAccount
 from tests.vendors.helpers import complete_review, vendor_data
@@ -214,7 +215,7 @@ def history(org: Org) -> Org:
         data={"tier_override": "critical", "tier_override_reason": "Deploys to production."},
         mfa_verified=True,
     )
-    decisions.request_revoke(
+    revocation.request_revoke(
         request_id=org.grant.pk, actor=org.security, mfa_verified=True, reason="No longer used."
     )
     return org

@@ -77,9 +77,9 @@ def test_filters_production_admin_and_expiring(client, org: Org):
 
 
 def test_revoked_access_leaves_the_map(client, org: Org):
-    from approvals import decisions
+    from fulfilment import revocation
 
-    decisions.request_revoke(
+    revocation.request_revoke(
         request_id=org.grant.pk, actor=org.security, mfa_verified=True, reason="Done."
     )
     client.force_login(org.engineer)

@@ -34,6 +34,7 @@ from approvals import decisions
 from approvals import requests as request_services
 from approvals.forms import AccessRequestForm
 from approvals.models import AccessRequest
+from fulfilment import revocation
 from tests.factories import force_login_with_mfa, staging_account
 from tests.vendors.helpers import PDF, complete_review
 from vendors import forms as vendor_forms
@@ -378,7 +379,7 @@ def _requests(
     )
     revoke = ledger.tag("revoke reason (POST field)")
     with capture() as callbacks:
-        decisions.request_revoke(
+        revocation.request_revoke(
             request_id=granted.pk, actor=security, mfa_verified=True, reason=payload(revoke)
         )
     notice_callbacks_only(callbacks)

@@ -21,6 +21,7 @@ from approvals import requests as services
 from approvals.forms import AccessRequestForm
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
 from audit.services import audit_events_for
+from fulfilment import merge_review, revocation
 from fulfilment.services import request_pull_requests
 from keys.selectors import access_keys_for_request, access_keys_state
 from keys.services import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_delivery_held
@@ -300,7 +301,7 @@ def request_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return _decide(
         request,
         pk,
-        lambda i, c, m: decisions.request_revoke(
+        lambda i, c, m: revocation.request_revoke(
             request_id=i, actor=request.user, mfa_verified=m, reason=c
         ),
         _("Access revoked."),
@@ -348,7 +349,7 @@ def request_merge_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     return _decide(
         request,
         pk,
-        lambda i, c, m: decisions.request_merge_acknowledge(
+        lambda i, c, m: merge_review.request_merge_acknowledge(
             request_id=i, actor=request.user, mfa_verified=m, comment=c
         ),
         _("Merge reviewed: the access is active."),
