@@ -25,6 +25,7 @@ def on_starting(server: object) -> None:
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
         sys.exit(2)
+    # Only now: the checks read models and settings, which need django.setup() above.
     from accessportal.preflight import cache_problem, preflight_problems
 
     problems = preflight_problems()

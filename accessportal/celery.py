@@ -16,6 +16,8 @@ app.autodiscover_tasks()
 @worker_init.connect
 def _check_configuration_before_work(**_: object) -> None:
     """Refuse to start a worker that cannot reach its database or broker, with a clear message."""
+    # Here, not at the top: this module is imported before Django is set up (the project's
+    # __init__), and the checks read Django's settings and database.
     from accessportal.preflight import preflight_problems
 
     problems = preflight_problems()

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from accessportal.roles import can_write
+
 
 class ContentSecurityPolicyMiddleware:
     """Adds the Content-Security-Policy and Permissions-Policy headers to every response.
@@ -44,11 +46,13 @@ class AuditorsReadOnlyAdminMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method not in self.SAFE_METHODS and self._is_admin_write(request):
-            from accessportal.roles import can_write
-
-            if request.user.is_authenticated and not can_write(request.user):
-                raise PermissionDenied
+        if (
+            request.method not in self.SAFE_METHODS
+            and self._is_admin_write(request)
+            and request.user.is_authenticated
+            and not can_write(request.user)
+        ):
+            raise PermissionDenied
         return self.get_response(request)
 
     @staticmethod

@@ -57,6 +57,8 @@ def broker_problem() -> str | None:
             except OSError as exc:
                 return f"CELERY_BROKER_URL: cannot create the broker folder {folder}: {exc}"
         return None
+    # Here: accessportal.celery imports this module at worker start, and a web process that
+    # never checks the broker need not build the Celery app.
     from accessportal.celery import app
 
     try:

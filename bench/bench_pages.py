@@ -20,6 +20,8 @@ user and records:
 Pages that another branch has not delivered yet (the access map, the exports) are looked up by
 URL name and reported as "not built" when absent. Prints a table and writes var/bench/pages.json.
 Not a test: nothing here fails on a slow machine; the exit code says only whether it ran.
+The portal's modules are imported inside the functions: the script configures and sets up
+Django itself (its own database) before anything that reads settings or models is imported.
 """
 
 from __future__ import annotations
