@@ -24,6 +24,9 @@ from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Str
 from approvals.workflow import snapshot, transition
 from audit.services import audit_record
 from inventory.models import AwsAccount
+from inventory.services import accounts_matching
+from provisioning.substrate import Grant, Options, TargetAccount
+from provisioning.substrate import Strategy as GrantStrategy
 from vendors.models import Vendor
 from vendors.selectors import ReviewState, vendor_review_state
 
@@ -48,8 +51,6 @@ def _selected(values: list[str]) -> list[str]:
 
 def target_accounts(access_request: AccessRequest) -> Any:
     """The active service accounts the request's selection matches."""
-    from inventory.services import accounts_matching
-
     if access_request.strategy not in ACCOUNT_STRATEGIES:
         return AwsAccount.objects.none()
     return accounts_matching(
@@ -413,9 +414,6 @@ def approval_blockers(
 
 def grant_for(access_request: AccessRequest) -> Any:
     """The generator's `Grant` for the request (ValueError when the request cannot be one)."""
-    from provisioning.substrate import Grant, TargetAccount
-    from provisioning.substrate import Strategy as GrantStrategy
-
     accounts = (
         tuple(
             TargetAccount(
@@ -443,8 +441,6 @@ def generator_options() -> Any:
     """The generator's overrides from settings: SUBSTRATE_VERSION, when set, is the
     organization's release, for repositories that do not record one (and wins over the
     repository's, as Options documents)."""
-    from provisioning.substrate import Options
-
     return Options(substrate_version=settings.SUBSTRATE_VERSION or None)
 
 
