@@ -22,19 +22,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.effects import enqueue_on_commit, notify_on_commit
+from accessportal import lifecycle
+from accessportal.effects import enqueue_on_commit
 from accessportal.roles import require_verified_security
 from approvals import policy
 from approvals.models import REVOCABLE, AccessRequest, Strategy
 from approvals.requests import grant_for
 from approvals.workflow import transition
 from audit.services import audit_record
-from fulfilment.models import PullRequest
-from fulfilment.services import ACTIVE_ROWS, status_on_commit
+from fulfilment.models import ACTIVE_ROWS, ENDED_REVOCATION, PR_LIFECYCLE, PullRequest
+from fulfilment.services import status_on_commit
 from provisioning.gitrepo import branch_name
 from provisioning.text import one_line
 from vendors.models import Vendor
@@ -193,10 +194,12 @@ def _close_grant_pull_requests(request_id: int) -> None:
         with transaction.atomic():
             access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
             # The local forge closes its row itself, and a webhook may have come first: the
-            # note (and the audit event) are written once, whoever changed the state.
+            # note (and the audit event) are written once, whoever changed the state. So the
+            # claim matches a row closed already, or one the table lets close (never merged).
+            closed = PullRequest.State.CLOSED
             noted = (
                 PullRequest.objects.filter(pk=row.pk)
-                .exclude(state=PullRequest.State.MERGED)
+                .filter(Q(state=closed) | Q(state__in=PR_LIFECYCLE.sources(closed)))
                 .exclude(last_error=REVOKED_NOTE)
                 .update(
                     state=PullRequest.State.CLOSED,
@@ -233,11 +236,7 @@ def _start(request_id: int, *, retry: bool) -> tuple[AccessRequest, PullRequest]
         if rows.filter(state=PullRequest.State.MERGED).exists():
             return None
         latest = rows.first()
-        if (
-            latest is not None
-            and latest.state in (PullRequest.State.FAILED, PullRequest.State.CLOSED)
-            and not retry
-        ):
+        if latest is not None and latest.state in ENDED_REVOCATION and not retry:
             return None
         branch = branch_name(access_request.pk, access_request.vendor.slug, kind="revoke")
         row = PullRequest.objects.filter(
@@ -265,16 +264,17 @@ def _fail(request_id: int, row: PullRequest, message: str) -> None:
         locked = PullRequest.objects.select_for_update().get(pk=row.pk)
         if locked.state not in ACTIVE_ROWS:
             return
-        locked.state = PullRequest.State.FAILED
         locked.last_error = message
-        locked.save(update_fields=["state", "last_error", "updated_at"])
+        # The table tells security (`revoke_failed`) once this commits.
+        lifecycle.transition(
+            locked, PR_LIFECYCLE, to=PullRequest.State.FAILED, extra_fields=["last_error"]
+        )
         audit_record(
             actor=None,
             action="request.revoke_fail",
             obj=access_request,
             after={"error": message, "branch": row.branch},
         )
-        notify_on_commit(access_request_id=request_id, event="revoke_failed")
 
 
 def _nothing_to_remove(request_id: int, row: PullRequest) -> None:
@@ -285,8 +285,11 @@ def _nothing_to_remove(request_id: int, row: PullRequest) -> None:
     """
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-        done = PullRequest.objects.filter(pk=row.pk, state__in=ACTIVE_ROWS).update(
-            state=PullRequest.State.MERGED, last_error="", updated_at=timezone.now()
+        merged = PullRequest.State.MERGED
+        done = (
+            PullRequest.objects.filter(pk=row.pk, state__in=ACTIVE_ROWS)
+            .filter(state__in=PR_LIFECYCLE.sources(merged))
+            .update(state=merged, last_error="", updated_at=timezone.now())
         )
         if not done:
             return
@@ -307,10 +310,17 @@ def _finish(request_id: int, row: PullRequest, info: Any) -> PullRequest:
             # The local forge's store opens the row itself (without a URL): still news here.
             first_time = locked.state == PullRequest.State.PENDING or not locked.url
             locked.number, locked.url, locked.head_sha = info.number, info.url, info.head_sha
-            locked.state = PullRequest.State.OPEN
             locked.title = info.title or locked.title
             locked.last_error = ""
-            locked.save()
+            fields = ["number", "url", "head_sha", "title", "last_error"]
+            if locked.state == PullRequest.State.OPEN:
+                locked.save(update_fields=[*fields, "updated_at"])
+            else:
+                lifecycle.transition(
+                    locked, PR_LIFECYCLE, to=PullRequest.State.OPEN, extra_fields=fields
+                )
+            # Not an effect of the move: an open row found again (a retried task) has its
+            # head's status posted too.
             status_on_commit(locked)
             if first_time:
                 audit_record(
@@ -392,10 +402,7 @@ def request_revoke_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> 
     latest = PullRequest.objects.filter(
         access_request=access_request, purpose=PullRequest.Purpose.REVOKE
     ).first()
-    ended = latest is not None and latest.state in (
-        PullRequest.State.FAILED,
-        PullRequest.State.CLOSED,
-    )
+    ended = latest is not None and latest.state in ENDED_REVOCATION
     policy.may_retry_revoke(actor, access_request, revocation_ended=ended).enforce()
     assert latest is not None  # noqa: S101  the policy refused otherwise
     audit_record(

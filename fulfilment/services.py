@@ -35,7 +35,7 @@ from approvals.models import AccessRequest, Approval
 from approvals.requests import generator_options, grant_for, request_url
 from approvals.workflow import transition
 from audit.services import audit_record
-from fulfilment.models import PullRequest, PullRequestModelStore
+from fulfilment.models import ACTIVE_ROWS, PullRequest, PullRequestModelStore, forge_state_copy
 from provisioning.forges import (
     CommitState,
     Forge,
@@ -56,7 +56,6 @@ from provisioning.text import one_line
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
 AUTHOR = "Vendor access portal <vendor-access-portal@localhost>"
-ACTIVE_ROWS = (PullRequest.State.PENDING, PullRequest.State.OPEN)
 
 
 class FulfilmentError(Exception):
@@ -324,10 +323,11 @@ def _finish(request_id: int, row: PullRequest, info: PullRequestInfo) -> PullReq
         access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
         row = PullRequest.objects.select_for_update().get(pk=row.pk)
         row.number, row.url, row.head_sha = info.number, info.url, info.head_sha
-        row.state = str(info.state)
         row.title = info.title or row.title
         row.last_error = ""
-        row.save()
+        forge_state_copy(
+            row, info.state, extra_fields=["number", "url", "head_sha", "title", "last_error"]
+        )
         if access_request.status in (Status.PROVISIONING, Status.PR_OPEN):
             status_on_commit(row)
         if access_request.status == Status.PROVISIONING:

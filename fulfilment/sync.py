@@ -29,11 +29,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from accessportal import lifecycle
 from accessportal.effects import enqueue_on_commit, notify_on_commit
 from approvals.models import AccessRequest
 from approvals.workflow import transition
 from audit.services import audit_record
-from fulfilment.models import PullRequest
+from fulfilment.models import PR_LIFECYCLE, PullRequest
 from provisioning.forges import ForgeError, PullRequestState
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ def apply_outcome(
         if merged:
             revocation_merged(access_request)
         else:
+            # Not in the pull request's table: a closed grant is no news to security (its
+            # request fails and says so), a closed revocation is.
             notify_on_commit(access_request_id=access_request.pk, event="revoke_failed")
         return
     if access_request.status == Status.REVOKED and merged:
@@ -145,7 +148,6 @@ def pull_request_apply_state(
         if row.state != PullRequest.State.OPEN:
             return False  # already applied (by the other path, or a duplicate)
         merged = state == PullRequestState.MERGED
-        row.state = PullRequest.State.MERGED if merged else PullRequest.State.CLOSED
         if merged:
             row.merge_sha = merge_sha[:64] or row.merge_sha
             # What the forge merged, as it says: never the head recorded while it was open.
@@ -154,8 +156,11 @@ def pull_request_apply_state(
             row.last_error = (
                 CLOSED_NOTE if row.purpose == PullRequest.Purpose.GRANT else REVOKE_CLOSED_NOTE
             )
-        row.save(
-            update_fields=["state", "merge_sha", "merged_head_sha", "last_error", "updated_at"]
+        lifecycle.transition(
+            row,
+            PR_LIFECYCLE,
+            to=PullRequest.State.MERGED if merged else PullRequest.State.CLOSED,
+            extra_fields=["merge_sha", "merged_head_sha", "last_error"],
         )
         detail = {"pull_request": row.number, "source": source}
         after: dict[str, Any] = {**detail, "pull_request_state": row.state, "branch": row.branch}

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from accessportal.lifecycle import Announce, Effect, Lifecycle, choice_labels
 from provisioning.keys import mask_access_key_id
 
 
@@ -87,6 +88,45 @@ class AccessKey(models.Model):
     @property
     def masked_id(self) -> str:
         return mask_access_key_id(self.access_key_id) if self.access_key_id else "(pending)"
+
+
+KeyStatus = AccessKey.Status
+# The whole lifecycle of a key (`keys.services` moves it; nothing else may set a status that
+# is not listed here). A key is never re-activated: a vendor who needs one gets a new key.
+KEY_TRANSITIONS: dict[str, frozenset[str]] = {
+    # Issued, or failed: a permanent AWS error, too many temporary ones, or superseded (a
+    # re-issue or a revocation) while pending.
+    KeyStatus.PENDING: frozenset({KeyStatus.ACTIVE, KeyStatus.FAILED}),
+    # Deactivated in AWS, or found deleted there (deleted outside the portal), or deleted.
+    KeyStatus.ACTIVE: frozenset({KeyStatus.INACTIVE, KeyStatus.DELETED}),
+    KeyStatus.INACTIVE: frozenset({KeyStatus.DELETED}),
+    # A failed key never reached AWS (or lost its row there): nothing to delete.
+    KeyStatus.FAILED: frozenset(),
+    KeyStatus.DELETED: frozenset(),
+}
+# Keys that mean "a key was issued" (a failed one included: security re-issues it); a new key
+# is issued only by re-issue (which supersedes them) or rotation.
+KEY_ISSUED = frozenset({KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED})
+# Keys that still exist in AWS (deactivated or not): what deletion and last use look at.
+KEY_IN_AWS = frozenset({KeyStatus.ACTIVE, KeyStatus.INACTIVE})
+# The keys a vendor page lists: those that exist in AWS or are on their way.
+KEY_CURRENT = frozenset({KeyStatus.PENDING, *KEY_ISSUED})
+# What follows each move, after the commit. Only `transition` runs these: a pending key
+# superseded by the bulk claim of `keys.services._supersede_pending` fails without a notice
+# (security or the revocation asked for it).
+KEY_EFFECTS: dict[tuple[str, str], tuple[Effect, ...]] = {
+    (KeyStatus.PENDING, KeyStatus.FAILED): (
+        Announce("key_failed", request_id="access_request_id", by_actor=False),
+    ),
+}
+KEY_LIFECYCLE = Lifecycle(
+    field="status",
+    table=KEY_TRANSITIONS,
+    effects=KEY_EFFECTS,
+    groups={"issued": KEY_ISSUED, "in_aws": KEY_IN_AWS, "current": KEY_CURRENT},
+    labels=choice_labels(KeyStatus.choices),
+    subject=_("An access key"),
+)
 
 
 class KeyDelivery(models.Model):

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from approvals.models import DOCUMENT_FIELDS, AccessRequest, Strategy
-from keys.models import AccessKey
+from keys.models import KEY_CURRENT, AccessKey
 
 KeyStatus = AccessKey.Status
-# The keys a vendor page lists: those that exist in AWS or are on their way.
-CURRENT_KEY_STATES = (KeyStatus.PENDING, KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED)
 
 
 def access_keys_for_request(access_request: AccessRequest) -> list[AccessKey]:
@@ -26,7 +24,7 @@ def access_keys_for_request(access_request: AccessRequest) -> list[AccessKey]:
 def access_keys_for_vendor(vendor_id: int) -> Any:
     """The vendor's current keys across its requests, with last use (for the vendor page)."""
     return (
-        AccessKey.objects.filter(access_request__vendor_id=vendor_id, status__in=CURRENT_KEY_STATES)
+        AccessKey.objects.filter(access_request__vendor_id=vendor_id, status__in=KEY_CURRENT)
         .select_related("access_request", "delivery")
         .order_by("-created_at", "-pk")
     )

@@ -45,11 +45,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from accessportal import lifecycle
 from accessportal.effects import enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Strategy
 from audit.services import audit_record
-from keys.models import AccessKey, KeyDelivery
+from keys.models import KEY_IN_AWS, KEY_ISSUED, KEY_LIFECYCLE, AccessKey, KeyDelivery
 from provisioning import aws
 from provisioning.aws import AwsError, aws_error_temporary
 from provisioning.keys import (
@@ -140,7 +141,7 @@ def _blocking_keys(access_request: AccessRequest) -> Any:
     re-issue (which supersedes them) or rotation."""
     return AccessKey.objects.filter(
         access_request=access_request,
-        status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED],
+        status__in=KEY_ISSUED,
         delete_requested_at__isnull=True,
     )
 
@@ -229,14 +230,15 @@ def _release(claim: _Claim, message: str, *, temporary: bool) -> None:
         row.last_error = message[:1000]
         if temporary:
             row.attempts += 1
-        if not temporary or row.attempts >= MAX_ISSUE_ATTEMPTS:
-            if temporary:
-                row.last_error = _("Gave up after repeated AWS errors: %(e)s") % {"e": message}
-            row.status = KeyStatus.FAILED
-        row.save()
-        if row.status == KeyStatus.FAILED:
-            _audit(access_request, "key.issue_fail", error=row.last_error, user_name=row.user_name)
-            notify_on_commit(access_request_id=access_request.pk, event="key_failed")
+        fields = ["claimed_until", "last_error", "attempts"]
+        if temporary and row.attempts < MAX_ISSUE_ATTEMPTS:
+            row.save(update_fields=[*fields, "updated_at"])
+            return
+        if temporary:
+            row.last_error = _("Gave up after repeated AWS errors: %(e)s") % {"e": message}
+        # The table tells security (`key_failed`) once this commits.
+        lifecycle.transition(row, KEY_LIFECYCLE, to=KeyStatus.FAILED, extra_fields=fields)
+        _audit(access_request, "key.issue_fail", error=row.last_error, user_name=row.user_name)
 
 
 def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | None:
@@ -254,11 +256,15 @@ def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | Non
         orphan = row.status != KeyStatus.PENDING
         if not orphan:
             row.access_key_id = new_key.id
-            row.status = KeyStatus.ACTIVE
             row.aws_created_at = now
             row.claimed_until = None
             row.last_error = ""
-            row.save()
+            lifecycle.transition(
+                row,
+                KEY_LIFECYCLE,
+                to=KeyStatus.ACTIVE,
+                extra_fields=["access_key_id", "aws_created_at", "claimed_until", "last_error"],
+            )
             old = row.replaces
             live = access_request.status in LIVE_REQUEST_STATES
             if live:
@@ -268,6 +274,8 @@ def _record_new_key(claim: _Claim, new_key: aws.NewAccessKey) -> AccessKey | Non
                     ciphertext=encrypt_secret(new_key.secret),
                     expires_at=now + timedelta(hours=settings.PORTAL_KEY_LINK_HOURS),
                 )
+                # Not an effect of the move in the table: the link goes only to a live
+                # grant's contact, when no recipient change is held, and names the delivery.
                 if key_delivery_held(access_request.vendor_id):
                     # Proposed while AWS was creating the key: kept, sent once decided.
                     _audit(access_request, "key.link_held", access_key=row.masked_id)
@@ -345,7 +353,7 @@ def access_keys_issue_due() -> int:
         )
         .exclude(
             pk__in=AccessKey.objects.filter(
-                status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED],
+                status__in=KEY_ISSUED,
                 delete_requested_at__isnull=True,
             ).values("access_request_id")
         )
@@ -353,7 +361,7 @@ def access_keys_issue_due() -> int:
         # so that the new key never meets IAM's two-key limit.
         .exclude(
             pk__in=AccessKey.objects.filter(
-                status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE],
+                status__in=KEY_IN_AWS,
                 delete_requested_at__isnull=False,
             ).values("access_request_id")
         )
@@ -621,11 +629,15 @@ def access_key_deactivate(*, key_id: int, reason: str, actor: Any = None) -> boo
         if row.status != KeyStatus.ACTIVE:
             return False
         now = _now()
-        row.status = KeyStatus.DELETED if gone else KeyStatus.INACTIVE
         row.deactivated_at = now
         if gone:
             row.deleted_at = now
-        row.save()
+        lifecycle.transition(
+            row,
+            KEY_LIFECYCLE,
+            to=KeyStatus.DELETED if gone else KeyStatus.INACTIVE,
+            extra_fields=["deactivated_at", "deleted_at"],
+        )
         _wipe(KeyDelivery.objects.filter(access_key=row).first(), reason)
         _audit(
             access_request,
@@ -641,9 +653,7 @@ def access_key_deactivate(*, key_id: int, reason: str, actor: Any = None) -> boo
 def access_key_delete(*, key_id: int, reason: str, actor: Any = None) -> bool:
     """Deletes a key from AWS (already gone is fine), then records it; True when it changed."""
     row = (
-        AccessKey.objects.filter(pk=key_id, status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE])
-        .exclude(access_key_id="")
-        .first()
+        AccessKey.objects.filter(pk=key_id, status__in=KEY_IN_AWS).exclude(access_key_id="").first()
     )
     if row is None:
         return False
@@ -658,9 +668,8 @@ def access_key_delete(*, key_id: int, reason: str, actor: Any = None) -> bool:
         row = AccessKey.objects.select_for_update().get(pk=key_id)
         if row.status == KeyStatus.DELETED:
             return False
-        row.status = KeyStatus.DELETED
         row.deleted_at = _now()
-        row.save()
+        lifecycle.transition(row, KEY_LIFECYCLE, to=KeyStatus.DELETED, extra_fields=["deleted_at"])
         _wipe(KeyDelivery.objects.filter(access_key=row).first(), reason)
         _audit(access_request, "key.delete", actor, access_key=row.masked_id, reason=reason)
     return True
@@ -681,8 +690,16 @@ def _each(key_ids: list[int], action: Any, reason: str) -> tuple[int, list[str]]
 
 def _supersede_pending(access_request: AccessRequest, reason: str) -> None:
     """A pending key of a grant that is going away fails; a worker creating it right now
-    finds its row gone and deletes what it created."""
-    AccessKey.objects.filter(access_request=access_request, status=KeyStatus.PENDING).update(
+    finds its row gone and deletes what it created.
+
+    A compare-and-set on the pending rows (filtered on the table's sources of FAILED too):
+    the table's effects do not run, so security hears no `key_failed` for a key it (or the
+    revocation) superseded."""
+    AccessKey.objects.filter(
+        access_request=access_request,
+        status=KeyStatus.PENDING,
+        status__in=KEY_LIFECYCLE.sources(KeyStatus.FAILED),
+    ).update(
         status=KeyStatus.FAILED,
         delete_requested_at=_now(),
         claimed_until=None,
@@ -721,14 +738,14 @@ def access_keys_delete_for_request(*, request_id: int) -> int:
         _supersede_pending(access_request, _("The access was revoked."))
         AccessKey.objects.filter(
             access_request=access_request,
-            status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE],
+            status__in=KEY_IN_AWS,
             delete_requested_at__isnull=True,
         ).update(delete_requested_at=_now(), updated_at=_now())
         _audit(access_request, "key.delete_requested", reason="revoked")
     key_ids = list(
-        AccessKey.objects.filter(
-            access_request_id=request_id, status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE]
-        ).values_list("pk", flat=True)
+        AccessKey.objects.filter(access_request_id=request_id, status__in=KEY_IN_AWS).values_list(
+            "pk", flat=True
+        )
     )
     done, errors = _each(key_ids, access_key_delete, "revoked")
     if errors:
@@ -757,7 +774,7 @@ def access_key_reissue(*, request_id: int, actor: Any, mfa_verified: bool) -> Ac
     old = list(
         AccessKey.objects.select_for_update().filter(
             access_request=access_request,
-            status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED],
+            status__in=KEY_ISSUED,
             delete_requested_at__isnull=True,
         )
     )
@@ -781,7 +798,7 @@ def access_key_reissue_continue(*, request_id: int) -> AccessKey | None:
     key_ids = list(
         AccessKey.objects.filter(
             access_request_id=request_id,
-            status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE],
+            status__in=KEY_IN_AWS,
             delete_requested_at__isnull=False,
         ).values_list("pk", flat=True)
     )
@@ -852,9 +869,7 @@ def access_keys_sweep() -> dict[str, int]:
         else:
             reason = "link_expired"
         deactivated += _each([key_id], access_key_deactivate, reason)[0]
-    to_delete = AccessKey.objects.filter(
-        status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE], delete_requested_at__isnull=False
-    )
+    to_delete = AccessKey.objects.filter(status__in=KEY_IN_AWS, delete_requested_at__isnull=False)
     deleted = _each(list(to_delete.values_list("pk", flat=True)), access_key_delete, "requested")[0]
     return {"expired": expired, "deactivated": deactivated, "deleted": deleted}
 
@@ -863,9 +878,7 @@ def access_keys_refresh_last_used() -> int:
     """GetAccessKeyLastUsed for every key still in AWS; returns how many were refreshed. A
     key used again after being flagged as unused loses the flag."""
     refreshed = 0
-    rows = AccessKey.objects.filter(status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE]).exclude(
-        access_key_id=""
-    )
+    rows = AccessKey.objects.filter(status__in=KEY_IN_AWS).exclude(access_key_id="")
     for row in list(rows):
         try:
             info = aws.access_key_last_used(row.access_key_id)
@@ -927,7 +940,7 @@ def access_keys_rotate() -> dict[str, int]:
         delete_requested_at__isnull=True,
         aws_created_at__lte=now - timedelta(days=settings.PORTAL_KEY_ROTATE_DAYS),
         access_request__status__in=LIVE_REQUEST_STATES,
-    ).exclude(replacement__status__in=[KeyStatus.ACTIVE, KeyStatus.INACTIVE, KeyStatus.FAILED])
+    ).exclude(replacement__status__in=KEY_ISSUED)
     for row in list(due.distinct()):
         try:
             new = access_key_issue(request_id=row.access_request_id, replaces_id=row.pk)

@@ -10,14 +10,16 @@ branch: a retried or duplicated task finds and reuses it instead of opening a se
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Max, Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accessportal.lifecycle import ANY, Announce, Effect, Lifecycle, choice_labels, transition
 from provisioning.forges import (
     ForgePermanentError,
     ForgeTemporaryError,
@@ -25,6 +27,7 @@ from provisioning.forges import (
     PullRequestState,
 )
 
+logger = logging.getLogger(__name__)
 LOCAL = "local"
 # The database's `PullRequest.merged_unapproved_head` of a merged row (for queries).
 UNAPPROVED_HEAD = Q(number__isnull=False) & (
@@ -119,6 +122,7 @@ class PullRequest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["forge", "branch"],
+                # ACTIVE_ROWS (spelt out: the migration holds the same list).
                 condition=Q(state__in=["pending", "open"]),
                 name="approvals_pullrequest_one_open_per_branch",
             ),
@@ -169,6 +173,69 @@ class PullRequest(models.Model):
         )
 
 
+State = PullRequest.State
+# The moves the portal accepts. Most states are copied from the forge (GitHub, GitLab, or the
+# local forge's own store below): `fulfilment.sync` applies merged and closed, and opening
+# records the forge's answer. A state the forge reports that this table refuses is logged and
+# written anyway (`forge_state_copy`): the forge is where the pull request lives.
+PR_TRANSITIONS: dict[str, frozenset[str]] = {
+    # Opened on the forge; or a revocation with nothing to remove (merged without a number),
+    # or one that cannot go on (failed).
+    State.PENDING: frozenset({State.OPEN, State.MERGED, State.FAILED}),
+    # Merged or closed on the forge (closed by the portal too, when its request is revoked);
+    # a revocation that failed while its pull request was open.
+    State.OPEN: frozenset({State.MERGED, State.CLOSED, State.FAILED}),
+    # Final: a retried revocation opens a new row.
+    State.MERGED: frozenset(),
+    State.CLOSED: frozenset(),
+    State.FAILED: frozenset(),
+}
+# The rows a task works on: at most one per forge and branch (the database's constraint).
+ACTIVE_ROWS = (State.PENDING, State.OPEN)
+# A revocation that has ended without removing the access: security may retry it.
+ENDED_REVOCATION = frozenset({State.FAILED, State.CLOSED})
+# Only `transition` runs these. A revocation's pull request closed without merging is also
+# news to security, but a grant's is not (its request fails instead): `fulfilment.sync`
+# announces that one itself.
+PR_EFFECTS: dict[tuple[str, str], tuple[Effect, ...]] = {
+    # Only a revocation row fails (a grant's failure is its request's).
+    (ANY, State.FAILED): (
+        Announce("revoke_failed", request_id="access_request_id", by_actor=False),
+    ),
+}
+PR_LIFECYCLE = Lifecycle(
+    field="state",
+    table=PR_TRANSITIONS,
+    effects=PR_EFFECTS,
+    groups={"active": frozenset(ACTIVE_ROWS), "ended_revocation": ENDED_REVOCATION},
+    labels=choice_labels(State.choices),
+    subject=_("A pull request"),
+)
+
+
+def forge_state_copy(row: PullRequest, state: str, *, extra_fields: Iterable[str]) -> None:
+    """Saves the locked `row` with the state the forge reports and `extra_fields` (already
+    set). A move the table allows goes through `transition`; the same state only saves the
+    other fields. A move the table refuses (a stale answer about a row merged meanwhile) is
+    logged and written as before: the forge's word is the record, and refusing it here would
+    leave the row disagreeing with the forge."""
+    state = str(state)
+    fields = list(extra_fields)
+    if row.state == state:
+        row.save(update_fields=[*fields, "updated_at"])
+    elif PR_LIFECYCLE.allows(row.state, state):
+        transition(row, PR_LIFECYCLE, to=state, extra_fields=fields)
+    else:
+        logger.warning(
+            "Pull request row #%s is %s; the forge reports %s: recorded as the forge says.",
+            row.pk,
+            row.state,
+            state,
+        )
+        row.state = state
+        row.save(update_fields=["state", *fields, "updated_at"])
+
+
 class PullRequestModelStore:
     """The local forge's `PullRequestStore`: rows of `PullRequest` with forge "local".
 
@@ -200,8 +267,12 @@ class PullRequestModelStore:
                 highest = self._rows().aggregate(n=Max("number"))["n"] or 0
                 row.number = highest + 1
                 row.base, row.title, row.body, row.head_sha = base, title, body, head_sha
-                row.state = PullRequest.State.OPEN
-                row.save()
+                transition(
+                    row,
+                    PR_LIFECYCLE,
+                    to=PullRequest.State.OPEN,
+                    extra_fields=["number", "base", "title", "body", "head_sha"],
+                )
         except IntegrityError:
             raise ForgeTemporaryError("Another pull request took that number; retry.") from None
         return row.as_record()
@@ -213,10 +284,11 @@ class PullRequestModelStore:
         return row.as_record()
 
     def update(self, record: PullRequestRecord) -> None:
-        self._rows().filter(number=record.number).update(
-            state=str(record.state),
-            body=record.body,
-            head_sha=record.head_sha,
-            merge_sha=record.merge_sha,
-            updated_at=timezone.now(),
-        )
+        # The local forge's own write (close, merge, a new body) is the forge's word, recorded
+        # as any forge's answer is: through the table, a refused move logged.
+        with transaction.atomic():
+            row = self._rows().select_for_update().filter(number=record.number).first()
+            if row is None:
+                return
+            row.body, row.head_sha, row.merge_sha = record.body, record.head_sha, record.merge_sha
+            forge_state_copy(row, record.state, extra_fields=["body", "head_sha", "merge_sha"])

@@ -12,9 +12,13 @@ from django.core.exceptions import ValidationError
 from accessportal.effects import NOTICES, task_named
 from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, transition
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
+from fulfilment.models import PR_LIFECYCLE
+from keys.models import KEY_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
     "access_request": REQUEST_LIFECYCLE,
+    "access_key": KEY_LIFECYCLE,
+    "pull_request": PR_LIFECYCLE,
 }
 
 

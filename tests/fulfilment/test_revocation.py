@@ -214,6 +214,24 @@ def test_temporary_errors_are_retried_and_permanent_ones_fail_with_the_reason(
     assert "request.revoke_retry" in actions(r)
 
 
+def test_a_failed_revocation_tells_security_once(
+    github, active, security, settings, django_capture_on_commit_callbacks, mailoutbox
+):
+    r = active
+    revoke(r, security)
+    settings.FORGE_TOKEN = "ghs_WRONGtoken0987654321"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert revocation.request_revocation(request_id=r.pk) is None
+    assert PullRequest.objects.get(access_request=r, purpose="revoke").state == "failed"
+    sent = len(mailoutbox)
+    assert sent >= 1
+    assert all("needs help to be removed" in m.subject for m in mailoutbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        revocation.request_revocation(request_id=r.pk)  # a duplicate: nothing to fail again
+        revocation.request_revocation_give_up(request_id=r.pk, message="again")
+    assert len(mailoutbox) == sent
+
+
 def test_a_closed_revocation_goes_back_to_security(github, active, security):
     r = active
     revoke(r, security)

@@ -503,6 +503,19 @@ def test_revocation_deactivates_at_once_and_the_merge_deletes(
     assert _aws_key_ids() == set()
 
 
+def test_a_pending_key_superseded_by_the_revocation_fails_without_a_notice(
+    grant, django_capture_on_commit_callbacks
+):
+    pending = AccessKey.objects.create(access_request=grant, user_name=USER)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert keys.access_keys_deactivate_for_request(request_id=grant.pk) == 0
+    pending.refresh_from_db()
+    assert pending.status == AccessKey.Status.FAILED
+    assert pending.delete_requested_at is not None
+    assert pending.last_error == "The access was revoked."
+    assert mail.outbox == []  # security revoked it: no "could not get its access key"
+
+
 def test_an_offboarded_vendors_keys_are_deactivated_by_the_sweep(
     grant, iam_user, security, django_capture_on_commit_callbacks
 ):
