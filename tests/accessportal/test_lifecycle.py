@@ -12,9 +12,13 @@ from django.core.exceptions import ValidationError
 from accessportal.effects import NOTICES, task_named
 from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, transition
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
+from vendors.models import RECIPIENT_CHANGE_LIFECYCLE, REVIEW_LIFECYCLE, VENDOR_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
     "access_request": REQUEST_LIFECYCLE,
+    "vendor": VENDOR_LIFECYCLE,
+    "subprocessor_review": REVIEW_LIFECYCLE,
+    "key_recipient_change": RECIPIENT_CHANGE_LIFECYCLE,
 }
 
 
