@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from accessportal.effects import NOTICES, task_named
 from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, transition
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
+from reports.models import EXPORT_LIFECYCLE
 from vendors.models import RECIPIENT_CHANGE_LIFECYCLE, REVIEW_LIFECYCLE, VENDOR_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
@@ -19,6 +20,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "vendor": VENDOR_LIFECYCLE,
     "subprocessor_review": REVIEW_LIFECYCLE,
     "key_recipient_change": RECIPIENT_CHANGE_LIFECYCLE,
+    "report_export": EXPORT_LIFECYCLE,
 }
 
 
