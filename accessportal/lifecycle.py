@@ -45,15 +45,18 @@ class Change:
 @dataclass(frozen=True)
 class Enqueue:
     """Queues the Celery task at the dotted path `task` with the row's id after the commit.
-    `when` narrows it to some rows (an IAM user's keys); `kwargs` are passed as they are."""
+    `when` narrows it to some rows (an IAM user's keys); `kwargs` are passed as they are.
+    `object_id` names the attribute the task gets instead ("vendor_id": the work is the
+    vendor's, not the row's)."""
 
     task: str
     when: Callable[[Any], bool] | None = None
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    object_id: str = "pk"
 
     def __call__(self, change: Change) -> None:
         if self.when is None or self.when(change.obj):
-            enqueue_on_commit(self.task, change.obj.pk, **self.kwargs)
+            enqueue_on_commit(self.task, getattr(change.obj, self.object_id), **self.kwargs)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from audit.models import AuditChainHead, AuditEvent, audit_event_hash
 from audit.services import audit_snapshot
 from inventory.models import AwsAccount
 from vendors.models import (
+    REVIEW_LIFECYCLE,
     ChecklistAnswer,
     ChecklistItem,
     SubprocessorReview,
@@ -396,7 +397,7 @@ def _vendor_rows(
         decider = rng.choice(security)
         submitted = created + timedelta(days=rng.randint(1, 10))
         decided = submitted + timedelta(days=rng.randint(1, 10))
-        is_decided = status in {"approved", "conditional", "rejected"}
+        is_decided = status in REVIEW_LIFECYCLE.group("decided")
         next_review_due = (decided + timedelta(days=365)).date() if is_decided else None
         period_end = (decided - timedelta(days=rng.randint(30, 200))).date()
         row = {

@@ -28,11 +28,11 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accessportal.effects import task_named
-from reports.models import ReportExport
+from reports.models import EXPORT_LIFECYCLE, ReportExport
 from reports.pdf import write_pdf
 from reports.subprocessors import ReportParams, report_summary
 
@@ -47,6 +47,12 @@ MAX_ATTEMPTS = 2
 MAX_IN_PROGRESS = 3
 # What the page says of a failure: the details (which may name files or servers) go to the log.
 FAILED_MESSAGE = "The binder could not be prepared (export {id}; the details are in the log)."
+
+
+def _move(exports: QuerySet[ReportExport], to: str, **fields: Any) -> int:
+    """Moves the rows of `exports` that the table lets move to `to` (compare-and-set: the
+    update's condition is the concurrency guard) and returns how many moved."""
+    return exports.filter(status__in=EXPORT_LIFECYCLE.sources(to)).update(status=to, **fields)
 
 
 class TooManyExports(Exception):
@@ -98,8 +104,9 @@ def _enqueue(export_id: str) -> None:
     except Exception:
         # The row is committed: an unreachable broker must end on its page, not in a 500.
         log.exception("Could not queue PDF binder %s", export_id)
-        ReportExport.objects.filter(pk=export_id, status=Status.QUEUED).update(
-            status=Status.FAILED,
+        _move(
+            ReportExport.objects.filter(pk=export_id, status=Status.QUEUED),
+            Status.FAILED,
             error="The task queue could not be reached. Ask again in a moment.",
             finished_at=timezone.now(),
         )
@@ -107,7 +114,7 @@ def _enqueue(export_id: str) -> None:
 
 def exports_in_progress(user: Any) -> Any:
     return ReportExport.objects.filter(
-        requested_by=user, status__in=[Status.QUEUED, Status.RUNNING]
+        requested_by=user, status__in=EXPORT_LIFECYCLE.group("in_progress")
     )
 
 
@@ -120,8 +127,9 @@ def export_run(*, export_id: str) -> None:
     attempt = export.attempt
     running = ReportExport.objects.filter(pk=export_id, status=Status.RUNNING, attempt=attempt)
     if attempt > MAX_ATTEMPTS:
-        running.update(
-            status=Status.FAILED,
+        _move(
+            running,
+            Status.FAILED,
             error="The worker preparing this binder stopped each time. Ask again, or filter "
             "the report (by tier) to make it smaller.",
             finished_at=timezone.now(),
@@ -145,15 +153,17 @@ def export_run(*, export_id: str) -> None:
     except Exception:
         # Whatever went wrong ends on the export's page (and in the log), never half-saved.
         log.exception("PDF binder %s failed", export_id)
-        running.update(
-            status=Status.FAILED,
+        _move(
+            running,
+            Status.FAILED,
             error=FAILED_MESSAGE.format(id=export_id),
             finished_at=timezone.now(),
             updated_at=timezone.now(),
         )
         return
-    finished = running.update(
-        status=Status.DONE,
+    finished = _move(
+        running,
+        Status.DONE,
         progress="",
         file=name,
         pages=pages,
@@ -179,8 +189,12 @@ def _claim(export_id: str) -> ReportExport | None:
         status=Status.RUNNING, updated_at__lt=now - STALLED_AFTER
     )
     with transaction.atomic():
-        claimed = ReportExport.objects.filter(claimable, pk=export_id).update(
-            status=Status.RUNNING, attempt=F("attempt") + 1, progress="Starting", updated_at=now
+        claimed = _move(
+            ReportExport.objects.filter(claimable, pk=export_id),
+            Status.RUNNING,
+            attempt=F("attempt") + 1,
+            progress="Starting",
+            updated_at=now,
         )
         if not claimed:
             return None
@@ -198,18 +212,16 @@ def exports_sweep(*, now: datetime | None = None) -> tuple[int, int]:
     deleted = 0
     for pk in old:
         deleted += ReportExport.objects.filter(pk=pk).delete()[0]
-    failed = ReportExport.objects.filter(
-        status=Status.RUNNING, updated_at__lt=now - STALLED_AFTER
-    ).update(
-        status=Status.FAILED,
+    failed = _move(
+        ReportExport.objects.filter(status=Status.RUNNING, updated_at__lt=now - STALLED_AFTER),
+        Status.FAILED,
         error="The worker preparing this binder stopped. Ask again.",
         finished_at=now,
         updated_at=now,
     )
-    failed += ReportExport.objects.filter(
-        status=Status.QUEUED, created_at__lt=now - UNCLAIMED_AFTER
-    ).update(
-        status=Status.FAILED,
+    failed += _move(
+        ReportExport.objects.filter(status=Status.QUEUED, created_at__lt=now - UNCLAIMED_AFTER),
+        Status.FAILED,
         error="No worker took this binder up within an hour: the reports worker may not be "
         "running. Tell the portal's operators, then ask again.",
         finished_at=now,

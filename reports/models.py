@@ -18,6 +18,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accessportal.lifecycle import Lifecycle, choice_labels
+
 
 class ReportExport(models.Model):
     class Status(models.TextChoices):
@@ -61,11 +63,36 @@ class ReportExport(models.Model):
 
     @property
     def in_progress(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+        return self.status in EXPORT_LIFECYCLE.group("in_progress")
 
     @property
     def filename(self) -> str:
         return f"subprocessors-{timezone.localtime(self.as_of):%Y-%m-%d}.pdf"
+
+
+ExportStatus = ReportExport.Status
+# Every move is a compare-and-set `.update()` in reports/exports.py, filtered on the table's
+# sources of the target: a worker claims a queued export, or takes over a running one whose
+# worker stopped moving (running -> running, a new attempt); the attempt ends done or failed,
+# and the sweep fails what stalled or was never claimed. Nothing follows a move: the worker is
+# queued when the export is created, before any move.
+EXPORT_TRANSITIONS: dict[str, frozenset[str]] = {
+    ExportStatus.QUEUED: frozenset({ExportStatus.RUNNING, ExportStatus.FAILED}),
+    ExportStatus.RUNNING: frozenset({ExportStatus.RUNNING, ExportStatus.DONE, ExportStatus.FAILED}),
+    ExportStatus.DONE: frozenset(),
+    ExportStatus.FAILED: frozenset(),
+}
+EXPORT_LIFECYCLE = Lifecycle(
+    field="status",
+    table=EXPORT_TRANSITIONS,
+    groups={
+        # On the way: what counts against a user's `MAX_IN_PROGRESS`, and what its page polls.
+        "in_progress": frozenset({ExportStatus.QUEUED, ExportStatus.RUNNING}),
+        "finished": frozenset({ExportStatus.DONE, ExportStatus.FAILED}),
+    },
+    labels=choice_labels(ExportStatus.choices),
+    subject=_("A PDF binder"),
+)
 
 
 @receiver(post_delete, sender=ReportExport)

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from accessportal.lifecycle import ANY, Enqueue, Lifecycle, choice_labels
+
 # Safe as a file name, a branch name fragment, an IAM name fragment and a Terraform identifier:
 # lower-case letters, digits and single hyphens, starting with a letter, at most 48 characters.
 SLUG_PATTERN = r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,47}$"
@@ -164,6 +166,20 @@ class Vendor(models.Model):
         return str(Tier(self.effective_tier).label)
 
 
+# A vendor is offboarded once, for good (`vendors.services.vendor_mark_offboarded`, which sets
+# `offboarded_on` with it); its grants are revoked by fulfilment in the same transaction.
+VENDOR_TRANSITIONS: dict[str, frozenset[str]] = {
+    Vendor.Status.ACTIVE: frozenset({Vendor.Status.OFFBOARDED}),
+    Vendor.Status.OFFBOARDED: frozenset(),
+}
+VENDOR_LIFECYCLE = Lifecycle(
+    field="status",
+    table=VENDOR_TRANSITIONS,
+    labels=choice_labels(Vendor.Status.choices),
+    subject=_("A vendor"),
+)
+
+
 # The fields people edit (the form's and the services'); the rest is derived or set by services.
 VENDOR_FIELDS = (
     "name",
@@ -282,6 +298,36 @@ class KeyRecipientChange(models.Model):
 
     def __str__(self) -> str:
         return f"Key recipient of {self.vendor_id} -> {self.email} ({self.status})"
+
+
+# Security decides a pending change once (`vendors.services.key_recipient_change_decide`).
+RECIPIENT_CHANGE_TRANSITIONS: dict[str, frozenset[str]] = {
+    KeyRecipientChange.Status.PENDING: frozenset(
+        {KeyRecipientChange.Status.CONFIRMED, KeyRecipientChange.Status.REJECTED}
+    ),
+    KeyRecipientChange.Status.CONFIRMED: frozenset(),
+    KeyRecipientChange.Status.REJECTED: frozenset(),
+}
+# Either decision releases the key links held while the change waited, to whoever receives
+# keys after it. The task is the vendor's: it locks the links' requests before the audit log,
+# the order every key service keeps (the deciding transaction holds the audit log already).
+RELEASE_HELD_KEYS = Enqueue("keys.tasks.key_deliveries_release_task", object_id="vendor_id")
+RECIPIENT_CHANGE_LIFECYCLE = Lifecycle(
+    field="status",
+    table=RECIPIENT_CHANGE_TRANSITIONS,
+    groups={
+        "decided": frozenset(
+            {KeyRecipientChange.Status.CONFIRMED, KeyRecipientChange.Status.REJECTED}
+        ),
+    },
+    labels=choice_labels(KeyRecipientChange.Status.choices),
+    subject=_("A change of key recipient"),
+    touch=(),  # no auto_now field
+    effects={
+        (ANY, KeyRecipientChange.Status.CONFIRMED): (RELEASE_HELD_KEYS,),
+        (ANY, KeyRecipientChange.Status.REJECTED): (RELEASE_HELD_KEYS,),
+    },
+)
 
 
 class ChecklistItem(models.Model):
@@ -425,7 +471,33 @@ class SubprocessorReview(models.Model):
 
     @property
     def is_decided(self) -> bool:
-        return self.status in {self.Status.APPROVED, self.Status.CONDITIONAL, self.Status.REJECTED}
+        return self.status in REVIEW_LIFECYCLE.group("decided")
+
+
+RStatus = SubprocessorReview.Status
+# Drafted, submitted, decided once by an independent member of security
+# (`vendors.services.review_submit` and `review_decide`); a new review follows a decided one.
+REVIEW_TRANSITIONS: dict[str, frozenset[str]] = {
+    RStatus.DRAFT: frozenset({RStatus.SUBMITTED}),
+    RStatus.SUBMITTED: frozenset({RStatus.APPROVED, RStatus.CONDITIONAL, RStatus.REJECTED}),
+    RStatus.APPROVED: frozenset(),
+    RStatus.CONDITIONAL: frozenset(),
+    RStatus.REJECTED: frozenset(),
+}
+REVIEW_LIFECYCLE = Lifecycle(
+    field="status",
+    table=REVIEW_TRANSITIONS,
+    groups={
+        # In progress: a vendor has at most one at a time.
+        "open": frozenset({RStatus.DRAFT, RStatus.SUBMITTED}),
+        # The reviews that count for the vendor's review state (the latest of them).
+        "approved": frozenset({RStatus.APPROVED, RStatus.CONDITIONAL}),
+        "decided": frozenset({RStatus.APPROVED, RStatus.CONDITIONAL, RStatus.REJECTED}),
+    },
+    labels=choice_labels(RStatus.choices),
+    subject=_("A review"),
+    touch=(),  # no auto_now field
+)
 
 
 class ChecklistAnswer(models.Model):

@@ -22,10 +22,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
-from vendors.models import ChecklistAnswer, KeyRecipientChange, SubprocessorReview, Vendor
+from vendors.models import (
+    REVIEW_LIFECYCLE,
+    ChecklistAnswer,
+    KeyRecipientChange,
+    SubprocessorReview,
+    Vendor,
+)
 from vendors.services import REVIEW_EDIT_ACTIONS
-
-APPROVED_STATES = (SubprocessorReview.Status.APPROVED, SubprocessorReview.Status.CONDITIONAL)
 
 
 class ReviewState:
@@ -59,7 +63,7 @@ def with_review_state(vendors: QuerySet[Vendor]) -> QuerySet[Vendor]:
     """
     today = timezone.localdate()
     latest = SubprocessorReview.objects.filter(
-        vendor=OuterRef("pk"), status__in=APPROVED_STATES
+        vendor=OuterRef("pk"), status__in=REVIEW_LIFECYCLE.group("approved")
     ).order_by("-decided_at", "-pk")
     open_blockers = ChecklistAnswer.objects.filter(
         review=OuterRef("latest_review_id"), blocking=True

@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.effects import enqueue_on_commit, notify_key_recipient_change_on_commit
+from accessportal import lifecycle
+from accessportal.effects import notify_key_recipient_change_on_commit
 from accessportal.roles import (
     Role,
     has_role,
@@ -31,7 +32,10 @@ from audit.services import audit_record, audit_snapshot
 from provisioning.substrate.errors import GrantError
 from provisioning.substrate.names import vendor_slug
 from vendors.models import (
+    RECIPIENT_CHANGE_LIFECYCLE,
+    REVIEW_LIFECYCLE,
     VENDOR_FIELDS,
+    VENDOR_LIFECYCLE,
     AccessLevel,
     ChecklistAnswer,
     ChecklistItem,
@@ -49,7 +53,6 @@ from vendors.models import (
 )
 
 RStatus = SubprocessorReview.Status
-OPEN_REVIEW_STATES = (RStatus.DRAFT, RStatus.SUBMITTED)
 
 # --- Tier rubric ----------------------------------------------------------------------------------
 
@@ -208,18 +211,25 @@ def vendor_mark_offboarded(
         actor, mfa_verified=mfa_verified, refusal=_("Only the security team can offboard a vendor.")
     )
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
-    if vendor.status == Vendor.Status.OFFBOARDED:
-        raise ValidationError(_("The vendor is already offboarded."))
     before = audit_snapshot(vendor)
-    vendor.status = Vendor.Status.OFFBOARDED
     vendor.offboarded_on = on or timezone.localdate()
-    vendor.save(update_fields=["status", "offboarded_on", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="vendor.offboard",
-        obj=vendor,
-        before=before,
-        after=audit_snapshot(vendor),
+
+    def audited(before_status: str, after_status: str) -> None:
+        audit_record(
+            actor=actor,
+            action="vendor.offboard",
+            obj=vendor,
+            before=before,
+            after=audit_snapshot(vendor),
+        )
+
+    lifecycle.transition(
+        vendor,
+        VENDOR_LIFECYCLE,
+        to=Vendor.Status.OFFBOARDED,
+        extra_fields=("offboarded_on",),
+        error=lambda current, to: ValidationError(_("The vendor is already offboarded.")),
+        on_change=audited,
     )
     return vendor
 
@@ -407,7 +417,9 @@ def key_recipient_change_decide(
                 "of the security team must decide it."
             )
         )
-    if change.status != KeyRecipientChange.Status.PENDING:
+    to = KeyRecipientChange.Status.CONFIRMED if confirm else KeyRecipientChange.Status.REJECTED
+    # Checked before the comment and the contact: a second decision is refused as such.
+    if not RECIPIENT_CHANGE_LIFECYCLE.allows(change.status, to):
         raise ValidationError(_("This change was decided already."))
     comment = comment.strip()
     if not confirm and not comment:
@@ -430,24 +442,28 @@ def key_recipient_change_decide(
             before=contact_before,
             after=audit_snapshot(contact),
         )
-    change.status = (
-        KeyRecipientChange.Status.CONFIRMED if confirm else KeyRecipientChange.Status.REJECTED
-    )
     change.decided_by = actor
     change.decided_at = timezone.now()
     change.decision_comment = comment
-    change.save()
-    audit_record(
-        actor=actor,
-        action="vendor.key_recipient_confirm" if confirm else "vendor.key_recipient_reject",
-        obj=change,
-        before=before,
-        after=audit_snapshot(change),
-    )
 
-    # After commit, in the worker: the links' requests are locked there before the audit
-    # log, the order every key service keeps (here the audit log is locked already).
-    enqueue_on_commit("keys.tasks.key_deliveries_release_task", vendor.pk)
+    def audited(before_status: str, after_status: str) -> None:
+        audit_record(
+            actor=actor,
+            action="vendor.key_recipient_confirm" if confirm else "vendor.key_recipient_reject",
+            obj=change,
+            before=before,
+            after=audit_snapshot(change),
+        )
+
+    # The table's effect releases the key links held meanwhile, after the commit, in the
+    # worker (`vendors.models.RELEASE_HELD_KEYS`).
+    lifecycle.transition(
+        change,
+        RECIPIENT_CHANGE_LIFECYCLE,
+        to=to,
+        extra_fields=("decided_by", "decided_at", "decision_comment"),
+        on_change=audited,
+    )
     return change
 
 
@@ -532,7 +548,7 @@ def review_start(*, vendor_id: int, actor: Any) -> SubprocessorReview:
     vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
     if vendor.status != Vendor.Status.ACTIVE:
         raise ValidationError(_("An offboarded vendor is not reviewed."))
-    if vendor.reviews.filter(status__in=OPEN_REVIEW_STATES).exists():
+    if vendor.reviews.filter(status__in=REVIEW_LIFECYCLE.group("open")).exists():
         raise ValidationError(_("A review of this vendor is already in progress."))
     tier = vendor.effective_tier
     review = SubprocessorReview.objects.create(vendor=vendor, created_by=actor, tier_at_review=tier)
@@ -825,12 +841,24 @@ def review_submit(*, review_id: int, actor: Any, mfa_verified: bool = False) -> 
     if problems:
         raise ValidationError(problems)
     before = audit_snapshot(review)
-    review.status = RStatus.SUBMITTED
     review.submitted_by = actor
     review.submitted_at = timezone.now()
-    review.save(update_fields=["status", "submitted_by", "submitted_at"])
-    audit_record(
-        actor=actor, action="review.submit", obj=review, before=before, after=audit_snapshot(review)
+
+    def audited(before_status: str, after_status: str) -> None:
+        audit_record(
+            actor=actor,
+            action="review.submit",
+            obj=review,
+            before=before,
+            after=audit_snapshot(review),
+        )
+
+    lifecycle.transition(
+        review,
+        REVIEW_LIFECYCLE,
+        to=RStatus.SUBMITTED,
+        extra_fields=("submitted_by", "submitted_at"),
+        on_change=audited,
     )
     return review
 
@@ -909,7 +937,7 @@ def review_decide(
                 "security team must decide it."
             )
         )
-    if decision not in (RStatus.APPROVED, RStatus.CONDITIONAL, RStatus.REJECTED):
+    if decision not in REVIEW_LIFECYCLE.group("decided"):
         raise ValidationError({"decision": _("Choose approve, approve with conditions or reject.")})
     if decision == RStatus.REJECTED and not comment.strip():
         raise ValidationError({"comment": _("Say why the review is rejected.")})
@@ -928,7 +956,6 @@ def review_decide(
         )
     before = audit_snapshot(review)
     today = timezone.localdate()
-    review.status = decision
     review.decided_by = actor
     review.decided_at = timezone.now()
     review.decision_comment = comment.strip()
@@ -937,8 +964,27 @@ def review_decide(
         review.next_review_due = add_months(
             today, review_interval_months(review.vendor.effective_tier)
         )
-    review.save()
-    audit_record(
-        actor=actor, action="review.decide", obj=review, before=before, after=audit_snapshot(review)
+
+    def audited(before_status: str, after_status: str) -> None:
+        audit_record(
+            actor=actor,
+            action="review.decide",
+            obj=review,
+            before=before,
+            after=audit_snapshot(review),
+        )
+
+    lifecycle.transition(
+        review,
+        REVIEW_LIFECYCLE,
+        to=decision,
+        extra_fields=(
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+            "conditions",
+            "next_review_due",
+        ),
+        on_change=audited,
     )
     return review

@@ -30,8 +30,8 @@ from reports.subprocessors.as_of import (
 from reports.subprocessors.params import ReportParams
 from reports.subprocessors.rows import CHUNK_SIZE, choice_label, chunks, matches
 from reports.subprocessors.summary import ReportSummary
-from vendors.models import SubprocessorReview, Tier
-from vendors.selectors import APPROVED_STATES, ReviewState
+from vendors.models import REVIEW_LIFECYCLE, SubprocessorReview, Tier
+from vendors.selectors import ReviewState
 
 APPENDIX_A = ("Request", "Time (UTC)", "Actor", "Action", "Status before", "Status after", "Note")
 # Appendix A of the XLSX and PDF: one line per request rather than per event (an organization's
@@ -307,7 +307,9 @@ def exceptions_register(params: ReportParams) -> Iterator[tuple[Any, ...]]:
     time, and the conditions of reviews approved with conditions."""
     latest = (
         SubprocessorReview.objects.filter(
-            vendor=OuterRef("pk"), status__in=APPROVED_STATES, decided_at__lte=params.as_of
+            vendor=OuterRef("pk"),
+            status__in=REVIEW_LIFECYCLE.group("approved"),
+            decided_at__lte=params.as_of,
         )
         .order_by("-decided_at", "-pk")
         .values("pk")[:1]

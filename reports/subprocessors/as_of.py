@@ -21,6 +21,7 @@ from keys.models import AccessKey
 from provisioning.keys import mask_access_key_id
 from reports.subprocessors.params import ReportParams
 from vendors.models import (
+    REVIEW_LIFECYCLE,
     ChecklistAnswer,
     ComplementaryControl,
     EvidenceFile,
@@ -29,7 +30,6 @@ from vendors.models import (
     SubserviceOrganization,
     Vendor,
 )
-from vendors.selectors import APPROVED_STATES
 
 # A grant counts as live (the vendor can reach the accounts) once its pull request is merged.
 LIVE_GRANT_STATES = (AccessRequest.Status.ACTIVE, AccessRequest.Status.EXPIRING)
@@ -166,7 +166,9 @@ def latest_reviews(vendor_ids: list[int], params: ReportParams) -> dict[int, Rev
     username = get_user_model().USERNAME_FIELD
     reviews = (
         SubprocessorReview.objects.filter(
-            vendor_id__in=vendor_ids, status__in=APPROVED_STATES, decided_at__lte=params.as_of
+            vendor_id__in=vendor_ids,
+            status__in=REVIEW_LIFECYCLE.group("approved"),
+            decided_at__lte=params.as_of,
         )
         .order_by("vendor_id", "-decided_at", "-pk")
         .values_list(

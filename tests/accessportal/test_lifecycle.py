@@ -14,11 +14,17 @@ from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, tr
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
 from fulfilment.models import PR_LIFECYCLE
 from keys.models import KEY_LIFECYCLE
+from reports.models import EXPORT_LIFECYCLE
+from vendors.models import RECIPIENT_CHANGE_LIFECYCLE, REVIEW_LIFECYCLE, VENDOR_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
     "access_request": REQUEST_LIFECYCLE,
     "access_key": KEY_LIFECYCLE,
     "pull_request": PR_LIFECYCLE,
+    "vendor": VENDOR_LIFECYCLE,
+    "subprocessor_review": REVIEW_LIFECYCLE,
+    "key_recipient_change": RECIPIENT_CHANGE_LIFECYCLE,
+    "report_export": EXPORT_LIFECYCLE,
 }
 
 
