@@ -7,6 +7,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accessportal.lifecycle import Lifecycle, choice_labels
+
 account_id_validator = RegexValidator(r"^\d{12}$", _("An AWS account id is exactly 12 digits."))
 
 
@@ -105,3 +107,20 @@ class AccountSyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"Account sync {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+
+SyncStatus = AccountSyncRun.Status
+# A run starts running (its row is created when it is queued) and ends once, either way; a
+# run left running by a killed worker is failed by the next one.
+SYNC_RUN_LIFECYCLE = Lifecycle(
+    field="status",
+    table={
+        SyncStatus.RUNNING: frozenset({SyncStatus.SUCCEEDED, SyncStatus.FAILED}),
+        SyncStatus.SUCCEEDED: frozenset(),
+        SyncStatus.FAILED: frozenset(),
+    },
+    groups={"finished": frozenset({SyncStatus.SUCCEEDED, SyncStatus.FAILED})},
+    labels=choice_labels(SyncStatus.choices),
+    subject=_("An account sync"),
+    touch=(),
+)

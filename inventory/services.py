@@ -24,9 +24,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal.effects import enqueue_on_commit
+from accessportal.lifecycle import transition
 from accessportal.roles import require_verified_security
 from audit.services import audit_record
-from inventory.models import AccountSyncRun, AwsAccount
+from inventory.models import SYNC_RUN_LIFECYCLE, AccountSyncRun, AwsAccount, SyncStatus
 from provisioning.aws import (
     LIST_ACCOUNTS_PAGE_SIZE,
     AwsError,
@@ -198,10 +199,11 @@ def _finish_failed(run_pk: int, actor: Actor, message: str) -> AccountSyncRun:
         run = AccountSyncRun.objects.select_for_update().get(pk=run_pk)
         if run.status != AccountSyncRun.Status.RUNNING:
             return run
-        run.status = AccountSyncRun.Status.FAILED
         run.error = message
         run.finished_at = timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
+        transition(
+            run, SYNC_RUN_LIFECYCLE, to=SyncStatus.FAILED, extra_fields=("error", "finished_at")
+        )
         audit_record(
             actor=actor,
             action="account.sync",
@@ -307,7 +309,6 @@ def _apply(
         # Suspended accounts are still in the organization: seen, though not usable.
         AwsAccount.objects.filter(account_id__in=listed | suspended).update(last_seen_at=now)
 
-        run.status = AccountSyncRun.Status.SUCCEEDED
         run.finished_at = timezone.now()
         run.seen = len(classified)
         run.created = len(added)
@@ -316,7 +317,21 @@ def _apply(
         run.skipped_suspended = inventory.skipped_suspended
         run.mismatches = [m.as_dict() for m in mismatches]
         run.error = ""
-        run.save()
+        transition(
+            run,
+            SYNC_RUN_LIFECYCLE,
+            to=SyncStatus.SUCCEEDED,
+            extra_fields=(
+                "finished_at",
+                "seen",
+                "created",
+                "updated",
+                "closed",
+                "skipped_suspended",
+                "mismatches",
+                "error",
+            ),
+        )
         audit_record(
             actor=actor,
             action="account.sync",

@@ -13,6 +13,7 @@ from accessportal.effects import NOTICES, task_named
 from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, transition
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
 from fulfilment.models import PR_LIFECYCLE
+from inventory.models import SYNC_RUN_LIFECYCLE
 from keys.models import KEY_LIFECYCLE
 from reports.models import EXPORT_LIFECYCLE
 from vendors.models import RECIPIENT_CHANGE_LIFECYCLE, REVIEW_LIFECYCLE, VENDOR_LIFECYCLE
@@ -25,6 +26,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "subprocessor_review": REVIEW_LIFECYCLE,
     "key_recipient_change": RECIPIENT_CHANGE_LIFECYCLE,
     "report_export": EXPORT_LIFECYCLE,
+    "account_sync_run": SYNC_RUN_LIFECYCLE,
 }
 
 
