@@ -61,9 +61,10 @@ from provisioning.keys import (
     link_token_hash,
     link_token_matches,
     new_link_token,
+    rotate_ciphertext,
 )
 from provisioning.text import one_line
-from vendors.models import Vendor, VendorContact
+from vendors.models import KeyRecipientChange, Vendor, VendorContact
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,6 @@ def key_contact(vendor_id: int) -> VendorContact | None:
 def key_delivery_held(vendor_id: int) -> bool:
     """Whether a change of who receives the vendor's keys waits for security: no key is
     issued and no link is e-mailed (to the old address or the new) until it is decided."""
-    from vendors.models import KeyRecipientChange
-
     return KeyRecipientChange.objects.filter(
         vendor_id=vendor_id, status=KeyRecipientChange.Status.PENDING
     ).exists()
@@ -458,8 +457,6 @@ def key_deliveries_release(*, vendor_id: int) -> int:
     whose issue was held are issued. Returns how many links were released.
 
     One transaction per link, locking the request first like every other key service."""
-    from keys.tasks import access_key_issue_task
-
     if key_delivery_held(vendor_id) or key_contact(vendor_id) is None:
         return 0
     released = 0
@@ -502,7 +499,7 @@ def key_deliveries_release(*, vendor_id: int) -> int:
         .distinct()
     )
     for request_id in list(waiting):
-        access_key_issue_task.delay(request_id)
+        enqueue_on_commit("keys.tasks.access_key_issue_task", request_id)
     return released
 
 
@@ -814,8 +811,6 @@ def access_key_reissue_continue(*, request_id: int) -> AccessKey | None:
 def key_deliveries_expire() -> int:
     """Wipes the secrets of links unrevealed at expiry; their keys are deactivated by
     `access_keys_sweep`. Returns how many were wiped."""
-    from vendors.models import KeyRecipientChange
-
     wiped = 0
     # A link held for a key recipient change never left: its clock restarts when it does.
     held = Q(sent_at__isnull=True) & Q(
@@ -983,8 +978,6 @@ def access_keys_hygiene() -> dict[str, int]:
 def key_secrets_reencrypt() -> int:
     """Re-encrypts every stored (unrevealed) secret under the current first key of
     PORTAL_KEY_ENCRYPTION_KEYS, so the older keys can be dropped; returns how many."""
-    from provisioning.keys import rotate_ciphertext
-
     done = 0
     live = KeyDelivery.objects.filter(ciphertext__isnull=False)
     for delivery_id in list(live.values_list("pk", flat=True)):

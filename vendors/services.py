@@ -28,9 +28,11 @@ from accessportal.roles import (
     require_owner_or_verified_security,
     require_verified_security,
 )
+from audit.models import AuditEvent
 from audit.services import audit_record, audit_snapshot
 from provisioning.substrate.errors import GrantError
 from provisioning.substrate.names import vendor_slug
+from provisioning.text import unsafe_characters
 from vendors.models import (
     RECIPIENT_CHANGE_LIFECYCLE,
     REVIEW_LIFECYCLE,
@@ -88,8 +90,6 @@ def vendor_name_problem(name: str) -> str | None:
     """Why `name` cannot be a vendor's name, or None. The name reaches commit subjects, pull
     request titles and e-mail subjects, so bidirectional controls (which reorder what readers
     see) and line breaks or other control characters (which split a subject) are refused."""
-    from provisioning.text import unsafe_characters
-
     found = unsafe_characters(name)
     if not found:
         return None
@@ -137,9 +137,6 @@ def _check_slug_generates(slug: str) -> None:
     """The slug never changes and names the vendor's files and IAM resources in every change
     set, so it must pass the change-set generator's stricter rule (at most 40 characters, not
     ending like the names it derives for other vendors) now, not fail at provisioning."""
-    from provisioning.substrate import GrantError
-    from provisioning.substrate.names import vendor_slug
-
     try:
         vendor_slug(slug)
     except GrantError as exc:
@@ -878,8 +875,6 @@ def review_editor_ids(review_id: int) -> set[int]:
 
     Read from the audit log, which records each of those edits with its actor and cannot be
     rewritten, so it also covers reviews edited before this rule existed."""
-    from audit.models import AuditEvent
-
     return set(
         AuditEvent.objects.filter(
             object_type=SubprocessorReview._meta.label_lower,
