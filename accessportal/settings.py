@@ -350,6 +350,19 @@ AWS_ORGANIZATION_READER_ROLE_ARN = cfg.string(
     "AWS_ORGANIZATION_READER_ROLE_ARN", default="", allow_empty=True
 )
 AWS_ADMIN_ROLE_ARN = cfg.string("AWS_ADMIN_ROLE_ARN", default="", allow_empty=True)
+# The read-only role the portal assumes in every account to read IAM back after a grant is
+# merged (Substrate's `Auditor` by default). Substrate lets only principals of its own account
+# assume the member accounts' Auditor roles, so a portal running elsewhere chains through a
+# first hop, AWS_AUDIT_ENTRY_ROLE_ARN (e.g. the Substrate account's Auditor).
+AWS_AUDIT_ROLE_NAME = cfg.string("AWS_AUDIT_ROLE_NAME", default="Auditor")
+AWS_AUDIT_ROLE_PATH = cfg.string("AWS_AUDIT_ROLE_PATH", default="/")
+AWS_AUDIT_ENTRY_ROLE_ARN = cfg.string("AWS_AUDIT_ENTRY_ROLE_ARN", default="", allow_empty=True)
+if not re.fullmatch(r"[\w+=,.@-]{1,64}", AWS_AUDIT_ROLE_NAME, re.ASCII):
+    cfg.errors.append(f"AWS_AUDIT_ROLE_NAME={AWS_AUDIT_ROLE_NAME!r} is not an IAM role name.")
+if not re.fullmatch(r"/(?:[\x21-\x7e]*/)?", AWS_AUDIT_ROLE_PATH, re.ASCII):
+    cfg.errors.append(
+        f"AWS_AUDIT_ROLE_PATH={AWS_AUDIT_ROLE_PATH!r} is not an IAM path (/ at both ends)."
+    )
 SUBSTRATE_REPO_URL = cfg.string("SUBSTRATE_REPO_URL", default=str(VAR_DIR / "substrate.git"))
 SUBSTRATE_DEFAULT_BRANCH = cfg.string("SUBSTRATE_DEFAULT_BRANCH", default="main")
 # The organization's Substrate release (YYYY.MM), for repositories that do not record it in

@@ -96,6 +96,8 @@ def test_sqlite_default_migrates_into_var(fresh_env, tmp_path):
         ("FORGE", "bitbucket", "FORGE='bitbucket' must be one of: local, github, gitlab"),
         ("PORTAL_BASE_URL", "portal.example.com", "PORTAL_BASE_URL='portal.example.com' is not"),
         ("OIDC_SERVER_URL", "https://sso.example.com", "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        ("AWS_AUDIT_ROLE_PATH", "audit", "AWS_AUDIT_ROLE_PATH='audit' is not an IAM path"),
+        ("AWS_AUDIT_ROLE_NAME", "Audit/or", "AWS_AUDIT_ROLE_NAME='Audit/or' is not an IAM role"),
     ],
 )
 def test_malformed_variable_stops_start_up_naming_it(fresh_env, name, value, message):
