@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import boto3
 import botocore.loaders
@@ -24,6 +26,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from django.conf import settings
 
 from provisioning.keys import Secret
+from provisioning.substrate.observed import AccountUnreadable, ObservedRole, ObservedUser
 
 # Standard retry mode backs off on throttling, which AWS Organizations does readily.
 _BOTO_CONFIG = BotoConfig(
@@ -504,4 +507,416 @@ def access_key_last_used(key_id: str, *, role_arn: str | None = None) -> AccessK
         used_at=used_at if isinstance(used_at, datetime) else None,
         service=_none_if_na(raw.get("ServiceName")),
         region=_none_if_na(raw.get("Region")),
+    )
+
+
+# --- Reading IAM back from every account (issue 17: AWS is the source of truth) ----------------
+
+# Accounts read at once. Each one is a few IAM calls in sequence, and IAM throttles per account
+# and per caller: a handful of threads makes a large organization's scan minutes instead of
+# hours without provoking Throttling everywhere.
+AUDIT_MAX_WORKERS = 8
+# Attempts per IAM or STS call (boto3's standard mode, with backoff) before an account is
+# reported as throttled or unreachable. Read at call time, so a test can lower it.
+AUDIT_MAX_ATTEMPTS = 8
+# ListRoles page size for the trust scan (IAM allows up to 1000; it is read at call time too).
+SCAN_PAGE_SIZE = 100
+
+_ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+)
+_THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+
+class _Unreadable(Exception):
+    """Raised inside one account's read and turned into its `AccountUnreadable`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _unreadable(account_id: str, operation: str, exc: Exception) -> _Unreadable:
+    """Classifies a failed call of one account's read. The message names the operation and the
+    AWS error code only: AWS's own message text can echo request details (a signature mismatch
+    quotes the access key id), and this message is shown in the portal."""
+    where = f"{operation} in account {account_id}"
+    if isinstance(exc, ClientError):
+        code = _error_code(exc) or "Error"
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _ACCESS_DENIED_CODES:
+            reason = "access_denied"
+        elif code in _THROTTLING_CODES:
+            reason = "throttled"
+        elif aws_error_temporary(exc):
+            reason = "unreachable"  # a 5xx or ServiceUnavailable: no usable answer
+        else:
+            reason = "error"
+        suffix = f" (HTTP {status})" if status else ""
+        return _Unreadable(reason, f"AWS {where} failed: {code}{suffix}")
+    if aws_error_temporary(exc):
+        return _Unreadable("unreachable", f"AWS {where} got no answer: {type(exc).__name__}")
+    return _Unreadable("error", f"AWS {where} failed: {type(exc).__name__}")
+
+
+def audit_role_arn(account_id: str) -> str:
+    """The audit role (`AWS_AUDIT_ROLE_NAME` under `AWS_AUDIT_ROLE_PATH`) in `account_id`."""
+    path, name = settings.AWS_AUDIT_ROLE_PATH, settings.AWS_AUDIT_ROLE_NAME
+    return f"arn:aws:iam::{account_id}:role{path}{name}"
+
+
+def _audit_config() -> BotoConfig:
+    return _BOTO_CONFIG.merge(
+        BotoConfig(retries={"max_attempts": AUDIT_MAX_ATTEMPTS, "mode": "standard"})
+    )
+
+
+def _assumed(sts: Any, role_arn: str, session_name: str) -> boto3.Session:
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return boto3.Session(
+        botocore_session=_core_session(),
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=settings.AWS_REGION,
+    )
+
+
+class _AuditEntry:
+    """The STS client every account's audit role is assumed through: the portal's own
+    credentials, or the `AWS_AUDIT_ENTRY_ROLE_ARN` hop assumed once for a whole batch.
+
+    boto3 sessions are not thread-safe but clients are, so the session work happens here, in
+    the calling thread, and the worker threads only share this one STS client."""
+
+    def __init__(self) -> None:
+        self.sts = self._sts()
+
+    @staticmethod
+    def _sts() -> Any:
+        endpoint = settings.AWS_ENDPOINT_URL or None
+        base: Any = _session()
+        sts = base.client("sts", endpoint_url=endpoint, config=_audit_config())
+        entry = settings.AWS_AUDIT_ENTRY_ROLE_ARN
+        if not entry:
+            return sts
+        try:
+            hop: Any = _assumed(sts, entry, "vendor-access-portal-audit")
+        except (ClientError, BotoCoreError) as exc:
+            # Every account would fail the same way; the caller reports it for each of them.
+            entry_account = entry.split(":")[4] if entry.count(":") >= 5 else "?"
+            raise _unreadable(entry_account, f"AssumeRole {entry} (entry role)", exc) from exc
+        return hop.client("sts", endpoint_url=endpoint, config=_audit_config())
+
+    def iam(self, account_id: str) -> Any:
+        """An IAM client in `account_id` as its audit role (one AssumeRole per account)."""
+        role_arn = audit_role_arn(account_id)
+        try:
+            session: Any = _assumed(self.sts, role_arn, "vendor-access-portal-audit")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unreadable(account_id, f"AssumeRole {role_arn}", exc) from exc
+        return session.client(
+            "iam", endpoint_url=settings.AWS_ENDPOINT_URL or None, config=_audit_config()
+        )
+
+
+def _entry_or_unreadable(account_id: str) -> _AuditEntry | AccountUnreadable:
+    try:
+        return _AuditEntry()
+    except _Unreadable as exc:
+        return AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+
+
+def _call(account_id: str, operation: str, fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise _unreadable(account_id, operation, exc) from exc
+
+
+def _pages(account_id: str, iam: Any, method: str, operation: str, **kwargs: Any) -> list[Any]:
+    try:
+        return list(iam.get_paginator(method).paginate(**kwargs))
+    except (ClientError, BotoCoreError) as exc:
+        raise _unreadable(account_id, operation, exc) from exc
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    # boto3 decodes IAM's URL-encoded policy documents itself; a string means it did not.
+    if isinstance(raw, str):
+        return dict(json.loads(unquote(raw)))
+    return dict(raw or {})
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    return {str(tag["Key"]): str(tag["Value"]) for tag in raw or []}
+
+
+def _missing(exc: _Unreadable) -> bool:
+    return isinstance(exc.__cause__, ClientError) and _error_code(exc.__cause__) == "NoSuchEntity"
+
+
+def _read_role(account_id: str, iam: Any, name: str) -> ObservedRole:
+    try:
+        role = _call(account_id, f"GetRole {name}", iam.get_role, RoleName=name)["Role"]
+        attached = [
+            str(policy["PolicyArn"])
+            for page in _pages(
+                account_id,
+                iam,
+                "list_attached_role_policies",
+                f"ListAttachedRolePolicies {name}",
+                RoleName=name,
+            )
+            for policy in page.get("AttachedPolicies", [])
+        ]
+        inline: dict[str, dict[str, Any]] = {}
+        for page in _pages(
+            account_id, iam, "list_role_policies", f"ListRolePolicies {name}", RoleName=name
+        ):
+            for policy_name in page.get("PolicyNames", []):
+                answer = _call(
+                    account_id,
+                    f"GetRolePolicy {name} {policy_name}",
+                    iam.get_role_policy,
+                    RoleName=name,
+                    PolicyName=policy_name,
+                )
+                inline[str(policy_name)] = _document(answer.get("PolicyDocument"))
+    except _Unreadable as exc:
+        if _missing(exc):  # absent, or deleted between two of the calls above
+            return ObservedRole(account_id=account_id, name=name, exists=False)
+        raise
+    last_used = role.get("RoleLastUsed") or {}
+    used_at = last_used.get("LastUsedDate")
+    return ObservedRole(
+        account_id=account_id,
+        name=name,
+        exists=True,
+        trust_policy=_document(role.get("AssumeRolePolicyDocument")),
+        attached_policy_arns=frozenset(attached),
+        inline_policies=inline,
+        last_used_at=used_at if isinstance(used_at, datetime) else None,
+        last_used_region=str(last_used.get("Region") or ""),
+        tags=_tags(role.get("Tags")),
+    )
+
+
+def _read_roles(
+    entry: _AuditEntry, account_id: str, role_names: Sequence[str]
+) -> list[ObservedRole | AccountUnreadable]:
+    try:
+        iam = entry.iam(account_id)
+    except _Unreadable as exc:
+        unreadable = AccountUnreadable(
+            account_id=account_id, reason=exc.reason, message=exc.message
+        )
+        return [unreadable for _ in role_names]
+    results: list[ObservedRole | AccountUnreadable] = []
+    for index, name in enumerate(role_names):
+        try:
+            results.append(_read_role(account_id, iam, name))
+        except _Unreadable as exc:
+            unreadable = AccountUnreadable(
+                account_id=account_id, reason=exc.reason, message=exc.message
+            )
+            if exc.reason in ("throttled", "unreachable"):
+                # boto3 has already retried this call; the account's other roles would only
+                # wait out the same backoff, so they share this answer.
+                results.extend(unreadable for _ in role_names[index:])
+                break
+            results.append(unreadable)
+    return results
+
+
+def read_roles(
+    account_id: str, role_names: Sequence[str]
+) -> list[ObservedRole | AccountUnreadable]:
+    """Reads each named role of `account_id` as the account's audit role, assumed once.
+
+    One entry per name, in order: an `ObservedRole` (with `exists=False` when IAM has no such
+    role), or an `AccountUnreadable` when the role could not be read. If the audit role cannot
+    be assumed, or the account throttles or stops answering, every remaining entry is that
+    same `AccountUnreadable`; an AccessDenied on one role leaves the others to be read.
+    """
+    entry = _entry_or_unreadable(account_id)
+    if isinstance(entry, AccountUnreadable):
+        return [entry for _ in role_names]
+    return _read_roles(entry, account_id, role_names)
+
+
+def read_user(account_id: str, user_name: str) -> ObservedUser | AccountUnreadable:
+    """Reads one IAM user of `account_id` (policies and access key ids, never secrets)."""
+    entry = _entry_or_unreadable(account_id)
+    if isinstance(entry, AccountUnreadable):
+        return entry
+    try:
+        iam = entry.iam(account_id)
+        try:
+            user = _call(account_id, f"GetUser {user_name}", iam.get_user, UserName=user_name)
+            inline: dict[str, dict[str, Any]] = {}
+            for page in _pages(
+                account_id,
+                iam,
+                "list_user_policies",
+                f"ListUserPolicies {user_name}",
+                UserName=user_name,
+            ):
+                for policy_name in page.get("PolicyNames", []):
+                    answer = _call(
+                        account_id,
+                        f"GetUserPolicy {user_name} {policy_name}",
+                        iam.get_user_policy,
+                        UserName=user_name,
+                        PolicyName=policy_name,
+                    )
+                    inline[str(policy_name)] = _document(answer.get("PolicyDocument"))
+            attached = [
+                str(policy["PolicyArn"])
+                for page in _pages(
+                    account_id,
+                    iam,
+                    "list_attached_user_policies",
+                    f"ListAttachedUserPolicies {user_name}",
+                    UserName=user_name,
+                )
+                for policy in page.get("AttachedPolicies", [])
+            ]
+            keys = [
+                str(key["AccessKeyId"])
+                for page in _pages(
+                    account_id,
+                    iam,
+                    "list_access_keys",
+                    f"ListAccessKeys {user_name}",
+                    UserName=user_name,
+                )
+                for key in page.get("AccessKeyMetadata", [])
+            ]
+        except _Unreadable as exc:
+            if _missing(exc):
+                return ObservedUser(account_id=account_id, name=user_name, exists=False)
+            raise
+    except _Unreadable as exc:
+        return AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+    return ObservedUser(
+        account_id=account_id,
+        name=user_name,
+        exists=True,
+        inline_policies=inline,
+        attached_policy_arns=frozenset(attached),
+        access_key_ids=frozenset(keys),
+        tags=_tags(user["User"].get("Tags")),
+    )
+
+
+def _scan_account_roles(
+    entry: _AuditEntry, account_id: str
+) -> list[ObservedRole] | AccountUnreadable:
+    try:
+        iam = entry.iam(account_id)
+        pages = _pages(
+            account_id,
+            iam,
+            "list_roles",
+            "ListRoles",
+            PaginationConfig={"PageSize": SCAN_PAGE_SIZE},
+        )
+    except _Unreadable as exc:
+        return AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+    return [
+        ObservedRole(
+            account_id=account_id,
+            name=str(role["RoleName"]),
+            exists=True,
+            trust_policy=_document(role.get("AssumeRolePolicyDocument")),
+        )
+        for page in pages
+        for role in page.get("Roles", [])
+    ]
+
+
+def scan_account_roles(account_id: str) -> list[ObservedRole] | AccountUnreadable:
+    """Every role of `account_id` with its trust policy only (ListRoles, paginated): what the
+    organization-wide scan for outside principals needs. ListRoles returns no tags, no
+    RoleLastUsed and no permissions, so those fields stay empty; a failed page makes the whole
+    account unreadable rather than half-listed."""
+    entry = _entry_or_unreadable(account_id)
+    if isinstance(entry, AccountUnreadable):
+        return entry
+    return _scan_account_roles(entry, account_id)
+
+
+_T = TypeVar("_T")
+
+
+def _each_account(
+    account_ids: Sequence[str],
+    read: Callable[[_AuditEntry, str], _T],
+    unreadable: Callable[[AccountUnreadable], _T],
+    *,
+    max_workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, _T]:
+    total = len(account_ids)
+    try:
+        entry = _AuditEntry()
+    except _Unreadable as exc:
+        # Without the entry hop no account can be read: each is reported, none is guessed.
+        results = {
+            account_id: unreadable(
+                AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+            )
+            for account_id in account_ids
+        }
+        if progress is not None:
+            progress(total, total)
+        return results
+    results = {}
+    workers = max(1, min(max_workers, AUDIT_MAX_WORKERS, total or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aws-audit") as pool:
+        futures = {pool.submit(read, entry, account_id): account_id for account_id in account_ids}
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress(done, total)
+    return {account_id: results[account_id] for account_id in account_ids}
+
+
+def read_accounts(
+    plan: Mapping[str, Sequence[str]],
+    *,
+    max_workers: int = AUDIT_MAX_WORKERS,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[ObservedRole | AccountUnreadable]]:
+    """`read_roles` for each account of `plan` (account id -> role names), several accounts at
+    once (at most `max_workers`, never more than `AUDIT_MAX_WORKERS`). One account's failure
+    is that account's entries only. `progress(done, total)` is called in the calling thread
+    after each account."""
+    names = {account_id: list(role_names) for account_id, role_names in plan.items()}
+    return _each_account(
+        list(names),
+        lambda entry, account_id: _read_roles(entry, account_id, names[account_id]),
+        lambda unreadable: [unreadable for _ in names[unreadable.account_id]],
+        max_workers=max_workers,
+        progress=progress,
+    )
+
+
+def scan_accounts(
+    account_ids: Iterable[str],
+    *,
+    max_workers: int = AUDIT_MAX_WORKERS,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[ObservedRole] | AccountUnreadable]:
+    """`scan_account_roles` for many accounts at once, as `read_accounts` does."""
+    return _each_account(
+        list(dict.fromkeys(account_ids)),
+        _scan_account_roles,
+        lambda unreadable: unreadable,
+        max_workers=max_workers,
+        progress=progress,
     )
