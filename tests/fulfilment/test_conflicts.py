@@ -20,6 +20,7 @@ from approvals import requests as services
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
 from fulfilment.tasks import provision_access_task
@@ -212,7 +213,7 @@ def test_the_local_forge_regenerates_a_conflicting_pull_request(
 
     assert forge.pull_request(number).mergeable is True
     assert len(regenerations(r)) == 1
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     assert status(r) == "active"
     assert PullRequest.objects.filter(access_request=r).count() == 1
 

@@ -20,8 +20,10 @@ from approvals import requests as services
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.tasks import provision_access_task
+from provisioning import forge_settings
 from provisioning.forges import ForgeTemporaryError, GitHubForge
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
@@ -133,7 +135,7 @@ def github(tmp_path: Path, substrate: FixtureRepo, settings, monkeypatch) -> Ite
         settings.SUBSTRATE_DEFAULT_BRANCH = "main"
         # PyGithub's politeness throttles would only slow the tests down.
         monkeypatch.setattr(
-            fulfilment,
+            forge_settings,
             "GitHubForge",
             functools.partial(GitHubForge, seconds_between_requests=0, seconds_between_writes=0),
         )
@@ -362,7 +364,7 @@ def test_local_forge_lists_shows_and_merges_for_security_and_shows_auditors(
     # Without an MFA-verified session the merge is refused.
     client.post(merge_url)
     assert _head(local_repo, "main") == before
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     after = _head(local_repo, "main")
     assert after != before
     assert POLICY_FILE in tree_paths(local_repo, after)

@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
 from fulfilment.tasks import provision_access_task
+from provisioning import forge_settings
 from provisioning.forges import ForgePermanentError, GitHubForge
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo
@@ -64,7 +64,7 @@ def app_github(
         settings.SUBSTRATE_REPO_URL = server.git_url  # no credentials: the app's token pushes
         settings.SUBSTRATE_DEFAULT_BRANCH = "main"
         monkeypatch.setattr(
-            fulfilment,
+            forge_settings,
             "GitHubForge",
             functools.partial(GitHubForge, seconds_between_requests=0, seconds_between_writes=0),
         )

@@ -23,7 +23,7 @@ from accessportal.roles import Role
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import merge_review, revocation
-from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
 from fulfilment.tasks import provision_access_task, revoke_access_task
@@ -109,7 +109,7 @@ def test_the_local_forge_merges_the_approved_commit_not_a_commit_pushed_after_it
     r, row = opened(engineer, security, make_user, substrate)
     backdoor = push_to_bare(local_repo, row.branch, {BACKDOOR: BACKDOOR_BODY})
 
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
 
     with Repo(str(local_repo)) as repo:
         main = repo.refs[b"refs/heads/main"].decode()  # type: ignore[index]

@@ -17,6 +17,7 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import revocation
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import REVOKE_CLOSED_NOTE, pull_requests_sync
 from fulfilment.tasks import grants_expire_task, provision_access_task, revoke_access_task
@@ -312,7 +313,7 @@ def test_local_forge_revocation_is_merged_by_security(
     r = approved(engineer, security, make_user, substrate)
     provision_access_task.delay(r.pk)
     grant = PullRequest.objects.get(access_request=r)
-    fulfilment.local_pull_request_merge(pr_id=grant.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=grant.pk, actor=security, mfa_verified=True)
     assert status(r) == "active"
 
     revoke(r, security)
@@ -324,7 +325,7 @@ def test_local_forge_revocation_is_merged_by_security(
     listing = client.get(reverse("approvals:pullrequests")).content.decode()
     assert row.branch in listing
 
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     row.refresh_from_db()
     assert row.state == "merged"
     assert "request.revocation_merged" in actions(r)

@@ -15,6 +15,7 @@ from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from fulfilment import revocation
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from web.views.requests import _get as get_visible_request
 
@@ -60,7 +61,7 @@ def pullrequest_detail(request: HttpRequest, number: int) -> HttpResponse:
 def pullrequest_merge(request: HttpRequest, number: int) -> HttpResponse:
     row = _local(number)
     try:
-        fulfilment.local_pull_request_merge(
+        fulfilment_sync.local_pull_request_merge(
             pr_id=row.pk, actor=request.user, mfa_verified=session_mfa_verified(request)
         )
     except (ValidationError, PermissionDenied) as error:
