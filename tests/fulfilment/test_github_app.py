@@ -16,10 +16,7 @@ from provisioning import forge_settings
 from provisioning.forges import ForgePermanentError, GitHubForge
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import POLICY_FILE, approved, status, tree_paths
-
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import POLICY_FILE, approved, status, tree_paths
 
 pytestmark = pytest.mark.django_db
 INSTALLATION_TOKEN = "ghs_INSTALLATIONtoken123456"

@@ -13,12 +13,7 @@ from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
 from fulfilment.tasks import provision_access_task
 from tests.factories import force_login_with_mfa
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import approved, status
-
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import approved, status
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,7 @@ from fulfilment.models import PullRequest
 from fulfilment.sync import REVOKE_CLOSED_NOTE, pull_requests_sync
 from fulfilment.tasks import grants_expire_task, provision_access_task, revoke_access_task
 from provisioning.forges import ForgeTemporaryError
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import (
+from tests.fulfilment.helpers import (
     POLICY_FILE,
     TOKEN,
     actions,
@@ -31,10 +30,6 @@ from tests.fulfilment.test_fulfilment import (
     status,
     tree_paths,
 )
-
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
-substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db
 
