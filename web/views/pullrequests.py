@@ -17,7 +17,7 @@ from fulfilment import revocation
 from fulfilment import services as fulfilment
 from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
-from web.views.requests import _get as get_visible_request
+from web.views.shared import request_visible_to
 
 
 def _local(number: int) -> PullRequest:
@@ -124,7 +124,7 @@ def request_commands_done(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required()
 def request_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    access_request = get_visible_request(pk, request.user)
+    access_request = request_visible_to(pk, request.user)
     return JsonResponse(fulfilment.request_progress(access_request))
 
 
