@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import names, policies
+from . import names, policies, strategies
 from .model import AccountType, Dialect, Grant, Strategy, TargetAccount
 
 # The statement `substrate role create` puts in SubstrateManaged whatever the grant asks for
@@ -33,9 +33,6 @@ ADMIN_ROLE_BY_TYPE: dict[AccountType, str] = {
     AccountType.NETWORK: "NetworkAdministrator",
 }
 AUDITOR_ROLE = "Auditor"
-
-# Mirrors strategies._HUB_POLICY_BUDGET: past it the hub may assume the role in any account.
-_HUB_POLICY_BUDGET = 10_000
 
 
 @dataclass(frozen=True)
@@ -175,7 +172,8 @@ def expected_state(
         substrate = names.account_id(substrate_account_id, "substrate_account_id")
         hub_arn = f"arn:aws:iam::{substrate}:role/{grant.hub_role_name}"
         spokes = [f"arn:aws:iam::{a}:role/{grant.role_name}" for a in targets]
-        if policies.minified_length(spokes) > _HUB_POLICY_BUDGET:
+        # The generator's own budget: past it the hub may assume the role in any account.
+        if policies.minified_length(spokes) > strategies._HUB_POLICY_BUDGET:
             spokes = [f"arn:aws:iam::*:role/{grant.role_name}"]
         own = {names.hub_policy_name(grant.vendor): _assume(spokes)}
         items.append(
