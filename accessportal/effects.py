@@ -114,6 +114,13 @@ def enqueue_on_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(functools.partial(_enqueue, task_name, args, kwargs), robust=True)
 
 
+def enqueue_now(task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Queues the task `task_name` at once, for callers that hold no transaction whose commit
+    the task must wait for (a sweep or a poll queueing follow-up work per row); a failure is
+    logged and the caller goes on with the next row."""
+    _enqueue(task_name, args, kwargs)
+
+
 def task_named(task_name: str) -> Any:
     """The Celery task at the dotted path `task_name`, importing its module."""
     module, _, attribute = task_name.rpartition(".")

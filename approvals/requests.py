@@ -25,7 +25,10 @@ from approvals.workflow import snapshot, transition
 from audit.services import audit_record
 from inventory.models import AwsAccount
 from inventory.services import accounts_matching
-from provisioning.substrate import Grant, Options, TargetAccount
+from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
+from provisioning.forge_settings import mirrored_default_branch
+from provisioning.repo_url import RepoUrlError, local_repo_path
+from provisioning.substrate import Grant, Options, SubstrateError, TargetAccount, generate_changeset
 from provisioning.substrate import Strategy as GrantStrategy
 from vendors.models import Vendor
 from vendors.selectors import ReviewState, vendor_review_state
@@ -446,11 +449,6 @@ def generator_options() -> Any:
 
 def compute_preview(access_request: AccessRequest) -> dict[str, Any]:
     """The files and commands the generator would produce now, or why it cannot say."""
-    from fulfilment.services import mirrored_default_branch
-    from provisioning.checkout import RepositoryUnavailable, default_branch_checkout
-    from provisioning.repo_url import RepoUrlError, local_repo_path
-    from provisioning.substrate import SubstrateError, generate_changeset
-
     url = settings.SUBSTRATE_REPO_URL
     try:
         grant = grant_for(access_request)

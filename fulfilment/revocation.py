@@ -35,7 +35,18 @@ from approvals.requests import grant_for
 from approvals.workflow import transition
 from audit.services import audit_record
 from fulfilment.models import ACTIVE_ROWS, ENDED_REVOCATION, PR_LIFECYCLE, PullRequest
-from fulfilment.services import status_on_commit
+from fulfilment.services import (
+    PERMANENT_ERRORS,
+    TEMPORARY_ERRORS,
+    forge_for_settings,
+    gave_up_message,
+    latest_active_row,
+    propose,
+    pull_request_error_record,
+    request_body,
+    status_on_commit,
+)
+from provisioning.forge_settings import safe_message
 from provisioning.gitrepo import branch_name
 from provisioning.text import one_line
 from vendors.models import Vendor
@@ -175,8 +186,6 @@ def revocation_merged(access_request: AccessRequest) -> None:
 
 def _close_grant_pull_requests(request_id: int) -> None:
     """Closes the request's grant pull requests still open on the forge, so none merges."""
-    from fulfilment.services import forge_for_settings
-
     rows = list(
         PullRequest.objects.filter(
             access_request_id=request_id,
@@ -338,15 +347,6 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
     Raises `GitRemoteError` or `ForgeTemporaryError` for the task to retry; returns None when
     there was nothing to do, nothing to remove, or the revocation failed for good.
     """
-    from fulfilment.services import (
-        PERMANENT_ERRORS,
-        TEMPORARY_ERRORS,
-        propose,
-        pull_request_error_record,
-        request_body,
-        safe_message,
-    )
-
     if not AccessRequest.objects.filter(pk=request_id, status=Status.REVOKED).exists():
         return None
     try:
@@ -384,8 +384,6 @@ def request_revocation(*, request_id: int, retry: bool = False) -> PullRequest |
 
 def request_revocation_give_up(*, request_id: int, message: str) -> None:
     """Temporary errors outlasted the task's retries: the revocation row fails with the last."""
-    from fulfilment.services import gave_up_message, latest_active_row
-
     row = latest_active_row(request_id, PullRequest.Purpose.REVOKE)
     if row is not None:
         _fail(request_id, row, gave_up_message(message))

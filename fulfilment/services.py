@@ -14,10 +14,9 @@ from `provisioning`, which scrubs tokens; `safe_message` scrubs again, in case.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,13 @@ from approvals.requests import generator_options, grant_for, request_url
 from approvals.workflow import transition
 from audit.services import audit_record
 from fulfilment.models import ACTIVE_ROWS, PullRequest, PullRequestModelStore, forge_state_copy
+from provisioning import forge_settings
+from provisioning.forge_settings import mirror_for_settings, safe_message
 from provisioning.forges import (
     CommitState,
     Forge,
     ForgeError,
-    ForgePermanentError,
     ForgeTemporaryError,
-    GitHubForge,
-    GitLabForge,
-    LocalForge,
     PullRequestInfo,
     pull_request_body,
 )
@@ -62,78 +59,15 @@ class FulfilmentError(Exception):
     """Provisioning cannot go on and retrying will not help; the message is for the user."""
 
 
-def safe_message(exc: BaseException | str) -> str:
-    """The error's message with any configured secret removed, on one line, capped."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    for secret in (settings.FORGE_TOKEN, _url_password(settings.SUBSTRATE_REPO_URL)):
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:1000]
-
-
-def _url_password(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""
-
-
 def forge_for_settings() -> Forge:
-    """The forge that FORGE and its settings name; ForgePermanentError when misconfigured."""
-    kind = settings.FORGE
-    if kind == PullRequest.Forge.LOCAL:
-        try:
-            path = local_repo_path(settings.SUBSTRATE_REPO_URL)
-        except RepoUrlError as exc:
-            raise ForgePermanentError(str(exc)) from None
-        if path is None:
-            raise ForgePermanentError(
-                "FORGE=local needs SUBSTRATE_REPO_URL to be a local repository path."
-            )
-        template = reverse("approvals:pullrequest_detail", kwargs={"number": 0}).replace(
-            "/0/", "/{number}/"
-        )
-        return LocalForge(path, PullRequestModelStore(), url_template=template)
-    if kind == PullRequest.Forge.GITHUB:
-        if settings.FORGE_GITHUB_APP_ID:
-            return GitHubForge(
-                api_url=settings.FORGE_API_URL,
-                repository=settings.FORGE_REPOSITORY,
-                app_id=settings.FORGE_GITHUB_APP_ID,
-                app_private_key=settings.FORGE_GITHUB_APP_PRIVATE_KEY,
-                app_installation_id=settings.FORGE_GITHUB_APP_INSTALLATION_ID,
-            )
-        if not settings.FORGE_TOKEN:
-            raise ForgePermanentError("FORGE=github needs FORGE_TOKEN or a GitHub App.")
-        return GitHubForge(
-            api_url=settings.FORGE_API_URL,
-            repository=settings.FORGE_REPOSITORY,
-            token=settings.FORGE_TOKEN,
-        )
-    if kind == PullRequest.Forge.GITLAB:
-        if not settings.FORGE_TOKEN:
-            raise ForgePermanentError("FORGE=gitlab needs FORGE_TOKEN.")
-        return GitLabForge(
-            api_url=settings.FORGE_API_URL,
-            project=settings.FORGE_REPOSITORY,
-            token=settings.FORGE_TOKEN,
-        )
-    raise ForgePermanentError(_("The %(forge)s forge is not supported yet.") % {"forge": kind})
-
-
-def _mirror(forge: Forge | None = None) -> Mirror:
-    url = settings.SUBSTRATE_REPO_URL
-    # Credentials written in the URL win; otherwise the forge token authenticates git too
-    # (for a GitHub App, a current installation token).
-    token = None if _url_password(url) else (settings.FORGE_TOKEN or None)
-    git_token = getattr(forge, "git_token", None)  # GitHubForge's: the app's token
-    if token is None and git_token is not None and not _url_password(url):
-        token = git_token() or None
-    # GitLab takes a token over HTTPS with the user name "oauth2"; GitHub with any name.
-    username = "oauth2" if token and settings.FORGE == PullRequest.Forge.GITLAB else None
-    return Mirror(url, Path(settings.VAR_DIR) / "mirrors", token=token, username=username)
+    """The forge that FORGE and its settings name (provisioning builds it); the local forge
+    keeps its pull requests in fulfilment's table and links to the portal's page of each."""
+    template = reverse("approvals:pullrequest_detail", kwargs={"number": 0}).replace(
+        "/0/", "/{number}/"
+    )
+    return forge_settings.forge_for_settings(
+        local_store=PullRequestModelStore(), local_url_template=template
+    )
 
 
 def _generate(mirror: Mirror, grant: Any, base: str, *, revoke: bool = False) -> ChangeSet:
@@ -146,30 +80,6 @@ def _generate(mirror: Mirror, grant: Any, base: str, *, revoke: bool = False) ->
         commit = repo[heads[base].encode()]
         export_tree(repo, commit.tree, Path(folder))  # type: ignore[attr-defined]
         return build(Path(folder), grant, generator_options())
-
-
-@contextlib.contextmanager
-def mirrored_default_branch() -> Iterator[tuple[Path, str]]:
-    """(folder, commit) of the default branch's tree from the cached mirror, fetched now.
-
-    For previews when SUBSTRATE_REPO_URL is remote (a local path is read directly by
-    `provisioning.checkout`). `RepositoryUnavailable` with a token-free reason otherwise.
-    """
-    from provisioning.checkout import RepositoryUnavailable
-
-    base = settings.SUBSTRATE_DEFAULT_BRANCH
-    try:
-        forge = forge_for_settings() if settings.FORGE == PullRequest.Forge.GITHUB else None
-        mirror = _mirror(forge)
-        heads = mirror.sync()
-    except (ForgeError, GitError) as exc:
-        raise RepositoryUnavailable(safe_message(exc)) from None
-    if base not in heads:
-        raise RepositoryUnavailable(_("The repository has no branch %(b)s.") % {"b": base})
-    with mirror.locked() as repo, tempfile.TemporaryDirectory(prefix="substrate-preview-") as f:
-        commit = repo[heads[base].encode()]
-        export_tree(repo, commit.tree, Path(f))  # type: ignore[attr-defined]
-        yield Path(f), heads[base]
 
 
 def stored_commands(changeset: ChangeSet) -> list[dict[str, str]]:
@@ -220,7 +130,7 @@ def propose(
     existing = forge.find_open_pull_request(row.branch)
     if existing is not None:
         return existing
-    mirror = _mirror(forge)
+    mirror = mirror_for_settings(forge)
     changeset = _generate(mirror, grant, row.base, revoke=revoke)
     if changeset.is_empty:
         return None
@@ -412,49 +322,6 @@ def request_retry(*, request_id: int, actor: Any, mfa_verified: bool) -> AccessR
     return access_request
 
 
-@transaction.atomic
-def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> PullRequest:
-    """Security merges a local-forge pull request; its request becomes active."""
-    require_verified_security(
-        actor, mfa_verified=mfa_verified, refusal=_("Only the security team merges pull requests.")
-    )
-    row = PullRequest.objects.select_for_update().get(pk=pr_id, forge=PullRequest.Forge.LOCAL)
-    if row.state != PullRequest.State.OPEN or row.number is None:
-        raise ValidationError(_("Only an open pull request can be merged."))
-    access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
-    forge = forge_for_settings()
-    if not isinstance(forge, LocalForge):  # FORGE changed since this pull request was opened
-        raise ValidationError(_("This pull request is on the local forge, which is not in use."))
-    if not row.approved_sha:
-        raise ValidationError(_("This pull request has no approved commit: regenerate it."))
-    committer = f"{actor.get_username()} <{actor.email or 'security@localhost'}>"
-    try:
-        # What the branch points to now, for the trail: someone may have pushed to it.
-        branch_head = forge.branch_head(row.branch)
-        # Only the approved commit is merged, never the branch's tip.
-        merge_sha = forge.merge(row.number, committer=committer, sha=row.approved_sha)
-    except ForgeError as exc:
-        raise ValidationError(safe_message(exc)) from None
-    PullRequest.objects.filter(pk=row.pk).update(merged_head_sha=row.approved_sha)
-    audit_record(
-        actor=actor,
-        action="pullrequest.merge",
-        obj=access_request,
-        after={
-            "pull_request": row.number,
-            "branch": row.branch,
-            "merge_sha": merge_sha,
-            "head_sha": row.approved_sha,
-            "branch_head": branch_head,
-        },
-    )
-    from fulfilment.sync import apply_outcome
-
-    row.refresh_from_db()
-    apply_outcome(access_request, row, actor=actor, detail={"pull_request": row.number})
-    return row
-
-
 def pull_request_diff(row: PullRequest) -> list[dict[str, Any]]:
     """The file changes of a local pull request: its approved commit against its parent.
 
@@ -621,7 +488,7 @@ def pull_request_regenerate(*, pr_id: int, source: str) -> PullRequest | None:
         return None
     try:
         forge = forge_for_settings()
-        mirror = _mirror(forge)
+        mirror = mirror_for_settings(forge)
         changeset = _generate(mirror, grant_for(access_request), row.base, revoke=revoke)
         if changeset.is_empty:
             raise FulfilmentError(

@@ -26,16 +26,22 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from accessportal import lifecycle
-from accessportal.effects import enqueue_on_commit, notify_on_commit
+from accessportal.effects import enqueue_now, enqueue_on_commit, notify_on_commit
+from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest
 from approvals.workflow import transition
 from audit.services import audit_record
 from fulfilment.models import PR_LIFECYCLE, PullRequest
-from provisioning.forges import ForgeError, PullRequestState
+from fulfilment.revocation import revocation_merged
+from fulfilment.services import forge_for_settings
+from provisioning.forge_settings import safe_message
+from provisioning.forges import ForgeError, LocalForge, PullRequestState
 
 logger = logging.getLogger(__name__)
 Status = AccessRequest.Status
@@ -78,8 +84,6 @@ def apply_outcome(
             actor=actor, action="pullrequest.merge_mismatch", obj=access_request, after=mismatch
         )
     if row.purpose == PullRequest.Purpose.REVOKE:
-        from fulfilment.revocation import revocation_merged
-
         if merged:
             revocation_merged(access_request)
         else:
@@ -185,9 +189,6 @@ def pull_requests_sync() -> int:
 
     A forge error stops this run (logged, without the token); the next run is the retry.
     """
-    from fulfilment.services import forge_for_settings, safe_message
-    from fulfilment.tasks import pull_request_regenerate_task, pull_request_status_task
-
     rows = list(
         PullRequest.objects.filter(
             forge=settings.FORGE, state=PullRequest.State.OPEN, number__isnull=False
@@ -211,7 +212,7 @@ def pull_requests_sync() -> int:
                     applied += 1
             elif info.mergeable is False:
                 logger.info("Pull request #%s conflicts with its base: regenerating", number)
-                pull_request_regenerate_task.delay(pk, "poll")
+                enqueue_now("fulfilment.tasks.pull_request_regenerate_task", pk, "poll")
     except ForgeError as exc:
         logger.warning("Polling pull requests stopped: %s", safe_message(exc))
     # Heads still without the portal's status (its task gave up, or its message was lost):
@@ -222,5 +223,46 @@ def pull_requests_sync() -> int:
         .exclude(status_sha=F("head_sha"))
         .values_list("pk", flat=True)
     ):
-        pull_request_status_task.delay(pk)
+        enqueue_now("fulfilment.tasks.pull_request_status_task", pk)
     return applied
+
+
+@transaction.atomic
+def local_pull_request_merge(*, pr_id: int, actor: Any, mfa_verified: bool) -> PullRequest:
+    """Security merges a local-forge pull request; its request becomes active."""
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team merges pull requests.")
+    )
+    row = PullRequest.objects.select_for_update().get(pk=pr_id, forge=PullRequest.Forge.LOCAL)
+    if row.state != PullRequest.State.OPEN or row.number is None:
+        raise ValidationError(_("Only an open pull request can be merged."))
+    access_request = AccessRequest.objects.select_for_update().get(pk=row.access_request_id)
+    forge = forge_for_settings()
+    if not isinstance(forge, LocalForge):  # FORGE changed since this pull request was opened
+        raise ValidationError(_("This pull request is on the local forge, which is not in use."))
+    if not row.approved_sha:
+        raise ValidationError(_("This pull request has no approved commit: regenerate it."))
+    committer = f"{actor.get_username()} <{actor.email or 'security@localhost'}>"
+    try:
+        # What the branch points to now, for the trail: someone may have pushed to it.
+        branch_head = forge.branch_head(row.branch)
+        # Only the approved commit is merged, never the branch's tip.
+        merge_sha = forge.merge(row.number, committer=committer, sha=row.approved_sha)
+    except ForgeError as exc:
+        raise ValidationError(safe_message(exc)) from None
+    PullRequest.objects.filter(pk=row.pk).update(merged_head_sha=row.approved_sha)
+    audit_record(
+        actor=actor,
+        action="pullrequest.merge",
+        obj=access_request,
+        after={
+            "pull_request": row.number,
+            "branch": row.branch,
+            "merge_sha": merge_sha,
+            "head_sha": row.approved_sha,
+            "branch_head": branch_head,
+        },
+    )
+    row.refresh_from_db()
+    apply_outcome(access_request, row, actor=actor, detail={"pull_request": row.number})
+    return row

@@ -46,7 +46,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from accessportal import lifecycle
-from accessportal.effects import enqueue_on_commit, notify_on_commit
+from accessportal.effects import enqueue_now, enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Strategy
 from audit.services import audit_record
@@ -499,7 +499,7 @@ def key_deliveries_release(*, vendor_id: int) -> int:
         .distinct()
     )
     for request_id in list(waiting):
-        enqueue_on_commit("keys.tasks.access_key_issue_task", request_id)
+        enqueue_now("keys.tasks.access_key_issue_task", request_id)
     return released
 
 

@@ -14,13 +14,9 @@ so a later template edit cannot leak a field by accident.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -39,27 +35,20 @@ from accessportal.effects import (
 from accessportal.roles import Role
 from approvals.models import AccessRequest
 from approvals.requests import request_url
+from provisioning.slack import SlackRefused, webhook_post, webhook_url_allowed
 from provisioning.text import one_line
 from vendors.models import KeyRecipientChange
 
 logger = logging.getLogger(__name__)
 
 SUBJECT_PREFIX = "[Vendor access]"
-SLACK_TIMEOUT_SECONDS = 10
 EMAIL_TIMEOUT_SECONDS = 30
-# Plain http is allowed only to this machine: a local fake in tests and development. A real
-# webhook URL carries its token and must not cross a network in clear.
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",
     SECURITY: "you are on the security team",
 }
-
-
-class SlackDeliveryError(ConnectionError):
-    """Slack could not be reached or answered with a server error; the task retries."""
 
 
 # --- Content ------------------------------------------------------------------------------------
@@ -220,14 +209,6 @@ def notice_email_send(
     return send_notice_mail(notice_subject(access_request, event), text, html, recipients)
 
 
-def slack_webhook_url_allowed(url: str) -> bool:
-    """https anywhere; plain http only to this machine."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return bool(parts.hostname)
-    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
-
-
 def notice_slack_send(
     *, access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
 ) -> bool:
@@ -241,34 +222,23 @@ def notice_slack_send(
     url = settings.PORTAL_SLACK_WEBHOOK_URL
     if not url:
         return False
-    if not slack_webhook_url_allowed(url):
+    if not webhook_url_allowed(url):
         logger.error("PORTAL_SLACK_WEBHOOK_URL is not an https URL: no Slack notice sent.")
         return False
     access_request = _load(access_request_id, event)
     if access_request is None:
         return False
     context = notice_context(access_request, event=event, actor_id=actor_id, comment=comment)
-    body = json.dumps({"text": slack_text(context)}).encode()
-    request = urllib.request.Request(  # noqa: S310 - scheme checked by slack_webhook_url_allowed
-        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-    )
     try:
-        with _OPENER.open(request, timeout=SLACK_TIMEOUT_SECONDS) as response:
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        if exc.code >= 500 or exc.code in (408, 429):
-            raise SlackDeliveryError(f"Slack answered HTTP {exc.code}.") from None
+        webhook_post(url, slack_text(context))
+    except SlackRefused as exc:
         logger.error(
             "Slack refused the %r notice of request #%s: HTTP %s.",
             event,
             access_request.pk,
-            exc.code,
+            exc.status,
         )
         return False
-    except OSError as exc:  # URLError, timeouts, refused connections
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        # `from None`: the chained exception's traceback could show the URL.
-        raise SlackDeliveryError(f"Slack could not be reached ({reason}).") from None
     return True
 
 
@@ -337,13 +307,3 @@ def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
     subject = f"{SUBJECT_PREFIX} Change of who receives access keys for {change.vendor.name}"
     body = re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n"
     return send_notice_mail(subject, body, html, recipients)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Slack webhooks never redirect; following one would send the message elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)

@@ -1,22 +1,21 @@
 """A throw-away checkout of the Substrate repository's default branch, for previews.
 
 Reads the repository named by SUBSTRATE_REPO_URL when it is a local path (bare or not) with
-dulwich, writing the branch's tree into a temporary folder. Remote repositories are fetched
-by the fulfilment worker's cached mirror instead.
+dulwich, writing the branch's tree into a temporary folder with `gitrepo.export_tree`. Remote
+repositories are fetched by the fulfilment worker's cached mirror instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from dulwich.errors import NotGitRepository
 from dulwich.repo import Repo
 
+from provisioning.gitrepo import export_tree
 from provisioning.repo_url import RepoUrlError, local_repo_path
 
 
@@ -45,13 +44,6 @@ def default_branch_checkout(url: str, branch: str) -> Iterator[tuple[Path, str]]
         tree_id = repo[commit_id].tree  # type: ignore[attr-defined]
         with tempfile.TemporaryDirectory(prefix="substrate-preview-") as folder:
             root = Path(folder)
-            for entry in repo.object_store.iter_tree_contents(tree_id):
-                relative = PurePosixPath(entry.path.decode("utf-8", "surrogateescape"))
-                if relative.is_absolute() or ".." in relative.parts or not stat.S_ISREG(entry.mode):
-                    continue  # symlinks, submodules and odd paths have no place in a preview
-                target = root.joinpath(*relative.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(repo[entry.sha].as_raw_string())
-                if entry.mode & 0o111:
-                    os.chmod(target, 0o700)  # executable for the owner only, as git keeps it
+            # Symlinks have no place in a preview: the generator would read through them.
+            export_tree(repo, tree_id, root, symlinks=False)
             yield root, commit_id.decode()

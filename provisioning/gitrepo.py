@@ -369,22 +369,33 @@ def prepare_branch(
 # --- trees and commits ----------------------------------------------------------------------
 
 
-def export_tree(repo: Repo, tree_id: bytes, root: Path) -> None:
-    """Writes the tree's files (and symlinks, as symlinks) under `root`; skips submodules."""
+def export_tree(repo: Repo, tree_id: bytes, root: Path, *, symlinks: bool = True) -> None:
+    """Writes the tree's files under `root`, the one way a git tree becomes a folder here.
+
+    Regular files keep git's executable bit (for the owner only); symlinks are written as
+    symlinks, or skipped when `symlinks` is False (a preview reads files and must not follow a
+    link out of the folder). Submodules, and paths that are absolute, climb with `..` or enter
+    a `.git` folder, are skipped.
+    """
     for entry in repo.object_store.iter_tree_contents(ObjectID(tree_id)):
         if entry.path is None or entry.sha is None or entry.mode is None:
             continue
         relative = PurePosixPath(entry.path.decode("utf-8", "surrogateescape"))
         if relative.is_absolute() or ".." in relative.parts or ".git" in relative.parts:
             continue
+        is_link = stat.S_ISLNK(entry.mode)
+        if not stat.S_ISREG(entry.mode) and not (is_link and symlinks):
+            continue
         target = root.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         data = repo[entry.sha].as_raw_string()
-        if stat.S_ISLNK(entry.mode):
+        if is_link:
             # Kept as a link so apply_changeset refuses to write through it.
             os.symlink(os.fsdecode(data), target)
-        elif stat.S_ISREG(entry.mode):
+        else:
             target.write_bytes(data)
+            if entry.mode & 0o111:
+                os.chmod(target, 0o700)  # executable for the owner only, as git keeps it
 
 
 def _tree_with_changeset(repo: Repo, base: bytes, changeset: ChangeSet) -> bytes:

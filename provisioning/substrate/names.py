@@ -139,6 +139,17 @@ def role_name(value: object, field: str = "role_name") -> str:
 
 HUB_SUFFIX = "Hub"
 
+# The inline policy names that end up in IAM: the generator writes them and verification
+# reads them back, so both take them from here and cannot disagree.
+HUB_POLICY_SUFFIX = "-hub"
+# `substrate role create` always writes this inline policy, and merges `--policy` files into it.
+SUBSTRATE_MANAGED_POLICY = "SubstrateManaged"
+
+
+def hub_policy_name(vendor: str) -> str:
+    """The hub role's inline policy (terraform dialect): `<vendor>-hub`."""
+    return f"{vendor}{HUB_POLICY_SUFFIX}"
+
 
 def hub_role_name(value: object, field: str = "role_name") -> str:
     """The hub role's name for spoke role `value` (hub_role strategy): both must be valid."""

@@ -1,4 +1,10 @@
-"""Observed IAM state of one account, as the AWS reader returns it."""
+"""What a reader saw in AWS: the IAM roles and users of one account, or why it could not look.
+
+These dataclasses are the shared contract between the AWS reader (provisioning.aws, which
+fills them from IAM) and the pure comparison (provisioning.substrate.verify, which holds
+them against what an approved grant should have put there). They carry data only, so the
+change-set generator's package can hold them without importing boto3 or Django.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,8 @@ class ObservedRole:
     exists: bool
     trust_policy: dict[str, Any] | None = None  # the decoded AssumeRolePolicyDocument
     attached_policy_arns: frozenset[str] = frozenset()
-    inline_policies: dict[str, dict[str, Any]] = field(
-        default_factory=dict, hash=False
-    )  # name -> document
+    # name -> document
+    inline_policies: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
     last_used_at: datetime | None = None  # RoleLastUsed.LastUsedDate
     last_used_region: str = ""
     tags: dict[str, str] = field(default_factory=dict, hash=False)

@@ -16,7 +16,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from . import hcl
+from . import hcl, names
 from .hcl import Attr, Blank, Block, Obj
 from .model import Grant
 
@@ -196,7 +196,9 @@ def hub_role_file(grant: Grant, spoke_arns: Sequence[str]) -> str:
     blocks = [
         _trust_document(trust, quoted, grant.external_id, None),
         _role(grant, grant.hub_role_name, f"data.aws_iam_policy_document.{trust}.json", None),
-        *_assume_roles_policy("role", f"{vendor}-hub", f"aws_iam_role.{vendor}.id", spoke_arns),
+        *_assume_roles_policy(
+            "role", names.hub_policy_name(vendor), f"aws_iam_role.{vendor}.id", spoke_arns
+        ),
     ]
     return hcl.render_file(vendor_header(grant), blocks)
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings as django_settings
 
-from tests.fulfilment.test_webhooks import sign
+from tests.fulfilment.helpers import sign
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 SECRET = "whsec-0123456789abcdef-SECRET"

@@ -9,7 +9,7 @@ import pytest
 from fulfilment.models import PullRequest
 from fulfilment.tasks import provision_access_task
 from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
-from tests.fulfilment.test_fulfilment import approved, status
+from tests.fulfilment.helpers import approved, status
 
 pytestmark = pytest.mark.django_db
 

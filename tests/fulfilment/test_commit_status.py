@@ -24,13 +24,9 @@ from provisioning.forges import (
     GitLabForge,
 )
 from tests.fulfilment import test_conflicts as conflict_tests
-from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment import test_gitlab as gitlab_tests
-from tests.fulfilment.test_fulfilment import approved, status, tree_paths
+from tests.fulfilment.helpers import TOKEN, approved, status, tree_paths
 
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
-substrate = fulfilment_tests.substrate
 gitlab = gitlab_tests.gitlab
 
 pytestmark = pytest.mark.django_db
@@ -181,7 +177,7 @@ def test_a_status_that_keeps_failing_is_recorded_and_the_poll_asks_again(
     row.refresh_from_db()
     assert row.last_error.startswith(fulfilment.STATUS_ERROR_PREFIX)
     assert "403" in row.last_error
-    assert fulfilment_tests.TOKEN not in row.last_error
+    assert TOKEN not in row.last_error
     assert (row.state, status(r)) == ("open", "pr_open")
 
     fulfilment.pull_request_status_give_up(pr_id=row.pk, message="GitHub failed with 503")
@@ -232,7 +228,7 @@ def test_the_github_forge_and_fake_validate_statuses(github, engineer, security,
     forge = GitHubForge(
         api_url=github.api_url,
         repository=f"{github.owner}/{github.name}",
-        token=fulfilment_tests.TOKEN,
+        token=TOKEN,
         seconds_between_requests=0,
         seconds_between_writes=0,
     )

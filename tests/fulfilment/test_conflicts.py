@@ -20,16 +20,11 @@ from approvals import requests as services
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
 from fulfilment.tasks import provision_access_task
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import status, tree_paths
-from tests.fulfilment.test_webhooks import sign
-
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import ROLE, sign, status, tree_paths, vendor_reviewed
 
 pytestmark = pytest.mark.django_db
 AUDITOR_FILE = "substrate.Auditor.assume-role-policy.json"
@@ -42,9 +37,9 @@ def auditor_grant(engineer, security, make_user) -> AccessRequest:
     r = services.request_save(
         actor=engineer,
         data={
-            "vendor": fulfilment_tests._vendor(engineer, make_user),
+            "vendor": vendor_reviewed(engineer, make_user),
             "strategy": "auditor",
-            "principals": fulfilment_tests.ROLE,
+            "principals": ROLE,
             "external_id": "",
             "justification": "Read-only posture scan.",
             "expires_on": timezone.localdate() + timedelta(days=30),
@@ -132,7 +127,7 @@ def test_a_conflict_found_by_polling_regenerates_the_same_pull_request(
         assert commit.parents == [new_main.encode()]
     text = tree_paths(github.repo_path, head)[AUDITOR_FILE].decode()
     assert OTHER_VENDOR in text  # their statement kept
-    assert fulfilment_tests.ROLE in text  # ours added again
+    assert ROLE in text  # ours added again
     assert len(github.pulls) == 1
     row.refresh_from_db()
     assert (row.head_sha, row.state, row.last_error) == (head, "open", "")
@@ -212,7 +207,7 @@ def test_the_local_forge_regenerates_a_conflicting_pull_request(
 
     assert forge.pull_request(number).mergeable is True
     assert len(regenerations(r)) == 1
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     assert status(r) == "active"
     assert PullRequest.objects.filter(access_request=r).count() == 1
 

@@ -2,142 +2,35 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from celery.exceptions import Retry
 from django.urls import reverse
-from django.utils import timezone
-from dulwich.objects import Commit
 from dulwich.repo import Repo
 
 from accessportal.roles import Role
-from approvals import decisions
 from approvals import requests as services
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.tasks import provision_access_task
-from provisioning.forges import ForgeTemporaryError, GitHubForge
-from tests.fakes.github import FakeGitHub
-from tests.fixtures.substrate_repo import FixtureRepo, build_repo, register_accounts, serve_locally
-from tests.vendors.helpers import complete_review, vendor_data
-from vendors import services as vendor_services
+from provisioning.forges import ForgeTemporaryError
+from tests.fulfilment.helpers import (
+    POLICY_FILE,
+    TOKEN,
+    actions,
+    approved,
+    status,
+    tree_paths,
+)
 
 pytestmark = pytest.mark.django_db
-TOKEN = "ghs_SECRETtoken1234567890"
-ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
-POLICY_FILE = "policies/orbit-ci.assume-role-policy.json"
-
-
-@pytest.fixture
-def substrate(tmp_path: Path) -> FixtureRepo:
-    repo = build_repo(tmp_path / "substrate", version="2024.08")
-    register_accounts(repo)
-    return repo
-
-
-def _vendor(engineer, make_user, **overrides):
-    return reviewed_vendor(engineer, make_user("rita", Role.SECURITY), **overrides)
-
-
-def reviewed_vendor(engineer, reviewer, **overrides):
-    """A vendor of `engineer`'s whose SOC 2 review `reviewer` approved."""
-    vendor = vendor_services.vendor_create(
-        actor=engineer, data={**vendor_data(engineer), **overrides}
-    )
-    review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
-    complete_review(review, engineer)
-    vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(
-        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
-    )
-    return vendor
-
-
-def submitted(engineer, vendor, target) -> AccessRequest:
-    """A low-risk request of `vendor` for the account `target`, submitted for approval."""
-    r = services.request_save(
-        actor=engineer,
-        data={
-            "vendor": vendor,
-            "strategy": "role_per_account",
-            "principals": ROLE,
-            "external_id": "",
-            "domains": [target.domain],
-            "environments": [target.environment],
-            "qualities": [target.quality],
-            "role_name": "",
-            "policy_source": "managed",
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "Nightly scan.",
-            "expires_on": timezone.localdate() + timedelta(days=30),
-        },
-    )
-    return services.request_submit(request_id=r.pk, actor=engineer)
-
-
-def approved(engineer, security, make_user, substrate: FixtureRepo, **vendor) -> AccessRequest:
-    """A low-risk request for one non-production account of the substrate, approved."""
-    target = next(
-        a for a in substrate.accounts if a.type == "service" and a.environment != "production"
-    )
-    r = submitted(engineer, _vendor(engineer, make_user, **vendor), target)
-    r = decisions.request_approve(request_id=r.pk, approver=security, mfa_verified=True)
-    assert r.status == "approved"
-    return r
-
-
-def status(r: AccessRequest) -> str:
-    return AccessRequest.objects.get(pk=r.pk).status
-
-
-def actions(r: AccessRequest) -> list[str]:
-    return list(
-        AuditEvent.objects.filter(object_id=str(r.pk), action__startswith="request.")
-        .order_by("sequence")
-        .values_list("action", flat=True)
-    )
-
-
-def tree_paths(repo_path: Path, sha: str) -> dict[str, bytes]:
-    with Repo(str(repo_path)) as repo:
-        commit = repo[sha.encode()]
-        assert isinstance(commit, Commit)
-        return {
-            e.path.decode(): repo[e.sha].as_raw_string()
-            for e in repo.object_store.iter_tree_contents(commit.tree)
-            if e.path is not None and e.sha is not None
-        }
 
 
 # --- GitHub (the fake) ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def github(tmp_path: Path, substrate: FixtureRepo, settings, monkeypatch) -> Iterator[FakeGitHub]:
-    with FakeGitHub(tmp_path / "github", token=TOKEN) as server:
-        server.commit_directory(substrate.root)
-        settings.VAR_DIR = tmp_path / "var"
-        settings.FORGE = "github"
-        settings.FORGE_API_URL = server.api_url
-        settings.FORGE_REPOSITORY = f"{server.owner}/{server.name}"
-        settings.FORGE_TOKEN = TOKEN
-        settings.SUBSTRATE_REPO_URL = server.git_url.replace(
-            "http://", f"http://x-access-token:{TOKEN}@"
-        )
-        settings.SUBSTRATE_DEFAULT_BRANCH = "main"
-        # PyGithub's politeness throttles would only slow the tests down.
-        monkeypatch.setattr(
-            fulfilment,
-            "GitHubForge",
-            functools.partial(GitHubForge, seconds_between_requests=0, seconds_between_writes=0),
-        )
-        yield server
 
 
 def test_approval_opens_exactly_one_pull_request_with_the_generated_files(
@@ -313,11 +206,6 @@ def test_retry_enqueues_provisioning_only_after_commit(
 # --- the local forge --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def local_repo(tmp_path: Path, substrate: FixtureRepo, settings) -> Path:
-    return serve_locally(substrate, tmp_path, settings)
-
-
 def _head(path: Path, branch: str) -> str:
     with Repo(str(path)) as repo:
         return repo.refs[f"refs/heads/{branch}".encode()].decode()  # type: ignore[index]
@@ -362,7 +250,7 @@ def test_local_forge_lists_shows_and_merges_for_security_and_shows_auditors(
     # Without an MFA-verified session the merge is refused.
     client.post(merge_url)
     assert _head(local_repo, "main") == before
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     after = _head(local_repo, "main")
     assert after != before
     assert POLICY_FILE in tree_paths(local_repo, after)

@@ -10,16 +10,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fulfilment import services as fulfilment
 from fulfilment.models import PullRequest
 from fulfilment.tasks import provision_access_task
+from provisioning import forge_settings
 from provisioning.forges import ForgePermanentError, GitHubForge
 from tests.fakes.github import FakeGitHub
 from tests.fixtures.substrate_repo import FixtureRepo
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import POLICY_FILE, approved, status, tree_paths
-
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import POLICY_FILE, approved, status, tree_paths
 
 pytestmark = pytest.mark.django_db
 INSTALLATION_TOKEN = "ghs_INSTALLATIONtoken123456"
@@ -64,7 +61,7 @@ def app_github(
         settings.SUBSTRATE_REPO_URL = server.git_url  # no credentials: the app's token pushes
         settings.SUBSTRATE_DEFAULT_BRANCH = "main"
         monkeypatch.setattr(
-            fulfilment,
+            forge_settings,
             "GitHubForge",
             functools.partial(GitHubForge, seconds_between_requests=0, seconds_between_writes=0),
         )

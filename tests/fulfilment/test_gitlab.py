@@ -27,10 +27,7 @@ from provisioning.forges import (
 )
 from tests.fakes.gitlab import FakeGitLab
 from tests.fixtures.substrate_repo import FixtureRepo
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import POLICY_FILE, actions, approved, status, tree_paths
-
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import POLICY_FILE, actions, approved, status, tree_paths
 
 pytestmark = pytest.mark.django_db
 TOKEN = "glpat-SECRETtoken1234567890"

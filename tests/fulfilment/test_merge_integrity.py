@@ -23,20 +23,22 @@ from accessportal.roles import Role
 from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import merge_review, revocation
-from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
 from fulfilment.tasks import provision_access_task, revoke_access_task
-from tests.fulfilment import test_fulfilment as fulfilment_tests
 from tests.fulfilment import test_gitlab as gitlab_tests
-from tests.fulfilment import test_webhooks as webhook_tests
-from tests.fulfilment.test_fulfilment import POLICY_FILE, actions, approved, status, tree_paths
+from tests.fulfilment.helpers import (
+    POLICY_FILE,
+    actions,
+    approved,
+    closed_payload,
+    deliver,
+    status,
+    tree_paths,
+)
 
-substrate = fulfilment_tests.substrate
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
 gitlab = gitlab_tests.gitlab
-secret = webhook_tests.secret
 
 pytestmark = pytest.mark.django_db
 BACKDOOR = "policies/backdoor.json"
@@ -109,7 +111,7 @@ def test_the_local_forge_merges_the_approved_commit_not_a_commit_pushed_after_it
     r, row = opened(engineer, security, make_user, substrate)
     backdoor = push_to_bare(local_repo, row.branch, {BACKDOOR: BACKDOOR_BODY})
 
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
 
     with Repo(str(local_repo)) as repo:
         main = repo.refs[b"refs/heads/main"].decode()  # type: ignore[index]
@@ -146,9 +148,9 @@ def test_a_github_webhook_merging_another_head_flags_the_request_for_security(
 ):
     r, row = opened(engineer, security, make_user, substrate)
     backdoor = github.commit_files({BACKDOOR: BACKDOOR_BODY}, branch=row.branch)
-    body = webhook_tests.closed_payload(number(row), merged=True, head_sha=backdoor)
+    body = closed_payload(number(row), merged=True, head_sha=backdoor)
 
-    response = webhook_tests.deliver(client, body)
+    response = deliver(client, body)
 
     assert (response.status_code, response.json()) == (200, {"status": "applied"})
     assert_flagged(r, row, backdoor)
@@ -167,8 +169,8 @@ def test_a_github_webhook_without_the_head_is_not_taken_for_the_approved_one(
     client, secret, github, engineer, security, make_user, substrate
 ):
     r, row = opened(engineer, security, make_user, substrate)
-    body = webhook_tests.closed_payload(number(row), merged=True, head_sha="")
-    assert webhook_tests.deliver(client, body).json() == {"status": "applied"}
+    body = closed_payload(number(row), merged=True, head_sha="")
+    assert deliver(client, body).json() == {"status": "applied"}
     assert_flagged(r, row, "")
 
 

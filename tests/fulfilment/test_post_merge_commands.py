@@ -8,16 +8,12 @@ from django.urls import reverse
 from accessportal.roles import Role
 from audit.models import AuditEvent
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import pull_requests_sync
 from fulfilment.tasks import provision_access_task
 from tests.factories import force_login_with_mfa
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import approved, status
-
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import approved, status
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +84,7 @@ def test_local_merge_shows_the_commands_too(
     r = approved(engineer, security, make_user, substrate)
     provision_access_task.delay(r.pk)
     row = PullRequest.objects.get(access_request=r)
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     assert status(r) == "active"
     shown = page(client, make_user("ari", Role.AUDITORS), r)
     assert 'data-testid="commands-pending"' in shown

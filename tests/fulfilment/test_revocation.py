@@ -17,12 +17,12 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from fulfilment import revocation
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
 from fulfilment.sync import REVOKE_CLOSED_NOTE, pull_requests_sync
 from fulfilment.tasks import grants_expire_task, provision_access_task, revoke_access_task
 from provisioning.forges import ForgeTemporaryError
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import (
+from tests.fulfilment.helpers import (
     POLICY_FILE,
     TOKEN,
     actions,
@@ -30,10 +30,6 @@ from tests.fulfilment.test_fulfilment import (
     status,
     tree_paths,
 )
-
-github = fulfilment_tests.github
-local_repo = fulfilment_tests.local_repo
-substrate = fulfilment_tests.substrate
 
 pytestmark = pytest.mark.django_db
 
@@ -312,7 +308,7 @@ def test_local_forge_revocation_is_merged_by_security(
     r = approved(engineer, security, make_user, substrate)
     provision_access_task.delay(r.pk)
     grant = PullRequest.objects.get(access_request=r)
-    fulfilment.local_pull_request_merge(pr_id=grant.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=grant.pk, actor=security, mfa_verified=True)
     assert status(r) == "active"
 
     revoke(r, security)
@@ -324,7 +320,7 @@ def test_local_forge_revocation_is_merged_by_security(
     listing = client.get(reverse("approvals:pullrequests")).content.decode()
     assert row.branch in listing
 
-    fulfilment.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
+    fulfilment_sync.local_pull_request_merge(pr_id=row.pk, actor=security, mfa_verified=True)
     row.refresh_from_db()
     assert row.state == "merged"
     assert "request.revocation_merged" in actions(r)

@@ -2,93 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import uuid
-from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.urls import reverse
 
-from approvals.models import AccessRequest
 from audit.models import AuditEvent
-from fulfilment.models import PullRequest, WebhookDelivery
+from fulfilment.models import WebhookDelivery
 from fulfilment.sync import CLOSED_NOTE, pull_requests_sync
-from fulfilment.tasks import provision_access_task, pull_requests_sync_task
+from fulfilment.tasks import pull_requests_sync_task
 from fulfilment.webhooks import MAX_BODY_BYTES
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import actions, approved, status
-
-# The fulfilment tests' fixtures: a fake GitHub holding a Substrate repository, and people.
-github = fulfilment_tests.github
-substrate = fulfilment_tests.substrate
+from tests.fulfilment.helpers import (
+    SECRET,
+    URL,
+    actions,
+    activations,
+    closed_payload,
+    deliver,
+    sign,
+    status,
+)
 
 pytestmark = pytest.mark.django_db
-SECRET = "whsec-0123456789abcdef-SECRET"
-URL = "/webhooks/github/"
-
-
-@pytest.fixture
-def secret(settings) -> str:
-    settings.FORGE_WEBHOOK_SECRET = SECRET
-    return SECRET
-
-
-@pytest.fixture
-def pr_open(github, engineer, security, make_user, substrate) -> tuple[AccessRequest, PullRequest]:
-    r = approved(engineer, security, make_user, substrate)
-    provision_access_task.delay(r.pk)
-    assert status(r) == "pr_open"
-    return r, PullRequest.objects.get(access_request=r)
-
-
-def sign(body: bytes, key: str = SECRET) -> str:
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-
-
-def closed_payload(
-    number: int, *, merged: bool, repository: str | None = None, head_sha: str | None = None
-) -> bytes:
-    """GitHub's delivery; the head is the row's approved commit unless `head_sha` says."""
-    if head_sha is None:
-        rows = PullRequest.objects.filter(forge="github", number=number)
-        head_sha = rows.values_list("approved_sha", flat=True).first() or ""
-    payload: dict[str, Any] = {
-        "action": "closed",
-        "number": number,
-        "pull_request": {
-            "number": number,
-            "state": "closed",
-            "merged": merged,
-            "merge_commit_sha": "a" * 40 if merged else None,
-            "head": {"ref": "vendor-access/x", "sha": head_sha},
-        },
-        "repository": {"full_name": repository or django_settings.FORGE_REPOSITORY},
-    }
-    return json.dumps(payload).encode()
-
-
-def deliver(
-    client,
-    body: bytes,
-    *,
-    event: str = "pull_request",
-    delivery: str | None = None,
-    signature: str | None = "sign",
-):
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
-    if signature == "sign":
-        headers["X-Hub-Signature-256"] = sign(body)
-    elif signature is not None:
-        headers["X-Hub-Signature-256"] = signature
-    return client.post(URL, data=body, content_type="application/json", headers=headers)
-
-
-def activations(r: AccessRequest) -> int:
-    return actions(r).count("request.activate")
 
 
 def test_the_route_is_named():

@@ -16,7 +16,7 @@ from approvals.models import AccessRequest
 from audit.models import AuditEvent
 from tests.fakes.github import FakeGitHub, FakePull
 from tests.fixtures.substrate_repo import FixtureRepo
-from tests.fulfilment.test_fulfilment import approved
+from tests.fulfilment.helpers import approved
 
 
 def approve(make_user: Any, substrate: FixtureRepo, vendor: str) -> AccessRequest:

@@ -32,7 +32,7 @@ from django.urls import reverse
 
 from accessportal.roles import Role
 from approvals.models import AccessRequest, Approval
-from tests.fulfilment.test_fulfilment import reviewed_vendor, submitted
+from tests.fulfilment.helpers import reviewed_vendor, submitted
 from tests.integration.helpers import broker_idle
 from tests.processes import wait_until
 from tests.stack import WEB_WORKERS, WEBHOOK_SECRET, Stack

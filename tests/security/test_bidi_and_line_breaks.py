@@ -16,15 +16,15 @@ from notifications.services import notice_subject
 from provisioning.forges.body import md_code, md_text
 from provisioning.gitrepo import branch_name
 from provisioning.text import one_line, unsafe_characters
-from tests.fulfilment import test_fulfilment as fulfilment_tests
-from tests.fulfilment.test_fulfilment import approved, status
+from tests.fulfilment import conftest as fulfilment_fixtures
+from tests.fulfilment.helpers import approved, status
 from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 from vendors.models import Vendor
 
-# The fulfilment tests' fixtures: a Substrate repository behind the local forge, and people.
-substrate = fulfilment_tests.substrate
-local_repo = fulfilment_tests.local_repo
+# The fulfilment tests' fixtures: a Substrate repository behind the local forge.
+substrate = fulfilment_fixtures.substrate
+local_repo = fulfilment_fixtures.local_repo
 
 BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
 MARKS = ["\u200e", "\u200f", "\u061c"]

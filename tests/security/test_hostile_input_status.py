@@ -9,7 +9,7 @@ from accessportal.roles import Role
 from approvals.models import AccessRequest
 from fulfilment.models import WebhookDelivery
 from tests.approvals import test_requests as request_tests
-from tests.fulfilment.test_webhooks import sign
+from tests.fulfilment.helpers import sign
 
 # The request tests' fixtures: a vendor, its engineer and an inventory of accounts.
 accounts = request_tests.accounts

@@ -14,15 +14,14 @@ import pytest
 
 from audit.models import AuditEvent
 from fulfilment.models import WebhookDelivery
-from tests.fulfilment import test_webhooks as webhook_tests
-from tests.fulfilment.test_fulfilment import status
-from tests.fulfilment.test_webhooks import activations, closed_payload, deliver, sign
+from tests.fulfilment import conftest as fulfilment_fixtures
+from tests.fulfilment.helpers import activations, closed_payload, deliver, sign, status
 
 # The webhook tests' fixtures: a fake GitHub with a request whose pull request is open.
-github = webhook_tests.github
-substrate = webhook_tests.substrate
-secret = webhook_tests.secret
-pr_open = webhook_tests.pr_open
+github = fulfilment_fixtures.github
+substrate = fulfilment_fixtures.substrate
+secret = fulfilment_fixtures.secret
+pr_open = fulfilment_fixtures.pr_open
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, role_required
 from keys import services as keys
 from keys.selectors import access_keys_state
-from web.views.requests import _get as get_visible_request
+from web.views.shared import request_visible_to
 
 NEUTRAL_STATUS = 404
 
@@ -93,7 +93,7 @@ def key_link(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 @role_required(Role.SECURITY, write=True)
 def request_key_reissue(request: HttpRequest, pk: int) -> HttpResponse:
-    get_visible_request(pk, request.user)
+    request_visible_to(pk, request.user)
     try:
         keys.access_key_reissue(
             request_id=pk, actor=request.user, mfa_verified=session_mfa_verified(request)
@@ -112,7 +112,7 @@ def request_key_reissue(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required()
 def request_key_state(request: HttpRequest, pk: int) -> JsonResponse:
-    access_request = get_visible_request(pk, request.user)
+    access_request = request_visible_to(pk, request.user)
     return JsonResponse(access_keys_state(access_request))
 
 

@@ -15,8 +15,9 @@ from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from fulfilment import revocation
 from fulfilment import services as fulfilment
+from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
-from web.views.requests import _get as get_visible_request
+from web.views.shared import request_visible_to
 
 
 def _local(number: int) -> PullRequest:
@@ -60,7 +61,7 @@ def pullrequest_detail(request: HttpRequest, number: int) -> HttpResponse:
 def pullrequest_merge(request: HttpRequest, number: int) -> HttpResponse:
     row = _local(number)
     try:
-        fulfilment.local_pull_request_merge(
+        fulfilment_sync.local_pull_request_merge(
             pr_id=row.pk, actor=request.user, mfa_verified=session_mfa_verified(request)
         )
     except (ValidationError, PermissionDenied) as error:
@@ -123,7 +124,7 @@ def request_commands_done(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required()
 def request_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    access_request = get_visible_request(pk, request.user)
+    access_request = request_visible_to(pk, request.user)
     return JsonResponse(fulfilment.request_progress(access_request))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -26,19 +26,7 @@ from fulfilment.services import request_pull_requests
 from keys.selectors import access_keys_for_request, access_keys_state
 from keys.services import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_delivery_held
 from vendors.selectors import ReviewState, vendor_review_state
-from web.views.vendors import _apply_errors
-
-
-def _get(pk: int, user: Any) -> AccessRequest:
-    """A request the user may see: their own, or any for security and auditors."""
-    try:
-        access_request = AccessRequest.objects.select_related("vendor", "requester").get(pk=pk)
-    except AccessRequest.DoesNotExist as exc:
-        raise Http404(_("No such request.")) from exc
-    if access_request.requester_id != user.pk and not has_role(user, Role.SECURITY, Role.AUDITORS):
-        raise PermissionDenied
-    return access_request
-
+from web.views.shared import request_visible_to, service_errors_on_form
 
 # What approvals/request_list.html shows of each request. A column shown but missing here
 # costs a query per row, which tests/performance/test_query_counts.py notices.
@@ -104,7 +92,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         try:
             access_request = services.request_save(actor=request.user, data=form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            service_errors_on_form(form, error)
         else:
             return _after_save(request, access_request)
     return _form_page(request, form, None)
@@ -130,7 +118,7 @@ def _after_save(request: HttpRequest, access_request: AccessRequest) -> HttpResp
 @require_http_methods(["GET", "POST"])
 @role_required(write=True)
 def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    access_request = _get(pk, request.user)
+    access_request = request_visible_to(pk, request.user)
     if access_request.requester_id != request.user.pk:
         raise PermissionDenied
     if access_request.status != AccessRequest.Status.DRAFT:
@@ -143,7 +131,7 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.request_save(actor=request.user, data=form.cleaned_data, request_id=pk)
         except ValidationError as error:
-            _apply_errors(form, error)
+            service_errors_on_form(form, error)
         else:
             return _after_save(request, access_request)
     return _form_page(request, form, access_request)
@@ -152,7 +140,7 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required()
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    access_request = _get(pk, request.user)
+    access_request = request_visible_to(pk, request.user)
     is_requester = access_request.requester_id == request.user.pk
     state = vendor_review_state(access_request.vendor_id)
     access_keys = access_keys_for_request(access_request)
@@ -236,7 +224,7 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(write=True)
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    _get(pk, request.user)
+    request_visible_to(pk, request.user)
     try:
         services.request_withdraw(request_id=pk, actor=request.user)
     except ValidationError as error:
@@ -249,14 +237,14 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(write=True)
 def request_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
-    _get(pk, request.user)
+    request_visible_to(pk, request.user)
     copy = services.request_duplicate(request_id=pk, actor=request.user)
     messages.success(request, _("A new draft with the same choices. Set its end date."))
     return redirect("approvals:request_edit", pk=copy.pk)
 
 
 def _decide(request: HttpRequest, pk: int, decide: Any, done: str) -> HttpResponse:
-    _get(pk, request.user)
+    request_visible_to(pk, request.user)
     try:
         decide(pk, request.POST.get("comment", ""), session_mfa_verified(request))
     except (ValidationError, PermissionDenied) as error:
@@ -311,7 +299,7 @@ def request_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(write=True)
 def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
-    _get(pk, request.user)
+    request_visible_to(pk, request.user)
     try:
         until = date.fromisoformat(request.POST.get("until", ""))
     except ValueError:

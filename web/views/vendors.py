@@ -34,17 +34,9 @@ from vendors.models import (
     Vendor,
     VendorContact,
 )
+from web.views.shared import service_errors_on_form
 
 PAGE_SIZE = 25
-
-
-def _apply_errors(form: Any, error: ValidationError) -> None:
-    """Puts a service's ValidationError next to the matching fields (or on top)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 def _can_edit_vendor(vendor: Vendor, user: Any) -> bool:
@@ -94,7 +86,7 @@ def vendor_create(request: HttpRequest) -> HttpResponse:
                 mfa_verified=session_mfa_verified(request),
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            service_errors_on_form(form, error)
         else:
             messages.success(request, _("Vendor %(name)s registered.") % {"name": vendor.name})
             return redirect("vendors:detail", pk=vendor.pk)
@@ -118,7 +110,7 @@ def vendor_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 mfa_verified=session_mfa_verified(request),
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            service_errors_on_form(form, error)
         else:
             messages.success(request, _("Vendor saved."))
             return redirect("vendors:detail", pk=vendor.pk)
@@ -227,7 +219,7 @@ def contact_edit(request: HttpRequest, pk: int, contact_id: int | None = None) -
                 mfa_verified=session_mfa_verified(request),
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            service_errors_on_form(form, error)
         else:
             change = services.pending_key_recipient_change(vendor.pk)
             if change is not None and change.contact_id == saved.pk:
@@ -360,8 +352,10 @@ def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Review submitted to the security team."))
                 return redirect("vendors:review_detail", pk=review.pk)
         except ValidationError as error:
-            _apply_errors(report_form, _only(error, report_form.fields))
-            _apply_errors(answers_form, _only(error, answers_form.fields, prefix="answer_"))
+            service_errors_on_form(report_form, _only(error, report_form.fields))
+            service_errors_on_form(
+                answers_form, _only(error, answers_form.fields, prefix="answer_")
+            )
             if "exceptions" in getattr(error, "error_dict", {}):
                 report_form.add_error(None, error.error_dict["exceptions"])
             messages.error(
@@ -513,7 +507,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 **form.cleaned_data,
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            service_errors_on_form(form, error)
         else:
             messages.success(request, _("Decision recorded."))
             return redirect("vendors:review_detail", pk=review.pk)
