@@ -538,6 +538,10 @@ class _Unreadable(Exception):
         self.reason = reason
         self.message = message
 
+    def of(self, account_id: str) -> AccountUnreadable:
+        """What the reader returns for `account_id` after this failure."""
+        return AccountUnreadable(account_id=account_id, reason=self.reason, message=self.message)
+
 
 def _unreadable(account_id: str, operation: str, exc: Exception) -> _Unreadable:
     """Classifies a failed call of one account's read. The message names the operation and the
@@ -627,7 +631,7 @@ def _entry_or_unreadable(account_id: str) -> _AuditEntry | AccountUnreadable:
     try:
         return _AuditEntry()
     except _Unreadable as exc:
-        return AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+        return exc.of(account_id)
 
 
 def _call(account_id: str, operation: str, fn: Any, **kwargs: Any) -> Any:
@@ -659,33 +663,47 @@ def _missing(exc: _Unreadable) -> bool:
     return isinstance(exc.__cause__, ClientError) and _error_code(exc.__cause__) == "NoSuchEntity"
 
 
+def _inline_policies(account_id: str, iam: Any, kind: str, name: str) -> dict[str, dict[str, Any]]:
+    """The inline policies (name -> document) of the role or user `name` (`kind` "Role" or
+    "User": IAM's operations differ only by that word)."""
+    owner = {f"{kind}Name": name}
+    get_policy = getattr(iam, f"get_{kind.lower()}_policy")
+    policies: dict[str, dict[str, Any]] = {}
+    for page in _pages(
+        account_id, iam, f"list_{kind.lower()}_policies", f"List{kind}Policies {name}", **owner
+    ):
+        for policy_name in page.get("PolicyNames", []):
+            answer = _call(
+                account_id,
+                f"Get{kind}Policy {name} {policy_name}",
+                get_policy,
+                PolicyName=policy_name,
+                **owner,
+            )
+            policies[str(policy_name)] = _document(answer.get("PolicyDocument"))
+    return policies
+
+
+def _attached_policy_arns(account_id: str, iam: Any, kind: str, name: str) -> frozenset[str]:
+    """The managed policies attached to the role or user `name` (`kind` as above)."""
+    return frozenset(
+        str(policy["PolicyArn"])
+        for page in _pages(
+            account_id,
+            iam,
+            f"list_attached_{kind.lower()}_policies",
+            f"ListAttached{kind}Policies {name}",
+            **{f"{kind}Name": name},
+        )
+        for policy in page.get("AttachedPolicies", [])
+    )
+
+
 def _read_role(account_id: str, iam: Any, name: str) -> ObservedRole:
     try:
         role = _call(account_id, f"GetRole {name}", iam.get_role, RoleName=name)["Role"]
-        attached = [
-            str(policy["PolicyArn"])
-            for page in _pages(
-                account_id,
-                iam,
-                "list_attached_role_policies",
-                f"ListAttachedRolePolicies {name}",
-                RoleName=name,
-            )
-            for policy in page.get("AttachedPolicies", [])
-        ]
-        inline: dict[str, dict[str, Any]] = {}
-        for page in _pages(
-            account_id, iam, "list_role_policies", f"ListRolePolicies {name}", RoleName=name
-        ):
-            for policy_name in page.get("PolicyNames", []):
-                answer = _call(
-                    account_id,
-                    f"GetRolePolicy {name} {policy_name}",
-                    iam.get_role_policy,
-                    RoleName=name,
-                    PolicyName=policy_name,
-                )
-                inline[str(policy_name)] = _document(answer.get("PolicyDocument"))
+        attached = _attached_policy_arns(account_id, iam, "Role", name)
+        inline = _inline_policies(account_id, iam, "Role", name)
     except _Unreadable as exc:
         if _missing(exc):  # absent, or deleted between two of the calls above
             return ObservedRole(account_id=account_id, name=name, exists=False)
@@ -697,7 +715,7 @@ def _read_role(account_id: str, iam: Any, name: str) -> ObservedRole:
         name=name,
         exists=True,
         trust_policy=_document(role.get("AssumeRolePolicyDocument")),
-        attached_policy_arns=frozenset(attached),
+        attached_policy_arns=attached,
         inline_policies=inline,
         last_used_at=used_at if isinstance(used_at, datetime) else None,
         last_used_region=str(last_used.get("Region") or ""),
@@ -711,18 +729,13 @@ def _read_roles(
     try:
         iam = entry.iam(account_id)
     except _Unreadable as exc:
-        unreadable = AccountUnreadable(
-            account_id=account_id, reason=exc.reason, message=exc.message
-        )
-        return [unreadable for _ in role_names]
+        return [exc.of(account_id) for _ in role_names]
     results: list[ObservedRole | AccountUnreadable] = []
     for index, name in enumerate(role_names):
         try:
             results.append(_read_role(account_id, iam, name))
         except _Unreadable as exc:
-            unreadable = AccountUnreadable(
-                account_id=account_id, reason=exc.reason, message=exc.message
-            )
+            unreadable = exc.of(account_id)
             if exc.reason in ("throttled", "unreachable"):
                 # boto3 has already retried this call; the account's other roles would only
                 # wait out the same backoff, so they share this answer.
@@ -757,34 +770,8 @@ def read_user(account_id: str, user_name: str) -> ObservedUser | AccountUnreadab
         iam = entry.iam(account_id)
         try:
             user = _call(account_id, f"GetUser {user_name}", iam.get_user, UserName=user_name)
-            inline: dict[str, dict[str, Any]] = {}
-            for page in _pages(
-                account_id,
-                iam,
-                "list_user_policies",
-                f"ListUserPolicies {user_name}",
-                UserName=user_name,
-            ):
-                for policy_name in page.get("PolicyNames", []):
-                    answer = _call(
-                        account_id,
-                        f"GetUserPolicy {user_name} {policy_name}",
-                        iam.get_user_policy,
-                        UserName=user_name,
-                        PolicyName=policy_name,
-                    )
-                    inline[str(policy_name)] = _document(answer.get("PolicyDocument"))
-            attached = [
-                str(policy["PolicyArn"])
-                for page in _pages(
-                    account_id,
-                    iam,
-                    "list_attached_user_policies",
-                    f"ListAttachedUserPolicies {user_name}",
-                    UserName=user_name,
-                )
-                for policy in page.get("AttachedPolicies", [])
-            ]
+            inline = _inline_policies(account_id, iam, "User", user_name)
+            attached = _attached_policy_arns(account_id, iam, "User", user_name)
             keys = [
                 str(key["AccessKeyId"])
                 for page in _pages(
@@ -801,13 +788,13 @@ def read_user(account_id: str, user_name: str) -> ObservedUser | AccountUnreadab
                 return ObservedUser(account_id=account_id, name=user_name, exists=False)
             raise
     except _Unreadable as exc:
-        return AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+        return exc.of(account_id)
     return ObservedUser(
         account_id=account_id,
         name=user_name,
         exists=True,
         inline_policies=inline,
-        attached_policy_arns=frozenset(attached),
+        attached_policy_arns=attached,
         access_key_ids=frozenset(keys),
         tags=_tags(user["User"].get("Tags")),
     )
@@ -826,7 +813,7 @@ def _scan_account_roles(
             PaginationConfig={"PageSize": SCAN_PAGE_SIZE},
         )
     except _Unreadable as exc:
-        return AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
+        return exc.of(account_id)
     return [
         ObservedRole(
             account_id=account_id,
@@ -866,12 +853,7 @@ def _each_account(
         entry = _AuditEntry()
     except _Unreadable as exc:
         # Without the entry hop no account can be read: each is reported, none is guessed.
-        results = {
-            account_id: unreadable(
-                AccountUnreadable(account_id=account_id, reason=exc.reason, message=exc.message)
-            )
-            for account_id in account_ids
-        }
+        results = {account_id: unreadable(exc.of(account_id)) for account_id in account_ids}
         if progress is not None:
             progress(total, total)
         return results
