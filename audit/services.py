@@ -24,7 +24,7 @@ import ipaddress
 import json
 import math
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
@@ -210,6 +210,22 @@ def _locked_head() -> AuditChainHead:
         )
     AuditChainHead.objects.get_or_create(pk=AuditChainHead.SINGLETON_ID)
     return heads.get(pk=AuditChainHead.SINGLETON_ID)
+
+
+def audited_as_snapshots(
+    obj: models.Model,
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    before: dict[str, Any],
+) -> Callable[[str, str], None]:
+    """A lifecycle move's `on_change` that records `action` on `obj` with the whole row before
+    (`before`, taken by the caller ahead of its changes) and after the move."""
+
+    def record(_before_state: str, _after_state: str) -> None:
+        audit_record(actor=actor, action=action, obj=obj, before=before, after=audit_snapshot(obj))
+
+    return record
 
 
 def audit_record(

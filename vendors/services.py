@@ -29,7 +29,7 @@ from accessportal.roles import (
     require_verified_security,
 )
 from audit.models import AuditEvent
-from audit.services import audit_record, audit_snapshot
+from audit.services import audit_record, audit_snapshot, audited_as_snapshots
 from provisioning.substrate.errors import GrantError
 from provisioning.substrate.names import vendor_slug
 from provisioning.text import unsafe_characters
@@ -211,22 +211,15 @@ def vendor_mark_offboarded(
     before = audit_snapshot(vendor)
     vendor.offboarded_on = on or timezone.localdate()
 
-    def audited(before_status: str, after_status: str) -> None:
-        audit_record(
-            actor=actor,
-            action="vendor.offboard",
-            obj=vendor,
-            before=before,
-            after=audit_snapshot(vendor),
-        )
-
     lifecycle.transition(
         vendor,
         VENDOR_LIFECYCLE,
         to=Vendor.Status.OFFBOARDED,
         extra_fields=("offboarded_on",),
         error=lambda current, to: ValidationError(_("The vendor is already offboarded.")),
-        on_change=audited,
+        on_change=audited_as_snapshots(
+            vendor, actor=actor, action="vendor.offboard", before=before
+        ),
     )
     return vendor
 
@@ -443,15 +436,6 @@ def key_recipient_change_decide(
     change.decided_at = timezone.now()
     change.decision_comment = comment
 
-    def audited(before_status: str, after_status: str) -> None:
-        audit_record(
-            actor=actor,
-            action="vendor.key_recipient_confirm" if confirm else "vendor.key_recipient_reject",
-            obj=change,
-            before=before,
-            after=audit_snapshot(change),
-        )
-
     # The table's effect releases the key links held meanwhile, after the commit, in the
     # worker (`vendors.models.RELEASE_HELD_KEYS`).
     lifecycle.transition(
@@ -459,7 +443,12 @@ def key_recipient_change_decide(
         RECIPIENT_CHANGE_LIFECYCLE,
         to=to,
         extra_fields=("decided_by", "decided_at", "decision_comment"),
-        on_change=audited,
+        on_change=audited_as_snapshots(
+            change,
+            actor=actor,
+            action="vendor.key_recipient_confirm" if confirm else "vendor.key_recipient_reject",
+            before=before,
+        ),
     )
     return change
 
@@ -841,21 +830,12 @@ def review_submit(*, review_id: int, actor: Any, mfa_verified: bool = False) -> 
     review.submitted_by = actor
     review.submitted_at = timezone.now()
 
-    def audited(before_status: str, after_status: str) -> None:
-        audit_record(
-            actor=actor,
-            action="review.submit",
-            obj=review,
-            before=before,
-            after=audit_snapshot(review),
-        )
-
     lifecycle.transition(
         review,
         REVIEW_LIFECYCLE,
         to=RStatus.SUBMITTED,
         extra_fields=("submitted_by", "submitted_at"),
-        on_change=audited,
+        on_change=audited_as_snapshots(review, actor=actor, action="review.submit", before=before),
     )
     return review
 
@@ -960,15 +940,6 @@ def review_decide(
             today, review_interval_months(review.vendor.effective_tier)
         )
 
-    def audited(before_status: str, after_status: str) -> None:
-        audit_record(
-            actor=actor,
-            action="review.decide",
-            obj=review,
-            before=before,
-            after=audit_snapshot(review),
-        )
-
     lifecycle.transition(
         review,
         REVIEW_LIFECYCLE,
@@ -980,6 +951,6 @@ def review_decide(
             "conditions",
             "next_review_due",
         ),
-        on_change=audited,
+        on_change=audited_as_snapshots(review, actor=actor, action="review.decide", before=before),
     )
     return review
