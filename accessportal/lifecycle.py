@@ -2,8 +2,8 @@
 
 Each model with a status keeps its `Lifecycle` beside it (the table of allowed moves and the
 named groups of states other code filters on). Services move a locked row with `transition`,
-or, when a conditional queryset `.update()` is the concurrency guard (compare-and-set), filter
-on `lifecycle.sources(to)` so the claim can only match a row the table lets move.
+or, when a conditional queryset `.update()` is the concurrency guard (compare-and-set), with
+`claim`, which can only match a row the table lets move.
 
 Each (from, to) also names its consequences, in the same place: `effects` maps a move to the
 tasks queued (`Enqueue`) and notices announced (`Announce`) once the transaction commits, with
@@ -128,6 +128,17 @@ class Lifecycle:
 def choice_labels(choices: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """{value: label} of a TextChoices' `.choices`, for `Lifecycle.labels`."""
     return dict(choices)
+
+
+def claim(rows: Any, lifecycle: Lifecycle, *, to: str, **fields: Any) -> int:
+    """Moves every row of the queryset `rows` that the table lets move to `to`, in one
+    conditional `.update()` (compare-and-set: the condition is the concurrency guard, so of two
+    workers claiming the same row one wins), with `fields` written alongside; returns how many
+    moved. No effects run: a bulk claim's consequences are its caller's (say why there)."""
+    status = lifecycle.field
+    return int(
+        rows.filter(**{f"{status}__in": lifecycle.sources(to)}).update(**{status: to}, **fields)
+    )
 
 
 def transition(

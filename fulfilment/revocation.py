@@ -34,7 +34,13 @@ from approvals.models import REVOCABLE, AccessRequest, Strategy
 from approvals.requests import grant_for
 from approvals.workflow import transition
 from audit.services import audit_record
-from fulfilment.models import ACTIVE_ROWS, ENDED_REVOCATION, PR_LIFECYCLE, PullRequest
+from fulfilment.models import (
+    ACTIVE_ROWS,
+    ENDED_REVOCATION,
+    PR_LIFECYCLE,
+    PullRequest,
+    forge_state_copy,
+)
 from fulfilment.services import (
     PERMANENT_ERRORS,
     TEMPORARY_ERRORS,
@@ -294,11 +300,12 @@ def _nothing_to_remove(request_id: int, row: PullRequest) -> None:
     """
     with transaction.atomic():
         access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-        merged = PullRequest.State.MERGED
-        done = (
-            PullRequest.objects.filter(pk=row.pk, state__in=ACTIVE_ROWS)
-            .filter(state__in=PR_LIFECYCLE.sources(merged))
-            .update(state=merged, last_error="", updated_at=timezone.now())
+        done = lifecycle.claim(
+            PullRequest.objects.filter(pk=row.pk, state__in=ACTIVE_ROWS),
+            PR_LIFECYCLE,
+            to=PullRequest.State.MERGED,
+            last_error="",
+            updated_at=timezone.now(),
         )
         if not done:
             return
@@ -321,13 +328,11 @@ def _finish(request_id: int, row: PullRequest, info: Any) -> PullRequest:
             locked.number, locked.url, locked.head_sha = info.number, info.url, info.head_sha
             locked.title = info.title or locked.title
             locked.last_error = ""
-            fields = ["number", "url", "head_sha", "title", "last_error"]
-            if locked.state == PullRequest.State.OPEN:
-                locked.save(update_fields=[*fields, "updated_at"])
-            else:
-                lifecycle.transition(
-                    locked, PR_LIFECYCLE, to=PullRequest.State.OPEN, extra_fields=fields
-                )
+            forge_state_copy(
+                locked,
+                PullRequest.State.OPEN,
+                extra_fields=["number", "url", "head_sha", "title", "last_error"],
+            )
             # Not an effect of the move: an open row found again (a retried task) has its
             # head's status posted too.
             status_on_commit(locked)

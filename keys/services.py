@@ -689,15 +689,12 @@ def _supersede_pending(access_request: AccessRequest, reason: str) -> None:
     """A pending key of a grant that is going away fails; a worker creating it right now
     finds its row gone and deletes what it created.
 
-    A compare-and-set on the pending rows (filtered on the table's sources of FAILED too):
-    the table's effects do not run, so security hears no `key_failed` for a key it (or the
-    revocation) superseded."""
-    AccessKey.objects.filter(
-        access_request=access_request,
-        status=KeyStatus.PENDING,
-        status__in=KEY_LIFECYCLE.sources(KeyStatus.FAILED),
-    ).update(
-        status=KeyStatus.FAILED,
+    A claim on the pending rows (`lifecycle.claim`): the table's effects do not run, so
+    security hears no `key_failed` for a key it (or the revocation) superseded."""
+    lifecycle.claim(
+        AccessKey.objects.filter(access_request=access_request, status=KeyStatus.PENDING),
+        KEY_LIFECYCLE,
+        to=KeyStatus.FAILED,
         delete_requested_at=_now(),
         claimed_until=None,
         last_error=reason,

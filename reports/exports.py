@@ -32,6 +32,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accessportal.effects import task_named
+from accessportal.lifecycle import claim
 from reports.models import EXPORT_LIFECYCLE, ReportExport
 from reports.pdf import write_pdf
 from reports.subprocessors import ReportParams, report_summary
@@ -50,9 +51,8 @@ FAILED_MESSAGE = "The binder could not be prepared (export {id}; the details are
 
 
 def _move(exports: QuerySet[ReportExport], to: str, **fields: Any) -> int:
-    """Moves the rows of `exports` that the table lets move to `to` (compare-and-set: the
-    update's condition is the concurrency guard) and returns how many moved."""
-    return exports.filter(status__in=EXPORT_LIFECYCLE.sources(to)).update(status=to, **fields)
+    """`lifecycle.claim` on the export table: how many of `exports` moved to `to`."""
+    return claim(exports, EXPORT_LIFECYCLE, to=to, **fields)
 
 
 class TooManyExports(Exception):
