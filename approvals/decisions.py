@@ -46,8 +46,8 @@ def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: b
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides access requests."),
     )
-    # Someone who decided already is refused after the blockers (request_approve), or by the
-    # database's one-decision constraint.
+    # Someone who decided already is refused by each decision after its own checks (the
+    # approval's blockers come first), with the database's one-decision constraint behind.
     policy.may_decide_as(actor, access_request).enforce()
 
 
