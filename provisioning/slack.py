@@ -53,10 +53,11 @@ def webhook_post(url: str, text: str) -> None:
     """Posts `text` to the webhook at `url` (checked by `webhook_url_allowed` first).
 
     Raises SlackDeliveryError on a network error, a timeout, 408, 429 or a 5xx answer, and
-    SlackRefused on any other error answer.
+    SlackRefused on any other error answer. A URL `webhook_url_allowed` refuses is the caller's
+    mistake (it checks first, to say so in its own words): ValueError, nothing sent.
     """
     if not webhook_url_allowed(url):
-        raise SlackRefused(0)
+        raise ValueError("The Slack webhook URL must be https (http only to this machine).")
     body = json.dumps({"text": text}).encode()
     request = urllib.request.Request(  # noqa: S310 - scheme checked by webhook_url_allowed
         url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
