@@ -186,6 +186,8 @@ def _measured_run(work: Callable[[], tuple[int, int]]) -> tuple[int, int, int, f
 def _binder_run(tier: str) -> tuple[int, int, int, float, int]:
     """`_measured_run`'s figures for the PDF binder job of an auditor's export (all tiers, or
     `tier`): the worker's `export_run`, from claiming the export to saving the file."""
+    # Imported here: this script sets Django up itself, on its own database, before any of
+    # the portal's models may be imported (the module docstring).
     from django.contrib.auth import get_user_model
 
     from accessportal.roles import Role
