@@ -9,27 +9,14 @@ Throttling through a tiny WSGI layer in front of moto's own application.
 from __future__ import annotations
 
 import json
-import re
 import threading
-import urllib.request
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from moto.iam.models import get_account_id_from
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
 
 from provisioning import aws
 from provisioning.aws import (
-    SeedAccount,
     aws_client,
-    organization_seed,
     read_accounts,
     read_roles,
     read_user,
@@ -37,120 +24,27 @@ from provisioning.aws import (
     scan_accounts,
 )
 from provisioning.substrate.observed import AccountUnreadable, ObservedRole, ObservedUser
+from tests.fakes.aws_server import (
+    MANAGEMENT,
+    READ_ONLY,
+    THROTTLED,
+    Enforced,
+    admin_iam,
+    emulator_endpoint,
+)
+from tests.fakes.aws_server import organization as _organization
+from tests.fakes.aws_server import trust as _trust
 from tests.services import free_port
 
 pytestmark = pytest.mark.pure
 
-MANAGEMENT = "123456789012"  # moto's default account: the credentials' own account
 VENDOR = "arn:aws:iam::999988887777:role/VendorReader"
-READ_ONLY = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}],
-}
-
-
-def _trust(principal: str, external_id: str = "") -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"AWS": [principal]},
-        "Action": "sts:AssumeRole",
-    }
-    if external_id:
-        statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
-    return {"Version": "2012-10-17", "Statement": [statement]}
-
-
-def _post(endpoint: str, path: str, body: bytes = b"") -> None:
-    request = urllib.request.Request(
-        f"{endpoint}{path}", data=body, method="POST", headers={"Content-Type": "text/plain"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
-class _Server(ThreadedMotoServer):
-    """ThreadedMotoServer whose WSGI application can be wrapped (for injected errors)."""
-
-    def __init__(self, port: int, wrap: Callable[[Any], Any]) -> None:
-        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
-        self._wrap = wrap
-
-    def _server_entry(self) -> None:
-        app = self._wrap(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-
-_THROTTLED: set[str] = set()  # account ids whose IAM calls the server answers with Throttling
-_THROTTLE_BODY = (
-    b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
-    b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-    b"<RequestId>throttled</RequestId></ErrorResponse>"
-)
-_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/[^/]+/[^/]+/([a-z0-9-]+)/")
-
-
-def _throttling(app: Any) -> Any:
-    """Answers Throttling to IAM calls signed with a key of a throttled account (moto maps
-    the keys it issued through AssumeRole to their account)."""
-
-    def throttling_app(environ: dict[str, Any], start_response: Any) -> Any:
-        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if match and match.group(2) == "iam" and get_account_id_from(match.group(1)) in _THROTTLED:
-            start_response(
-                "400 Bad Request",
-                [("Content-Type", "text/xml"), ("Content-Length", str(len(_THROTTLE_BODY)))],
-            )
-            return [_THROTTLE_BODY]
-        return app(environ, start_response)
-
-    return throttling_app
 
 
 @pytest.fixture
 def endpoint(settings) -> Iterator[str]:
-    server = _Server(free_port(), _throttling)
-    server.start()
-    host, port = server.get_host_and_port()
-    settings.AWS_ENDPOINT_URL = f"http://{host}:{port}"
-    settings.AWS_AUDIT_ROLE_NAME = "Auditor"
-    settings.AWS_AUDIT_ROLE_PATH = "/"
-    settings.AWS_AUDIT_ENTRY_ROLE_ARN = ""
-    _post(settings.AWS_ENDPOINT_URL, "/moto-api/reset")
-    yield settings.AWS_ENDPOINT_URL
-    _THROTTLED.clear()
-    _post(settings.AWS_ENDPOINT_URL, "/moto-api/reset")
-    server.stop()
-
-
-def _admin_iam(account_id: str) -> Any:
-    """IAM in a member account through the role AWS Organizations creates there."""
-    return aws_client(
-        "iam", role_arn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
-    )
-
-
-def _auditor(iam: Any, policy: dict[str, Any] = READ_ONLY) -> None:
-    iam.create_role(
-        RoleName="Auditor",
-        AssumeRolePolicyDocument=json.dumps(_trust(f"arn:aws:iam::{MANAGEMENT}:root")),
-    )
-    iam.put_role_policy(RoleName="Auditor", PolicyName="Read", PolicyDocument=json.dumps(policy))
-
-
-def _organization(count: int) -> list[str]:
-    """`count` member accounts, each with an Auditor role; their ids in creation order."""
-    ids = organization_seed(
-        SeedAccount(name=f"member{n}", email=f"member{n}@example.com", tags={})
-        for n in range(count)
-    )
-    accounts = list(ids.values())
-    for account_id in accounts:
-        _auditor(_admin_iam(account_id))
-    return accounts
+    with emulator_endpoint(settings) as url:
+        yield url
 
 
 @pytest.fixture
@@ -159,7 +53,7 @@ def accounts(endpoint) -> list[str]:
 
 
 def _vendor_role(account_id: str) -> None:
-    iam = _admin_iam(account_id)
+    iam = admin_iam(account_id)
     iam.create_role(
         RoleName="AcmeBilling",
         AssumeRolePolicyDocument=json.dumps(_trust(VENDOR, external_id="ext-123")),
@@ -223,7 +117,7 @@ def test_the_audit_role_shows_its_own_last_use(accounts):
 
 
 def test_the_audit_role_path_and_name_come_from_the_settings(accounts, settings):
-    iam = _admin_iam(accounts[0])
+    iam = admin_iam(accounts[0])
     iam.create_role(
         RoleName="PortalReader",
         Path="/portal/",
@@ -243,7 +137,7 @@ def test_the_audit_role_path_and_name_come_from_the_settings(accounts, settings)
 
 def test_a_user_is_read_with_policies_and_key_ids_only(accounts):
     account = accounts[2]
-    iam = _admin_iam(account)
+    iam = admin_iam(account)
     iam.create_user(UserName="acme", Tags=[{"Key": "Vendor", "Value": "acme"}])
     policy = {
         "Version": "2012-10-17",
@@ -270,7 +164,7 @@ def test_a_user_is_read_with_policies_and_key_ids_only(accounts):
 
 def test_the_scan_reads_every_page_of_roles_with_their_trust(accounts, monkeypatch):
     account = accounts[0]
-    iam = _admin_iam(account)
+    iam = admin_iam(account)
     for n in range(7):
         iam.create_role(
             RoleName=f"Role{n}",
@@ -327,7 +221,7 @@ def test_many_accounts_are_read_concurrently_with_progress(endpoint):
 def test_throttling_in_one_account_is_reported_for_that_account_only(accounts, monkeypatch):
     monkeypatch.setattr(aws, "AUDIT_MAX_ATTEMPTS", 2)  # boto3 backs off between attempts
     throttled = accounts[1]
-    _THROTTLED.add(throttled)
+    THROTTLED.add(throttled)
 
     results = read_accounts({account_id: ["Auditor", "Other"] for account_id in accounts})
 
@@ -366,44 +260,12 @@ def test_unreachable_endpoint_is_reported_per_account(settings, monkeypatch):
     assert results["222222222222"] == []
 
 
-class _Enforced:
-    """The portal's credentials as an IAM user of the management account, with moto's IAM
-    policy enforcement on (its placeholder keys would be rejected once it is)."""
-
-    def __init__(self, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.endpoint = endpoint
-        self.monkeypatch = monkeypatch
-
-    def portal_user(self, statements: list[dict[str, Any]]) -> str:
-        iam = aws_client("iam")
-        iam.create_user(UserName="portal")
-        iam.put_user_policy(
-            UserName="portal",
-            PolicyName="portal",
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
-        )
-        key = iam.create_access_key(UserName="portal")["AccessKey"]
-        self.monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-        self.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
-        self.monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-        self.monkeypatch.delenv("AWS_PROFILE", raising=False)
-        return str(key["SecretAccessKey"])
-
-    def __enter__(self) -> _Enforced:
-        _post(self.endpoint, "/moto-api/reset-auth", b"0")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # Enforcement is process-global in moto: never leave it on for the next test.
-        _post(self.endpoint, "/moto-api/reset-auth", b"inf")
-
-
 def test_access_denied_on_assume_or_on_read_is_reported_per_account(
     accounts, endpoint, monkeypatch
 ):
     readable, no_assume, no_read = accounts
     # The third account's Auditor may not read IAM: a Deny on top of the read-only policy.
-    _admin_iam(no_read).put_role_policy(
+    admin_iam(no_read).put_role_policy(
         RoleName="Auditor",
         PolicyName="Deny",
         PolicyDocument=json.dumps(
@@ -413,7 +275,7 @@ def test_access_denied_on_assume_or_on_read_is_reported_per_account(
             }
         ),
     )
-    enforced = _Enforced(endpoint, monkeypatch)
+    enforced = Enforced(endpoint, monkeypatch)
     secret = enforced.portal_user(
         [
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
@@ -476,7 +338,7 @@ def test_the_audit_role_is_assumed_through_the_entry_role(
             }
         ),
     )
-    enforced = _Enforced(endpoint, monkeypatch)
+    enforced = Enforced(endpoint, monkeypatch)
     enforced.portal_user([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": entry}])
     with enforced:
         direct = read_accounts({accounts[0]: ["Auditor"]})
