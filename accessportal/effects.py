@@ -62,6 +62,13 @@ NOTICES: dict[str, Notice] = {
     "key_unused": Notice(frozenset({SECURITY}), "has an access key unused for too long"),
     "expiring": Notice(frozenset({REQUESTER}), "reaches its end date soon"),
     "revoke_failed": Notice(frozenset({SECURITY}), "needs help to be removed"),
+    # Verification in AWS (verification/grants.py): what IAM holds, not what was merged.
+    "verified": Notice(frozenset({REQUESTER}), "is verified active in AWS"),
+    "drifted": Notice(frozenset({SECURITY}), "differs in AWS from what was approved"),
+    "still_in_aws": Notice(
+        frozenset({SECURITY}), "was removed in the repository, but AWS still has it"
+    ),
+    "grant_idle": Notice(frozenset({SECURITY}), "has not been used in AWS for too long"),
 }
 
 # The recipient until now hears of it (a requester redirecting keys would otherwise go unseen),

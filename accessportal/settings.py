@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "fulfilment",
     "keys",
     "notifications",
+    "verification",
     "reports",
     "web",
     "demo",
@@ -291,6 +292,10 @@ PORTAL_ACCOUNT_SYNC_MINUTES = cfg.integer("PORTAL_ACCOUNT_SYNC_MINUTES", default
 # and minutes between key hygiene passes (last use, rotation, unused flag).
 PORTAL_KEY_POLL_SECONDS = cfg.integer("PORTAL_KEY_POLL_SECONDS", default=60, minimum=5)
 PORTAL_KEY_HYGIENE_MINUTES = cfg.integer("PORTAL_KEY_HYGIENE_MINUTES", default=60, minimum=1)
+# Minutes between passes that read every merged grant back from AWS (issue 17), and the days
+# a verified grant's roles may go unused before security is told (as for access keys).
+PORTAL_VERIFY_MINUTES = cfg.integer("PORTAL_VERIFY_MINUTES", default=60, minimum=1)
+PORTAL_GRANT_IDLE_DAYS = cfg.integer("PORTAL_GRANT_IDLE_DAYS", default=45, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "accessportal.tasks.worker_heartbeat_task",
@@ -324,6 +329,11 @@ CELERY_BEAT_SCHEDULE = {
     "report-exports-sweep": {
         "task": "reports.tasks.report_exports_sweep_task",
         "schedule": 300.0,
+    },
+    # Every merged grant read back from AWS (verification/grants.py), then the idle flag.
+    "grants-verify": {
+        "task": "verification.tasks.grants_verify_task",
+        "schedule": float(PORTAL_VERIFY_MINUTES * 60),
     },
     # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
     "grants-expire": {

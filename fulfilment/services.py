@@ -95,7 +95,10 @@ def push_change(row: PullRequest, mirror: Mirror, changeset: ChangeSet, body: st
     saved after it (`pushed_sha`), the one commit the approval status may be set on.
     """
     PullRequest.objects.filter(pk=row.pk).update(
-        commands=stored_commands(changeset), body=body, base=row.base
+        commands=stored_commands(changeset),
+        dialect=str(changeset.dialect),
+        body=body,
+        base=row.base,
     )
     head = mirror.prepare_branch(
         base_branch=row.base,
@@ -416,6 +419,8 @@ def pull_request_commands_done(
         obj=access_request,
         after={"pull_request": row.number, "purpose": row.purpose, "commands": len(row.commands)},
     )
+    # What running them changed is read from AWS at once (verification/grants.py).
+    enqueue_on_commit("verification.tasks.grant_verify_task", request_id, trigger="commands")
     return row
 
 

@@ -902,3 +902,142 @@ def scan_accounts(
         max_workers=max_workers,
         progress=progress,
     )
+
+
+# --- The AWS emulator playing the organization's accounts (issue 17, the demo's truth path) ---
+
+
+def endpoint_is_emulator(url: str) -> bool:
+    """Whether `url` (AWS_ENDPOINT_URL) is a local emulator rather than AWS."""
+    return bool(url) and _is_loopback_endpoint(url)
+
+
+def _emulator_iam(account_id: str) -> Any:
+    """IAM of one emulated account as its admin (the role AWS Organizations creates there).
+    Refuses anything but a loopback emulator: these calls change IAM."""
+    if not endpoint_is_emulator(settings.AWS_ENDPOINT_URL):
+        raise AwsError("refusing to change IAM: AWS_ENDPOINT_URL is not the local emulator")
+    return aws_client(
+        "iam", role_arn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
+    )
+
+
+def _trust_document(statements: Iterable[Mapping[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _delete_role(iam: Any, name: str) -> bool:
+    try:
+        attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchEntity":
+            return False
+        raise
+    for policy in attached:
+        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    iam.delete_role(RoleName=name)
+    return True
+
+
+def _role_trust(iam: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return _document(iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"])
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchEntity":
+            return None
+        raise
+
+
+def emulator_role_put(
+    account_id: str,
+    name: str,
+    *,
+    trust_statements: Sequence[Mapping[str, Any]],
+    attached_policy_arns: Iterable[str] = (),
+    inline_policies: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Creates (or makes exactly so) one role in an emulated account: what `terraform apply`
+    or `substrate role create` would leave."""
+    iam = _emulator_iam(account_id)
+    if _role_trust(iam, name) is None:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust_document(trust_statements))
+    else:
+        iam.update_assume_role_policy(
+            RoleName=name, PolicyDocument=_trust_document(trust_statements)
+        )
+    attached = {
+        p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    }
+    for arn in sorted(set(attached_policy_arns) - attached):
+        iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+    for arn in sorted(attached - set(attached_policy_arns)):
+        iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+    wanted = dict(inline_policies or {})
+    for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        if policy_name not in wanted:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    for policy_name, document in sorted(wanted.items()):
+        iam.put_role_policy(
+            RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+        )
+
+
+def emulator_role_delete(account_id: str, name: str) -> bool:
+    """Deletes one role of an emulated account (False: there was none)."""
+    return _delete_role(_emulator_iam(account_id), name)
+
+
+def emulator_trust_edit(
+    account_id: str,
+    name: str,
+    *,
+    add: Sequence[Mapping[str, Any]] = (),
+    remove: Sequence[Mapping[str, Any]] = (),
+) -> bool:
+    """Adds statements to (or removes them from) the trust policy of an existing role, as
+    Substrate does for its own roles and as a hand edit would. False: no such role."""
+    iam = _emulator_iam(account_id)
+    trust = _role_trust(iam, name)
+    if trust is None:
+        return False
+    raw = trust.get("Statement", [])
+    statements = [raw] if isinstance(raw, dict) else list(raw)
+    statements = [s for s in statements if s not in list(remove)]
+    statements += [dict(s) for s in add if s not in statements]
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=_trust_document(statements))
+    return True
+
+
+def emulator_user_put(
+    account_id: str, name: str, *, inline_policies: Mapping[str, Mapping[str, Any]]
+) -> None:
+    iam = _emulator_iam(account_id)
+    try:
+        iam.create_user(UserName=name)
+    except ClientError as exc:
+        if _error_code(exc) != "EntityAlreadyExists":
+            raise
+    for policy_name, document in sorted(inline_policies.items()):
+        iam.put_user_policy(
+            UserName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+        )
+
+
+def emulator_user_delete(account_id: str, name: str) -> bool:
+    iam = _emulator_iam(account_id)
+    try:
+        policy_names = iam.list_user_policies(UserName=name)["PolicyNames"]
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchEntity":
+            return False
+        raise
+    for policy_name in policy_names:
+        iam.delete_user_policy(UserName=name, PolicyName=policy_name)
+    for policy in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
+        iam.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"])
+    for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName=name)
+    return True

@@ -19,7 +19,15 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, Max, Q
 from django.utils.translation import gettext_lazy as _
 
-from accessportal.lifecycle import ANY, Announce, Effect, Lifecycle, choice_labels, transition
+from accessportal.lifecycle import (
+    ANY,
+    Announce,
+    Effect,
+    Enqueue,
+    Lifecycle,
+    choice_labels,
+    transition,
+)
 from provisioning.forges import (
     ForgePermanentError,
     ForgeTemporaryError,
@@ -104,6 +112,10 @@ class PullRequest(models.Model):
     # The change set's post-merge commands ({"shell", "why"} each, in order), stored when the
     # branch is pushed so the request page shows exactly what the pull request proposed.
     commands = models.JSONField(default=list, blank=True)
+    # How the repository expressed the change ("terraform" or "role-create",
+    # provisioning.substrate.Dialect), stored with the commands: verification reads AWS for
+    # what that dialect puts there (role create writes its own SubstrateManaged policy).
+    dialect = models.CharField(max_length=16, blank=True)
     commands_done_at = models.DateTimeField(null=True, blank=True)
     commands_done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -201,6 +213,15 @@ PR_EFFECTS: dict[tuple[str, str], tuple[Effect, ...]] = {
     # Only a revocation row fails (a grant's failure is its request's).
     (ANY, State.FAILED): (
         Announce("revoke_failed", request_id="access_request_id", by_actor=False),
+    ),
+    # A merge says what the repository holds; what AWS holds is read now (and again once the
+    # commands are run, and on the beat's schedule): verification/grants.py.
+    (ANY, State.MERGED): (
+        Enqueue(
+            "verification.tasks.grant_verify_task",
+            kwargs={"trigger": "merge"},
+            object_id="access_request_id",
+        ),
     ),
 }
 PR_LIFECYCLE = Lifecycle(

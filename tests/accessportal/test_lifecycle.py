@@ -17,6 +17,7 @@ from inventory.models import SYNC_RUN_LIFECYCLE
 from keys.models import KEY_LIFECYCLE
 from reports.models import EXPORT_LIFECYCLE
 from vendors.models import RECIPIENT_CHANGE_LIFECYCLE, REVIEW_LIFECYCLE, VENDOR_LIFECYCLE
+from verification.models import FINDING_LIFECYCLE, RUN_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
     "access_request": REQUEST_LIFECYCLE,
@@ -27,6 +28,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "key_recipient_change": RECIPIENT_CHANGE_LIFECYCLE,
     "report_export": EXPORT_LIFECYCLE,
     "account_sync_run": SYNC_RUN_LIFECYCLE,
+    "verification_run": RUN_LIFECYCLE,
+    "external_access_finding": FINDING_LIFECYCLE,
 }
 
 

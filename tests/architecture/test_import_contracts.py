@@ -26,6 +26,7 @@ PACKAGES = [
     "fulfilment",
     "keys",
     "notifications",
+    "verification",
     "reports",
     "web",
     "demo",
