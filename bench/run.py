@@ -19,7 +19,8 @@ RESULTS = HERE.parent / "var" / "bench"
 
 
 def _summary(started: float) -> list[str]:
-    """One line per page, export and change set, from the result files this run wrote."""
+    """One line per page, export, change set and IAM read-back, from the result files this
+    run wrote."""
     lines = []
     pages = RESULTS / "pages.json"
     if pages.is_file() and pages.stat().st_mtime >= started:
@@ -49,6 +50,22 @@ def _summary(started: float) -> list[str]:
             lines.append(
                 f"  {r['strategy']:17} {r['dialect']:12} {r['accounts']:5} accounts  "
                 f"{r['median_seconds'] * 1000:8.1f} ms{cpu_text}  {verdict}"
+            )
+    verify = RESULTS / "verify.json"
+    if verify.is_file() and verify.stat().st_mtime >= started:
+        report = json.loads(verify.read_text(encoding="utf-8"))
+        scale = report["scale"]
+        lines.append(
+            f"IAM read back from {scale['accounts']:,} accounts x {scale['roles_per_account']} "
+            f"roles ({report['workers']} workers; seeded in {report['seed_seconds']} s):"
+        )
+        for r in report["results"]:
+            ratio = f"{r['ratio']:.2f}x floor" if r["ratio"] is not None else "no floor"
+            lines.append(
+                f"  {r['name']:17} {r['seconds']:7.1f} s  "
+                f"{r['seconds_per_account'] * 1000:6.1f} ms/account  "
+                f"{r['calls_per_account']:5.2f} calls/account  {r['throttled']:4} throttled  "
+                f"{ratio:>12}  {r['verdict']}"
             )
     return lines
 
