@@ -49,6 +49,14 @@ DEMO_SEED = 2024
 KEY_DEMO_VENDOR_SLUG = "relay-alerts"
 
 
+# A trust nobody approved, made by hand in one demo account before the portal existed: the
+# external-access scan finds it (issue 17). The principal is Datadog's published integration
+# account, so the finding is named from the vendor catalogue.
+UNAPPROVED_TRUST_ROLE = "LegacyMetricsReader"
+UNAPPROVED_TRUST_PRINCIPAL = "arn:aws:iam::464622532012:root"
+UNAPPROVED_TRUST_ACCOUNT = ("web", "staging", "alpha")  # the demo service account it is in
+
+
 @dataclass(frozen=True)
 class DemoAccount:
     """One account of the demo organization: its name, e-mail, tags and expected type.

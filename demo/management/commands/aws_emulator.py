@@ -13,6 +13,7 @@ repository that `seed_demo` creates): it replays the same seeding on a private m
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -23,10 +24,26 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from demo.aws_org import DEMO_SEED, KEY_DEMO_VENDOR_SLUG, demo_accounts
+from approvals.models import AccessRequest
+from demo.aws_org import (
+    DEMO_SEED,
+    KEY_DEMO_VENDOR_SLUG,
+    UNAPPROVED_TRUST_ACCOUNT,
+    UNAPPROVED_TRUST_PRINCIPAL,
+    UNAPPROVED_TRUST_ROLE,
+    demo_accounts,
+    service_account_name,
+)
 from inventory.management.commands.sync_accounts import describe_run
 from inventory.services import accounts_sync
-from provisioning.aws import SeedAccount, iam_user_seed, organization_seed
+from provisioning.aws import (
+    SeedAccount,
+    emulator_role_put,
+    iam_user_seed,
+    organization_seed,
+)
+from verification.emulator import emulator_apply, expected_for
+from verification.grants import verifiable_requests
 
 DEFAULT_PORT = 5055
 
@@ -57,6 +74,60 @@ def seed_demo_organization(*, seed: int | None = DEMO_SEED) -> dict[str, str]:
         SeedAccount(name=a.name, email=a.email, tags=a.tags, management=a.management)
         for a in demo_accounts()
     )
+
+
+def _trust_of(principal: str) -> dict[str, Any]:
+    return {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+
+
+def with_aws_managed_policies() -> None:
+    """From now on AWS's managed policies (ReadOnlyAccess...) exist in every account, as on
+    AWS, so a grant can attach them. Only after the organization is seeded: loading them
+    draws on moto's seeded random ids, and the accounts' ids must stay the ones
+    `demo_account_ids` computes. IAM is empty still (the Auditor roles come next), so its
+    per-account state is dropped and made anew with them."""
+    from moto.iam.models import iam_backends  # noqa: PLC0415 - moto is the local extras only
+
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    iam_backends.clear()
+
+
+def seed_demo_iam(ids: dict[str, str], management_id: str) -> None:
+    """What Substrate and history left in the demo accounts' IAM: an Auditor role in every
+    account (the portal reads AWS through it), and one trust made by hand that nobody
+    approved (the external-access scan finds it)."""
+    auditor_trust = [_trust_of(f"arn:aws:iam::{management_id}:root")]
+    read_only = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}],
+    }
+    for account_id in ids.values():
+        emulator_role_put(
+            account_id,
+            "Auditor",
+            trust_statements=auditor_trust,
+            inline_policies={"AuditorReadIAM": read_only},
+        )
+    emulator_role_put(
+        ids[service_account_name(*UNAPPROVED_TRUST_ACCOUNT)],
+        UNAPPROVED_TRUST_ROLE,
+        trust_statements=[_trust_of(UNAPPROVED_TRUST_PRINCIPAL)],
+        attached_policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    )
+
+
+def apply_demo_grants() -> list[AccessRequest]:
+    """The demo's grants that `seed_demo` made merged and applied are put into the emulator
+    (its state is in memory, so each start applies them again); every other merged grant
+    waits for someone to apply it, as in a real organization."""
+    applied = []
+    for access_request in verifiable_requests().filter(
+        status__in=[AccessRequest.Status.ACTIVE, AccessRequest.Status.EXPIRING],
+        pull_requests__body__startswith="Demo data: merged and applied",
+    ):
+        emulator_apply(expected_for(access_request))
+        applied.append(access_request)
+    return applied
 
 
 def _moto_api(endpoint_url: str, action: str) -> None:
@@ -162,14 +233,24 @@ class Command(BaseCommand):
         server.start()
         try:
             ids = seed_demo_organization(seed=options["seed"])
+            with_aws_managed_policies()
             self.stdout.write(f"AWS emulator on {endpoint}: demo organization seeded")
             # The demo IAM-user grant is "applied": its user exists, its key is not issued yet.
             iam_user_seed(KEY_DEMO_VENDOR_SLUG)
             self.stdout.write(f"  IAM user {KEY_DEMO_VENDOR_SLUG} created in the admin account")
+            management_id = next(
+                ids[a.name] for a in demo_accounts() if a.management and a.name in ids
+            )
+            seed_demo_iam(ids, management_id)
+            self.stdout.write(
+                f"  Auditor role in every account; {UNAPPROVED_TRUST_ROLE} trusts "
+                f"{UNAPPROVED_TRUST_PRINCIPAL} (nobody approved it)"
+            )
             for name, account_id in ids.items():
                 self.stdout.write(f"  {account_id}  {name}")
             if not options["no_sync"]:
                 self._sync_once()
+                self._apply_demo_grants()
             self.stdout.write("Serving; Ctrl-C or SIGTERM stops it.")
             self.stdout.flush()
             # A timed wait lets the signal handlers run promptly.
@@ -178,6 +259,15 @@ class Command(BaseCommand):
         finally:
             server.stop()
             self.stdout.write("AWS emulator stopped.")
+
+    def _apply_demo_grants(self) -> None:
+        try:
+            applied = apply_demo_grants()
+        except Exception as exc:  # noqa: BLE001 - the emulator keeps serving; the error is shown
+            self.stderr.write(f"Applying the demo's merged grants failed: {exc}")
+            return
+        for access_request in applied:
+            self.stdout.write(f"  request #{access_request.pk} applied, as its commands would")
 
     def _sync_once(self) -> None:
 
