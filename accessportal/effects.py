@@ -52,7 +52,8 @@ NOTICES: dict[str, Notice] = {
     "revoked": Notice(frozenset({REQUESTER}), "revoked"),
     "provisioning": Notice(frozenset({REQUESTER}), "is being provisioned"),
     "pr_open": Notice(frozenset({REQUESTER}), "has its pull request open"),
-    "active": Notice(frozenset({REQUESTER}), "is active"),
+    # A merge is what the repository holds: "verified" says when AWS holds it too.
+    "active": Notice(frozenset({REQUESTER}), "has its change merged"),
     "failed": Notice(frozenset({REQUESTER, SECURITY}), "failed to provision"),
     "merge_mismatch": Notice(
         frozenset({SECURITY}), "was merged with a commit nobody approved: review it"

@@ -69,7 +69,7 @@ SUBJECT_WORDS = {
     "revoked": "revoked",
     "provisioning": "is being provisioned",
     "pr_open": "has its pull request open",
-    "active": "is active",
+    "active": "has its change merged",
     "failed": "failed to provision",
 }
 EVENT_STATUS = {
