@@ -151,6 +151,7 @@ def _configure_django(endpoint: str, var_dir: Path) -> None:
 def _seed(emulator: Emulator, count: int) -> list[str]:
     """`count` member accounts through the portal's own `organization_seed` (HTTP), then their
     roles written by the emulator itself. Returns the member ids."""
+    # Imported here: the portal's modules need django.setup() (_configure) first.
     from provisioning.aws import SeedAccount, aws_client, organization_seed
 
     ids = organization_seed(
@@ -190,6 +191,7 @@ class Run:
 
 
 def _grant(accounts: Sequence[str]) -> Any:
+    # Imported here: the portal's modules need django.setup() (_configure) first.
     from provisioning.substrate import Grant, Strategy, TargetAccount
 
     return Grant(
@@ -208,6 +210,7 @@ def _grant(accounts: Sequence[str]) -> Any:
 def _verify(grant: Any, workers: int) -> tuple[Any, dict[str, float]]:
     """What verifying a grant costs: the expected state, every account's roles read back, the
     comparison. Returns the verdict and each phase's seconds."""
+    # Imported here: the portal's modules need django.setup() (_configure) first.
     from provisioning.aws import read_accounts
     from provisioning.substrate.expected import expected_state
     from provisioning.substrate.verify import compare
@@ -229,6 +232,7 @@ def _verify(grant: Any, workers: int) -> tuple[Any, dict[str, float]]:
 
 
 def _verify_problems(verdict: Any, accounts: Sequence[str]) -> list[str]:
+    # Imported here: the portal's modules need django.setup() (_configure) first.
     from provisioning.substrate.verify import State
 
     problems = []
@@ -297,6 +301,7 @@ class _Floor:
         from botocore.config import Config
         from django.conf import settings
 
+        # Imported here: the portal's modules need django.setup() (_configure) first.
         from provisioning import aws
 
         self.boto3 = boto3
@@ -427,6 +432,7 @@ def main() -> int:
 
 
 def _run(emulator: Emulator, count: int) -> int:
+    # Imported here: the portal's modules need django.setup() (_configure) first.
     from provisioning import aws
 
     workers = aws.AUDIT_MAX_WORKERS
