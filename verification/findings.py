@@ -560,3 +560,53 @@ def finding_adopt(
 
 def open_findings() -> Any:
     return Finding.objects.filter(status=FindingStatus.OPEN).order_by("first_seen_at")
+
+
+# -- security's own catalogue entries ------------------------------------------------------
+
+
+@transaction.atomic
+def known_vendor_account_save(
+    *, actor: Any, mfa_verified: bool, account_id: str, name: str, source: str = ""
+) -> KnownVendorAccount:
+    """Security names an AWS account as a vendor's (audited); the next scan shows the name.
+    An entry for an account already named is replaced."""
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team names accounts.")
+    )
+    account_id = (account_id or "").strip()
+    name = " ".join((name or "").split())
+    if not re.fullmatch(r"\d{12}", account_id):
+        raise ValidationError({"account_id": _("An AWS account id is 12 digits.")})
+    if not name:
+        raise ValidationError({"name": _("Name the vendor.")})
+    entry = KnownVendorAccount.objects.select_for_update().filter(account_id=account_id).first()
+    before = None if entry is None else {"name": entry.name, "source": entry.source}
+    if entry is None:
+        entry = KnownVendorAccount(account_id=account_id, added_by=actor)
+    entry.name = name[:200]
+    entry.source = (source or "").strip()[:500]
+    entry.save()
+    audit_record(
+        actor=actor,
+        action="known_vendor_account.save",
+        obj=entry,
+        before=before,
+        after={"account_id": account_id, "name": entry.name, "source": entry.source},
+    )
+    return entry
+
+
+@transaction.atomic
+def known_vendor_account_delete(*, actor: Any, mfa_verified: bool, entry_id: int) -> None:
+    require_verified_security(
+        actor, mfa_verified=mfa_verified, refusal=_("Only the security team names accounts.")
+    )
+    entry = KnownVendorAccount.objects.select_for_update().get(pk=entry_id)
+    audit_record(
+        actor=actor,
+        action="known_vendor_account.delete",
+        obj=entry,
+        before={"account_id": entry.account_id, "name": entry.name, "source": entry.source},
+    )
+    entry.delete()

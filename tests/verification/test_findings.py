@@ -37,6 +37,7 @@ from verification.findings import (
     external_access_scan_request,
     finding_acknowledge,
     finding_adopt,
+    known_vendor_account_save,
 )
 from verification.models import ExternalAccessFinding, KnownVendorAccount, VerificationRun
 
@@ -306,3 +307,21 @@ def test_the_pages(client, scan, accounts, make_user, vendor):
     assert (
         client.post(reverse("verification:adopt", args=[finding.pk]), {"vendor": vendor.pk})
     ).status_code == 403
+
+
+def test_security_names_an_account_audited(security, engineer, db):
+    with pytest.raises(PermissionDenied):
+        known_vendor_account_save(
+            actor=security, mfa_verified=False, account_id="444455556666", name="Acme"
+        )
+    with pytest.raises(ValidationError):
+        known_vendor_account_save(actor=security, mfa_verified=True, account_id="12", name="A")
+    entry = known_vendor_account_save(
+        actor=security,
+        mfa_verified=True,
+        account_id="444455556666",
+        name=" Acme  sync ",
+        source="https://example.com/acme",
+    )
+    assert (entry.name, entry.added_by) == ("Acme sync", security)
+    assert AuditEvent.objects.filter(action="known_vendor_account.save").count() == 1
