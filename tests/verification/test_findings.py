@@ -325,3 +325,32 @@ def test_security_names_an_account_audited(security, engineer, db):
     )
     assert (entry.name, entry.added_by) == ("Acme sync", security)
     assert AuditEvent.objects.filter(action="known_vendor_account.save").count() == 1
+
+
+def test_a_queued_scan_runs_once_with_its_progress(accounts, security):
+    from verification import tasks
+
+    hand_made_trust(accounts[0].account_id)
+    run, _queued = external_access_scan_request(actor=security, mfa_verified=True)
+
+    tasks.external_access_scan_run_task(run.pk)
+    tasks.external_access_scan_run_task(run.pk)  # a duplicate message: nothing more
+
+    run.refresh_from_db()
+    assert run.status == VerificationRun.Status.SUCCEEDED
+    assert (run.accounts_done, run.accounts_total) == (4, 4)
+    assert run.outcome["open"] == 1
+    assert ExternalAccessFinding.objects.count() == 1
+    assert AuditEvent.objects.filter(action="finding.opened").count() == 1
+
+
+def test_the_beat_runs_the_scan(accounts, settings):
+    from verification import tasks
+
+    assert settings.CELERY_BEAT_SCHEDULE["external-access-scan"] == {
+        "task": "verification.tasks.external_access_scan_task",
+        "schedule": float(settings.PORTAL_SCAN_MINUTES * 60),
+    }
+    tasks.external_access_scan_task()
+    run = VerificationRun.objects.get(kind=VerificationRun.Kind.SCAN)
+    assert (run.trigger, run.status) == ("beat", VerificationRun.Status.SUCCEEDED)
