@@ -45,7 +45,7 @@ from vendors.models import Vendor
 from .grants import (
     MERGED_STATES,
     Organization,
-    _Progress,
+    RunProgress,
     finish_run,
     plan_for,
     queue_run,
@@ -289,7 +289,7 @@ def _resolve(finding: ExternalAccessFinding, now: datetime) -> None:
 def _read(accounts: list[str], run: VerificationRun | None) -> dict[str, Any]:
     if run is not None:
         VerificationRun.objects.filter(pk=run.pk).update(accounts_total=len(accounts))
-    return aws.scan_accounts(accounts, progress=_Progress(run))
+    return aws.scan_accounts(accounts, progress=RunProgress(run))
 
 
 def _analyzer(organization: set[str]) -> tuple[list[Trust], str]:

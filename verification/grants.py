@@ -152,7 +152,7 @@ def plan_for(access_request: AccessRequest, org: Organization) -> Plan:
     return Plan(access_request, expectation, expected)
 
 
-class _Progress:
+class RunProgress:
     """Writes a run's accounts_done now and then (not on every account of a thousand)."""
 
     def __init__(self, run: VerificationRun | None) -> None:
@@ -379,7 +379,7 @@ def verify_grants(
         if run is not None:
             to_read = {a for p in plans if p.expected for a in p.expected.accounts()}
             VerificationRun.objects.filter(pk=run.pk).update(accounts_total=len(to_read))
-        observed = read_expected(plans, progress=_Progress(run))
+        observed = read_expected(plans, progress=RunProgress(run))
         checks = []
         now = timezone.now()
         for plan in plans:
