@@ -296,6 +296,8 @@ PORTAL_KEY_HYGIENE_MINUTES = cfg.integer("PORTAL_KEY_HYGIENE_MINUTES", default=6
 # a verified grant's roles may go unused before security is told (as for access keys).
 PORTAL_VERIFY_MINUTES = cfg.integer("PORTAL_VERIFY_MINUTES", default=60, minimum=1)
 PORTAL_GRANT_IDLE_DAYS = cfg.integer("PORTAL_GRANT_IDLE_DAYS", default=45, minimum=1)
+# Minutes between organization-wide scans for outside principals in roles' trust policies.
+PORTAL_SCAN_MINUTES = cfg.integer("PORTAL_SCAN_MINUTES", default=360, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "accessportal.tasks.worker_heartbeat_task",
@@ -335,6 +337,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "verification.tasks.grants_verify_task",
         "schedule": float(PORTAL_VERIFY_MINUTES * 60),
     },
+    # Every account's roles scanned for vendor access nobody approved (verification/findings.py).
+    "external-access-scan": {
+        "task": "verification.tasks.external_access_scan_task",
+        "schedule": float(PORTAL_SCAN_MINUTES * 60),
+    },
     # Grants near their end date become "expiring"; past it they are revoked. Idempotent.
     "grants-expire": {
         "task": "fulfilment.tasks.grants_expire_task",
@@ -367,6 +374,9 @@ AWS_ADMIN_ROLE_ARN = cfg.string("AWS_ADMIN_ROLE_ARN", default="", allow_empty=Tr
 AWS_AUDIT_ROLE_NAME = cfg.string("AWS_AUDIT_ROLE_NAME", default="Auditor")
 AWS_AUDIT_ROLE_PATH = cfg.string("AWS_AUDIT_ROLE_PATH", default="/")
 AWS_AUDIT_ENTRY_ROLE_ARN = cfg.string("AWS_AUDIT_ENTRY_ROLE_ARN", default="", allow_empty=True)
+# An IAM Access Analyzer (an organization analyzer, on real AWS) whose active findings on roles
+# the external-access scan merges with its own reading of trust policies; empty: not read.
+AWS_ACCESS_ANALYZER_ARN = cfg.string("AWS_ACCESS_ANALYZER_ARN", default="", allow_empty=True)
 if not re.fullmatch(r"[\w+=,.@-]{1,64}", AWS_AUDIT_ROLE_NAME, re.ASCII):
     cfg.errors.append(f"AWS_AUDIT_ROLE_NAME={AWS_AUDIT_ROLE_NAME!r} is not an IAM role name.")
 if not re.fullmatch(r"/(?:[\x21-\x7e]*/)?", AWS_AUDIT_ROLE_PATH, re.ASCII):

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("web.urls.vendors")),
     path("", include("web.urls.approvals")),
     path("", include("web.urls.reports")),
+    path("", include("web.urls.verification")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

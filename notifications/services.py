@@ -307,3 +307,22 @@ def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
     subject = f"{SUBJECT_PREFIX} Change of who receives access keys for {change.vendor.name}"
     body = re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n"
     return send_notice_mail(subject, body, html, recipients)
+
+
+def external_access_notice_send(*, count: int) -> int:
+    """E-mails security that the scan found `count` new outside principals nobody approved;
+    returns the number of messages sent. Like every notice it names no principal, account or
+    role: the findings page shows them to people allowed to see them."""
+    recipients = _security_addresses()
+    if count <= 0 or not recipients:
+        return 0
+    context = {
+        "organization": settings.PORTAL_ORGANIZATION_NAME,
+        "count": int(count),
+        "url": settings.PORTAL_BASE_URL.rstrip("/") + reverse("verification:findings"),
+    }
+    text = render_to_string("notifications/external_access.txt", context)
+    html = render_to_string("notifications/external_access.html", context)
+    subject = f"{SUBJECT_PREFIX} {int(count)} vendor access finding(s) nobody approved in AWS"
+    body = re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n"
+    return send_notice_mail(subject, body, html, recipients)

@@ -17,7 +17,12 @@ from typing import Any
 
 from celery import shared_task
 
-from notifications.services import key_recipient_notice_send, notice_email_send, notice_slack_send
+from notifications.services import (
+    external_access_notice_send,
+    key_recipient_notice_send,
+    notice_email_send,
+    notice_slack_send,
+)
 
 # SMTPException and URLError are OSErrors already; listed for the reader. Backoff: about 1, 2,
 # 4, 8 and 16 seconds with jitter, capped at 10 minutes, then the failure is logged.
@@ -68,3 +73,10 @@ def key_recipient_notice_task(change_id: int, audience: str) -> None:
     """E-mails the notice of a proposed key recipient change to one audience."""
 
     key_recipient_notice_send(change_id=change_id, audience=audience)
+
+
+@shared_task(**NOTICE_TASK_OPTIONS)
+def external_access_notice_task(count: int) -> None:
+    """E-mails security that the external-access scan found new access nobody approved."""
+
+    external_access_notice_send(count=count)

@@ -1041,3 +1041,32 @@ def emulator_user_delete(account_id: str, name: str) -> bool:
         iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
     iam.delete_user(UserName=name)
     return True
+
+
+# --- IAM Access Analyzer (real AWS only: the emulator has none) ---
+
+
+def access_analyzer_findings(analyzer_arn: str) -> list[dict[str, Any]]:
+    """The active external-access findings on IAM roles of the analyzer `analyzer_arn` (an
+    organization analyzer sees every account), as ListFindings returns them, every page.
+    Raises AwsError when the analyzer cannot be read: the caller reports it, never guesses."""
+    region = analyzer_arn.split(":")[3] if analyzer_arn.count(":") >= 5 else settings.AWS_REGION
+    session: Any = _session()
+    client = session.client(
+        "accessanalyzer",
+        region_name=region or settings.AWS_REGION,
+        endpoint_url=settings.AWS_ENDPOINT_URL or None,
+        config=_audit_config(),
+    )
+    findings: list[dict[str, Any]] = []
+    try:
+        for page in client.get_paginator("list_findings").paginate(
+            analyzerArn=analyzer_arn,
+            filter={"status": {"eq": ["ACTIVE"]}, "resourceType": {"eq": ["AWS::IAM::Role"]}},
+        ):
+            findings.extend(page.get("findings", []))
+    except (ClientError, BotoCoreError) as exc:
+        # The code only, as for the audit reads: AWS's message text can echo request details.
+        code = _error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        raise AwsError(f"AWS IAM Access Analyzer ListFindings failed: {code or 'Error'}") from exc
+    return findings

@@ -152,7 +152,7 @@ def plan_for(access_request: AccessRequest, org: Organization) -> Plan:
     return Plan(access_request, expectation, expected)
 
 
-class _Progress:
+class RunProgress:
     """Writes a run's accounts_done now and then (not on every account of a thousand)."""
 
     def __init__(self, run: VerificationRun | None) -> None:
@@ -379,7 +379,7 @@ def verify_grants(
         if run is not None:
             to_read = {a for p in plans if p.expected for a in p.expected.accounts()}
             VerificationRun.objects.filter(pk=run.pk).update(accounts_total=len(to_read))
-        observed = read_expected(plans, progress=_Progress(run))
+        observed = read_expected(plans, progress=RunProgress(run))
         checks = []
         now = timezone.now()
         for plan in plans:
@@ -409,7 +409,7 @@ def verify_grants(
     return checks
 
 
-def finish_run(run_pk: int, *, outcome: dict[str, int] | None = None, error: str = "") -> None:
+def finish_run(run_pk: int, *, outcome: dict[str, Any] | None = None, error: str = "") -> None:
     with transaction.atomic():
         run = VerificationRun.objects.select_for_update().get(pk=run_pk)
         if run.status != RunStatus.RUNNING:
@@ -439,41 +439,55 @@ def stale_runs_fail(kind: str, *, older_than: timedelta = timedelta(hours=1)) ->
     return count
 
 
-def grants_verify_request(
-    *, actor: Any, mfa_verified: bool, access_request: AccessRequest | None = None
+def queue_run(
+    *,
+    actor: Any,
+    mfa_verified: bool,
+    kind: str,
+    task: str,
+    action: str,
+    refusal: str,
+    access_request: AccessRequest | None = None,
 ) -> tuple[VerificationRun, bool]:
-    """Queues "Verify in AWS now" for one request (or every grant): returns (run, True), or
-    the pass already queued or running for the same scope and False, so that impatient clicks
-    do not pile up reads of a thousand accounts. Security only, with a second factor."""
-    require_verified_security(
-        actor,
-        mfa_verified=mfa_verified,
-        refusal=_("Only the security team asks AWS to be read now."),
-    )
-    stale_runs_fail(VerificationRun.Kind.GRANTS)
+    """Queues an on-demand run of `kind` (the task `task` carries it out): returns (run, True),
+    or the run already queued or running for the same scope and False, so that impatient
+    clicks do not pile up reads of a thousand accounts. Security only, with a second factor;
+    audited as `action`."""
+    require_verified_security(actor, mfa_verified=mfa_verified, refusal=refusal)
+    stale_runs_fail(kind)
     with transaction.atomic():
         scope = VerificationRun.objects.select_for_update().filter(
-            kind=VerificationRun.Kind.GRANTS,
-            status=RunStatus.RUNNING,
-            access_request=access_request,
+            kind=kind, status=RunStatus.RUNNING, access_request=access_request
         )
         active = scope.order_by("-started_at").first()
         if active is not None:
             return active, False
         run = VerificationRun.objects.create(
-            kind=VerificationRun.Kind.GRANTS,
-            access_request=access_request,
-            triggered_by=actor,
-            trigger="on_demand",
+            kind=kind, access_request=access_request, triggered_by=actor, trigger="on_demand"
         )
         audit_record(
             actor=actor,
-            action="grant.verify_requested",
+            action=action,
             obj=access_request or run,
             after={"run": run.pk, "request": access_request.pk if access_request else None},
         )
-        enqueue_on_commit(VERIFY_RUN_TASK, run.pk)
+        enqueue_on_commit(task, run.pk)
     return run, True
+
+
+def grants_verify_request(
+    *, actor: Any, mfa_verified: bool, access_request: AccessRequest | None = None
+) -> tuple[VerificationRun, bool]:
+    """Queues "Verify in AWS now" for one request (or every grant), as `queue_run` says."""
+    return queue_run(
+        actor=actor,
+        mfa_verified=mfa_verified,
+        kind=VerificationRun.Kind.GRANTS,
+        task=VERIFY_RUN_TASK,
+        action="grant.verify_requested",
+        refusal=_("Only the security team asks AWS to be read now."),
+        access_request=access_request,
+    )
 
 
 def grants_verify_run(run_id: int) -> VerificationRun:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from verification import grants
+from verification import findings, grants
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -28,3 +28,15 @@ def grant_verify_task(access_request_id: int, trigger: str = "") -> None:
 def grants_verify_task() -> None:
     """The beat's pass over every merged grant, then the idle flag."""
     grants.grants_verify_scheduled()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def external_access_scan_run_task(run_id: int) -> None:
+    """Carries out a queued "Scan now" (no-op once it finished)."""
+    findings.external_access_scan_run(run_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def external_access_scan_task() -> None:
+    """The beat's scan of every account for vendor access nobody approved."""
+    findings.external_access_scan_scheduled()

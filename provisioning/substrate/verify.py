@@ -9,6 +9,7 @@ difference is a sentence a security reviewer can act on, sorted so the verdict i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -315,3 +316,39 @@ def compare(
         else:
             verdicts.append(AccountVerdict(account, State.MATCHES))
     return Verdict(tuple(verdicts))
+
+
+# -- who a trust policy lets in (the external-access scan) -----------------------------------
+
+_PRINCIPAL_ACCOUNT = re.compile(r"arn:aws:(?:iam|sts)::(\d{12}):")
+
+
+@dataclass(frozen=True, order=True)
+class TrustedPrincipal:
+    """One AWS principal an Allow statement of a role's trust policy lets in, in the canonical
+    form verification compares (an account as its root ARN), with its account ("" for "*")."""
+
+    principal: str
+    account_id: str
+    external_id_required: bool
+
+
+def trusted_principals(document: dict[str, Any] | None) -> list[TrustedPrincipal]:
+    """The AWS principals (account, role, user or "*") a trust policy allows, sorted. Service
+    and federated principals are not vendors' accounts and a NotPrincipal is not a grant, so
+    they are left out, as is an id IAM shows for a deleted principal (it names nobody). A
+    principal counts as requiring `sts:ExternalId` only if every statement letting it in
+    does: one statement without the condition is enough to get in without it."""
+    required: dict[str, bool] = {}
+    for atom in atoms(document):
+        if atom.effect != "Allow":
+            continue
+        if atom.principal != "*" and not _PRINCIPAL_ACCOUNT.match(atom.principal):
+            continue
+        with_id = _external_ids(atom) is not None
+        required[atom.principal] = required.get(atom.principal, True) and with_id
+    found = []
+    for principal, with_id in required.items():
+        match = _PRINCIPAL_ACCOUNT.match(principal)
+        found.append(TrustedPrincipal(principal, match.group(1) if match else "", with_id))
+    return sorted(found)

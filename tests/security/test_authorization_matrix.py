@@ -54,7 +54,8 @@ OWNER_READ = {
     "approvals:request_progress",
     "approvals:request_key_state",
 }
-SECURITY_READ: set[str] = set()
+# The external-access findings name principals and roles in every account: security only.
+SECURITY_READ = {"verification:findings", "verification:scan_status"}
 # A PDF binder's page and file: only whoever asked for it (the auditor in `world`); any other
 # reader gets the same 404 as for a binder that never existed.
 EXPORT_OWNER_READ = {"reports:export_status", "reports:export_download"}
@@ -90,6 +91,9 @@ SECURITY = {
     "approvals:request_key_reissue",
     "approvals:request_revoke_retry",
     "approvals:request_commands_done",
+    "verification:scan",
+    "verification:acknowledge",
+    "verification:adopt",
 }
 CLASSIFIED = (
     PUBLIC
@@ -204,10 +208,29 @@ def world(make_user):
     kwargs["reports:export_status"] = {"export_id": binder.pk}
     kwargs["reports:export_download"] = {"export_id": binder.pk}
     kwargs["reports:export_again"] = {"export_id": binder.pk}
+    finding = _finding()
+    kwargs["verification:acknowledge"] = {"pk": finding.pk}
+    kwargs["verification:adopt"] = {"pk": finding.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
     return people, urls
+
+
+def _finding() -> Any:
+    from django.utils import timezone
+
+    from verification.models import ExternalAccessFinding
+
+    now = timezone.now()
+    return ExternalAccessFinding.objects.create(
+        account_id="111122223333",
+        role_name="HandMade",
+        principal="arn:aws:iam::464622532012:root",
+        principal_account_id="464622532012",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
 
 
 def _ready_binder(auditor: Any) -> Any:

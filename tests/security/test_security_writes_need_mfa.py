@@ -295,6 +295,44 @@ def _merge_acknowledge(people: People) -> Post:
     return Post(url, lambda: {"comment": "The extra commit only reformats the policy."})
 
 
+def _finding(people: People) -> Any:
+    """A hand-made trust of a vendor's account in a service account, found by the scan."""
+    from inventory.models import AwsAccount
+    from verification.models import ExternalAccessFinding
+
+    AwsAccount.objects.get_or_create(
+        account_id="111122223333",
+        defaults={
+            "name": "payments-staging",
+            "account_type": "service",
+            "domain": "payments",
+            "environment": "staging",
+            "quality": "alpha",
+            "status": "active",
+        },
+    )
+    now = timezone.now()
+    return ExternalAccessFinding.objects.create(
+        account_id="111122223333",
+        role_name="HandMade",
+        principal="arn:aws:iam::464622532012:root",
+        principal_account_id="464622532012",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+def _finding_acknowledge(people: People) -> Post:
+    url = reverse("verification:acknowledge", kwargs={"pk": _finding(people).pk})
+    return Post(url, lambda: {"reason": "Monitoring we set up before the portal."})
+
+
+def _finding_adopt(people: People) -> Post:
+    vendor = _vendor(people)
+    url = reverse("verification:adopt", kwargs={"pk": _finding(people).pk})
+    return Post(url, lambda: {"vendor": str(vendor.pk)})
+
+
 SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "vendors:key_recipient_decide": _key_recipient_decide,
     "approvals:request_merge_acknowledge": _merge_acknowledge,
@@ -328,6 +366,9 @@ SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
         "approvals:request_revoke_retry", _revocation_failed
     ),
     "approvals:request_commands_done": _commands_done,
+    "verification:scan": lambda p: Post(reverse("verification:scan")),
+    "verification:acknowledge": _finding_acknowledge,
+    "verification:adopt": _finding_adopt,
 }
 # Not a route of its own: the tier override is a security write inside the vendor's edit.
 EXTRA_SCENARIOS: dict[str, Callable[[People], Post]] = {"tier override": _override_tier}
@@ -355,6 +396,7 @@ def _database_state() -> dict[str, list[tuple[Any, ...]]]:
             "fulfilment",
             "keys",
             "reports",
+            "verification",
             "mfa",
             "auth",
         }:

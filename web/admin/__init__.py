@@ -1,5 +1,5 @@
 """The admin's model pages: Django's autodiscovery imports this module, which registers them."""
 
-from web.admin import vendors, workflow
+from web.admin import vendors, verification, workflow
 
-__all__ = ["vendors", "workflow"]
+__all__ = ["vendors", "verification", "workflow"]

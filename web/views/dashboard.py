@@ -19,6 +19,7 @@ from fulfilment.selectors import failures_needing_attention, merges_needing_revi
 from keys.selectors import access_keys_needing_attention
 from reports.subprocessors import previous_quarter_end
 from vendors.selectors import key_recipient_changes_pending, reviews_awaiting_decision
+from verification.findings import open_findings
 
 
 @login_required
@@ -53,6 +54,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         context["extensions_to_decide"] = extensions_awaiting_decision(request.user)
         context["keys_needing_attention"] = access_keys_needing_attention()[:10]
         context["key_recipient_changes"] = key_recipient_changes_pending()[:10]
+        context["open_findings"] = open_findings()[:20]
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)
