@@ -33,8 +33,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py preflight
+	$(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "  The portal is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops everything)"
 	@echo ""

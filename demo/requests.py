@@ -9,6 +9,7 @@ one-time link to the vendor's key contact, so the key flow can be tried at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,12 +21,43 @@ from django.utils import timezone
 from approvals import requests as request_services
 from approvals.models import AccessRequest, Approval, Strategy
 from approvals.workflow import transition
-from demo.aws_org import KEY_DEMO_VENDOR_SLUG
+from demo.aws_org import KEY_DEMO_VENDOR_SLUG, demo_accounts
 from fulfilment.models import PullRequest
+from inventory.models import AwsAccount
 from provisioning.gitrepo import branch_name
 from vendors.models import Vendor
 
 Status = AccessRequest.Status
+
+
+def seed_demo_inventory(account_ids: Callable[[], Mapping[str, str]]) -> int:
+    """Puts the demo organization's accounts in the inventory before the first sync, so the
+    demo's requests name real target accounts (an IAM-user grant for the web domain must know
+    the web accounts to be verified in AWS). Only into an empty inventory, only against the
+    emulator; the emulator's sync later finds the same ids. Returns how many were added."""
+    if AwsAccount.objects.exists() or not settings.AWS_ENDPOINT_URL:
+        return 0
+    try:
+        ids = account_ids()
+    except ImportError:  # moto is not installed: the inventory waits for a sync
+        return 0
+    created = 0
+    for account in demo_accounts():
+        if account.name not in ids:
+            continue
+        AwsAccount.objects.create(
+            account_id=ids[account.name],
+            name=account.name,
+            email=account.email,
+            account_type=account.account_type,
+            domain=account.tags.get("Domain", ""),
+            environment=account.tags.get("Environment", ""),
+            quality=account.tags.get("Quality", ""),
+            tags=account.tags,
+            status=AwsAccount.Status.ACTIVE,
+        )
+        created += 1
+    return created
 
 
 @transaction.atomic

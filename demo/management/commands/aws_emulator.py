@@ -43,7 +43,7 @@ from provisioning.aws import (
     organization_seed,
 )
 from verification.emulator import emulator_apply, expected_for
-from verification.grants import verifiable_requests
+from verification.grants import verifiable_requests, verify_grants
 
 DEFAULT_PORT = 5055
 
@@ -86,7 +86,8 @@ def with_aws_managed_policies() -> None:
     draws on moto's seeded random ids, and the accounts' ids must stay the ones
     `demo_account_ids` computes. IAM is empty still (the Auditor roles come next), so its
     per-account state is dropped and made anew with them."""
-    from moto.iam.models import iam_backends  # noqa: PLC0415 - moto is the local extras only
+    # moto is the local extras only: imported where the emulator runs.
+    from moto.iam.models import iam_backends
 
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     iam_backends.clear()
@@ -268,6 +269,9 @@ class Command(BaseCommand):
             return
         for access_request in applied:
             self.stdout.write(f"  request #{access_request.pk} applied, as its commands would")
+        # Read back at once, as the worker would after the commands: the pages start true.
+        for check in verify_grants(verifiable_requests()):
+            self.stdout.write(f"  request #{check.access_request_id} in AWS: {check.state}")
 
     def _sync_once(self) -> None:
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.core.management.base import BaseCommand
 
 from demo import users as demo
 from demo.management.commands.aws_emulator import demo_account_ids
-from demo.requests import seed_demo_key_grant
+from demo.requests import seed_demo_inventory, seed_demo_key_grant
 from demo.substrate_repo import seed_demo_repository
 from demo.vendors import seed_demo_vendors
 
@@ -23,8 +24,13 @@ class Command(BaseCommand):
         vendors_created = seed_demo_vendors()
         self.stdout.write(f"Demo vendors created: {vendors_created}")
 
+        # Computing the demo's account ids replays the emulator's seeding: once at most.
+        account_ids = functools.cache(demo_account_ids)
+        added = seed_demo_inventory(account_ids)
+        if added:
+            self.stdout.write(f"Demo accounts in the inventory: {added}")
         key_grant = seed_demo_key_grant()
-        self.stdout.write(seed_demo_repository(demo_account_ids))
+        self.stdout.write(seed_demo_repository(account_ids))
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins (this terminal only):"))
         for username, password, roles in logins:
