@@ -43,6 +43,7 @@ from provisioning.aws import (
     organization_seed,
 )
 from verification.emulator import emulator_apply, expected_for
+from verification.findings import external_access_scan_scheduled
 from verification.grants import verifiable_requests, verify_grants
 
 DEFAULT_PORT = 5055
@@ -263,15 +264,18 @@ class Command(BaseCommand):
 
     def _apply_demo_grants(self) -> None:
         try:
-            applied = apply_demo_grants()
+            self._read_back(apply_demo_grants())
         except Exception as exc:  # noqa: BLE001 - the emulator keeps serving; the error is shown
-            self.stderr.write(f"Applying the demo's merged grants failed: {exc}")
-            return
+            self.stderr.write(f"Applying or reading back the demo's grants failed: {exc}")
+
+    def _read_back(self, applied: list[AccessRequest]) -> None:
         for access_request in applied:
             self.stdout.write(f"  request #{access_request.pk} applied, as its commands would")
         # Read back at once, as the worker would after the commands: the pages start true.
         for check in verify_grants(verifiable_requests()):
             self.stdout.write(f"  request #{check.access_request_id} in AWS: {check.state}")
+        run = external_access_scan_scheduled()
+        self.stdout.write(f"  outside access scan: {run.outcome}")
 
     def _sync_once(self) -> None:
 
