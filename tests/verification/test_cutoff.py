@@ -232,3 +232,35 @@ def test_after_the_cut_off_verification_says_still_in_aws(cut_off, vendor, grant
     truth = truths_for([grant])[grant.pk]
     assert truth is not None
     assert truth.code == "removal_open"
+
+
+def test_the_vendor_page_offers_the_cut_off_and_shows_each_account(
+    client, vendor, grant, accounts, security, engineer, settings
+):
+    from django.urls import reverse
+
+    from tests.factories import force_login_with_mfa
+
+    verify_grants([grant])
+    url = reverse("vendors:detail", args=[vendor.pk])
+    client.force_login(engineer)
+    page = client.get(url).content.decode()
+    assert "Cut off now" not in page
+    assert "Active (verified in AWS)" in page  # the truth label of each grant
+
+    force_login_with_mfa(client, security)
+    assert "Cut off now" in client.get(url).content.decode()
+    cut = reverse("vendors:cut_off", args=[vendor.pk])
+    unconfirmed = client.post(cut, {"reason": REASON}, follow=True).content.decode()
+    assert "Tick the box" in unconfirmed
+    assert grant.__class__.objects.get(pk=grant.pk).status == Status.ACTIVE
+
+    result = client.post(cut, {"reason": REASON, "confirm": "yes"}).content.decode()
+    assert "Every account was changed" in result
+    for account in accounts:
+        assert account.account_id in result
+
+    settings.AWS_BREAK_GLASS_ROLE_NAME = ""
+    page = client.get(url).content.decode()
+    assert "Cut off now" not in page
+    assert "AWS_BREAK_GLASS_ROLE_NAME" in page
