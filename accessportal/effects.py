@@ -69,6 +69,7 @@ NOTICES: dict[str, Notice] = {
     "still_in_aws": Notice(
         frozenset({SECURITY}), "was removed in the repository, but AWS still has it"
     ),
+    "cut_off": Notice(frozenset({SECURITY}), "was cut off in AWS in an emergency"),
     "grant_idle": Notice(frozenset({SECURITY}), "has not been used in AWS for too long"),
 }
 

@@ -383,6 +383,23 @@ if not re.fullmatch(r"/(?:[\x21-\x7e]*/)?", AWS_AUDIT_ROLE_PATH, re.ASCII):
     cfg.errors.append(
         f"AWS_AUDIT_ROLE_PATH={AWS_AUDIT_ROLE_PATH!r} is not an IAM path (/ at both ends)."
     )
+# The emergency cut-off (verification.cutoff) writes IAM as this role in each account: a deny-all
+# policy on the vendor's roles, its trust statements out of Substrate's roles, its keys off.
+# Empty (the default) turns the cut-off off; the portal then never writes IAM outside the
+# pull requests.
+AWS_BREAK_GLASS_ROLE_NAME = cfg.string("AWS_BREAK_GLASS_ROLE_NAME", default="", allow_empty=True)
+AWS_BREAK_GLASS_ROLE_PATH = cfg.string("AWS_BREAK_GLASS_ROLE_PATH", default="/")
+if AWS_BREAK_GLASS_ROLE_NAME and not re.fullmatch(
+    r"[\w+=,.@-]{1,64}", AWS_BREAK_GLASS_ROLE_NAME, re.ASCII
+):
+    cfg.errors.append(
+        f"AWS_BREAK_GLASS_ROLE_NAME={AWS_BREAK_GLASS_ROLE_NAME!r} is not an IAM role name."
+    )
+if not re.fullmatch(r"/(?:[\x21-\x7e]*/)?", AWS_BREAK_GLASS_ROLE_PATH, re.ASCII):
+    cfg.errors.append(
+        f"AWS_BREAK_GLASS_ROLE_PATH={AWS_BREAK_GLASS_ROLE_PATH!r} is not an IAM path "
+        "(/ at both ends)."
+    )
 SUBSTRATE_REPO_URL = cfg.string("SUBSTRATE_REPO_URL", default=str(VAR_DIR / "substrate.git"))
 SUBSTRATE_DEFAULT_BRANCH = cfg.string("SUBSTRATE_DEFAULT_BRANCH", default="main")
 # The organization's Substrate release (YYYY.MM), for repositories that do not record it in

@@ -589,22 +589,41 @@ def _assumed(sts: Any, role_arn: str, session_name: str) -> boto3.Session:
     )
 
 
+def break_glass_role_arn(account_id: str) -> str:
+    """The break-glass role (`AWS_BREAK_GLASS_ROLE_NAME` under `AWS_BREAK_GLASS_ROLE_PATH`) in
+    `account_id`: the only role the emergency cut-off writes IAM as."""
+    path, name = settings.AWS_BREAK_GLASS_ROLE_PATH, settings.AWS_BREAK_GLASS_ROLE_NAME
+    return f"arn:aws:iam::{account_id}:role{path}{name}"
+
+
 class _AuditEntry:
     """The STS client every account's audit role is assumed through: the portal's own
     credentials, or the `AWS_AUDIT_ENTRY_ROLE_ARN` hop assumed once for a whole batch.
 
+    `role_arn` names the role assumed in each account: the audit role for reads, the
+    break-glass role for the emergency cut-off (the same hop and per-account assumption, so
+    both reach an account the same way).
+
     boto3 sessions are not thread-safe but clients are, so the session work happens here, in
     the calling thread, and the worker threads only share this one STS client."""
 
-    def __init__(self) -> None:
-        self.sts = self._sts()
+    def __init__(
+        self,
+        role_arn: Callable[[str], str] = audit_role_arn,
+        session_name: str = "vendor-access-portal-audit",
+        entry_role_arn: str | None = None,
+    ) -> None:
+        self.role_arn = role_arn
+        self.session_name = session_name
+        self.sts = self._sts(
+            settings.AWS_AUDIT_ENTRY_ROLE_ARN if entry_role_arn is None else entry_role_arn
+        )
 
     @staticmethod
-    def _sts() -> Any:
+    def _sts(entry: str) -> Any:
         endpoint = settings.AWS_ENDPOINT_URL or None
         base: Any = _session()
         sts = base.client("sts", endpoint_url=endpoint, config=_audit_config())
-        entry = settings.AWS_AUDIT_ENTRY_ROLE_ARN
         if not entry:
             return sts
         try:
@@ -616,10 +635,11 @@ class _AuditEntry:
         return hop.client("sts", endpoint_url=endpoint, config=_audit_config())
 
     def iam(self, account_id: str) -> Any:
-        """An IAM client in `account_id` as its audit role (one AssumeRole per account)."""
-        role_arn = audit_role_arn(account_id)
+        """An IAM client in `account_id` as its audit (or break-glass) role (one AssumeRole
+        per account)."""
+        role_arn = self.role_arn(account_id)
         try:
-            session: Any = _assumed(self.sts, role_arn, "vendor-access-portal-audit")
+            session: Any = _assumed(self.sts, role_arn, self.session_name)
         except (ClientError, BotoCoreError) as exc:
             raise _unreadable(account_id, f"AssumeRole {role_arn}", exc) from exc
         return session.client(
@@ -847,10 +867,11 @@ def _each_account(
     *,
     max_workers: int,
     progress: Callable[[int, int], None] | None,
+    entry_of: Callable[[], _AuditEntry] = _AuditEntry,
 ) -> dict[str, _T]:
     total = len(account_ids)
     try:
-        entry = _AuditEntry()
+        entry = entry_of()
     except _Unreadable as exc:
         # Without the entry hop no account can be read: each is reported, none is guessed.
         results = {account_id: unreadable(exc.of(account_id)) for account_id in account_ids}
@@ -1070,3 +1091,201 @@ def access_analyzer_findings(analyzer_arn: str) -> list[dict[str, Any]]:
         code = _error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
         raise AwsError(f"AWS IAM Access Analyzer ListFindings failed: {code or 'Error'}") from exc
     return findings
+
+
+# --- The emergency cut-off (issue 17): a vendor's access stopped at once, as break-glass -------
+
+# The deny-all statement put inline on a grant-owned role. Unconditional on purpose: an
+# explicit Deny wins over every Allow, for sessions already open as well as new ones (each of
+# their calls is evaluated against the role's policies as they are now). AWS's own "Revoke
+# active sessions" denies only sessions issued before a time (aws:TokenIssueTime); that would
+# let the vendor assume the role again, so it is not enough here.
+DENY_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+}
+CUT_OFF_POLICY_NAME = "VendorAccessPortalCutOff"
+
+
+@dataclass(frozen=True)
+class CutOffAction:
+    """One thing to stop in one account: `deny_role` (the grant's own role), `remove_trust`
+    (the vendor's `statements` out of a shared Substrate role) or `deactivate_keys` (an IAM
+    user's access keys)."""
+
+    kind: str
+    name: str
+    statements: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class CutOffResult:
+    """What one action did: `ok`, or a message naming the call and AWS's error code only
+    (never AWS's own text, never credentials)."""
+
+    account_id: str
+    kind: str
+    name: str
+    ok: bool
+    message: str = ""
+    reason: str = ""  # access_denied, throttled, unreachable, error (as for reads)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "kind": self.kind,
+            "name": self.name,
+            "ok": self.ok,
+            "message": self.message,
+            "reason": self.reason,
+        }
+
+
+def _break_glass_entry() -> _AuditEntry:
+    """The break-glass role is assumed with the portal's own credentials, never through the
+    read-only entry hop: a role that may read every account must not also reach one that may
+    change them."""
+    if not settings.AWS_BREAK_GLASS_ROLE_NAME:
+        raise _Unreadable("error", "no break-glass role is configured (AWS_BREAK_GLASS_ROLE_NAME)")
+    return _AuditEntry(break_glass_role_arn, "vendor-access-portal-cut-off", entry_role_arn="")
+
+
+def _deny_role(account_id: str, iam: Any, role_name: str, policy_name: str) -> str:
+    _call(
+        account_id,
+        f"PutRolePolicy {role_name} {policy_name}",
+        iam.put_role_policy,
+        RoleName=role_name,
+        PolicyName=policy_name,
+        PolicyDocument=json.dumps(DENY_ALL),
+    )
+    return f"deny-all policy {policy_name} put on role {role_name}"
+
+
+def _remove_trust(
+    account_id: str, iam: Any, role_name: str, statements: Sequence[Mapping[str, Any]]
+) -> str:
+    role = _call(account_id, f"GetRole {role_name}", iam.get_role, RoleName=role_name)["Role"]
+    trust = _document(role.get("AssumeRolePolicyDocument"))
+    raw = trust.get("Statement", [])
+    current = [raw] if isinstance(raw, dict) else list(raw)
+    unwanted = [dict(s) for s in statements]
+    kept = [s for s in current if s not in unwanted]
+    removed = len(current) - len(kept)
+    if not removed:
+        return f"role {role_name} trusted none of the vendor's statements"
+    trust["Statement"] = kept
+    _call(
+        account_id,
+        f"UpdateAssumeRolePolicy {role_name}",
+        iam.update_assume_role_policy,
+        RoleName=role_name,
+        PolicyDocument=json.dumps(trust),
+    )
+    return f"{removed} trust statement(s) removed from role {role_name}"
+
+
+def _deactivate_keys(account_id: str, iam: Any, user_name: str) -> str:
+    pages = _pages(
+        account_id, iam, "list_access_keys", f"ListAccessKeys {user_name}", UserName=user_name
+    )
+    done = 0
+    for page in pages:
+        for key in page.get("AccessKeyMetadata", []):
+            if key.get("Status") == "Active":
+                _call(
+                    account_id,
+                    f"UpdateAccessKey {user_name}",
+                    iam.update_access_key,
+                    UserName=user_name,
+                    AccessKeyId=key["AccessKeyId"],
+                    Status="Inactive",
+                )
+                done += 1
+    return f"{done} access key(s) of user {user_name} deactivated"
+
+
+def _cut_off_one(account_id: str, iam: Any, action: CutOffAction, policy_name: str) -> CutOffResult:
+    try:
+        if action.kind == "deny_role":
+            message = _deny_role(account_id, iam, action.name, policy_name)
+        elif action.kind == "remove_trust":
+            message = _remove_trust(account_id, iam, action.name, action.statements)
+        elif action.kind == "deactivate_keys":
+            message = _deactivate_keys(account_id, iam, action.name)
+        else:
+            raise ValueError(f"unknown cut-off action {action.kind!r}")
+    except _Unreadable as exc:
+        return CutOffResult(account_id, action.kind, action.name, False, exc.message, exc.reason)
+    return CutOffResult(account_id, action.kind, action.name, True, message)
+
+
+def _cut_off_account(
+    entry: _AuditEntry, account_id: str, actions: Sequence[CutOffAction], policy_name: str
+) -> list[CutOffResult]:
+    try:
+        iam = entry.iam(account_id)
+    except _Unreadable as exc:
+        return [
+            CutOffResult(account_id, a.kind, a.name, False, exc.message, exc.reason)
+            for a in actions
+        ]
+    # Every action is tried even after one failed: each one stops part of the access.
+    return [_cut_off_one(account_id, iam, action, policy_name) for action in actions]
+
+
+def cut_off_accounts(
+    plan: Mapping[str, Sequence[CutOffAction]],
+    *,
+    policy_name: str = CUT_OFF_POLICY_NAME,
+    max_workers: int = AUDIT_MAX_WORKERS,
+) -> dict[str, list[CutOffResult]]:
+    """Carries out `plan` (account id -> actions) as each account's break-glass role, several
+    accounts at once as `read_accounts` does; one account's failure is that account's results
+    only, and nothing is retried past boto3's own backoff (the caller reports it)."""
+    actions = {account_id: list(items) for account_id, items in plan.items()}
+
+    def failed(unreadable: AccountUnreadable) -> list[CutOffResult]:
+        return [
+            CutOffResult(
+                unreadable.account_id, a.kind, a.name, False, unreadable.message, unreadable.reason
+            )
+            for a in actions[unreadable.account_id]
+        ]
+
+    return _each_account(
+        list(actions),
+        lambda entry, account_id: _cut_off_account(
+            entry, account_id, actions[account_id], policy_name
+        ),
+        failed,
+        max_workers=max_workers,
+        progress=None,
+        entry_of=_break_glass_entry,
+    )
+
+
+def _one(account_id: str, action: CutOffAction, policy_name: str) -> CutOffResult:
+    return cut_off_accounts({account_id: [action]}, policy_name=policy_name)[account_id][0]
+
+
+def cut_off_role(
+    account_id: str, role_name: str, *, policy_name: str = CUT_OFF_POLICY_NAME
+) -> CutOffResult:
+    """Puts the deny-all inline policy on a grant-owned role, as the break-glass role."""
+    return _one(account_id, CutOffAction("deny_role", role_name), policy_name)
+
+
+def remove_trust_statements(
+    account_id: str, role_name: str, statements: Sequence[Mapping[str, Any]]
+) -> CutOffResult:
+    """Removes the vendor's statements from a shared role's trust policy, as break-glass;
+    the role's other statements stay."""
+    return _one(
+        account_id, CutOffAction("remove_trust", role_name, tuple(statements)), CUT_OFF_POLICY_NAME
+    )
+
+
+def deactivate_user_keys(account_id: str, user_name: str) -> CutOffResult:
+    """Sets every active access key of an IAM user Inactive, as break-glass."""
+    return _one(account_id, CutOffAction("deactivate_keys", user_name), CUT_OFF_POLICY_NAME)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from approvals.models import AccessRequest
 from provisioning import aws
 from provisioning.substrate.expected import (
     ExpectedAbsentRole,
@@ -19,20 +18,13 @@ from provisioning.substrate.expected import (
     ExpectedUser,
 )
 
-from .grants import Organization, plan_for
+# expected_for lives in grants (the cut-off uses it too); kept importable from here.
+from .grants import expected_for as expected_for
 
 
 def emulator_available() -> bool:
     """True when AWS is the local emulator (`make run`, the tests), never on real AWS."""
     return aws.endpoint_is_emulator(settings.AWS_ENDPOINT_URL)
-
-
-def expected_for(access_request: AccessRequest) -> ExpectedState:
-    """What the request's grant puts in AWS (ValueError when that cannot be said)."""
-    plan = plan_for(access_request, Organization())
-    if plan.expected is None:
-        raise ValueError(plan.error)
-    return plan.expected
 
 
 def _org_trust(account_id: str) -> dict[str, object]:

@@ -152,6 +152,14 @@ def plan_for(access_request: AccessRequest, org: Organization) -> Plan:
     return Plan(access_request, expectation, expected)
 
 
+def expected_for(access_request: AccessRequest) -> ExpectedState:
+    """What the request's grant puts in AWS (ValueError when that cannot be said)."""
+    plan = plan_for(access_request, Organization())
+    if plan.expected is None:
+        raise ValueError(plan.error)
+    return plan.expected
+
+
 class RunProgress:
     """Writes a run's accounts_done now and then (not on every account of a thousand)."""
 

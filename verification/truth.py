@@ -142,3 +142,12 @@ def truths_for(requests: list[AccessRequest]) -> dict[int, Truth | None]:
         )
         for r in requests
     }
+
+
+def last_used_for(request_ids: list[int]) -> dict[int, datetime | None]:
+    """The latest RoleLastUsed AWS reported over each grant's own roles (the vendor page)."""
+    return dict(
+        GrantCheck.objects.filter(access_request_id__in=request_ids).values_list(
+            "access_request_id", "last_used_at"
+        )
+    )

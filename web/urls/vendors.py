@@ -10,6 +10,7 @@ urlpatterns = [
     path("vendors/<int:pk>/", views.vendor_detail, name="detail"),
     path("vendors/<int:pk>/edit/", views.vendor_edit, name="edit"),
     path("vendors/<int:pk>/offboard/", views.vendor_offboard, name="offboard"),
+    path("vendors/<int:pk>/cut-off/", views.vendor_cut_off, name="cut_off"),
     path("vendors/<int:pk>/contacts/new/", views.contact_edit, name="contact_add"),
     path(
         "vendors/<int:pk>/contacts/<int:contact_id>/edit/", views.contact_edit, name="contact_edit"

@@ -34,6 +34,8 @@ from vendors.models import (
     Vendor,
     VendorContact,
 )
+from verification import cutoff
+from verification.truth import last_used_for, truths_for
 from web.views.shared import service_errors_on_form
 
 PAGE_SIZE = 25
@@ -127,6 +129,13 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reviews = vendor.reviews.select_related("created_by", "submitted_by", "decided_by")
 
     key_change = services.pending_key_recipient_change(vendor.pk)
+    grants = list(vendor_live_grants(vendor.pk))
+    # What AWS last said of each grant: its truth label and its roles' last use.
+    truths = truths_for(grants)
+    used = last_used_for([g.pk for g in grants])
+    for grant in grants:
+        grant.truth = truths.get(grant.pk)  # type: ignore[attr-defined]
+        grant.aws_last_used = used.get(grant.pk)  # type: ignore[attr-defined]
 
     return render(
         request,
@@ -135,7 +144,9 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "vendor": vendor,
             "contacts": vendor.contacts.all(),
             "reviews": reviews,
-            "grants": vendor_live_grants(vendor.pk),
+            "grants": grants,
+            "can_cut_off": has_role(request.user, Role.SECURITY),
+            "cut_off_available": cutoff.cut_off_available(),
             "state_label": selectors.ReviewState.LABELS[vendor.review_state],  # type: ignore[attr-defined]
             "can_edit": _can_edit_vendor(vendor, request.user),
             "can_review": can_write(request.user) and vendor.status == Vendor.Status.ACTIVE,
@@ -181,6 +192,30 @@ def key_recipient_decide(request: HttpRequest, pk: int, change_id: int) -> HttpR
 
 def _not_found() -> Http404:
     return Http404(_("Not found."))
+
+
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def vendor_cut_off(request: HttpRequest, pk: int) -> HttpResponse:
+    """Security stops the vendor's access in AWS now; the result lists every account."""
+    vendor = get_object_or_404(Vendor, pk=pk)
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, _("Tick the box to confirm the cut-off."))
+        return redirect("vendors:detail", pk=pk)
+    try:
+        outcome = cutoff.vendor_cut_off(
+            actor=request.user,
+            mfa_verified=session_mfa_verified(request),
+            vendor_id=pk,
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("vendors:detail", pk=pk)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+        return redirect("vendors:detail", pk=pk)
+    return render(request, "vendors/cut_off_result.html", {"vendor": vendor, "outcome": outcome})
 
 
 @require_POST
