@@ -26,6 +26,7 @@ from fulfilment.services import request_pull_requests
 from keys.selectors import access_keys_for_request, access_keys_state
 from keys.services import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_delivery_held
 from vendors.selectors import ReviewState, vendor_review_state
+from web.views.grant_checks import in_aws_context
 from web.views.shared import request_visible_to, service_errors_on_form
 
 # What approvals/request_list.html shows of each request. A column shown but missing here
@@ -205,6 +206,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_reissue_key": has_role(request.user, Role.SECURITY)
             and access_request.strategy == Strategy.IAM_USER
             and access_request.status in LIVE_REQUEST_STATES,
+            **in_aws_context(request, access_request, pull_requests),
         },
     )
 
