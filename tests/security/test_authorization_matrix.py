@@ -53,6 +53,7 @@ OWNER_READ = {
     "vendors:evidence_download",
     "approvals:request_progress",
     "approvals:request_key_state",
+    "approvals:request_verify_status",
 }
 SECURITY_READ: set[str] = set()
 # A PDF binder's page and file: only whoever asked for it (the auditor in `world`); any other
@@ -90,6 +91,8 @@ SECURITY = {
     "approvals:request_key_reissue",
     "approvals:request_revoke_retry",
     "approvals:request_commands_done",
+    "approvals:request_verify",
+    "approvals:request_emulator_action",
 }
 CLASSIFIED = (
     PUBLIC
@@ -200,6 +203,11 @@ def world(make_user):
     kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
     kwargs["approvals:key_link"] = {"token": "x" * 43}
+    from verification.models import VerificationRun
+
+    run = VerificationRun.objects.create(kind="grants", access_request=access_request)
+    kwargs["approvals:request_verify_status"] = {"pk": access_request.pk, "run_id": run.pk}
+    kwargs["approvals:request_emulator_action"] = {"pk": access_request.pk, "action": "apply"}
     binder = _ready_binder(people["auditor"])
     kwargs["reports:export_status"] = {"export_id": binder.pk}
     kwargs["reports:export_download"] = {"export_id": binder.pk}

@@ -189,3 +189,12 @@ def test_emulator_apply_and_edit_are_audited(
     trust = admin_iam(rows[0].account_id).get_role(RoleName=ROLE)["Role"]
     assert "444455556666" in str(trust["AssumeRolePolicyDocument"])
     assert 'data-truth="drifted"' in _page(client, grant)
+
+
+def test_request_list_shows_the_truth(client, vendor, engineer, accounts):
+    grant = merged_grant(vendor, engineer, accounts)
+    _check(grant, GrantCheck.State.ABSENT, [])
+    client.force_login(engineer)
+    html = client.get(reverse("approvals:requests")).content.decode()
+    assert 'data-truth="waiting_to_apply"' in html
+    assert "Merged, waiting to be applied" in html

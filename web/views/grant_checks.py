@@ -76,7 +76,7 @@ def in_aws_context(
 
 
 @require_POST
-@role_required()
+@role_required(Role.SECURITY)
 def grant_verify_now(request: HttpRequest, pk: int) -> HttpResponse:
     access_request = request_visible_to(pk, request.user)
     try:
@@ -113,7 +113,7 @@ def grant_verify_status(request: HttpRequest, pk: int, run_id: int) -> JsonRespo
 
 
 @require_POST
-@role_required()
+@role_required(Role.SECURITY)
 def grant_emulator_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     access_request = request_visible_to(pk, request.user)
     try:
