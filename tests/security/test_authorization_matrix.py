@@ -53,6 +53,7 @@ OWNER_READ = {
     "vendors:evidence_download",
     "approvals:request_progress",
     "approvals:request_key_state",
+    "approvals:request_verify_status",
 }
 # The external-access findings name principals and roles in every account: security only.
 SECURITY_READ = {"verification:findings", "verification:scan_status"}
@@ -94,6 +95,9 @@ SECURITY = {
     "verification:scan",
     "verification:acknowledge",
     "verification:adopt",
+    "approvals:request_verify",
+    "approvals:request_emulator_action",
+    "vendors:cut_off",
 }
 CLASSIFIED = (
     PUBLIC
@@ -170,6 +174,7 @@ def world(make_user):
         "vendors:detail": {"pk": vendor.pk},
         "vendors:edit": {"pk": vendor.pk},
         "vendors:offboard": {"pk": vendor.pk},
+        "vendors:cut_off": {"pk": vendor.pk},
         "vendors:contact_add": {"pk": vendor.pk},
         "vendors:contact_edit": {"pk": vendor.pk, "contact_id": contact.pk},
         "vendors:contact_delete": {"pk": vendor.pk, "contact_id": contact.pk},
@@ -204,6 +209,11 @@ def world(make_user):
     kwargs["approvals:pullrequest_detail"] = {"number": pull.number}
     kwargs["approvals:pullrequest_merge"] = {"number": pull.number}
     kwargs["approvals:key_link"] = {"token": "x" * 43}
+    from verification.models import VerificationRun
+
+    run = VerificationRun.objects.create(kind="grants", access_request=access_request)
+    kwargs["approvals:request_verify_status"] = {"pk": access_request.pk, "run_id": run.pk}
+    kwargs["approvals:request_emulator_action"] = {"pk": access_request.pk, "action": "apply"}
     binder = _ready_binder(people["auditor"])
     kwargs["reports:export_status"] = {"export_id": binder.pk}
     kwargs["reports:export_download"] = {"export_id": binder.pk}

@@ -333,6 +333,30 @@ def _finding_adopt(people: People) -> Post:
     return Post(url, lambda: {"vendor": str(vendor.pk)})
 
 
+def _verify_now(people: People) -> Post:
+    """Verify in AWS now: the run is queued (the test AWS answers nothing; still a run)."""
+    access_request = _request_in(people, "active")
+    _pull_request(access_request, state="merged")
+    return Post(reverse("approvals:request_verify", kwargs={"pk": access_request.pk}))
+
+
+def _emulator_action(people: People) -> Post:
+    """The demo's "apply the removal" on a live grant: refused by its rule after the MFA check
+    (nothing of AWS is touched)."""
+    access_request = _request_in(people, "active")
+    _pull_request(access_request, state="merged")
+    url = reverse(
+        "approvals:request_emulator_action", kwargs={"pk": access_request.pk, "action": "remove"}
+    )
+    return Post(url, rules_refuse=True)
+
+
+def _cut_off(people: People) -> Post:
+    """The emergency cut-off: refused after the MFA check while no break-glass role is set."""
+    url = reverse("vendors:cut_off", kwargs={"pk": _vendor(people).pk})
+    return Post(url, lambda: {"reason": "Vendor breach.", "confirm": "yes"}, rules_refuse=True)
+
+
 SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "vendors:key_recipient_decide": _key_recipient_decide,
     "approvals:request_merge_acknowledge": _merge_acknowledge,
@@ -369,6 +393,9 @@ SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "verification:scan": lambda p: Post(reverse("verification:scan")),
     "verification:acknowledge": _finding_acknowledge,
     "verification:adopt": _finding_adopt,
+    "approvals:request_verify": _verify_now,
+    "approvals:request_emulator_action": _emulator_action,
+    "vendors:cut_off": _cut_off,
 }
 # Not a route of its own: the tier override is a security write inside the vendor's edit.
 EXTRA_SCENARIOS: dict[str, Callable[[People], Post]] = {"tier override": _override_tier}

@@ -26,6 +26,8 @@ from fulfilment.services import request_pull_requests
 from keys.selectors import access_keys_for_request, access_keys_state
 from keys.services import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_delivery_held
 from vendors.selectors import ReviewState, vendor_review_state
+from verification.truth import truths_for
+from web.views.grant_checks import in_aws_context
 from web.views.shared import request_visible_to, service_errors_on_form
 
 # What approvals/request_list.html shows of each request. A column shown but missing here
@@ -57,8 +59,16 @@ def request_list(request: HttpRequest) -> HttpResponse:
     # for 25 rows x 2 columns).
     strategies = {value: str(label) for value, label in Strategy.choices}
     statuses = {value: str(label) for value, label in AccessRequest.Status.choices}
+    # A merged grant reads as what AWS holds (two queries for the page, not two a row).
+    truths = truths_for(list(page))
     rows = [
-        (r, strategies.get(r.strategy, r.strategy), statuses.get(r.status, r.status)) for r in page
+        (
+            r,
+            strategies.get(r.strategy, r.strategy),
+            statuses.get(r.status, r.status),
+            truths.get(r.pk),
+        )
+        for r in page
     ]
     return render(request, "approvals/request_list.html", {"page": page, "rows": rows})
 
@@ -205,6 +215,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_reissue_key": has_role(request.user, Role.SECURITY)
             and access_request.strategy == Strategy.IAM_USER
             and access_request.status in LIVE_REQUEST_STATES,
+            **in_aws_context(request, access_request, pull_requests),
         },
     )
 
