@@ -16,6 +16,7 @@ from django.db.models.functions import Cast
 
 from approvals.models import AccessRequest, Approval
 from audit.models import AuditEvent
+from audit.services import audit_object_type
 from fulfilment.models import PullRequest
 from keys.models import AccessKey
 from provisioning.keys import mask_access_key_id
@@ -30,6 +31,7 @@ from vendors.models import (
     SubserviceOrganization,
     Vendor,
 )
+from verification.models import ExternalAccessFinding, GrantCheck
 
 # A grant counts as live (the vendor can reach the accounts) once its pull request is merged.
 LIVE_GRANT_STATES = (AccessRequest.Status.ACTIVE, AccessRequest.Status.EXPIRING)
@@ -242,11 +244,17 @@ class Grant:
     inline_policy: Any
     expires_then: str | None
     activated_at: datetime | None
+    principals: list[str] = field(default_factory=list)
     account_ids: list[str] = field(default_factory=list)
     approver_names: set[str] = field(default_factory=set)
     pull_request: str = ""
     # (masked key id, last used at, service, region) of each key AWS had issued by then.
     keys: list[tuple[str, datetime | None, str, str]] = field(default_factory=list)
+    # What AWS held by then (the last `grant.verified` event): e.g. "matches", "" if unread.
+    aws_state: str = ""
+    aws_checked_at: datetime | None = None
+    # The grant's roles' RoleLastUsed, as verification last read it, if by the as-of time.
+    role_last_used_at: datetime | None = None
 
 
 def grants_of(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Grant]]:
@@ -263,6 +271,7 @@ def grants_of(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Gra
             "inline_policy",
             "expires_then",
             "activated_at",
+            "principals",
         )
     )
     by_vendor: dict[int, list[Grant]] = {}
@@ -317,4 +326,57 @@ def grants_of(vendor_ids: list[int], params: ReportParams) -> dict[int, list[Gra
     )
     for request_id, key_id, used_at, service, region in keys:
         by_pk[request_id].keys.append((mask_access_key_id(key_id), used_at, service, region))
+    _aws_as_of(by_pk, params)
     return by_vendor
+
+
+def open_findings_as_of(params: ReportParams) -> dict[str, list[str]]:
+    """Outside trusts nobody had approved, acknowledged or adopted by the as-of time and that
+    AWS still held then, by the principal's account id (one query): the report's "open
+    external-access findings" of the vendor whose principals are in that account."""
+    rows = (
+        ExternalAccessFinding.objects.filter(first_seen_at__lte=params.as_of)
+        .exclude(resolved_at__lte=params.as_of)
+        .exclude(decided_at__lte=params.as_of)
+        .exclude(status=ExternalAccessFinding.Status.APPROVED)
+        .exclude(principal_account_id="")
+        .order_by("principal_account_id", "account_id", "role_name")
+        .values_list("principal_account_id", "principal", "account_id", "role_name")
+    )
+    found: dict[str, list[str]] = {}
+    for principal_account, principal, account_id, role_name in rows:
+        found.setdefault(principal_account, []).append(f"{principal} -> {account_id}/{role_name}")
+    return found
+
+
+def principal_account(principal: str) -> str:
+    """The account id of an AWS principal (an account id or an IAM ARN), "" otherwise."""
+    if principal.isdigit() and len(principal) == 12:
+        return principal
+    parts = principal.split(":")
+    return parts[4] if len(parts) > 4 and parts[4].isdigit() else ""
+
+
+def _aws_as_of(by_pk: dict[int, Grant], params: ReportParams) -> None:
+    """Each grant's verdict in AWS as of the report's time, from the audit log (a verdict is
+    written there each time it changes), and its role's last use if read by then."""
+    verdicts = (
+        AuditEvent.objects.filter(
+            action="grant.verified",
+            object_type=audit_object_type(AccessRequest),
+            object_id__in=[str(pk) for pk in by_pk],
+            created_at__lte=params.as_of,
+        )
+        .order_by("object_id", "-sequence")
+        .values_list("object_id", "after", "created_at")
+    )
+    for object_id, after, created_at in verdicts:
+        grant = by_pk[int(object_id)]
+        if not grant.aws_state:
+            grant.aws_state = str((after or {}).get("state", ""))
+            grant.aws_checked_at = created_at
+    checks = GrantCheck.objects.filter(
+        AnyOf(F("access_request_id"), list(by_pk)), last_used_at__lte=params.as_of
+    ).values_list("access_request_id", "last_used_at")
+    for request_id, used_at in checks:
+        by_pk[request_id].role_last_used_at = used_at

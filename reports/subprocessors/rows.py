@@ -16,7 +16,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import Strategy
-from reports.subprocessors.as_of import Grant, Review, grants_of, latest_reviews, vendors_as_of
+from reports.subprocessors.as_of import (
+    Grant,
+    Review,
+    grants_of,
+    latest_reviews,
+    open_findings_as_of,
+    principal_account,
+    vendors_as_of,
+)
 from reports.subprocessors.params import ReportParams
 from vendors.models import (
     DataCategory,
@@ -143,6 +151,8 @@ class _Walk:
         self.stale_before = self.today - timedelta(days=settings.PORTAL_SOC_REPORT_STALE_DAYS)
         self.due_soon_by = self.today + timedelta(days=settings.PORTAL_REVIEW_DUE_SOON_DAYS)
         self.base_url = settings.PORTAL_BASE_URL.rstrip("/")
+        # Open outside-access findings by the principal's account (one query per walk).
+        self.findings = open_findings_as_of(params)
         self._labels: dict[tuple[Any, Any], str] = {}
 
     def label(self, choices: Any, value: Any) -> str:
@@ -207,6 +217,7 @@ def _grant_cells(grants: list[Grant], walk: _Walk) -> tuple[list[str], int]:
 
     as_of, today = walk.params.as_of, walk.today
     accounts, permissions, approvers, prs, last_used = [], [], [], [], []
+    findings: list[str] = []
     granted, expiry, hashes = [], [], []
     strategies = set()
     past_expiry = 0
@@ -234,6 +245,18 @@ def _grant_cells(grants: list[Grant], walk: _Walk) -> tuple[list[str], int]:
                 where = " ".join(filter(None, [service, region]))
                 used = walk.local_date(used_at).isoformat()
                 last_used.append(f"#{pk}: {masked_id} {used} {where}".rstrip())
+        if grant.role_last_used_at and grant.role_last_used_at <= as_of:
+            used = walk.local_date(grant.role_last_used_at).isoformat()
+            last_used.append(f"#{pk}: role {used}")
+        if grant.aws_state:
+            checked = (
+                walk.local_date(grant.aws_checked_at).isoformat() if grant.aws_checked_at else ""
+            )
+            last_used.append(f"#{pk}: in AWS {grant.aws_state} ({checked})")
+        for principal in grant.principals:
+            for finding in walk.findings.get(principal_account(principal), []):
+                if finding not in findings:
+                    findings.append(finding)
         activated = grant.activated_at
         granted.append(
             f"#{pk}: {walk.local_date(activated).isoformat()}" if activated else f"#{pk}: -"
@@ -253,7 +276,7 @@ def _grant_cells(grants: list[Grant], walk: _Walk) -> tuple[list[str], int]:
         joined(expiry),
         joined(prs),
         joined(last_used),
-        "",  # Access Analyzer findings: not collected by the portal yet
+        joined(findings),
     ]
     return cells, past_expiry
 
