@@ -23,6 +23,7 @@ from inventory.models import AwsAccount
 from keys.models import AccessKey
 from reports.subprocessors import LIVE_GRANT_STATES, ORGANIZATION_WIDE
 from vendors.models import Vendor
+from verification.models import ExternalAccessFinding, GrantCheck
 
 VENDORS_PER_PAGE = 25
 MAX_ACCOUNT_COLUMNS = 80
@@ -78,6 +79,21 @@ class AccessMap:
     header_groups: list[list[tuple[str, int]]]
     rows: list[dict[str, Any]]
     today: date
+    # Outside trusts nobody approved, by account (the scan's open findings): rows of their own.
+    unapproved: list[dict[str, Any]] = field(default_factory=list)
+
+
+# What AWS last held for a live grant, as a mark's class and words (verification.truth says
+# the same in full on the request page).
+AWS_MARKS: dict[str, tuple[str, str]] = {
+    GrantCheck.State.MATCHES: ("verified", "verified in AWS"),
+    GrantCheck.State.DIFFERS: ("drifted", "drifted in AWS"),
+    GrantCheck.State.ABSENT: ("waiting", "merged, not yet in AWS"),
+    GrantCheck.State.UNREADABLE: ("unverified", "not verified in AWS"),
+    GrantCheck.State.ERROR: ("unverified", "not verified in AWS"),
+}
+UNVERIFIED = ("unverified", "not verified in AWS")
+UNAPPROVED_ROWS = 50
 
 
 def live_grants(filters: MapFilters) -> QuerySet[AccessRequest]:
@@ -140,7 +156,14 @@ def access_map(*, filters: MapFilters, page_number: Any = 1) -> AccessMap:
     # Everything a cell prints is prepared here once per grant: a page can hold thousands of
     # cells, and template tags per cell (url, date) cost more than the page's queries.
     detail_url = reverse("approvals:request_detail", args=[0]).removesuffix("0/")
+    in_aws = dict(
+        GrantCheck.objects.filter(
+            access_request_id__in=[g["pk"] for g in page_grants],
+            expectation=GrantCheck.Expectation.PRESENT,
+        ).values_list("access_request_id", "state")
+    )
     for grant in page_grants:
+        grant["aws"] = AWS_MARKS.get(in_aws.get(grant["pk"], ""), UNVERIFIED)
         _describe(grant, soon, detail_url)
         grants_by_vendor.setdefault(grant["vendor_id"], []).append(grant)
     for vendor in page.object_list:
@@ -159,6 +182,14 @@ def access_map(*, filters: MapFilters, page_number: Any = 1) -> AccessMap:
         header_groups=_header_groups(accounts),
         rows=rows,
         today=today,
+        unapproved=[
+            dict(finding)
+            for finding in ExternalAccessFinding.objects.filter(
+                status=ExternalAccessFinding.Status.OPEN
+            )
+            .order_by("account_id", "role_name", "principal")
+            .values("principal", "principal_name", "account_id", "role_name")[:UNAPPROVED_ROWS]
+        ],
     )
 
 
@@ -167,15 +198,19 @@ def _describe(grant: dict[str, Any], soon: date, detail_url: str) -> None:
     ends = grant["expires_on"].isoformat() if grant["expires_on"] else "never"
     grant["short"] = STRATEGY_SHORT[grant["strategy"]]
     grant["expiring"] = bool(grant["expires_on"] and grant["expires_on"] <= soon)
-    grant["css"] = f"grant risk-{grant['risk_level'] or 'low'}" + (
+    aws_class, aws_words = grant["aws"]
+    grant["css"] = f"grant risk-{grant['risk_level'] or 'low'} aws-{aws_class}" + (
         " expiring" if grant["expiring"] else ""
     )
     grant["url"] = f"{detail_url}{grant['pk']}/"
     admin = " · admin-equivalent" if grant["admin_equivalent"] else ""
     grant["title"] = (
         f"#{grant['pk']} · {Strategy(grant['strategy']).label} · risk {risk}{admin} · ends {ends}"
+        f" · {aws_words}"
     )
-    grant["spoken"] = f", risk {risk}" + (", ends within 30 days" if grant["expiring"] else "")
+    grant["spoken"] = f", risk {risk}, {aws_words}" + (
+        ", ends within 30 days" if grant["expiring"] else ""
+    )
 
 
 def _header_groups(accounts: list[AwsAccount]) -> list[list[tuple[str, int]]]:
