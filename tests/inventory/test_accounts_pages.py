@@ -180,7 +180,7 @@ def test_page_shows_a_running_sync_and_the_previous_outcome(client, make_user):
     assert "A sync is queued or running" in body
     assert "AccessDenied here" in body
     # The poll is a static script, never inline (the CSP allows 'self' only).
-    assert "js/account_sync.js" in body
+    assert "js/run_status.js" in body
     assert "<script>" not in body
 
 
