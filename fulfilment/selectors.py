@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, F, OuterRef, Q, Subquery, When
 from django.utils.translation import gettext as _
 
 from approvals.models import DOCUMENT_FIELDS, AccessRequest
@@ -24,41 +24,41 @@ class Failure:
 
 def failures_needing_attention(limit: int = 10) -> list[Failure]:
     """Requests whose provisioning failed and revocations whose pull request failed (and was
-    not tried again since), newest first: two queries, each bounded by `limit`. A failed key
-    is in `keys.selectors.access_keys_needing_attention`."""
-    provisioning = (
-        AccessRequest.objects.filter(status=AccessRequest.Status.FAILED)
+    not tried again since), newest first, at most `limit`: one query (the latest revocation
+    row of each request read alongside it). A failed key is in
+    `keys.selectors.access_keys_needing_attention`."""
+    latest_revocation = PullRequest.objects.filter(
+        access_request=OuterRef("pk"), purpose=PullRequest.Purpose.REVOKE
+    ).order_by("-pk")
+    provisioning_failed = Q(status=AccessRequest.Status.FAILED)
+    rows = (
+        AccessRequest.objects.annotate(
+            revocation_state=Subquery(latest_revocation.values("state")[:1]),
+            revocation_error=Subquery(latest_revocation.values("last_error")[:1]),
+            revocation_at=Subquery(latest_revocation.values("updated_at")[:1]),
+        )
+        .filter(provisioning_failed | Q(revocation_state=PullRequest.State.FAILED))
+        .annotate(
+            failed_at=Case(
+                When(provisioning_failed, then=F("updated_at")), default=F("revocation_at")
+            )
+        )
         .defer(*DOCUMENT_FIELDS)
         .select_related("vendor")
-        .order_by("-updated_at")[:limit]
+        .order_by("-failed_at", "-pk")[:limit]
     )
-    newer_revocation = PullRequest.objects.filter(
-        access_request=OuterRef("access_request"),
-        purpose=PullRequest.Purpose.REVOKE,
-        pk__gt=OuterRef("pk"),
-    )
-    revocations = (
-        PullRequest.objects.filter(
-            purpose=PullRequest.Purpose.REVOKE, state=PullRequest.State.FAILED
-        )
-        .exclude(Exists(newer_revocation))
-        .select_related("access_request__vendor")
-        .defer(*(f"access_request__{name}" for name in DOCUMENT_FIELDS))
-        .order_by("-updated_at")[:limit]
-    )
-    failures = [
-        Failure(r.pk, r.vendor.name, _("provisioning failed"), r.updated_at) for r in provisioning
-    ] + [
-        Failure(
-            row.access_request_id,
-            row.access_request.vendor.name,
+    return [
+        Failure(r.pk, r.vendor.name, _("provisioning failed"), r.updated_at)
+        if r.status == AccessRequest.Status.FAILED
+        else Failure(
+            r.pk,
+            r.vendor.name,
             _("revocation failed: the access is still granted"),
-            row.updated_at,
-            row.last_error,
+            r.revocation_at,
+            r.revocation_error or "",
         )
-        for row in revocations
+        for r in rows
     ]
-    return sorted(failures, key=lambda f: f.when, reverse=True)[:limit]
 
 
 @dataclass(frozen=True)
