@@ -93,12 +93,19 @@ AWS_MARKS: dict[str, tuple[str, str]] = {
     GrantCheck.State.ERROR: ("unverified", "not verified in AWS"),
 }
 UNVERIFIED = ("unverified", "not verified in AWS")
+STILL_HELD = ("held", "revoked, still in AWS")
 UNAPPROVED_ROWS = 50
 
 
 def live_grants(filters: MapFilters) -> QuerySet[AccessRequest]:
-    """Live grants matching the filters, in the database."""
-    grants = AccessRequest.objects.filter(status__in=LIVE_GRANT_STATES)
+    """Live grants matching the filters, and revoked ones AWS still held when last read (the
+    vendor can still reach those accounts: the map shows what AWS holds)."""
+    still_held = Q(
+        status=AccessRequest.Status.REVOKED,
+        grant_check__expectation=GrantCheck.Expectation.ABSENT,
+        grant_check__state__in=[GrantCheck.State.MATCHES, GrantCheck.State.DIFFERS],
+    )
+    grants = AccessRequest.objects.filter(Q(status__in=LIVE_GRANT_STATES) | still_held)
     if filters.admin_only:
         grants = grants.filter(Q(admin_equivalent=True) | Q(strategy=Strategy.ADMINISTRATOR))
     if filters.expiring_only:
@@ -156,14 +163,20 @@ def access_map(*, filters: MapFilters, page_number: Any = 1) -> AccessMap:
     # Everything a cell prints is prepared here once per grant: a page can hold thousands of
     # cells, and template tags per cell (url, date) cost more than the page's queries.
     detail_url = reverse("approvals:request_detail", args=[0]).removesuffix("0/")
-    in_aws = dict(
-        GrantCheck.objects.filter(
-            access_request_id__in=[g["pk"] for g in page_grants],
-            expectation=GrantCheck.Expectation.PRESENT,
-        ).values_list("access_request_id", "state")
-    )
+    in_aws = {
+        request_id: (expectation, state)
+        for request_id, expectation, state in GrantCheck.objects.filter(
+            access_request_id__in=[g["pk"] for g in page_grants]
+        ).values_list("access_request_id", "expectation", "state")
+    }
     for grant in page_grants:
-        grant["aws"] = AWS_MARKS.get(in_aws.get(grant["pk"], ""), UNVERIFIED)
+        expectation, state = in_aws.get(grant["pk"], ("", ""))
+        if grant["status"] == AccessRequest.Status.REVOKED:
+            grant["aws"] = STILL_HELD
+        elif expectation == GrantCheck.Expectation.PRESENT:
+            grant["aws"] = AWS_MARKS.get(state, UNVERIFIED)
+        else:
+            grant["aws"] = UNVERIFIED
         _describe(grant, soon, detail_url)
         grants_by_vendor.setdefault(grant["vendor_id"], []).append(grant)
     for vendor in page.object_list:

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from approvals.models import AccessRequest
 from reports.access_map import MapFilters, access_map
 from tests.factories import force_login_with_mfa
 from tests.reports.conftest import Org
@@ -67,3 +68,18 @@ def test_unapproved_outside_trusts_are_rows_of_their_own(org: Org, client):
     assert "Unapproved: Datadog &lt;b&gt;" in page
     assert "HandMade" in page
     assert ">Approved<" not in page
+
+
+def test_a_revoked_grant_aws_still_holds_stays_on_the_map(org: Org):
+    AccessRequest.objects.filter(pk=org.grant.pk).update(status="revoked")
+    org.grant.refresh_from_db()
+    assert org.grant.pk not in _marks(org)  # not read since: nothing says AWS holds it
+
+    plan = Plan(org.grant, GrantCheck.Expectation.ABSENT, None)
+    record_check(plan, state=GrantCheck.State.MATCHES, accounts=[])
+    mark = _marks(org)[org.grant.pk]
+    assert "aws-held" in mark["css"].split()
+    assert mark["title"].endswith(" · revoked, still in AWS")
+
+    record_check(plan, state=GrantCheck.State.ABSENT, accounts=[])
+    assert org.grant.pk not in _marks(org)  # verified gone
