@@ -47,7 +47,7 @@ from .grants import (
     Organization,
     RunProgress,
     finish_run,
-    plan_for,
+    plans_for,
     queue_run,
     stale_runs_fail,
     verifiable_requests,
@@ -190,8 +190,7 @@ def approved_trusts() -> dict[tuple[str, str, str], int]:
     Administrator), as the generator would write them."""
     org = Organization()
     approved: dict[tuple[str, str, str], int] = {}
-    for access_request in verifiable_requests().filter(status__in=MERGED_STATES):
-        plan = plan_for(access_request, org)
+    for plan in plans_for(verifiable_requests().filter(status__in=MERGED_STATES), org):
         if plan.expected is None:
             continue
         for item in plan.expected.items:

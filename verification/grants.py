@@ -81,6 +81,7 @@ def verifiable_requests() -> QuerySet[AccessRequest]:
         AccessRequest.objects.filter(pk__in=merged)
         .filter(status__in=[*MERGED_STATES, Status.REVOKED])
         .select_related("vendor")
+        .prefetch_related("target_accounts")
         .order_by("pk")
     )
 
@@ -126,17 +127,29 @@ class Organization:
         )
 
 
-def plan_for(access_request: AccessRequest, org: Organization) -> Plan:
+def _latest_merged_grant_rows(request_ids: list[int]) -> dict[int, PullRequest]:
+    """Each request's latest merged grant pull request (its dialect), in one query."""
+    rows = PullRequest.objects.filter(
+        access_request_id__in=request_ids,
+        purpose=PullRequest.Purpose.GRANT,
+        state=PullRequest.State.MERGED,
+    ).order_by("access_request_id", "-created_at")
+    latest: dict[int, PullRequest] = {}
+    for row in rows:
+        latest.setdefault(row.access_request_id, row)
+    return latest
+
+
+def plans_for(requests: Iterable[AccessRequest], org: Organization) -> list[Plan]:
+    """What AWS should hold for each request (a pass over a thousand grants reads their
+    pull requests at once, and their accounts with them when the queryset prefetched them)."""
+    requests = list(requests)
+    rows = _latest_merged_grant_rows([r.pk for r in requests])
+    return [_plan(r, org, rows.get(r.pk)) for r in requests]
+
+
+def _plan(access_request: AccessRequest, org: Organization, row: PullRequest | None) -> Plan:
     expectation = expectation_of(access_request)
-    row = (
-        PullRequest.objects.filter(
-            access_request=access_request,
-            purpose=PullRequest.Purpose.GRANT,
-            state=PullRequest.State.MERGED,
-        )
-        .order_by("-created_at")
-        .first()
-    )
     try:
         expected = expected_state(
             grant_for(access_request),
@@ -154,7 +167,7 @@ def plan_for(access_request: AccessRequest, org: Organization) -> Plan:
 
 def expected_for(access_request: AccessRequest) -> ExpectedState:
     """What the request's grant puts in AWS (ValueError when that cannot be said)."""
-    plan = plan_for(access_request, Organization())
+    [plan] = plans_for([access_request], Organization())
     if plan.expected is None:
         raise ValueError(plan.error)
     return plan.expected
@@ -381,9 +394,7 @@ def verify_grants(
     is finished with the counts per verdict (failed, with the error, if the pass raised)."""
     try:
         org = Organization()
-        plans = [
-            plan_for(r, org) for r in (verifiable_requests() if requests is None else requests)
-        ]
+        plans = plans_for(verifiable_requests() if requests is None else requests, org)
         if run is not None:
             to_read = {a for p in plans if p.expected for a in p.expected.accounts()}
             VerificationRun.objects.filter(pk=run.pk).update(accounts_total=len(to_read))

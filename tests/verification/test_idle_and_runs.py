@@ -7,11 +7,21 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from tests.verification.helpers import merged_grant
-from verification.grants import Plan, grants_idle_flag, grants_verify_request, record_check
+from verification.grants import (
+    Organization,
+    Plan,
+    grants_idle_flag,
+    grants_verify_request,
+    plans_for,
+    record_check,
+    verifiable_requests,
+)
 from verification.models import GrantCheck, VerificationRun
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +123,18 @@ def test_a_verdict_that_does_not_change_is_not_audited_again(grant):
         for e in AuditEvent.objects.filter(action="grant.verified").order_by("sequence")
     ]
     assert states == ["absent", "matches"]
+
+
+def test_planning_many_grants_reads_no_more_than_planning_one(vendor, engineer, account):
+    merged_grant(vendor, engineer, [account])
+    org = Organization()
+    with CaptureQueriesContext(connection) as one:
+        [plan] = plans_for(verifiable_requests(), org)
+    assert plan.expected is not None
+    for _ in range(4):
+        merged_grant(vendor, engineer, [account])
+    with CaptureQueriesContext(connection) as five:
+        plans = plans_for(verifiable_requests(), org)
+    assert len(plans) == 5
+    assert all(p.expected is not None for p in plans)
+    assert len(five.captured_queries) == len(one.captured_queries)
