@@ -24,6 +24,7 @@ from provisioning.substrate.expected import (
     ExpectedState,
     ExpectedUser,
 )
+from provisioning.substrate.policies import principal_trust_statement
 
 # expected_for lives in grants (the cut-off uses it too); kept importable from here.
 from .grants import MERGED_STATES
@@ -39,15 +40,6 @@ def emulator_available() -> bool:
     return aws.endpoint_is_emulator(settings.AWS_ENDPOINT_URL)
 
 
-def _org_trust(account_id: str) -> dict[str, object]:
-    """The trust a Substrate role starts from before a grant adds its statement."""
-    return {
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-        "Action": "sts:AssumeRole",
-    }
-
-
 def emulator_apply(expected: ExpectedState) -> int:
     """Puts the grant's IAM into the emulated accounts; returns how many items it wrote."""
     if not emulator_available():
@@ -58,7 +50,11 @@ def emulator_apply(expected: ExpectedState) -> int:
                 aws.emulator_role_put(
                     item.account_id,
                     item.name,
-                    trust_statements=[_org_trust(item.account_id), *item.trust_statements],
+                    # The trust a Substrate role starts from before a grant adds its statement.
+                    trust_statements=[
+                        principal_trust_statement(f"arn:aws:iam::{item.account_id}:root"),
+                        *item.trust_statements,
+                    ],
                 )
         elif isinstance(item, ExpectedRole):
             aws.emulator_role_put(
@@ -89,14 +85,6 @@ def emulator_remove(expected: ExpectedState) -> int:
     return len(expected.items)
 
 
-def _outside_trust() -> dict[str, object]:
-    return {
-        "Effect": "Allow",
-        "Principal": {"AWS": DEMO_OUTSIDE_PRINCIPAL},
-        "Action": "sts:AssumeRole",
-    }
-
-
 def emulator_trust_add_outsider(expected: ExpectedState) -> int:
     """Adds an outside principal to the trust of the grant's first role, as a hand edit in
     the console would: the demo's drift. Returns 1, or 0 when AWS holds no such role."""
@@ -104,7 +92,13 @@ def emulator_trust_add_outsider(expected: ExpectedState) -> int:
         raise ValueError(_("Only the local AWS emulator can be changed from the portal."))
     for item in expected.items:
         if isinstance(item, ExpectedRole):
-            return int(aws.emulator_trust_edit(item.account_id, item.name, add=[_outside_trust()]))
+            return int(
+                aws.emulator_trust_edit(
+                    item.account_id,
+                    item.name,
+                    add=[principal_trust_statement(DEMO_OUTSIDE_PRINCIPAL)],
+                )
+            )
     raise ValueError(_("This grant has no role whose trust could be edited."))
 
 

@@ -42,6 +42,7 @@ from provisioning.aws import (
     iam_user_seed,
     organization_seed,
 )
+from provisioning.substrate.policies import principal_trust_statement
 from verification.emulator import emulator_apply, expected_for
 from verification.findings import external_access_scan_scheduled
 from verification.grants import verifiable_requests, verify_grants
@@ -77,10 +78,6 @@ def seed_demo_organization(*, seed: int | None = DEMO_SEED) -> dict[str, str]:
     )
 
 
-def _trust_of(principal: str) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
-
-
 def with_aws_managed_policies() -> None:
     """From now on AWS's managed policies (ReadOnlyAccess...) exist in every account, as on
     AWS, so a grant can attach them. Only after the organization is seeded: loading them
@@ -98,7 +95,7 @@ def seed_demo_iam(ids: dict[str, str], management_id: str) -> None:
     """What Substrate and history left in the demo accounts' IAM: an Auditor role in every
     account (the portal reads AWS through it), and one trust made by hand that nobody
     approved (the external-access scan finds it)."""
-    auditor_trust = [_trust_of(f"arn:aws:iam::{management_id}:root")]
+    auditor_trust = [principal_trust_statement(f"arn:aws:iam::{management_id}:root")]
     read_only = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}],
@@ -113,7 +110,7 @@ def seed_demo_iam(ids: dict[str, str], management_id: str) -> None:
     emulator_role_put(
         ids[service_account_name(*UNAPPROVED_TRUST_ACCOUNT)],
         UNAPPROVED_TRUST_ROLE,
-        trust_statements=[_trust_of(UNAPPROVED_TRUST_PRINCIPAL)],
+        trust_statements=[principal_trust_statement(UNAPPROVED_TRUST_PRINCIPAL)],
         attached_policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
     )
 
