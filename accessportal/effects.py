@@ -32,7 +32,10 @@ KEY_RECIPIENT_NOTICE_TASK = "notifications.tasks.key_recipient_notice_task"
 
 REQUESTER = "requester"
 SECURITY = "security"
-AUDIENCES = (REQUESTER, SECURITY)
+# The vendor's internal owner: who answers for the vendor (its reviews, and whether each of its
+# grants is still needed when they are re-certified).
+OWNER = "owner"
+AUDIENCES = (REQUESTER, SECURITY, OWNER)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from accessportal.effects import (
     AUDIENCES,
     KEY_RECIPIENT_AUDIENCES,
     NOTICES,
+    OWNER,
     PREVIOUS_CONTACT,
     REQUESTER,
     SECURITY,
@@ -48,6 +49,7 @@ EMAIL_TIMEOUT_SECONDS = 30
 WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",
     SECURITY: "you are on the security team",
+    OWNER: "you own this vendor",
 }
 
 
@@ -106,6 +108,9 @@ def notice_recipients(access_request: AccessRequest, audience: str) -> list[str]
     requester = access_request.requester
     if audience == REQUESTER:
         addresses = [requester.email] if requester.is_active and requester.email else []
+    elif audience == OWNER:
+        owner = access_request.vendor.internal_owner
+        addresses = [owner.email] if owner.is_active and owner.email else []
     elif settings.PORTAL_NOTIFY_SECURITY_EMAILS:
         addresses = list(settings.PORTAL_NOTIFY_SECURITY_EMAILS)
     else:
@@ -173,7 +178,7 @@ def _load(access_request_id: int, event: str) -> AccessRequest | None:
         logger.warning("Unknown notification event %r: nothing sent.", event)
         return None
     access_request = (
-        AccessRequest.objects.select_related("vendor", "requester")
+        AccessRequest.objects.select_related("vendor__internal_owner", "requester")
         .filter(pk=access_request_id)
         .first()
     )

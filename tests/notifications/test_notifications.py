@@ -31,6 +31,7 @@ from accessportal.effects import notify_on_commit
 from accessportal.roles import Role
 from approvals import requests as services
 from approvals.models import AccessRequest
+from notifications.services import notice_email_send
 from notifications.tasks import notice_email_task, notice_slack_task
 from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
@@ -554,3 +555,23 @@ def test_a_slack_retry_sends_each_channel_exactly_once(access_request, notify, s
     assert slack.answered == [503, 200]  # one accepted post
     assert slack.texts()[0] == slack.texts()[1]
     assert sorted(m.to for m in mail.outbox) == [REQUESTER_ADDRESSES, SECURITY_ADDRESSES]
+
+
+def test_the_vendor_owner_audience_reaches_the_owner_only_while_active(access_request, people):
+    owner = member("olga")
+    Vendor.objects.filter(pk=access_request.vendor_id).update(internal_owner=owner)
+    sent = notice_email_send(
+        access_request_id=access_request.pk, event="expiring", audience="owner"
+    )
+    assert sent == 1
+    (message,) = mail.outbox
+    assert message.to == ["olga@example.com"]
+    assert "you own this vendor" in message.body
+
+    get_user_model().objects.filter(pk=owner.pk).update(is_active=False)
+    mail.outbox.clear()
+    assert (
+        notice_email_send(access_request_id=access_request.pk, event="expiring", audience="owner")
+        == 0
+    )
+    assert mail.outbox == []
