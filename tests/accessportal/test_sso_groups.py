@@ -243,3 +243,19 @@ def test_a_bad_map_stops_start_up_naming_it(tmp_path):
     assert result.returncode == 2
     assert "PORTAL_SSO_GROUP_MAP: 'okta-secops' maps to 'security; drop'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize("document", ["README.md", ".env.example"])
+def test_the_operator_docs_name_both_variables(document):
+    text = (ROOT / document).read_text(encoding="utf-8")
+    for name in ("PORTAL_SSO_GROUPS_CLAIM", "PORTAL_SSO_GROUP_MAP"):
+        assert name in text
+    example = next(
+        line.split("PORTAL_SSO_GROUP_MAP=", 1)[1]
+        for line in text.splitlines()
+        if "PORTAL_SSO_GROUP_MAP={" in line
+    )
+    config = Config({"PORTAL_SSO_GROUP_MAP": example})
+    assert config.sso_group_map("PORTAL_SSO_GROUP_MAP") == GROUP_MAP
+    assert config.errors == []
