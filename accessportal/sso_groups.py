@@ -80,17 +80,17 @@ def sso_groups_sync(*, user: AbstractBaseUser, claims: Mapping[str, Any]) -> boo
     wanted = sso_groups_wanted(claims, group_map=group_map, claim=settings.PORTAL_SSO_GROUPS_CLAIM)
     # Two sign-ins of one person at once must not interleave their reads and writes.
     locked = get_user_model().objects.select_for_update().get(pk=user.pk)
-    before = sorted(locked.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    before = sorted(locked.groups.values_list("name", flat=True))
     held = managed & set(before)
     to_add = sorted(wanted - held)
     to_remove = sorted(held - wanted)
     if not to_add and not to_remove:
         return False
     if to_add:
-        locked.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in to_add))  # type: ignore[attr-defined]
+        locked.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in to_add))
     if to_remove:
-        locked.groups.remove(*Group.objects.filter(name__in=to_remove))  # type: ignore[attr-defined]
-    after = sorted(locked.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        locked.groups.remove(*Group.objects.filter(name__in=to_remove))
+    after = sorted(locked.groups.values_list("name", flat=True))
     # The caller's user object may have cached its roles for this request (roles.user_roles).
     for instance in (user, locked):
         if hasattr(instance, "_portal_roles"):
