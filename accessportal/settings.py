@@ -164,6 +164,11 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = (
     False  # never merge an SSO login into a local account by e-mail
 )
 SOCIALACCOUNT_PROVIDERS = cfg.oidc_providers()
+# Group membership from SSO (accessportal/sso_groups.py): the claim listing the person's groups
+# at the identity provider, and which portal groups (roles, approver groups) each one gives.
+# The groups the map names are managed: each SSO sign-in sets them to what the claim says.
+PORTAL_SSO_GROUPS_CLAIM = cfg.string("PORTAL_SSO_GROUPS_CLAIM", default="groups")
+PORTAL_SSO_GROUP_MAP = cfg.sso_group_map("PORTAL_SSO_GROUP_MAP")
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
