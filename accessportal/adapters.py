@@ -13,7 +13,6 @@ from django.http import HttpRequest
 
 from accessportal.client_ip import client_ip
 from accessportal.mfa import mfa_secret_decrypt, mfa_secret_encrypt
-from accessportal.sso_groups import sso_claims, sso_groups_sync
 
 
 class PortalAccountAdapter(DefaultAccountAdapter):
@@ -36,19 +35,6 @@ class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
         return True
-
-    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
-        """A returning person: their groups follow the provider's claims before they are in."""
-        if sociallogin.is_existing:
-            sso_groups_sync(
-                user=sociallogin.user, claims=sso_claims(sociallogin.account.extra_data)
-            )
-
-    def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> Any:
-        """A new person: created as a requester, then given the groups their claims map to."""
-        user = super().save_user(request, sociallogin, form)
-        sso_groups_sync(user=user, claims=sso_claims(sociallogin.account.extra_data))
-        return user
 
 
 class PortalMFAAdapter(DefaultMFAAdapter):

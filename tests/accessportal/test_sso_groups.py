@@ -20,13 +20,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 
-from accessportal import sso_groups
 from accessportal.config import Config
 from accessportal.roles import Role, require_verified_security, user_roles
-from accessportal.sso_groups import sso_claims, sso_groups_sync, sso_groups_wanted
 from audit.models import AuditEvent
-from audit.services import audit_record
 from tests.processes import ROOT
+from web.sso import sso_claims, sso_groups_sync, sso_groups_wanted
 
 GROUP_MAP = {"okta-secops": ["security", "security-leads"], "okta-audit": ["auditors"]}
 SUB = "dana@example.com"
@@ -155,7 +153,7 @@ def test_an_unreadable_claim_gives_no_managed_group(make_user, settings, caplog,
     user.groups.add(
         Group.objects.get_or_create(name="security")[0], Group.objects.create(name="hand-given")
     )
-    with caplog.at_level(logging.WARNING, logger="accessportal.sso_groups"):
+    with caplog.at_level(logging.WARNING, logger="web.sso"):
         assert sso_groups_sync(user=user, claims=claims)
     assert _groups(user) == {"requesters", "hand-given"}
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -261,9 +259,3 @@ def test_the_operator_docs_name_both_variables(document):
     config = Config({"PORTAL_SSO_GROUP_MAP": example})
     assert config.sso_group_map("PORTAL_SSO_GROUP_MAP") == GROUP_MAP
     assert config.errors == []
-
-
-@pytest.mark.pure
-def test_the_audit_recorder_named_by_path_is_the_audit_service():
-    """accessportal sits below audit, so it names the recorder; a typo would fail every change."""
-    assert sso_groups._audit_record() is audit_record

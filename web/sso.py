@@ -7,14 +7,12 @@ person's membership in them is set to exactly what the claim maps to, so leaving
 provider takes the portal group away at the next sign-in. Groups the map does not name (given by
 hand in the admin) are left alone; with no map nothing changes.
 
-The audit row of a change is written by the audit app, which sits above this one (README
-"Architecture": the arrows point down). Its service is named by dotted path and imported when a
-change is recorded, the way `accessportal.effects` names the tasks of the apps above.
+It lives with the pages, at the top of the stack, because a change of membership is audited
+(the audit app sits above accessportal) and the sign-in adapter that calls it is the web's.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,10 +21,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
+from django.http import HttpRequest
+
+from accessportal.adapters import PortalSocialAccountAdapter
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
-AUDIT_RECORD = "audit.services.audit_record"
 ACTION = "user.groups_synced"
 
 
@@ -95,7 +96,7 @@ def sso_groups_sync(*, user: AbstractBaseUser, claims: Mapping[str, Any]) -> boo
     for instance in (user, locked):
         if hasattr(instance, "_portal_roles"):
             delattr(instance, "_portal_roles")
-    _audit_record()(
+    audit_record(
         actor=None,  # the identity provider decided, not the person signing in
         action=ACTION,
         obj=locked,
@@ -108,6 +109,19 @@ def sso_groups_sync(*, user: AbstractBaseUser, claims: Mapping[str, Any]) -> boo
     return True
 
 
-def _audit_record() -> Any:
-    module, _, attribute = AUDIT_RECORD.rpartition(".")
-    return getattr(importlib.import_module(module), attribute)
+class SsoSocialAccountAdapter(PortalSocialAccountAdapter):
+    """The portal's SSO adapter, with the groups set from the provider's claims at each
+    sign-in (SOCIALACCOUNT_ADAPTER)."""
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
+        """A returning person: their groups follow the provider's claims before they are in."""
+        if sociallogin.is_existing:
+            sso_groups_sync(
+                user=sociallogin.user, claims=sso_claims(sociallogin.account.extra_data)
+            )
+
+    def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> Any:
+        """A new person: created as a requester, then given the groups their claims map to."""
+        user = super().save_user(request, sociallogin, form)
+        sso_groups_sync(user=user, claims=sso_claims(sociallogin.account.extra_data))
+        return user
