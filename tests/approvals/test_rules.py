@@ -411,8 +411,8 @@ def test_a_change_of_rules_can_be_rejected_or_withdrawn(team):
     )
     assert second.version == 3
     with pytest.raises(PermissionDenied):
-        rules.rules_withdraw(actor=team["sasha"], rule_set_id=second.pk)
-    rules.rules_withdraw(actor=team["sam"], rule_set_id=second.pk)
+        rules.rules_withdraw(actor=team["sasha"], mfa_verified=True, rule_set_id=second.pk)
+    rules.rules_withdraw(actor=team["sam"], mfa_verified=True, rule_set_id=second.pk)
     second.refresh_from_db()
     assert second.status == RuleSetStatus.WITHDRAWN
 
