@@ -467,6 +467,15 @@ def counts_for(user: Any, standing: Standing) -> list[str]:
 # --- Changing the rules: a request of its own, decided by two others ---------------------------
 
 
+def _said(key: str, value: Any) -> str:
+    """A rule's field as the change's sentence says it."""
+    if key == "quorum" and value is None:
+        return _("as risk asks")
+    if isinstance(value, list):
+        return ", ".join(value) or _("any")
+    return str(value)
+
+
 def rule_set_diff(before: Sequence[Rule], after: Sequence[Rule]) -> list[str]:
     """The change as sentences: rules added, removed, and changed (by name)."""
     old = {r.name: r for r in before}
@@ -488,7 +497,7 @@ def rule_set_diff(before: Sequence[Rule], after: Sequence[Rule]) -> list[str]:
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name].as_dict(), new[name].as_dict()
         changed = [
-            f"{key.replace('_', ' ')} {a[key] or '-'} -> {b[key] or '-'}"
+            f"{key.replace('_', ' ')} {_said(key, a[key])} -> {_said(key, b[key])}"
             for key in a
             if a[key] != b[key]
         ]
