@@ -512,6 +512,9 @@ PORTAL_MAX_EXTENSION_DAYS = cfg.integer("PORTAL_MAX_EXTENSION_DAYS", default=90,
 PORTAL_MAX_EXTENSIONS = cfg.integer("PORTAL_MAX_EXTENSIONS", default=2)
 # Approvals needed for any request; risk raises it to 2 where DESIGN.md says (never lowers it).
 PORTAL_MIN_APPROVALS = cfg.integer("PORTAL_MIN_APPROVALS", default=1, minimum=1)
+# Approvals, by security members other than the proposer, that put a change of the approval
+# rules in force (approvals/rules.py): two, so no single person can loosen who decides.
+PORTAL_RULE_CHANGE_APPROVALS = cfg.integer("PORTAL_RULE_CHANGE_APPROVALS", default=2, minimum=2)
 
 PORTAL_ROLES = {
     "requesters": _("Requesters"),

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from accessportal.effects import notify_on_commit
 from accessportal.roles import require_verified_security
-from approvals import policy
+from approvals import policy, rules
 from approvals.models import AccessRequest, Approval, ExtensionApproval
 from approvals.requests import approval_blockers
 from approvals.workflow import transition
@@ -40,15 +40,35 @@ def _notify(access_request: AccessRequest, event: str, actor: Any, comment: str 
     )
 
 
-def _check_decider(access_request: AccessRequest, actor: Any, *, mfa_verified: bool) -> None:
+def _check_decider(
+    access_request: AccessRequest, actor: Any, *, mfa_verified: bool
+) -> rules.Standing:
+    """The decider's gates; returns where the request stands under the rules in force."""
     require_verified_security(
         actor,
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides access requests."),
     )
+    standing = rules.request_standing(access_request)
     # Someone who decided already is refused by each decision after its own checks (the
     # approval's blockers come first), with the database's one-decision constraint behind.
-    policy.may_decide_as(actor, access_request).enforce()
+    policy.may_decide_as(actor, access_request, standing).enforce()
+    return standing
+
+
+def _standing_detail(standing: rules.Standing) -> dict[str, Any]:
+    """The audit row's account of the rules: the version, and each group's count."""
+    return {
+        "rules_version": standing.rule_set.version,
+        "requirements": [
+            {
+                "group": row.requirement.group,
+                "quorum": row.requirement.quorum,
+                "approvers": row.approvers,
+            }
+            for row in standing.rows
+        ],
+    }
 
 
 @transaction.atomic
@@ -62,11 +82,12 @@ def request_approve(
     access_request = (
         AccessRequest.objects.select_for_update().select_related("vendor").get(pk=request_id)
     )
-    _check_decider(access_request, approver, mfa_verified=mfa_verified)
+    standing = _check_decider(access_request, approver, mfa_verified=mfa_verified)
     blockers = approval_blockers(access_request)
     if blockers:
         raise ValidationError(blockers)
     policy.decided_already(approver, access_request).enforce()
+    policy.counts_toward_open(approver, standing).enforce()
     try:
         with transaction.atomic():
             Approval.objects.create(
@@ -75,18 +96,24 @@ def request_approve(
                 decision=Approval.Decision.APPROVE,
                 comment=comment.strip(),
                 mfa_verified=mfa_verified,
+                rules_version=standing.rule_set,
+                counted_for=rules.counts_for(approver, standing),
             )
     except IntegrityError as exc:  # the database's own guard against a double count
         raise ValidationError(_("You already decided this request.")) from exc
-    approvals = access_request.approvals.filter(decision=Approval.Decision.APPROVE)
-    count = approvals.values("approver").distinct().count()
-    if count >= access_request.required_approvals:
+    standing = rules.request_standing(access_request)
+    count = access_request.approvals.filter(decision=Approval.Decision.APPROVE).count()
+    detail = {"approvals": count, "required": standing.total_approvals()}
+    detail.update(_standing_detail(standing))
+    if standing.met:
+        access_request.rules_version = standing.rule_set
         transition(
             access_request,
             to=Status.APPROVED,
             actor=approver,
             action="request.approve",
-            detail={"approvals": count, "required": access_request.required_approvals},
+            extra_fields=("rules_version",),
+            detail=detail,
             comment=comment,
         )
     else:
@@ -94,7 +121,7 @@ def request_approve(
             actor=approver,
             action="request.approval_recorded",
             obj=access_request,
-            after={"approvals": count, "required": access_request.required_approvals},
+            after=detail,
         )
         _notify(access_request, "approval_recorded", approver, comment)
     return access_request
@@ -107,8 +134,10 @@ def request_reject(
     """Rejects a submitted request; the comment, required, tells the requester why."""
     if not comment.strip():
         raise ValidationError({"comment": _("Say why the request is rejected.")})
-    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
-    _check_decider(access_request, approver, mfa_verified=mfa_verified)
+    access_request = (
+        AccessRequest.objects.select_for_update().select_related("vendor").get(pk=request_id)
+    )
+    standing = _check_decider(access_request, approver, mfa_verified=mfa_verified)
     # One who approved a request waiting for a second approver cannot now reject it: one
     # person, one decision (the database refuses a second row; this says why, without a 500).
     policy.decided_already(approver, access_request).enforce()
@@ -118,13 +147,17 @@ def request_reject(
         decision=Approval.Decision.REJECT,
         comment=comment.strip(),
         mfa_verified=mfa_verified,
+        rules_version=standing.rule_set,
+        counted_for=rules.counts_for(approver, standing),
     )
+    access_request.rules_version = standing.rule_set
     transition(
         access_request,
         to=Status.REJECTED,
         actor=approver,
         action="request.reject",
-        detail={"comment": comment.strip()},
+        extra_fields=("rules_version",),
+        detail={"comment": comment.strip(), "rules_version": standing.rule_set.version},
         comment=comment.strip(),
     )
     return access_request
@@ -173,6 +206,7 @@ def request_extension_ask(
             "required": access_request.required_approvals,
         },
     )
+    _notify(access_request, "extension_asked", actor, reason.strip())
     return access_request
 
 
@@ -194,19 +228,24 @@ def request_extension_decide(
     once for this ask. The end date moves when the last approval of the quorum arrives; one
     refusal (with a reason) ends the ask. The row lock serialises approvers.
     """
-    access_request = AccessRequest.objects.select_for_update().get(pk=request_id)
+    access_request = (
+        AccessRequest.objects.select_for_update().select_related("vendor").get(pk=request_id)
+    )
     require_verified_security(
         approver,
         mfa_verified=mfa_verified,
         refusal=_("Only the security team decides extensions."),
     )
-    policy.may_decide_extension_as(approver, access_request).enforce()
+    standing = rules.extension_standing(access_request) if access_request.extension_until else None
+    policy.may_decide_extension_as(approver, access_request, standing).enforce()
     assert access_request.extension_until is not None  # noqa: S101  the policy refused otherwise
+    assert standing is not None  # noqa: S101  read above whenever an ask is pending
     if not approve and not comment.strip():
         raise ValidationError({"comment": _("Say why the extension is refused.")})
     if approve:
         # Only an approval counts toward the quorum: one who approved may still refuse.
         policy.approved_extension_already(approver, access_request).enforce()
+        policy.counts_toward_open(approver, standing).enforce()
         try:
             with transaction.atomic():
                 ExtensionApproval.objects.create(
@@ -216,11 +255,14 @@ def request_extension_decide(
                     until=access_request.extension_until,
                     comment=comment.strip(),
                     mfa_verified=mfa_verified,
+                    rules_version=standing.rule_set,
+                    counted_for=rules.counts_for(approver, standing),
                 )
         except IntegrityError as exc:  # the database's own guard against a double count
             raise ValidationError(_("You already approved this extension.")) from exc
+        standing = rules.extension_standing(access_request)
         count = extension_approvals(access_request).values("approver").distinct().count()
-        if count < access_request.required_approvals:
+        if not standing.met:
             audit_record(
                 actor=approver,
                 action="request.extension_approval_recorded",
@@ -228,8 +270,9 @@ def request_extension_decide(
                 after={
                     "until": access_request.extension_until.isoformat(),
                     "approvals": count,
-                    "required": access_request.required_approvals,
+                    "required": standing.total_approvals(),
                     "comment": comment.strip(),
+                    **_standing_detail(standing),
                 },
             )
             return access_request
@@ -257,13 +300,20 @@ def request_extension_decide(
         "comment": comment.strip(),
     }
     if approve:
-        after.update(approvals=count, required=access_request.required_approvals)
+        after.update(approvals=count, required=standing.total_approvals())
+    after.update(_standing_detail(standing))
     audit_record(
         actor=approver,
         action="request.extension_grant" if approve else "request.extension_refuse",
         obj=access_request,
         before=before,
         after=after,
+    )
+    _notify(
+        access_request,
+        "extension_granted" if approve else "extension_refused",
+        approver,
+        comment.strip(),
     )
     if approve and access_request.status == Status.EXPIRING:
         transition(access_request, to=Status.ACTIVE, actor=approver, action="request.renew")

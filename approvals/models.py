@@ -131,6 +131,15 @@ class AccessRequest(models.Model):
     duplicated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # What the request reaches, as the approval rules match it (`approvals.rules`): the
+    # domains, environments and qualities of its accounts, computed when it is saved, so that
+    # pages and decisions never read the inventory again to know which rules apply.
+    reaches = models.JSONField(default=dict, blank=True)
+    # The version of the approval rules its decision was taken under (set by the deciding
+    # approval or the rejection; an auditor reads which rules were in force).
+    rules_version = models.ForeignKey(
+        "ApprovalRuleSet", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -281,6 +290,12 @@ class Approval(models.Model):
     decision = models.CharField(max_length=8, choices=Decision.choices)
     comment = models.TextField(blank=True)
     mfa_verified = models.BooleanField(default=False)
+    # The rules in force when this decision was taken, and the approver groups it counted
+    # for under them (an approval counts toward every rule whose group the approver is in).
+    rules_version = models.ForeignKey(
+        "ApprovalRuleSet", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    counted_for = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -312,6 +327,10 @@ class ExtensionApproval(models.Model):
     until = models.DateField()
     comment = models.TextField(blank=True)
     mfa_verified = models.BooleanField(default=False)
+    rules_version = models.ForeignKey(
+        "ApprovalRuleSet", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    counted_for = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -325,3 +344,100 @@ class ExtensionApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver} extends #{self.access_request_id} to {self.until}"
+
+
+class ApprovalRuleSet(models.Model):
+    """One version of the approval rules: which group of approvers decides what, and how many.
+
+    A version is never edited. A change is a new version, proposed by one security member and
+    in force once two other members approve it (`approvals.rules`); the version it replaces is
+    kept as superseded. Each decision records the version it was taken under. The rules are a
+    list of `approvals.rules.Rule` as JSON: the set is read and checked whole.
+    """
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("Proposed, awaiting two approvals")
+        ACTIVE = "active", _("In force")
+        SUPERSEDED = "superseded", _("Superseded")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    version = models.PositiveIntegerField(unique=True)
+    rules = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    based_on = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # None for the first version: the defaults, which reproduce the portal's behaviour before
+    # rules existed (security decides; the quorum set by risk).
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            # One set in force, and one change under review at a time: a second proposal
+            # would be decided against rules that the first may change under it.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="active"),
+                name="one_active_rule_set",
+            ),
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="proposed"),
+                name="one_proposed_rule_set",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Approval rules v{self.version} ({self.get_status_display()})"
+
+
+RuleSetStatus = ApprovalRuleSet.Status
+RULE_SET_LIFECYCLE = Lifecycle(
+    field="status",
+    table={
+        RuleSetStatus.PROPOSED: frozenset(
+            {RuleSetStatus.ACTIVE, RuleSetStatus.REJECTED, RuleSetStatus.WITHDRAWN}
+        ),
+        RuleSetStatus.ACTIVE: frozenset({RuleSetStatus.SUPERSEDED}),
+        RuleSetStatus.SUPERSEDED: frozenset(),
+        RuleSetStatus.REJECTED: frozenset(),
+        RuleSetStatus.WITHDRAWN: frozenset(),
+    },
+    labels=choice_labels(RuleSetStatus.choices),
+    subject=_("A version of the approval rules"),
+    touch=(),
+)
+
+
+class RuleSetVote(models.Model):
+    """One security member's approval or rejection of a proposed version of the rules.
+
+    The proposer never votes on their own change; one person counts once (the database
+    refuses a second vote by the same person on the same version)."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", _("Approve")
+        REJECT = "reject", _("Reject")
+
+    rule_set = models.ForeignKey(ApprovalRuleSet, on_delete=models.PROTECT, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    mfa_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule_set", "voter"], name="one_vote_per_rule_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voter} {self.decision} rules v{self.rule_set.version}"

@@ -18,49 +18,18 @@ when). `Verdict.enforce()` raises it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, can_write, has_role
+from approvals import rules
 from approvals.models import EXTENDABLE, REVOCABLE, AccessRequest, ExtensionApproval
+from approvals.verdicts import ALLOWED, Verdict, denied, invalid
+
+__all__ = ["ALLOWED", "Verdict"]
 
 Status = AccessRequest.Status
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """An answer of the policy: allowed, or refused with a reason and the exception to raise."""
-
-    reason: str = ""
-    # PermissionDenied when the user may not (who), ValidationError when the request may not
-    # (its state); None when allowed.
-    exception: type[Exception] | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.exception is None
-
-    def __bool__(self) -> bool:
-        return self.allowed
-
-    def enforce(self) -> None:
-        """Raises the refusal, as the services always have; nothing when allowed."""
-        if self.exception is not None:
-            raise self.exception(self.reason)
-
-
-ALLOWED = Verdict()
-
-
-def _denied(reason: str) -> Verdict:
-    return Verdict(reason, PermissionDenied)
-
-
-def _invalid(reason: str) -> Verdict:
-    return Verdict(reason, ValidationError)
 
 
 def _is_security(user: Any) -> bool:
@@ -74,34 +43,73 @@ def _is_requester(user: Any, access_request: AccessRequest) -> bool:
 # Deciding a request: approve or reject.
 
 
-def may_decide_as(user: Any, access_request: AccessRequest) -> Verdict:
+def may_decide_as(
+    user: Any, access_request: AccessRequest, standing: rules.Standing | None = None
+) -> Verdict:
     """Whether `user` may take a decision on `access_request`, leaving aside a decision they
-    took already (`decided_already`): security, not the requester, a submitted request."""
+    took already (`decided_already`): security, not the requester, a submitted request, and
+    in an approver group the rules in force give the decision to. `standing` is the request's
+    (`rules.request_standing`) when the caller read it already."""
     if not _is_security(user):
-        return _denied(_("Only the security team decides access requests."))
+        return denied(_("Only the security team decides access requests."))
     if _is_requester(user, access_request):
-        return _denied(
+        return denied(
             _("You filed this request: another member of the security team must decide it.")
         )
     if access_request.status != Status.SUBMITTED:
-        return _invalid(
+        return invalid(
             _("This request is %(status)s: only a submitted request can be decided.")
             % {"status": access_request.get_status_display()}
         )
-    return ALLOWED
+    standing = standing or rules.request_standing(access_request)
+    return in_approver_group(user, standing)
+
+
+def in_approver_group(user: Any, standing: rules.Standing) -> Verdict:
+    """Refused unless `user` is in a group the rules give the decision to."""
+    if rules.approver_groups(user) & standing.groups():
+        return ALLOWED
+    return denied(
+        _(
+            "The approval rules in force (version %(v)s) give this decision to %(groups)s: "
+            "you are in none of them."
+        )
+        % {"v": standing.rule_set.version, "groups": ", ".join(sorted(standing.groups()))}
+    )
+
+
+def counts_toward_open(user: Any, standing: rules.Standing) -> Verdict:
+    """Refused when an approval by `user` would meet nothing still open: the groups they
+    are in have all the approvals they need, and others must approve now."""
+    if rules.approver_groups(user) & standing.open_groups():
+        return ALLOWED
+    return invalid(
+        _("Your groups have approved already; what is left needs %(groups)s.")
+        % {"groups": ", ".join(sorted(standing.open_groups())) or "-"}
+    )
 
 
 def decided_already(user: Any, access_request: AccessRequest) -> Verdict:
     """One person counts once: refused when `user` recorded a decision on the request."""
     if user.pk is not None and access_request.approvals.filter(approver=user.pk).exists():
-        return _invalid(_("You already decided this request; one person counts once."))
+        return invalid(_("You already decided this request; one person counts once."))
     return ALLOWED
 
 
-def may_decide(user: Any, access_request: AccessRequest) -> Verdict:
-    """Whether to offer `user` the approve and reject buttons of `access_request`."""
+def may_decide(
+    user: Any, access_request: AccessRequest, standing: rules.Standing | None = None
+) -> Verdict:
+    """Whether to offer `user` the approve and reject buttons of `access_request`: nobody
+    outside the groups still needed sees them."""
+    if not _is_security(user) or access_request.status != Status.SUBMITTED:
+        return may_decide_as(user, access_request, standing)
+    standing = standing or rules.request_standing(access_request)
     # `and` keeps the first refusal: a Verdict is false when refused.
-    return may_decide_as(user, access_request) and decided_already(user, access_request)
+    return (
+        may_decide_as(user, access_request, standing)
+        and decided_already(user, access_request)
+        and counts_toward_open(user, standing)
+    )
 
 
 # Revoking approved access, and retrying a revocation.
@@ -111,9 +119,9 @@ def may_revoke(user: Any, access_request: AccessRequest) -> Verdict:
     """Security ends approved access at any time, its own requests included (ending access
     needs no second opinion)."""
     if not _is_security(user):
-        return _denied(_("Only the security team revokes access."))
+        return denied(_("Only the security team revokes access."))
     if access_request.status not in REVOCABLE:
-        return _invalid(_("Only approved access can be revoked."))
+        return invalid(_("Only approved access can be revoked."))
     return ALLOWED
 
 
@@ -123,9 +131,9 @@ def may_retry_revoke(
     """Security queues a revocation again once its latest pull request failed or was closed
     (`revocation_ended`, which fulfilment answers: the pull request is its concept)."""
     if not _is_security(user):
-        return _denied(_("Only the security team retries a revocation."))
+        return denied(_("Only the security team retries a revocation."))
     if access_request.status != Status.REVOKED or not revocation_ended:
-        return _invalid(_("Only a failed or closed revocation can be retried."))
+        return invalid(_("Only a failed or closed revocation can be retried."))
     return ALLOWED
 
 
@@ -138,24 +146,28 @@ def may_extend(user: Any, access_request: AccessRequest) -> Verdict:
     The cap on extensions and the dates asked are the ask's own checks
     (`approvals.decisions.request_extension_ask`)."""
     if not _is_requester(user, access_request):
-        return _denied(_("Only the requester can ask to extend a grant."))
+        return denied(_("Only the requester can ask to extend a grant."))
     if access_request.status not in EXTENDABLE:
-        return _invalid(_("Only approved or active access can be extended."))
+        return invalid(_("Only approved or active access can be extended."))
     return ALLOWED
 
 
-def may_decide_extension_as(user: Any, access_request: AccessRequest) -> Verdict:
+def may_decide_extension_as(
+    user: Any, access_request: AccessRequest, standing: rules.Standing | None = None
+) -> Verdict:
     """Whether `user` may decide the pending extension, leaving aside an approval they gave
-    it already (`approved_extension_already`): security, not the requester, an ask pending."""
+    it already (`approved_extension_already`): security, not the requester, an ask pending,
+    and in a group the rules give the decision to (an extension needs what the grant did)."""
     if not _is_security(user):
-        return _denied(_("Only the security team decides extensions."))
+        return denied(_("Only the security team decides extensions."))
     if _is_requester(user, access_request):
-        return _denied(
+        return denied(
             _("You asked for this extension: another member of the security team must decide it.")
         )
     if access_request.extension_until is None:
-        return _invalid(_("No extension is waiting for a decision."))
-    return ALLOWED
+        return invalid(_("No extension is waiting for a decision."))
+    standing = standing or rules.extension_standing(access_request)
+    return in_approver_group(user, standing)
 
 
 def approved_extension_already(
@@ -173,16 +185,24 @@ def approved_extension_already(
     else:
         approved = any(a.approver_id == user.pk for a in approvals)
     if approved:
-        return _invalid(_("You already approved this extension; one person counts once."))
+        return invalid(_("You already approved this extension; one person counts once."))
     return ALLOWED
 
 
 def may_decide_extension(
-    user: Any, access_request: AccessRequest, approvals: Iterable[ExtensionApproval] | None = None
+    user: Any,
+    access_request: AccessRequest,
+    approvals: Iterable[ExtensionApproval] | None = None,
+    standing: rules.Standing | None = None,
 ) -> Verdict:
     """Whether to offer `user` the approve and refuse buttons of the pending extension."""
-    return may_decide_extension_as(user, access_request) and approved_extension_already(
-        user, access_request, approvals
+    if not _is_security(user) or access_request.extension_until is None:
+        return may_decide_extension_as(user, access_request, standing)
+    standing = standing or rules.extension_standing(access_request)
+    return (
+        may_decide_extension_as(user, access_request, standing)
+        and approved_extension_already(user, access_request, approvals)
+        and counts_toward_open(user, standing)
     )
 
 
@@ -193,9 +213,9 @@ def may_acknowledge_merge(user: Any, access_request: AccessRequest) -> Verdict:
     """Security, not the requester, reviews a merged change (whether one waits for a review
     is the service's question, as it reads the pull requests under a lock)."""
     if not _is_security(user):
-        return _denied(_("Only the security team reviews merged changes."))
+        return denied(_("Only the security team reviews merged changes."))
     if _is_requester(user, access_request):
-        return _denied(
+        return denied(
             _("You filed this request: another member of the security team must review its merge.")
         )
     return ALLOWED

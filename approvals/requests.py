@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from approvals import iam
+from approvals import iam, rules
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
 from approvals.workflow import snapshot, transition
 from audit.services import audit_record
@@ -222,6 +222,14 @@ def _evaluate(access_request: AccessRequest) -> list[AwsAccount]:
     access_request.risk_reasons = list(risk.reasons)
     access_request.admin_equivalent = risk.admin_equivalent
     access_request.required_approvals = risk.required_approvals
+    # What the approval rules match: the accounts picked, or for the strategies that reach
+    # every account (Auditor, Administrator), every active one.
+    reached = (
+        accounts
+        if access_request.strategy in ACCOUNT_STRATEGIES
+        else accounts_matching(domains=[], environments=[], qualities=[], include_special=True)
+    )
+    access_request.reaches = rules.reaches_of_accounts(reached)
     return accounts
 
 
@@ -327,6 +335,7 @@ def request_submit(*, request_id: int, actor: Any) -> AccessRequest:
             "risk_reasons",
             "admin_equivalent",
             "required_approvals",
+            "reaches",
         ]
     )
     transition(

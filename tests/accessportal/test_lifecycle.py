@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from accessportal.effects import NOTICES, task_named
 from accessportal.lifecycle import ANY, Announce, Change, Enqueue, Lifecycle, transition
 from approvals.models import LIFECYCLE as REQUEST_LIFECYCLE
+from approvals.models import RULE_SET_LIFECYCLE
 from fulfilment.models import PR_LIFECYCLE
 from inventory.models import SYNC_RUN_LIFECYCLE
 from keys.models import KEY_LIFECYCLE
@@ -21,6 +22,7 @@ from verification.models import FINDING_LIFECYCLE, RUN_LIFECYCLE
 
 LIFECYCLES: dict[str, Lifecycle] = {
     "access_request": REQUEST_LIFECYCLE,
+    "approval_rule_set": RULE_SET_LIFECYCLE,
     "access_key": KEY_LIFECYCLE,
     "pull_request": PR_LIFECYCLE,
     "vendor": VENDOR_LIFECYCLE,
