@@ -16,14 +16,13 @@ to it. Lapses run before reminders: a request that lapses is not reminded as wel
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accessportal.effects import notify_on_commit
+from accessportal.lifecycle import each_locked
 from approvals.models import EXTENDABLE, AccessRequest
 from approvals.workflow import transition
 from audit.services import audit_record
@@ -61,19 +60,6 @@ def _extension_stale(now: datetime) -> QuerySet[AccessRequest]:
     return AccessRequest.objects.filter(
         extension_until__isnull=False, extension_asked_at__lte=cutoff
     )
-
-
-def _each_locked(rows: QuerySet[AccessRequest], act: Any) -> int:
-    """Runs `act(locked row)` for each row of `rows`, one transaction each; a row another
-    worker holds, or that no longer matches once locked, is skipped. Returns how many acted."""
-    done = 0
-    for pk in list(rows.order_by("pk").values_list("pk", flat=True)):
-        with transaction.atomic():
-            locked = rows.filter(pk=pk).select_for_update(skip_locked=True).first()
-            if locked is not None:
-                act(locked)
-                done += 1
-    return done
 
 
 def request_remind(access_request: AccessRequest) -> None:
@@ -159,8 +145,8 @@ def requests_remind() -> dict[str, int]:
     second pass within the interval does nothing."""
     now = timezone.now()
     return {
-        "lapsed": _each_locked(_pending_stale(now), request_lapse),
-        "extensions_lapsed": _each_locked(_extension_stale(now), extension_lapse),
-        "reminded": _each_locked(_pending_due(now), request_remind),
-        "extensions_reminded": _each_locked(_extension_due(now), extension_remind),
+        "lapsed": each_locked(_pending_stale(now), request_lapse),
+        "extensions_lapsed": each_locked(_extension_stale(now), extension_lapse),
+        "reminded": each_locked(_pending_due(now), request_remind),
+        "extensions_reminded": each_locked(_extension_due(now), extension_remind),
     }

@@ -14,14 +14,13 @@ and checked again under the lock, so two workers running the pass at once send o
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accessportal.effects import notify_vendor_on_commit
+from accessportal.lifecycle import each_locked
 from audit.services import audit_record
 from vendors.models import REVIEW_LIFECYCLE, SubprocessorReview, Vendor
 
@@ -71,26 +70,15 @@ def _remind(review: SubprocessorReview, *, event: str, field: str) -> None:
     notify_vendor_on_commit(vendor_id=review.vendor_id, event=event, extra={"due": due.isoformat()})
 
 
-def _each_locked(rows: QuerySet[SubprocessorReview], act: Any) -> int:
-    done = 0
-    for pk in list(rows.order_by("pk").values_list("pk", flat=True)):
-        with transaction.atomic():
-            locked = rows.filter(pk=pk).select_for_update(skip_locked=True, of=("self",)).first()
-            if locked is not None:
-                act(locked)
-                done += 1
-    return done
-
-
 def reviews_remind() -> dict[str, int]:
     """One pass: the overdue reviews first, then those falling due. Idempotent."""
     today = timezone.localdate()
     return {
-        "overdue": _each_locked(
+        "overdue": each_locked(
             _overdue(today),
             lambda r: _remind(r, event="review_overdue", field="overdue_reminded_for"),
         ),
-        "due": _each_locked(
+        "due": each_locked(
             _due(today), lambda r: _remind(r, event="review_due", field="due_reminded_for")
         ),
     }
