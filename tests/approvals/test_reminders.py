@@ -293,3 +293,37 @@ def test_two_passes_at_once_send_exactly_one_reminder(make_user):
     assert AuditEvent.objects.filter(action="request.reminded").count() == 1
     assert [m.subject.endswith("still awaits a decision") for m in mail.outbox] == [True]
     assert audit_verify().ok
+
+
+def test_a_worker_process_registers_the_reminder_and_new_notice_tasks(subprocess_env):
+    """The beat names tasks by their dotted path: a worker must find them by itself."""
+    import subprocess
+    import sys
+
+    from accessportal import effects
+    from tests.processes import ROOT
+
+    code = (
+        "import django; django.setup(); from accessportal.celery import app; "
+        "app.loader.import_default_modules(); print(' '.join(sorted(app.tasks)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    registered = set(result.stdout.split())
+    expected = {
+        "approvals.tasks.requests_remind_task",
+        "vendors.tasks.reviews_remind_task",
+        effects.VENDOR_NOTICE_EMAIL_TASK,
+        effects.VENDOR_NOTICE_SLACK_TASK,
+        effects.KEY_RECIPIENT_SLACK_TASK,
+        effects.EXTERNAL_ACCESS_NOTICE_TASK,
+        effects.EXTERNAL_ACCESS_SLACK_TASK,
+    }
+    assert expected <= registered

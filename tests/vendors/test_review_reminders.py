@@ -93,3 +93,46 @@ def test_only_the_latest_approved_review_of_an_active_vendor_counts(
         status=Vendor.Status.OFFBOARDED, offboarded_on=timezone.localdate()
     )
     assert run_pass(django_capture_on_commit_callbacks) == NOTHING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_passes_at_once_remind_of_a_due_review_once(make_user):
+    import threading
+
+    from django.db import connection
+
+    from accessportal.roles import Role
+    from tests.vendors.helpers import vendor_data
+
+    assert connection.vendor == "postgresql"
+    owner = make_user("erin")
+    decider = make_user("sam", Role.SECURITY)
+    vendor = services.vendor_create(actor=owner, data=vendor_data(owner))
+    review = services.review_start(vendor_id=vendor.pk, actor=owner)
+    complete_review(review, owner)
+    services.review_submit(review_id=review.pk, actor=owner)
+    services.review_decide(
+        review_id=review.pk, actor=decider, decision="approved", mfa_verified=True
+    )
+    due_in(review, 20)
+    mail.outbox.clear()
+    barrier = threading.Barrier(2)
+    results: list[dict[str, int]] = []
+
+    def run() -> None:
+        from django.db import connections
+
+        try:
+            barrier.wait(timeout=10)
+            results.append(reviews_remind())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(r["due"] for r in results) == [0, 1]
+    assert AuditEvent.objects.filter(action="review.due_reminded").count() == 1
+    assert sorted(m.to for m in mail.outbox) == [[owner.email], [decider.email]]
