@@ -8,7 +8,9 @@ every problem instead of stopping at the first, so the operator fixes them in on
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +20,11 @@ import environ
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
+# A portal group an identity-provider group may put people in: Django's `Group.name` holds 150
+# characters; the pattern keeps names that read the same in the admin, the audit log and rules.
+SSO_GROUP_NAME = re.compile(r"[A-Za-z0-9._-]{1,150}")
+# Every user is put in it on creation (accessportal/signals.py): SSO must not take it away.
+_UNMANAGED_GROUPS = frozenset({"requesters"})
 
 
 class Config:
@@ -139,6 +146,53 @@ class Config:
                 )
                 return default
             result[tier] = int(months)
+        return result
+
+    def sso_group_map(self, name: str) -> dict[str, list[str]]:
+        """A JSON object from identity-provider group names to lists of portal group names, e.g.
+        {"okta-secops": ["security", "security-leads"], "okta-audit": ["auditors"]}.
+
+        The error names the variable and the entry, never echoes the whole value: the operator
+        sees what to fix, and a typo in a long map is found at once.
+        """
+        value = self._raw(name)
+        if not value:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            self.errors.append(f"{name} is not valid JSON ({exc.msg} at character {exc.pos}).")
+            return {}
+        if not isinstance(parsed, dict):
+            self.errors.append(
+                f'{name} must be a JSON object such as {{"idp-group": ["security"]}}.'
+            )
+            return {}
+        result: dict[str, list[str]] = {}
+        problems: list[str] = []
+        for idp_group, portal_groups in parsed.items():
+            if not idp_group.strip():
+                problems.append(f"{name}: an identity-provider group name is empty.")
+                continue
+            if not isinstance(portal_groups, list) or not all(
+                isinstance(group, str) for group in portal_groups
+            ):
+                problems.append(f"{name}: {idp_group!r} must map to a list of group names.")
+                continue
+            for group in portal_groups:
+                if not SSO_GROUP_NAME.fullmatch(group):
+                    problems.append(
+                        f"{name}: {idp_group!r} maps to {group!r}, which is not a group name "
+                        "(letters, digits, dot, dash and underscore; at most 150)."
+                    )
+                elif group in _UNMANAGED_GROUPS:
+                    problems.append(
+                        f"{name}: {idp_group!r} maps to {group!r}, which every user has already."
+                    )
+            result[idp_group] = sorted(set(portal_groups))
+        if problems:
+            self.errors.extend(problems)
+            return {}
         return result
 
     def oidc_providers(self) -> dict[str, Any]:

@@ -150,7 +150,7 @@ ACCOUNT_EMAIL_VERIFICATION = cfg.choice(
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_ADAPTER = "accessportal.adapters.PortalAccountAdapter"
-SOCIALACCOUNT_ADAPTER = "accessportal.adapters.PortalSocialAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "web.sso.SsoSocialAccountAdapter"
 # Self-service sign-up is off by default: people arrive through SSO or are created by an admin.
 PORTAL_ALLOW_SIGNUP = cfg.boolean("PORTAL_ALLOW_SIGNUP", default=False)
 # Login lockout: allauth counts failures per IP and per account in the cache.
@@ -164,6 +164,11 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = (
     False  # never merge an SSO login into a local account by e-mail
 )
 SOCIALACCOUNT_PROVIDERS = cfg.oidc_providers()
+# Group membership from SSO (web/sso.py): the claim listing the person's groups
+# at the identity provider, and which portal groups (roles, approver groups) each one gives.
+# The groups the map names are managed: each SSO sign-in sets them to what the claim says.
+PORTAL_SSO_GROUPS_CLAIM = cfg.string("PORTAL_SSO_GROUPS_CLAIM", default="groups")
+PORTAL_SSO_GROUP_MAP = cfg.sso_group_map("PORTAL_SSO_GROUP_MAP")
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -7,12 +7,14 @@ import re
 from typing import Any, cast
 
 from django import forms
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from approvals.iam import COMMON_MANAGED_POLICIES
 from approvals.models import STRATEGY_HELP, AccessRequest, Strategy
+from approvals.rules import NOT_APPROVER_GROUPS
 from inventory.models import AwsAccount
-from vendors.models import Vendor
+from vendors.models import Tier, Vendor
 from vendors.selectors import ReviewState, with_review_state
 
 ALL = [("*", _("All"))]
@@ -206,3 +208,99 @@ class AccessRequestForm(forms.Form):
             "justification": access_request.justification,
             "expires_on": access_request.expires_on,
         }
+
+
+# --- The approval rules (approvals/rules.py) ----------------------------------------------------
+
+
+def _approver_group_choices() -> list[tuple[str, Any]]:
+    """Every group but the roles that cannot approve (auditors, requesters)."""
+    names = Group.objects.exclude(name__in=NOT_APPROVER_GROUPS).values_list("name", flat=True)
+    # A blank first choice, so that the empty extra rule of the formset is left unchanged.
+    return [("", _("Choose a group")), *((n, n) for n in sorted(names))]
+
+
+class RuleForm(forms.Form):
+    """One rule of a proposed rule set; `approvals.rules.rules_from_json` checks the whole."""
+
+    name = forms.CharField(label=_("Name"), max_length=80)
+    approver_group = forms.ChoiceField(label=_("Approver group"))
+    quorum = forms.IntegerField(
+        label=_("Approvals"),
+        min_value=1,
+        max_value=5,
+        required=False,
+        help_text=_("Empty: as many as the request's risk asks."),
+    )
+    domains = forms.MultipleChoiceField(
+        label=_("Domains"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    environments = forms.MultipleChoiceField(
+        label=_("Environments"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    qualities = forms.MultipleChoiceField(
+        label=_("Qualities"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    strategies = forms.MultipleChoiceField(
+        label=_("Strategies"),
+        required=False,
+        choices=Strategy.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    vendor_tiers = forms.MultipleChoiceField(
+        label=_("Vendor tiers"),
+        required=False,
+        choices=[(t.value, t.label) for t in Tier],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    risk_levels = forms.MultipleChoiceField(
+        label=_("Risk"),
+        required=False,
+        choices=AccessRequest.Risk.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[str, Any]]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for field, values in choices.items():
+            current = self.initial.get(field) or []
+            known = {v for v, _label in values}
+            # A value the inventory no longer has stays choosable: a rule naming it is kept.
+            extra = [
+                (v, v) for v in (current if isinstance(current, list) else []) if v not in known
+            ]
+            cast(forms.ChoiceField, self.fields[field]).choices = [*values, *extra]
+
+
+class RuleChangeForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why change the rules"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+
+
+class BaseRuleFormSet(forms.BaseFormSet):
+    def rules(self) -> list[dict[str, Any]]:
+        """The rules kept (not deleted, not left blank), as `approvals.rules` reads them."""
+        kept = []
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data or data.get("DELETE"):
+                continue
+            kept.append({key: value for key, value in data.items() if key != "DELETE"})
+        return kept
+
+
+RuleFormSet = forms.formset_factory(
+    RuleForm, formset=BaseRuleFormSet, extra=1, can_delete=True, max_num=50, validate_max=True
+)
+
+
+def rule_form_choices() -> dict[str, list[tuple[str, Any]]]:
+    """The choices of a rule's fields read from the inventory and the groups (a few queries,
+    once per page, not once per rule)."""
+    return {
+        "approver_group": _approver_group_choices(),
+        "domains": _distinct("domain"),
+        "environments": _distinct("environment"),
+        "qualities": _distinct("quality"),
+    }

@@ -432,16 +432,11 @@ def standing_of(
 
 def request_standing(access_request: AccessRequest, *, with_candidates: bool = False) -> Standing:
     """The request's own decision: its approvals so far against the rules in force."""
-    approvals = list(
-        access_request.approvals.filter(decision="approve")
-        .select_related("approver")
-        .order_by("created_at")
-    )
-    decided = access_request.approvals.values_list("approver_id", flat=True)
+    decisions = list(access_request.approvals.select_related("approver").order_by("created_at"))
     return standing_of(
         access_request,
-        [(a.approver.get_username(), a.counted_for) for a in approvals],
-        deciders=list(decided),
+        [(a.approver.get_username(), a.counted_for) for a in decisions if a.decision == "approve"],
+        deciders=[a.approver_id for a in decisions],
         with_candidates=with_candidates,
     )
 
@@ -472,6 +467,15 @@ def counts_for(user: Any, standing: Standing) -> list[str]:
 # --- Changing the rules: a request of its own, decided by two others ---------------------------
 
 
+def _said(key: str, value: Any) -> str:
+    """A rule's field as the change's sentence says it."""
+    if key == "quorum" and value is None:
+        return _("as risk asks")
+    if isinstance(value, list):
+        return ", ".join(value) or _("any")
+    return str(value)
+
+
 def rule_set_diff(before: Sequence[Rule], after: Sequence[Rule]) -> list[str]:
     """The change as sentences: rules added, removed, and changed (by name)."""
     old = {r.name: r for r in before}
@@ -493,7 +497,7 @@ def rule_set_diff(before: Sequence[Rule], after: Sequence[Rule]) -> list[str]:
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name].as_dict(), new[name].as_dict()
         changed = [
-            f"{key.replace('_', ' ')} {a[key] or '-'} -> {b[key] or '-'}"
+            f"{key.replace('_', ' ')} {_said(key, a[key])} -> {_said(key, b[key])}"
             for key in a
             if a[key] != b[key]
         ]
@@ -662,8 +666,9 @@ def rules_vote(
 
 
 @transaction.atomic
-def rules_withdraw(*, actor: Any, rule_set_id: int) -> ApprovalRuleSet:
-    """The proposer takes their proposal back."""
+def rules_withdraw(*, actor: Any, mfa_verified: bool, rule_set_id: int) -> ApprovalRuleSet:
+    """The proposer takes their proposal back (a security write like the others: MFA)."""
+    _check_security(actor, mfa_verified)
     proposal = ApprovalRuleSet.objects.select_for_update().get(pk=rule_set_id)
     if proposal.proposed_by_id != actor.pk:
         raise PermissionDenied(_("Only who proposed a change withdraws it."))

@@ -13,51 +13,17 @@ from django.utils import timezone
 
 from accessportal.roles import Role
 from approvals import decisions
-from approvals import requests as services
 from approvals.models import AccessRequest, Approval
 from audit.models import AuditEvent
 from audit.services import audit_verify
 from fulfilment import revocation
 from inventory.models import AwsAccount
+from tests.approvals.helpers import submitted
 from tests.factories import force_login_with_mfa
 from tests.vendors.helpers import complete_review, vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
-ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
-
-
-@pytest.fixture
-def reviewed_vendor(engineer, make_user):
-    vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
-    reviewer = make_user("rita", Role.SECURITY)
-    review = vendor_services.review_start(vendor_id=vendor.pk, actor=engineer)
-    complete_review(review, engineer)
-    vendor_services.review_submit(review_id=review.pk, actor=engineer)
-    vendor_services.review_decide(
-        review_id=review.pk, actor=reviewer, decision="approved", mfa_verified=True
-    )
-    return vendor
-
-
-def submitted(vendor, engineer, **overrides):
-    data = {
-        "vendor": vendor,
-        "strategy": "role_per_account",
-        "principals": ROLE,
-        "external_id": "",
-        "domains": ["payments"],
-        "environments": [],
-        "qualities": [],
-        "role_name": "",
-        "policy_source": "managed",
-        "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-        "justification": "Nightly scan.",
-        "expires_on": timezone.localdate() + timedelta(days=30),
-        **overrides,
-    }
-    r = services.request_save(actor=engineer, data=data)
-    return services.request_submit(request_id=r.pk, actor=engineer)
 
 
 def test_one_approval_approves_a_low_risk_request(

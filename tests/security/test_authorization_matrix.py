@@ -46,6 +46,9 @@ AUDIT_READ = {
     "reports:audit_log",
     "approvals:pullrequests",
     "approvals:pullrequest_detail",
+    # The approval rules and every version of them.
+    "approvals:rules",
+    "approvals:rules_version",
 }
 OWNER_READ = {
     "approvals:request_detail",
@@ -98,6 +101,9 @@ SECURITY = {
     "approvals:request_verify",
     "approvals:request_emulator_action",
     "vendors:cut_off",
+    "approvals:rules_propose",
+    "approvals:rules_vote",
+    "approvals:rules_withdraw",
 }
 CLASSIFIED = (
     PUBLIC
@@ -218,6 +224,11 @@ def world(make_user):
     kwargs["reports:export_status"] = {"export_id": binder.pk}
     kwargs["reports:export_download"] = {"export_id": binder.pk}
     kwargs["reports:export_again"] = {"export_id": binder.pk}
+    from approvals import rules
+
+    in_force = rules.active_rule_set()
+    for name in ("approvals:rules_version", "approvals:rules_vote", "approvals:rules_withdraw"):
+        kwargs[name] = {"pk": in_force.pk}
     finding = _finding()
     kwargs["verification:acknowledge"] = {"pk": finding.pk}
     kwargs["verification:adopt"] = {"pk": finding.pk}

@@ -357,6 +357,68 @@ def _cut_off(people: People) -> Post:
     return Post(url, lambda: {"reason": "Vendor breach.", "confirm": "yes"}, rules_refuse=True)
 
 
+def _rule_change_data() -> dict[str, Any]:
+    """The rules form: the default rule kept, and two leads for Administrator added."""
+    return {
+        "rules-TOTAL_FORMS": "2",
+        "rules-INITIAL_FORMS": "1",
+        "rules-MIN_NUM_FORMS": "0",
+        "rules-MAX_NUM_FORMS": "50",
+        "rules-0-name": "Security team",
+        "rules-0-approver_group": "security",
+        "rules-1-name": "Administrator",
+        "rules-1-approver_group": "security-leads",
+        "rules-1-quorum": "2",
+        "rules-1-strategies": "administrator",
+        "reason": "Leads decide Administrator.",
+    }
+
+
+def _rules_proposal(by: Any) -> Any:
+    from django.contrib.auth.models import Group
+
+    from approvals import rules
+
+    Group.objects.get_or_create(name="security-leads")
+    data = _rule_change_data()
+    return rules.rules_propose(
+        actor=by,
+        mfa_verified=True,
+        rules=[
+            {"name": "Security team", "approver_group": "security"},
+            {
+                "name": "Administrator",
+                "approver_group": "security-leads",
+                "quorum": 2,
+                "strategies": ["administrator"],
+            },
+        ],
+        reason=data["reason"],
+    )
+
+
+def _rules_propose(people: People) -> Post:
+    from django.contrib.auth.models import Group
+
+    from approvals import rules
+
+    Group.objects.get_or_create(name="security-leads")
+    rules.active_rule_set()  # the defaults, saved on first use
+    return Post(reverse("approvals:rules_propose"), _rule_change_data)
+
+
+def _rules_vote(people: People) -> Post:
+    """Approving another member's change of the approval rules."""
+    proposal = _rules_proposal(people.security2)
+    url = reverse("approvals:rules_vote", kwargs={"pk": proposal.pk})
+    return Post(url, lambda: {"decision": "approve"})
+
+
+def _rules_withdraw(people: People) -> Post:
+    proposal = _rules_proposal(people.security)
+    return Post(reverse("approvals:rules_withdraw", kwargs={"pk": proposal.pk}))
+
+
 SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "vendors:key_recipient_decide": _key_recipient_decide,
     "approvals:request_merge_acknowledge": _merge_acknowledge,
@@ -396,6 +458,9 @@ SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "approvals:request_verify": _verify_now,
     "approvals:request_emulator_action": _emulator_action,
     "vendors:cut_off": _cut_off,
+    "approvals:rules_propose": _rules_propose,
+    "approvals:rules_vote": _rules_vote,
+    "approvals:rules_withdraw": _rules_withdraw,
 }
 # Not a route of its own: the tier override is a security write inside the vendor's edit.
 EXTRA_SCENARIOS: dict[str, Callable[[People], Post]] = {"tier override": _override_tier}

@@ -455,6 +455,9 @@ COVERED_FORMS = {
     "EvidenceForm",
     "DecisionForm",
     "AccessRequestForm",
+    # The approval rules' forms: test_rule_names_and_reasons_are_escaped_where_shown.
+    "RuleForm",
+    "RuleChangeForm",
 }
 
 
@@ -561,3 +564,40 @@ def test_a_javascript_website_is_refused(client, people):
     )
     assert response.status_code == 200
     assert "website" in response.context["form"].errors
+
+
+def test_rule_names_and_reasons_are_escaped_where_shown(client, people, make_user):
+    """A rule's name and the reason for a change are free text shown on the rules pages."""
+    from django.contrib.auth.models import Group
+
+    from approvals.models import ApprovalRuleSet
+
+    Group.objects.get_or_create(name="security-leads")
+    force_login_with_mfa(client, people["security"])
+    response = client.post(
+        reverse("approvals:rules_propose"),
+        {
+            "rules-TOTAL_FORMS": "2",
+            "rules-INITIAL_FORMS": "1",
+            "rules-MIN_NUM_FORMS": "0",
+            "rules-MAX_NUM_FORMS": "50",
+            "rules-0-name": "Security team",
+            "rules-0-approver_group": "security",
+            "rules-1-name": short_payload("xs301n"),
+            "rules-1-approver_group": "security-leads",
+            "rules-1-strategies": "administrator",
+            "reason": payload("xs302r"),
+        },
+    )
+    assert response.status_code == 302
+    proposal = ApprovalRuleSet.objects.get(status="proposed")
+    for url in (
+        reverse("approvals:rules"),
+        reverse("approvals:rules_version", kwargs={"pk": proposal.pk}),
+        reverse("approvals:rules_propose"),
+    ):
+        html = client.get(url).content.decode()
+        assert not UNESCAPED.search(html), url
+    shown = client.get(reverse("approvals:rules")).content.decode()
+    assert "xs301n" in shown
+    assert "xs302r" in shown

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, has_role
-from approvals import decisions
+from approvals import decisions, rules
 from approvals.models import AccessRequest, Approval
 from approvals.policy import may_decide
 from approvals.requests import approval_blockers
@@ -512,6 +512,11 @@ class AccessRequestAdmin(admin.ModelAdmin):
             )
             if access_request is not None:
                 state = vendor_review_state(access_request.vendor_id)
+                standing = (
+                    rules.request_standing(access_request, with_candidates=True)
+                    if access_request.status == AccessRequest.Status.SUBMITTED
+                    else None
+                )
                 extra.update(
                     {
                         "portal_request": access_request,
@@ -520,7 +525,8 @@ class AccessRequestAdmin(admin.ModelAdmin):
                         "blockers": approval_blockers(access_request, review_state=state),
                         # The request page's rule (not one's own request, not twice):
                         # approvals.decisions checks it again on the POST.
-                        "can_decide": may_decide(request.user, access_request).allowed,
+                        "can_decide": may_decide(request.user, access_request, standing).allowed,
+                        "standing": standing,
                         "mfa_verified": session_mfa_verified(request),
                     }
                 )

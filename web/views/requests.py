@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
-from approvals import decisions, policy
+from approvals import decisions, policy, rules
 from approvals import requests as services
 from approvals.forms import AccessRequestForm
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
@@ -160,6 +160,18 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if access_request.extension_until is not None
         else []
     )
+    # Who decides under the rules in force, and who may still approve: only while a decision
+    # is open (a decided request names the version it was decided under).
+    standing = (
+        rules.request_standing(access_request, with_candidates=True)
+        if access_request.status == AccessRequest.Status.SUBMITTED
+        else None
+    )
+    extension_standing = (
+        rules.extension_standing(access_request, with_candidates=True)
+        if access_request.extension_until is not None
+        else None
+    )
     return render(
         request,
         "approvals/request_detail.html",
@@ -184,7 +196,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             # The policy's answers, which the services check again: the page offers only
             # what they would accept, bar the second factor (a warning says so).
-            "can_decide": policy.may_decide(request.user, access_request).allowed,
+            "can_decide": policy.may_decide(request.user, access_request, standing).allowed,
+            "standing": standing,
+            "extension_standing": extension_standing,
             "can_revoke": policy.may_revoke(request.user, access_request).allowed,
             "mfa_verified": session_mfa_verified(request),
             # One ask at a time on the page (asking again would start a new round).
@@ -192,7 +206,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and access_request.extension_until is None,
             # Not for one who approved this ask already: they count once.
             "can_decide_extension": policy.may_decide_extension(
-                request.user, access_request, extension_approvals
+                request.user, access_request, extension_approvals, extension_standing
             ).allowed,
             "extension_approvals": extension_approvals,
             "can_acknowledge_merge": policy.may_acknowledge_merge(

@@ -16,7 +16,9 @@ from approvals.models import AccessRequest
 def request_visible_to(pk: int, user: Any) -> AccessRequest:
     """A request the user may see: their own, or any for security and auditors."""
     try:
-        access_request = AccessRequest.objects.select_related("vendor", "requester").get(pk=pk)
+        access_request = AccessRequest.objects.select_related(
+            "vendor", "requester", "rules_version"
+        ).get(pk=pk)
     except AccessRequest.DoesNotExist as exc:
         raise Http404(_("No such request.")) from exc
     if access_request.requester_id != user.pk and not has_role(user, Role.SECURITY, Role.AUDITORS):
