@@ -11,6 +11,8 @@ sweeps, the expiry sweep), so a lost message delays it rather than dropping it.
 
 Notices are events: `notify_on_commit(event=...)` names one of `NOTICES`, and the
 notifications app's tasks render and send it (e-mail per audience, and Slack when set up).
+A vendor's own events (its reviews: a review is not an access request) go the same way through
+`notify_vendor_on_commit(event=...)` and `VENDOR_NOTICES`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ logger = logging.getLogger(__name__)
 NOTICE_EMAIL_TASK = "notifications.tasks.notice_email_task"
 NOTICE_SLACK_TASK = "notifications.tasks.notice_slack_task"
 KEY_RECIPIENT_NOTICE_TASK = "notifications.tasks.key_recipient_notice_task"
+KEY_RECIPIENT_SLACK_TASK = "notifications.tasks.key_recipient_slack_task"
+EXTERNAL_ACCESS_NOTICE_TASK = "notifications.tasks.external_access_notice_task"
+EXTERNAL_ACCESS_SLACK_TASK = "notifications.tasks.external_access_slack_task"
+VENDOR_NOTICE_EMAIL_TASK = "notifications.tasks.vendor_notice_email_task"
+VENDOR_NOTICE_SLACK_TASK = "notifications.tasks.vendor_notice_slack_task"
 
 REQUESTER = "requester"
 SECURITY = "security"
@@ -74,6 +81,30 @@ NOTICES: dict[str, Notice] = {
     ),
     "cut_off": Notice(frozenset({SECURITY}), "was cut off in AWS in an emergency"),
     "grant_idle": Notice(frozenset({SECURITY}), "has not been used in AWS for too long"),
+    # Extensions (approvals/decisions.py): the ask, and its outcome told to the requester.
+    "extension_asked": Notice(frozenset({SECURITY}), "asks for a later end date"),
+    "extension_granted": Notice(frozenset({REQUESTER}), "was extended"),
+    "extension_refused": Notice(frozenset({REQUESTER}), "was not extended"),
+    # The one-time key link (keys/services.py): that it went out, and that it was used; the
+    # requester and security learn both, so a reveal nobody expected is seen at once.
+    "key_delivered": Notice(
+        frozenset({REQUESTER, SECURITY}), "had its access key link sent to the vendor"
+    ),
+    "key_revealed": Notice(
+        frozenset({REQUESTER, SECURITY}), "had its access key shown to the vendor"
+    ),
+    # Nothing waits forever (approvals/reminders.py): a reminder, then the lapse.
+    "pending_reminder": Notice(frozenset({SECURITY}), "still awaits a decision"),
+    "lapsed": Notice(frozenset({REQUESTER}), "lapsed: nobody decided in time"),
+    "extension_reminder": Notice(frozenset({SECURITY}), "still awaits a decision on its extension"),
+    "extension_lapsed": Notice(frozenset({REQUESTER}), "was not extended: nobody decided in time"),
+}
+
+# A vendor's own events; the summary completes "Orbit CI ...".
+VENDOR_NOTICES: dict[str, Notice] = {
+    "review_decided": Notice(frozenset({OWNER, SECURITY}), "had its review decided"),
+    "review_due": Notice(frozenset({OWNER, SECURITY}), "has its next review due"),
+    "review_overdue": Notice(frozenset({OWNER, SECURITY}), "is overdue for the review due"),
 }
 
 # The recipient until now hears of it (a requester redirecting keys would otherwise go unseen),
@@ -88,8 +119,54 @@ def notify_key_recipient_change_on_commit(*, change_id: int) -> None:
     try:
         for audience in KEY_RECIPIENT_AUDIENCES:
             enqueue_on_commit(KEY_RECIPIENT_NOTICE_TASK, change_id, audience)
+        if settings.PORTAL_SLACK_WEBHOOK_URL:  # security's channel; it names no address
+            enqueue_on_commit(KEY_RECIPIENT_SLACK_TASK, change_id)
     except Exception:
         logger.exception("Could not schedule the notices of key recipient change #%s.", change_id)
+
+
+def notify_external_access_on_commit(*, count: int) -> None:
+    """Schedules security's notice that a scan found `count` outside principals nobody
+    approved (e-mail, and Slack when set up) after the commit; never raises into the caller."""
+    try:
+        enqueue_on_commit(EXTERNAL_ACCESS_NOTICE_TASK, count)
+        if settings.PORTAL_SLACK_WEBHOOK_URL:
+            enqueue_on_commit(EXTERNAL_ACCESS_SLACK_TASK, count)
+    except Exception:
+        logger.exception("Could not schedule the external access notice.")
+
+
+def notify_vendor_on_commit(
+    *,
+    vendor_id: int,
+    event: str,
+    actor_id: int | None = None,
+    comment: str = "",
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Schedules the notices for the vendor event `event` (one of `VENDOR_NOTICES`) after the
+    current transaction commits: one e-mail task per audience and one Slack task, each retried
+    on its own. `extra` holds plain strings the template shows (a decision, a date), never a
+    secret: it crosses the broker. Never raises into the caller."""
+    try:
+        comment = comment or ""
+        extra = {str(k): str(v) for k, v in (extra or {}).items()}
+        notice = VENDOR_NOTICES.get(event)
+        if notice is None:
+            logger.warning(
+                "Unknown vendor notification event %r for vendor #%s: nothing sent.",
+                event,
+                vendor_id,
+            )
+            return
+        for audience in sorted(notice.audiences):
+            enqueue_on_commit(
+                VENDOR_NOTICE_EMAIL_TASK, vendor_id, event, audience, actor_id, comment, extra
+            )
+        if settings.PORTAL_SLACK_WEBHOOK_URL:
+            enqueue_on_commit(VENDOR_NOTICE_SLACK_TASK, vendor_id, event, actor_id, comment, extra)
+    except Exception:  # a notice must never break the caller's change
+        logger.exception("Could not schedule the %r notice for vendor #%s.", event, vendor_id)
 
 
 def notify_on_commit(

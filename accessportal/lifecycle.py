@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accessportal.effects import enqueue_on_commit, notify_on_commit
@@ -139,6 +140,22 @@ def claim(rows: Any, lifecycle: Lifecycle, *, to: str, **fields: Any) -> int:
     return int(
         rows.filter(**{f"{status}__in": lifecycle.sources(to)}).update(**{status: to}, **fields)
     )
+
+
+def each_locked(rows: Any, act: Callable[[Any], None]) -> int:
+    """Runs `act(row)` for each row of the queryset `rows`, each in its own transaction with
+    the row locked (`select_for_update(skip_locked=True)`, its own table only) and `rows`'
+    condition checked again under the lock: of two workers running the same pass, one acts on
+    each row and the other skips it, so a reminder goes out once. Returns how many rows were
+    acted on."""
+    done = 0
+    for pk in list(rows.order_by("pk").values_list("pk", flat=True)):
+        with transaction.atomic():
+            locked = rows.filter(pk=pk).select_for_update(skip_locked=True, of=("self",)).first()
+            if locked is not None:
+                act(locked)
+                done += 1
+    return done
 
 
 def transition(

@@ -352,7 +352,24 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfilment.tasks.grants_expire_task",
         "schedule": 3600.0,
     },
+    # Nothing waits forever (issue 18): pending requests and extension asks are reminded,
+    # then lapse (approvals/reminders.py); reviews falling due remind their owner and security
+    # (vendors/reminders.py). Idempotent, and safe with two workers running them at once.
+    "requests-remind": {
+        "task": "approvals.tasks.requests_remind_task",
+        "schedule": 3600.0,
+    },
+    "reviews-remind": {
+        "task": "vendors.tasks.reviews_remind_task",
+        "schedule": 3600.0,
+    },
 }
+# A submitted request without a decision reminds the approvers after this many hours, and again
+# every such interval at most; it lapses this many days after its submission. An extension ask
+# is reminded on the same interval and lapses this many days after it was asked.
+PORTAL_PENDING_REMIND_HOURS = cfg.integer("PORTAL_PENDING_REMIND_HOURS", default=48, minimum=1)
+PORTAL_PENDING_EXPIRE_DAYS = cfg.integer("PORTAL_PENDING_EXPIRE_DAYS", default=14, minimum=1)
+PORTAL_EXTENSION_EXPIRE_DAYS = cfg.integer("PORTAL_EXTENSION_EXPIRE_DAYS", default=7, minimum=1)
 # Hours a prepared PDF binder stays downloadable (it can always be made again: the report is
 # rebuilt from the audit log for its as-of time).
 PORTAL_EXPORT_KEEP_HOURS = cfg.integer("PORTAL_EXPORT_KEEP_HOURS", default=24, minimum=1)
@@ -503,6 +520,9 @@ PORTAL_REVIEW_INTERVAL_MONTHS = cfg.tier_months(
     "PORTAL_REVIEW_MONTHS", default={"critical": 6, "high": 12, "medium": 12, "low": 24}
 )
 PORTAL_REVIEW_DUE_SOON_DAYS = cfg.integer("PORTAL_REVIEW_DUE_SOON_DAYS", default=30)
+# Days before a vendor's next review is due when its owner and security are reminded (once per
+# due date, and once more when it is overdue).
+PORTAL_REVIEW_REMIND_DAYS = cfg.integer("PORTAL_REVIEW_REMIND_DAYS", default=30, minimum=0)
 # A SOC report whose period ended longer ago than this is stale unless a bridge letter covers it.
 PORTAL_SOC_REPORT_STALE_DAYS = cfg.integer("PORTAL_SOC_REPORT_STALE_DAYS", default=365)
 PORTAL_EVIDENCE_MAX_BYTES = (

@@ -192,8 +192,15 @@ def request_extension_ask(
     access_request.extension_reason = reason.strip()
     # A new round: approvals given to an earlier ask do not count toward this one.
     access_request.extension_round += 1
+    access_request.extension_asked_at = timezone.now()  # when reminders and the lapse count from
     access_request.save(
-        update_fields=["extension_until", "extension_reason", "extension_round", "updated_at"]
+        update_fields=[
+            "extension_until",
+            "extension_reason",
+            "extension_round",
+            "extension_asked_at",
+            "updated_at",
+        ]
     )
     audit_record(
         actor=actor,

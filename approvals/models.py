@@ -78,6 +78,8 @@ class AccessRequest(models.Model):
         MERGE_MISMATCH = "merge_mismatch", _("Merged a head that was not approved")
         EXPIRING = "expiring", _("Expiring")
         REVOKED = "revoked", _("Revoked")
+        # Nobody decided within PORTAL_PENDING_EXPIRE_DAYS of the submission (approvals.reminders).
+        LAPSED = "lapsed", _("Lapsed: nobody decided in time")
 
     class PolicySource(models.TextChoices):
         MANAGED = "managed", _("AWS managed policies")
@@ -125,6 +127,11 @@ class AccessRequest(models.Model):
     # Which ask the pending extension is: each ask starts a new round, so approvals of an
     # earlier ask (another date, or refused) never count toward this one.
     extension_round = models.PositiveIntegerField(default=0)
+    # Nothing waits forever (approvals.reminders): when the approvers were last reminded of the
+    # submitted request, when the pending extension was asked, and when last reminded of it.
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    extension_asked_at = models.DateTimeField(null=True, blank=True)
+    extension_reminded_at = models.DateTimeField(null=True, blank=True)
     # The change set the generator would produce, computed when the request is saved.
     preview = models.JSONField(null=True, blank=True)
 
@@ -181,7 +188,9 @@ Status = AccessRequest.Status
 # the later states arrive; none may set a status that is not listed here.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DRAFT: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
-    Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.DRAFT}),
+    Status.SUBMITTED: frozenset(
+        {Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.DRAFT, Status.LAPSED}
+    ),
     Status.APPROVED: frozenset({Status.PROVISIONING, Status.REVOKED}),
     # Revoked while the worker is opening the pull request: the worker sees it when it
     # finishes and queues the revocation, which closes that pull request.
@@ -197,8 +206,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REJECTED: frozenset(),
     Status.WITHDRAWN: frozenset(),
     Status.REVOKED: frozenset(),
+    Status.LAPSED: frozenset(),  # final like a rejection: a duplicate is filed again
 }
 PENDING_STATES = frozenset({Status.DRAFT, Status.SUBMITTED})
+# Where a request ends: nothing moves it on (a duplicate starts a new one).
+FINAL_STATES = frozenset({Status.REJECTED, Status.WITHDRAWN, Status.REVOKED, Status.LAPSED})
 # The request's documents: only the request page shows them, and the change preview alone can
 # hold a file per account. List pages defer them (a list loads 25 to 100 requests at a time).
 DOCUMENT_FIELDS = ("preview", "generator_input", "inline_policy", "lint_findings")
@@ -242,6 +254,7 @@ EFFECTS: dict[tuple[str, str], tuple[Effect, ...]] = {
     (Status.SUBMITTED, Status.APPROVED): (Announce("approved"), PROVISION),
     (Status.FAILED, Status.APPROVED): (PROVISION,),
     (Status.SUBMITTED, Status.REJECTED): (Announce("rejected"),),
+    (Status.SUBMITTED, Status.LAPSED): (Announce("lapsed", by_actor=False),),
     (Status.APPROVED, Status.PROVISIONING): (Announce("provisioning"),),
     (Status.PROVISIONING, Status.PR_OPEN): (Announce("pr_open"),),
     (Status.PROVISIONING, Status.FAILED): (Announce("failed", by_actor=False),),
@@ -267,6 +280,7 @@ LIFECYCLE = Lifecycle(
         "live": frozenset(LIVE_STATES),
         "revocable": REVOCABLE,
         "extendable": EXTENDABLE,
+        "final": FINAL_STATES,
     },
     labels=choice_labels(Status.choices),
     subject=_("A request"),

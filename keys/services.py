@@ -448,6 +448,8 @@ def access_key_link_send(*, delivery_id: int) -> bool:
                 recipient=delivery.recipient,
                 expires_at=delivery.expires_at.isoformat(),
             )
+            # The requester and security hear that it went out (never the link or the key).
+            notify_on_commit(access_request_id=access_request.pk, event="key_delivered")
     return True
 
 
@@ -573,6 +575,8 @@ def key_link_reveal(*, token: str) -> RevealedKey | None:
             access_key=access_key.masked_id,
             recipient=delivery.recipient,
         )
+        # A reveal nobody at the vendor expected is seen at once by those who can stop the key.
+        notify_on_commit(access_request_id=access_request.pk, event="key_revealed")
     return RevealedKey(
         access_key_id=access_key.access_key_id,
         secret=Secret(plaintext),

@@ -1,4 +1,5 @@
-"""Notices about access requests: e-mail (plain text and HTML) and an optional Slack post.
+"""Notices about access requests and vendors: e-mail (plain text and HTML) and an optional
+Slack post.
 
 Services call `notify_on_commit` inside their transaction. After the commit, one Celery task per
 channel and audience (`notifications.tasks`) reloads the request and calls
@@ -10,6 +11,10 @@ who decided and the decision's comment, and a link to the request. Never the ext
 principals, policies, accounts or error details: the request page shows those to people who
 are allowed to see them. Templates receive plain strings chosen here, not the request object,
 so a later template edit cannot leak a field by accident.
+
+A vendor's own events (its reviews) take the same path with `vendor_notice_email_send` and
+`vendor_notice_slack_send`; so do security's notices of a proposed key recipient change and of
+external access nobody approved, whose Slack posts name no address, principal or account.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ from accessportal.effects import (
     PREVIOUS_CONTACT,
     REQUESTER,
     SECURITY,
+    VENDOR_NOTICES,
 )
 from accessportal.roles import Role
 from approvals.models import AccessRequest
 from approvals.requests import request_url
 from provisioning.slack import SlackRefused, webhook_post, webhook_url_allowed
 from provisioning.text import one_line
-from vendors.models import KeyRecipientChange
+from vendors.models import KeyRecipientChange, Vendor
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,18 @@ def send_notice_mail(subject: str, text: str, html: str, recipients: list[str]) 
     )
     message.attach_alternative(html, "text/html")
     return message.send()
+
+
+def render_email(template: str, context: dict[str, Any]) -> tuple[str, str]:
+    """The plain-text and HTML bodies of the e-mail `template` (its path without ".txt" or
+    ".html"); the text's runs of blank lines, which template tags leave, folded into one."""
+    text = render_to_string(f"{template}.txt", context)
+    html = render_to_string(f"{template}.html", context)
+    return re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n", html
+
+
+def absolute_url(path: str) -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/") + path
 
 
 def notice_subject(access_request: AccessRequest, event: str) -> str:
@@ -138,13 +156,6 @@ def notice_recipients(access_request: AccessRequest, audience: str) -> list[str]
     return result
 
 
-def _email_bodies(event: str, context: dict[str, Any]) -> tuple[str, str]:
-    rendered = render_to_string(f"approvals/email/{event}.txt", context)
-    text = re.sub(r"\n{3,}", "\n\n", rendered.strip()) + "\n"
-    html = render_to_string(f"approvals/email/{event}.html", context)
-    return text, html
-
-
 def slack_escape(text: str) -> str:
     """Escapes the three characters Slack's mrkdwn treats as control characters."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -168,6 +179,29 @@ def slack_text(context: dict[str, Any]) -> str:
         lines.extend("> " + e(line) for line in context["comment"].splitlines())
     lines.append(f"<{context['url']}|Open request #{context['number']}>")
     return "\n".join(lines)
+
+
+def slack_post(text: str, what: str) -> bool:
+    """Posts `text` to the Slack webhook; True when Slack accepted it, False when none is set
+    up or Slack refused it (`what` names the notice in the log).
+
+    Raises SlackDeliveryError on a network error, a timeout, 408, 429 or a 5xx answer, so the
+    task retries. Other answers (a revoked webhook answers 403/404) will not improve with
+    retries: they are logged and dropped. Neither the log nor the error contains the URL,
+    which embeds the webhook's token.
+    """
+    url = settings.PORTAL_SLACK_WEBHOOK_URL
+    if not url:
+        return False
+    if not webhook_url_allowed(url):
+        logger.error("PORTAL_SLACK_WEBHOOK_URL is not an https URL: no Slack notice sent.")
+        return False
+    try:
+        webhook_post(url, text)
+    except SlackRefused as exc:
+        logger.error("Slack refused %s: HTTP %s.", what, exc.status)
+        return False
+    return True
 
 
 # --- Delivery (called by the tasks) -------------------------------------------------------------
@@ -210,41 +244,22 @@ def notice_email_send(
         return 0
     context = notice_context(access_request, event=event, actor_id=actor_id, comment=comment)
     context["why"] = WHY_YOU_GET_THIS[audience]
-    text, html = _email_bodies(event, context)
+    text, html = render_email(f"approvals/email/{event}", context)
     return send_notice_mail(notice_subject(access_request, event), text, html, recipients)
 
 
 def notice_slack_send(
     *, access_request_id: int, event: str, actor_id: int | None = None, comment: str = ""
 ) -> bool:
-    """Posts the notice for `event` to the Slack webhook; True when Slack accepted it.
-
-    Raises SlackDeliveryError on a network error, a timeout, 408, 429 or a 5xx answer, so the
-    task retries. Other answers (a revoked webhook answers 403/404) will not improve with
-    retries: they are logged and dropped. Neither the log nor the error contains the URL,
-    which embeds the webhook's token.
-    """
-    url = settings.PORTAL_SLACK_WEBHOOK_URL
-    if not url:
-        return False
-    if not webhook_url_allowed(url):
-        logger.error("PORTAL_SLACK_WEBHOOK_URL is not an https URL: no Slack notice sent.")
+    """Posts the notice for `event` to the Slack webhook; True when Slack accepted it (see
+    `slack_post` for what is retried)."""
+    if not settings.PORTAL_SLACK_WEBHOOK_URL:
         return False
     access_request = _load(access_request_id, event)
     if access_request is None:
         return False
     context = notice_context(access_request, event=event, actor_id=actor_id, comment=comment)
-    try:
-        webhook_post(url, slack_text(context))
-    except SlackRefused as exc:
-        logger.error(
-            "Slack refused the %r notice of request #%s: HTTP %s.",
-            event,
-            access_request.pk,
-            exc.status,
-        )
-        return False
-    return True
+    return slack_post(slack_text(context), f"the {event!r} notice of request #{access_request.pk}")
 
 
 # --- A proposed change of who receives a vendor's access keys ---------------------------------
@@ -296,7 +311,6 @@ def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
         recipients = _security_addresses(exclude=change.proposed_by.email)
     if not recipients:
         return 0
-    vendor_path = reverse("vendors:detail", kwargs={"pk": change.vendor_id})
     context = {
         "organization": settings.PORTAL_ORGANIZATION_NAME,
         "vendor": one_line(change.vendor.name),
@@ -305,13 +319,38 @@ def key_recipient_notice_send(*, change_id: int, audience: str) -> int:
         # The recipient until now sees only a masked address; security sees it in full.
         "email": change.email if audience == SECURITY else masked_email(change.email),
         "previous_email": change.previous_email,
-        "url": settings.PORTAL_BASE_URL.rstrip("/") + vendor_path,
+        "url": vendor_url(change.vendor_id),
     }
-    text = render_to_string("approvals/email/key_recipient_change.txt", context)
-    html = render_to_string("approvals/email/key_recipient_change.html", context)
+    text, html = render_email("approvals/email/key_recipient_change", context)
     subject = f"{SUBJECT_PREFIX} Change of who receives access keys for {change.vendor.name}"
-    body = re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n"
-    return send_notice_mail(subject, body, html, recipients)
+    return send_notice_mail(subject, text, html, recipients)
+
+
+def key_recipient_slack_send(*, change_id: int) -> bool:
+    """Posts security's notice of a proposed key recipient change to Slack. The channel is
+    wider than security's mailbox, so it names no address: the vendor page shows them."""
+    if not settings.PORTAL_SLACK_WEBHOOK_URL:
+        return False
+    change = (
+        KeyRecipientChange.objects.select_related("vendor", "proposed_by")
+        .filter(pk=change_id)
+        .first()
+    )
+    if change is None:
+        return False
+    e = slack_escape
+    text = "\n".join(
+        [
+            one_line(
+                f"*Change of who receives access keys for {e(change.vendor.name)}* proposed by "
+                f"{e(change.proposed_by.get_username())}"
+            ),
+            "No key link goes out until another member of the security team confirms or "
+            "rejects it.",
+            f"<{vendor_url(change.vendor_id)}|Open the vendor page>",
+        ]
+    )
+    return slack_post(text, f"the notice of key recipient change #{change.pk}")
 
 
 def external_access_notice_send(*, count: int) -> int:
@@ -324,10 +363,160 @@ def external_access_notice_send(*, count: int) -> int:
     context = {
         "organization": settings.PORTAL_ORGANIZATION_NAME,
         "count": int(count),
-        "url": settings.PORTAL_BASE_URL.rstrip("/") + reverse("verification:findings"),
+        "url": absolute_url(reverse("verification:findings")),
     }
-    text = render_to_string("notifications/external_access.txt", context)
-    html = render_to_string("notifications/external_access.html", context)
-    subject = f"{SUBJECT_PREFIX} {int(count)} vendor access finding(s) nobody approved in AWS"
-    body = re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n"
-    return send_notice_mail(subject, body, html, recipients)
+    text, html = render_email("notifications/external_access", context)
+    return send_notice_mail(_external_access_headline(count), text, html, recipients)
+
+
+def _external_access_headline(count: int) -> str:
+    return f"{SUBJECT_PREFIX} {int(count)} vendor access finding(s) nobody approved in AWS"
+
+
+def external_access_slack_send(*, count: int) -> bool:
+    """Posts security's notice of `count` new findings to Slack: a number and a link, never a
+    principal, account or role."""
+    if count <= 0 or not settings.PORTAL_SLACK_WEBHOOK_URL:
+        return False
+    text = "\n".join(
+        [
+            f"*{int(count)} vendor access finding(s) nobody approved in AWS*",
+            "Adopt each one (a request for review and approval) or acknowledge it with a reason.",
+            f"<{absolute_url(reverse('verification:findings'))}|Open the findings>",
+        ]
+    )
+    return slack_post(text, "the external access notice")
+
+
+# --- A vendor's own events (its reviews) -------------------------------------------------------
+
+# The only facts a vendor notice may add to its vendor, summary, actor and comment, all plain
+# strings chosen by the caller: a review's decision and conditions, a due date.
+VENDOR_NOTICE_EXTRAS = ("decision", "conditions", "due")
+
+
+def vendor_url(vendor_id: int) -> str:
+    return absolute_url(reverse("vendors:detail", kwargs={"pk": vendor_id}))
+
+
+def _load_vendor(vendor_id: int, event: str) -> Vendor | None:
+    if event not in VENDOR_NOTICES:
+        logger.warning("Unknown vendor notification event %r: nothing sent.", event)
+        return None
+    vendor = Vendor.objects.select_related("internal_owner").filter(pk=vendor_id).first()
+    if vendor is None:
+        logger.warning("Vendor #%s no longer exists: no %r notice.", vendor_id, event)
+    return vendor
+
+
+def vendor_notice_context(
+    vendor: Vendor,
+    *,
+    event: str,
+    actor_id: int | None,
+    comment: str,
+    extra: dict[str, str] | None,
+) -> dict[str, Any]:
+    """The only facts a vendor notice may show, as plain strings."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    extra = extra or {}
+    context: dict[str, Any] = {
+        "event": event,
+        "summary": VENDOR_NOTICES[event].summary,
+        "vendor": one_line(vendor.name),
+        "owner": vendor.internal_owner.get_username(),
+        "actor": actor.get_username() if actor else "",
+        "comment": (comment or "").strip(),
+        "url": vendor_url(vendor.pk),
+        "organization": settings.PORTAL_ORGANIZATION_NAME,
+    }
+    for key in VENDOR_NOTICE_EXTRAS:
+        context[key] = str(extra.get(key, "")).strip()
+    return context
+
+
+def vendor_headline(context: dict[str, Any]) -> str:
+    """ "Orbit CI had its review decided: Rejected", "Orbit CI has its next review due on
+    2027-01-04": the subject, the heading and Slack's first line."""
+    headline = f"{context['vendor']} {context['summary']}"
+    if context["decision"]:
+        headline += f": {context['decision']}"
+    if context["due"]:
+        headline += f" on {context['due']}"
+    return one_line(headline)
+
+
+def vendor_notice_recipients(vendor: Vendor, audience: str) -> list[str]:
+    """Addresses for one audience of a vendor notice; an owner on the security team gets the
+    owner's notice only."""
+    owner = vendor.internal_owner
+    owner_address = owner.email.strip() if owner.is_active and owner.email else ""
+    if audience == OWNER:
+        return [owner_address] if owner_address else []
+    if audience == SECURITY:
+        return _security_addresses(exclude=owner_address)
+    return []
+
+
+def vendor_notice_email_send(
+    *,
+    vendor_id: int,
+    event: str,
+    audience: str,
+    actor_id: int | None = None,
+    comment: str = "",
+    extra: dict[str, str] | None = None,
+) -> int:
+    """E-mails one audience the vendor notice for `event`; returns the number of messages
+    sent. Raises the mail backend's error (SMTPException, OSError) so the task retries."""
+    vendor = _load_vendor(vendor_id, event)
+    if vendor is None or audience not in VENDOR_NOTICES[event].audiences:
+        return 0
+    recipients = vendor_notice_recipients(vendor, audience)
+    if not recipients:
+        logger.info("No %s address for the %r notice of vendor #%s.", audience, event, vendor.pk)
+        return 0
+    context = vendor_notice_context(
+        vendor, event=event, actor_id=actor_id, comment=comment, extra=extra
+    )
+    context["why"] = WHY_YOU_GET_THIS[audience]
+    context["headline"] = vendor_headline(context)
+    text, html = render_email(f"vendors/email/{event}", context)
+    return send_notice_mail(f"{SUBJECT_PREFIX} {context['headline']}", text, html, recipients)
+
+
+def vendor_notice_slack_text(context: dict[str, Any]) -> str:
+    e = slack_escape
+    headline = f"*{e(vendor_headline(context))}*"
+    if context["actor"]:
+        headline += f" by {e(context['actor'])}"
+    lines = [one_line(headline), f"Owner: {e(context['owner'])}"]
+    if context["conditions"]:
+        lines.append("Conditions:")
+        lines.extend("> " + e(line) for line in context["conditions"].splitlines())
+    if context["comment"]:
+        lines.extend("> " + e(line) for line in context["comment"].splitlines())
+    lines.append(f"<{context['url']}|Open {e(context['vendor'])}>")
+    return "\n".join(lines)
+
+
+def vendor_notice_slack_send(
+    *,
+    vendor_id: int,
+    event: str,
+    actor_id: int | None = None,
+    comment: str = "",
+    extra: dict[str, str] | None = None,
+) -> bool:
+    """Posts the vendor notice for `event` to Slack; True when Slack accepted it."""
+    if not settings.PORTAL_SLACK_WEBHOOK_URL:
+        return False
+    vendor = _load_vendor(vendor_id, event)
+    if vendor is None:
+        return False
+    context = vendor_notice_context(
+        vendor, event=event, actor_id=actor_id, comment=comment, extra=extra
+    )
+    return slack_post(
+        vendor_notice_slack_text(context), f"the {event!r} notice of vendor #{vendor.pk}"
+    )

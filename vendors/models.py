@@ -445,6 +445,10 @@ class SubprocessorReview(models.Model):
     decision_comment = models.TextField(blank=True)
     conditions = models.TextField(blank=True)
     next_review_due = models.DateField(null=True, blank=True)
+    # The due date the owner and security were last reminded of (vendors.reminders), once as it
+    # falls due and once when it is overdue: a new date (a new decision) reminds again.
+    due_reminded_for = models.DateField(null=True, blank=True)
+    overdue_reminded_for = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

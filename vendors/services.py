@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal import lifecycle
-from accessportal.effects import notify_key_recipient_change_on_commit
+from accessportal.effects import notify_key_recipient_change_on_commit, notify_vendor_on_commit
 from accessportal.roles import (
     Role,
     has_role,
@@ -952,5 +952,13 @@ def review_decide(
             "next_review_due",
         ),
         on_change=audited_as_snapshots(review, actor=actor, action="review.decide", before=before),
+    )
+    # The owner answers for the vendor and security for the decision: both hear the outcome.
+    notify_vendor_on_commit(
+        vendor_id=review.vendor_id,
+        event="review_decided",
+        actor_id=actor.pk,
+        comment=review.decision_comment,
+        extra={"decision": str(review.get_status_display()), "conditions": review.conditions},
     )
     return review

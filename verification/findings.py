@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accessportal.effects import enqueue_on_commit
+from accessportal.effects import notify_external_access_on_commit
 from accessportal.lifecycle import transition
 from accessportal.roles import require_verified_security
 from approvals.models import Strategy
@@ -60,7 +60,6 @@ Source = ExternalAccessFinding.Source
 
 CATALOGUE_PATH = Path(__file__).with_name("vendor_accounts.json")
 SCAN_RUN_TASK = "verification.tasks.external_access_scan_run_task"
-NOTICE_TASK = "notifications.tasks.external_access_notice_task"
 ANYONE = "Anyone (any AWS account)"
 REASON_MAX_LENGTH = 1000
 # Statuses a scan leaves alone while the trust is still there and no grant covers it: the
@@ -389,7 +388,7 @@ def _scan(run: VerificationRun | None) -> ScanResult:
             _resolve(finding, now)
         if opened:
             Finding.objects.filter(pk__in=opened).update(notified_at=now)
-            enqueue_on_commit(NOTICE_TASK, len(opened))
+            notify_external_access_on_commit(count=len(opened))
     return ScanResult([scans[a] for a in accounts], run, analyzer_error)
 
 

@@ -115,6 +115,12 @@ def _aws_active() -> dict[str, bool]:
     return {key.id: key.active for key in access_keys_list(USER)}
 
 
+def _links() -> list:
+    """The key link e-mails sent to the vendor's key contact, oldest first (the notices that
+    a link went out or was used go to the requester and security besides)."""
+    return [m for m in mail.outbox if TOKEN_IN_LINK.search(str(m.body))]
+
+
 def _token(message) -> str:
     found = TOKEN_IN_LINK.search(message.body)
     assert found, message.body
@@ -149,7 +155,7 @@ def test_issue_creates_one_key_stores_it_encrypted_and_emails_only_a_link(
     assert delivery.ciphertext is not None
     assert delivery.sent_at is not None
     assert delivery.expires_at - timezone.now() > timedelta(hours=71)
-    [message] = mail.outbox
+    [message] = _links()
     assert message.to == [CONTACT]
     token = _token(message)
     assert f"https://portal.example/keys/{token}/" in message.body
@@ -172,7 +178,7 @@ def test_a_duplicate_or_repeated_issue_creates_no_second_key(
         assert keys.access_keys_issue_due() == 0
     assert _aws_key_ids() == {first.access_key_id}
     assert AccessKey.objects.count() == 1
-    assert len(mail.outbox) == 1
+    assert len(_links()) == 1
 
 
 def test_a_key_the_database_does_not_know_is_deleted_before_a_new_one_is_created(
@@ -222,7 +228,7 @@ def test_the_key_waits_for_the_iam_user_then_the_poll_issues_it(
     row.refresh_from_db()
     assert row.status == AccessKey.Status.ACTIVE
     assert _aws_key_ids() == {row.access_key_id}
-    assert len(mail.outbox) == 1
+    assert len(_links()) == 1
 
 
 def test_without_a_key_contact_nothing_is_created(
@@ -337,7 +343,7 @@ def test_get_confirms_post_reveals_once_then_the_link_is_dead(
     client, grant, iam_user, django_capture_on_commit_callbacks
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
-    token = _token(mail.outbox[0])
+    token = _token(_links()[0])
     url = reverse("approvals:key_link", kwargs={"token": token})
 
     for _ in range(2):  # a mail scanner's prefetch consumes nothing
@@ -388,7 +394,7 @@ def test_the_reveal_works_from_a_browser_sending_no_referrer_and_no_cookie(
     from django.test import Client
 
     _issue(grant, django_capture_on_commit_callbacks)
-    url = reverse("approvals:key_link", kwargs={"token": _token(mail.outbox[0])})
+    url = reverse("approvals:key_link", kwargs={"token": _token(_links()[0])})
     response = Client(enforce_csrf_checks=True).post(url, headers={"Origin": "null"})
     assert response.status_code == 200
     assert b'data-testid="secret-access-key"' in response.content
@@ -418,7 +424,7 @@ def test_an_unrevealed_secret_is_wiped_at_expiry_and_the_key_deactivated(
     client, grant, iam_user, django_capture_on_commit_callbacks
 ):
     row = _issue(grant, django_capture_on_commit_callbacks)
-    token = _token(mail.outbox[0])
+    token = _token(_links()[0])
     KeyDelivery.objects.filter(access_key=row).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -440,7 +446,7 @@ def test_reissue_is_an_mfa_gated_security_action_that_replaces_the_key(
     client, grant, iam_user, security, engineer, django_capture_on_commit_callbacks
 ):
     old = _issue(grant, django_capture_on_commit_callbacks)
-    old_token = _token(mail.outbox[0])
+    old_token = _token(_links()[0])
     with pytest.raises(PermissionDenied):
         keys.access_key_reissue(request_id=grant.pk, actor=security, mfa_verified=False)
     with pytest.raises(PermissionDenied):
@@ -453,11 +459,11 @@ def test_reissue_is_an_mfa_gated_security_action_that_replaces_the_key(
     new = AccessKey.objects.get(access_request=grant, status="active")
     assert old.status == AccessKey.Status.DELETED
     assert _aws_key_ids() == {new.access_key_id}
-    assert len(mail.outbox) == 2
+    assert len(_links()) == 2
     assert (
         client.post(reverse("approvals:key_link", kwargs={"token": old_token})).status_code == 404
     )
-    assert _reveal(client, _token(mail.outbox[1]))[0] == new.access_key_id
+    assert _reveal(client, _token(_links()[1]))[0] == new.access_key_id
     event = AuditEvent.objects.get(action="key.reissue", object_id=str(grant.pk))
     assert event.actor_id == security.pk
 
@@ -542,10 +548,10 @@ def test_rotation_delivers_a_second_key_and_retires_the_old_one_once_the_new_is_
         assert keys.access_keys_hygiene()["started"] == 0  # one rotation at a time
     new = AccessKey.objects.get(replaces=old)
     assert _aws_active() == {old.access_key_id: True, new.access_key_id: True}
-    assert len(mail.outbox) == 2
+    assert len(_links()) == 2
 
     # The vendor switches to the new key: AWS records its use, the portal sees it.
-    key_id, secret = _reveal(client, _token(mail.outbox[1]))
+    key_id, secret = _reveal(client, _token(_links()[1]))
     boto3.client(
         "sts",
         endpoint_url=aws_endpoint_url(),
@@ -604,7 +610,7 @@ def test_reencrypting_under_a_new_encryption_key(
     settings.PORTAL_KEY_ENCRYPTION_KEYS = [new_key, old_key]
     assert keys.key_secrets_reencrypt() == 1
     settings.PORTAL_KEY_ENCRYPTION_KEYS = [new_key]  # the old key is dropped
-    _key_id, secret = _reveal(client, _token(mail.outbox[0]))
+    _key_id, secret = _reveal(client, _token(_links()[0]))
     assert len(secret) == 40
 
 
@@ -631,7 +637,7 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
 ):
     caplog.set_level(logging.DEBUG)
     _issue(grant, django_capture_on_commit_callbacks)
-    token = _token(mail.outbox[0])
+    token = _token(_links()[0])
     key_id, secret = _reveal(client, token)
     with django_capture_on_commit_callbacks(execute=True):
         keys.access_keys_hygiene()
@@ -667,6 +673,47 @@ def test_the_secret_and_the_token_appear_nowhere_but_the_reveal_and_the_mail(
     assert key_id.encode() not in page
 
 
+def test_the_requester_and_security_hear_the_link_went_out_and_was_used_and_nothing_more(
+    client, grant, iam_user, engineer, security, django_capture_on_commit_callbacks
+):
+    _issue(grant, django_capture_on_commit_callbacks)
+    [link] = _links()
+    token = _token(link)
+    delivered = [m for m in mail.outbox if m is not link]
+    assert sorted(m.to for m in delivered) == [[engineer.email], [security.email]]
+    for message in delivered:
+        assert "had its access key link sent to the vendor" in message.subject
+        assert "key contact" in message.body
+    mail.outbox.clear()
+
+    # Queued inside the reveal's transaction: nothing leaves before it commits.
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        key_id, secret = _reveal(client, token)
+    assert mail.outbox == []
+    for callback in pending:
+        callback()
+    assert sorted(m.to for m in mail.outbox) == [[engineer.email], [security.email]]
+    revealed = list(mail.outbox)
+    for message in revealed:
+        assert "had its access key shown to the vendor" in message.subject
+    row = AccessKey.objects.get(access_request=grant)
+    for message in delivered + revealed:
+        everything = message.message().as_string() + str(message.body)
+        everything += "".join(str(a[0]) for a in getattr(message, "alternatives", []))
+        for forbidden in (key_id, row.masked_id, secret, token, CONTACT, "/keys/"):
+            assert forbidden not in everything, forbidden
+
+
+def test_a_reveal_that_fails_tells_nobody(
+    client, grant, iam_user, django_capture_on_commit_callbacks
+):
+    _issue(grant, django_capture_on_commit_callbacks)
+    mail.outbox.clear()
+    url = reverse("approvals:key_link", kwargs={"token": "D" * 43})
+    assert client.post(url).status_code == 404
+    assert mail.outbox == []
+
+
 # --- The demo -----------------------------------------------------------------------------------
 
 
@@ -693,7 +740,7 @@ def test_the_demo_grant_gets_its_key_as_soon_as_the_worker_polls(
     assert not iam_user_seed(KEY_DEMO_VENDOR_SLUG)
     with django_capture_on_commit_callbacks(execute=True):
         assert keys.access_keys_issue_due() == 1
-    [message] = mail.outbox
+    [message] = _links()
     assert message.to == [grant.vendor.contacts.get(receives_access_keys=True).email]
     assert TOKEN_IN_LINK.search(str(message.body))
 

@@ -27,15 +27,25 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from accessportal.effects import notify_on_commit
+from accessportal.effects import (
+    notify_external_access_on_commit,
+    notify_key_recipient_change_on_commit,
+    notify_on_commit,
+    notify_vendor_on_commit,
+)
 from accessportal.roles import Role
 from approvals import requests as services
 from approvals.models import AccessRequest
 from notifications.services import notice_email_send
-from notifications.tasks import notice_email_task, notice_slack_task
+from notifications.tasks import (
+    notice_email_task,
+    notice_slack_task,
+    vendor_notice_email_task,
+    vendor_notice_slack_task,
+)
 from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
-from vendors.models import Vendor
+from vendors.models import KeyRecipientChange, Vendor
 
 pytestmark = pytest.mark.django_db
 
@@ -575,3 +585,235 @@ def test_the_vendor_owner_audience_reaches_the_owner_only_while_active(access_re
         == 0
     )
     assert mail.outbox == []
+
+
+# --- Extensions, key links, reminders and lapses: every outcome is told (issue 18) ------------
+
+# Who hears about what, written out rather than derived from the code under test.
+OUTCOME_RECIPIENTS: dict[str, list[list[str]]] = {
+    "extension_asked": [SECURITY_ADDRESSES],
+    "extension_granted": [REQUESTER_ADDRESSES],
+    "extension_refused": [REQUESTER_ADDRESSES],
+    "key_delivered": [REQUESTER_ADDRESSES, SECURITY_ADDRESSES],
+    "key_revealed": [REQUESTER_ADDRESSES, SECURITY_ADDRESSES],
+    "pending_reminder": [SECURITY_ADDRESSES],
+    "lapsed": [REQUESTER_ADDRESSES],
+    "extension_reminder": [SECURITY_ADDRESSES],
+    "extension_lapsed": [REQUESTER_ADDRESSES],
+}
+OUTCOME_WORDS = {
+    "extension_asked": ("asks for a later end date", "approve or refuse the extension"),
+    "extension_granted": ("was extended", "new end date"),
+    "extension_refused": ("was not extended", "still ends on its current end date"),
+    "key_delivered": ("had its access key link sent to the vendor", "key contact"),
+    "key_revealed": ("had its access key shown to the vendor", "deactivate the key"),
+    "pending_reminder": ("still awaits a decision", "it lapses"),
+    "lapsed": ("lapsed: nobody decided in time", "duplicate the request"),
+    "extension_reminder": ("still awaits a decision on its extension", "the ask lapses"),
+    "extension_lapsed": ("was not extended: nobody decided in time", "Ask again"),
+}
+
+
+@pytest.mark.parametrize("event", sorted(OUTCOME_RECIPIENTS))
+def test_each_outcome_reaches_its_audience_in_its_words_and_without_secrets(
+    event, access_request, people, notify, slack
+):
+    r = access_request
+    notify(r, event, actor_id=people["approver"].pk)
+
+    assert sorted(sorted(m.to) for m in mail.outbox) == sorted(OUTCOME_RECIPIENTS[event])
+    subject_words, body_words = OUTCOME_WORDS[event]
+    for message in mail.outbox:
+        assert message.subject == f"[Vendor access] Request #{r.pk} for Orbit CI {subject_words}"
+        for body in (message.body, html_of(message)):
+            assert body_words in body
+            assert link(r) in body
+        for secret in SECRETS:
+            assert secret not in everything_in(message)
+    (text,) = slack.texts()
+    assert subject_words in text
+    assert not any(secret in text for secret in SECRETS)
+
+
+def test_a_refused_extension_tells_the_requester_why(access_request, people, notify):
+    notify(
+        access_request,
+        "extension_refused",
+        actor_id=people["approver"].pk,
+        comment="The contract ends in March: ask again once it is renewed.",
+    )
+    (message,) = mail.outbox
+    assert message.to == REQUESTER_ADDRESSES
+    assert "Comment from sam:" in message.body
+    assert "ask again once it is renewed" in message.body
+    assert "ask again once it is renewed" in html_of(message)
+
+
+# --- Vendor notices: a review is not an access request ------------------------------------------
+
+
+@pytest.fixture
+def owned_vendor(engineer, people) -> Vendor:
+    """Orbit CI, owned by olga (not on the security team), with a key contact whose address
+    no vendor notice may show."""
+    owner = member("olga")
+    vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(owner))
+    vendor_services.contact_save(
+        vendor_id=vendor.pk,
+        actor=engineer,
+        data={"name": "Kim", "email": "keys@orbit.example", "receives_access_keys": True},
+    )
+    mail.outbox.clear()
+    return vendor
+
+
+@pytest.fixture
+def notify_vendor(django_capture_on_commit_callbacks):
+    def run(vendor: Vendor, event: str, **kwargs: Any) -> list[Any]:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+            notify_vendor_on_commit(vendor_id=vendor.pk, event=event, **kwargs)
+        return callbacks
+
+    return run
+
+
+def vendor_link(vendor: Vendor) -> str:
+    return "https://portal.example.com" + reverse("vendors:detail", kwargs={"pk": vendor.pk})
+
+
+def test_a_review_decision_reaches_the_owner_and_security_with_its_comment(
+    owned_vendor, people, notify_vendor, slack
+):
+    notify_vendor(
+        owned_vendor,
+        "review_decided",
+        actor_id=people["approver"].pk,
+        comment="Report & bridge letter <checked>.",
+        extra={"decision": "Approved with conditions", "conditions": "MFA for all admins."},
+    )
+    assert sorted(m.to for m in mail.outbox) == [
+        ["erin@example.com", "sam@example.com", "sasha@example.com"],
+        ["olga@example.com"],
+    ]
+    for message in mail.outbox:
+        assert message.subject == (
+            "[Vendor access] Orbit CI had its review decided: Approved with conditions"
+        )
+        for body in (message.body, html_of(message)):
+            assert vendor_link(owned_vendor) in body
+            assert "MFA for all admins." in body
+        assert "Report & bridge letter <checked>." in message.body
+        assert "Report &amp; bridge letter &lt;checked&gt;." in html_of(message)
+        assert "keys@orbit.example" not in everything_in(message)
+    owner_mail = next(m for m in mail.outbox if m.to == ["olga@example.com"])
+    assert "you own this vendor" in owner_mail.body
+    (text,) = slack.texts()
+    assert text.startswith(
+        "*Orbit CI had its review decided: Approved with conditions* by sam\nOwner: olga"
+    )
+    assert "> Report &amp; bridge letter &lt;checked&gt;." in text
+    assert f"<{vendor_link(owned_vendor)}|Open Orbit CI>" in text
+    assert "keys@orbit.example" not in text
+
+
+def test_a_review_due_names_its_date_and_an_owner_on_security_gets_one_notice(
+    owned_vendor, people, notify_vendor
+):
+    Vendor.objects.filter(pk=owned_vendor.pk).update(internal_owner=people["approver"])
+    callbacks = notify_vendor(owned_vendor, "review_due", extra={"due": "2027-01-04"})
+    assert len(callbacks) == 2  # the owner's e-mail and security's; no webhook, no Slack task
+    assert sorted(m.to for m in mail.outbox) == [
+        ["erin@example.com", "sasha@example.com"],
+        ["sam@example.com"],
+    ]
+    for message in mail.outbox:
+        assert message.subject == "[Vendor access] Orbit CI has its next review due on 2027-01-04"
+        assert "due soon" in message.body
+
+
+def test_vendor_notices_cross_the_broker_as_ids_and_plain_strings(
+    owned_vendor, notify_vendor, slack, monkeypatch
+):
+    task_arguments: list[tuple[Any, ...]] = []
+    for task in (vendor_notice_email_task, vendor_notice_slack_task):
+        original = task.delay
+
+        def recording(*args: Any, _original: Any = original) -> Any:
+            task_arguments.append(args)
+            return _original(*args)
+
+        monkeypatch.setattr(task, "delay", recording)
+    notify_vendor(owned_vendor, "review_overdue", extra={"due": "2026-12-01"})
+    emails = [args for args in task_arguments if len(args) == 6]
+    assert sorted(args[2] for args in emails) == ["owner", "security"]
+    assert len(task_arguments) == 3  # two e-mails and one Slack post
+    for args in task_arguments:
+        assert args[0] == owned_vendor.pk
+        assert json.loads(json.dumps(args)) == list(args)  # JSON as it travels
+    assert len(mail.outbox) == 2
+    assert "is overdue for the review due on 2026-12-01" in mail.outbox[0].subject
+
+
+def test_an_unknown_vendor_event_is_ignored_with_a_warning(owned_vendor, notify_vendor, caplog):
+    with caplog.at_level(logging.WARNING, logger="accessportal.effects"):
+        callbacks = notify_vendor(owned_vendor, "exploded")
+    assert callbacks == []
+    assert mail.outbox == []
+    assert "Unknown vendor notification event 'exploded'" in caplog.text
+
+
+@pytest.mark.usefixtures("worker_retries")
+def test_a_vendor_notice_retries_each_channel_on_its_own(
+    owned_vendor, notify_vendor, slack, flaky_mail
+):
+    slack.statuses = [503]
+    flaky_mail.failures = 1
+    notify_vendor(owned_vendor, "review_due", extra={"due": "2027-01-04"})
+    assert slack.answered == [503, 200]
+    assert len(mail.outbox) == 2  # the failed e-mail went on its retry, once
+
+
+# --- Slack for security's other notices ----------------------------------------------------------
+
+
+def test_a_key_recipient_change_reaches_slack_without_any_address(
+    owned_vendor, people, engineer, django_capture_on_commit_callbacks, slack
+):
+    change = KeyRecipientChange.objects.create(
+        vendor=owned_vendor,
+        email="attacker@evil.example",
+        previous_email="keys@orbit.example",
+        proposed_by=engineer,
+    )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        notify_key_recipient_change_on_commit(change_id=change.pk)
+    (text,) = slack.texts()
+    assert text.startswith("*Change of who receives access keys for Orbit CI* proposed by erin")
+    assert f"<{vendor_link(owned_vendor)}|Open the vendor page>" in text
+    assert "@" not in text  # no address at all: the channel is wider than security
+    # The e-mails still go as before: the recipient until now, and security.
+    assert sorted(m.to for m in mail.outbox) == [
+        ["keys@orbit.example"],
+        ["sam@example.com", "sasha@example.com"],
+    ]
+
+
+def test_external_access_reaches_slack_as_a_count_and_a_link(
+    people, django_capture_on_commit_callbacks, slack
+):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        notify_external_access_on_commit(count=2)
+    (text,) = slack.texts()
+    findings = "https://portal.example.com" + reverse("verification:findings")
+    assert text.splitlines()[0] == "*2 vendor access finding(s) nobody approved in AWS*"
+    assert f"<{findings}|Open the findings>" in text
+    (message,) = mail.outbox
+    assert "2 vendor access finding(s)" in message.subject
+
+
+def test_without_a_webhook_security_notices_schedule_no_slack_task(
+    people, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        notify_external_access_on_commit(count=1)
+    assert len(callbacks) == 1

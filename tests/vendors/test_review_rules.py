@@ -263,3 +263,27 @@ def test_every_step_writes_an_audit_event(submitted_review, security):
     assert decision.before["status"] == "submitted"
     assert decision.after["status"] == "approved"
     assert decision.actor_username == "sam"
+
+
+def test_a_decided_review_tells_the_owner_and_security_with_the_comment(
+    submitted_review, security, security2, engineer, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_decide(
+            review_id=submitted_review.pk,
+            actor=security,
+            decision="rejected",
+            mfa_verified=True,
+            comment="The report does not cover the hosted service.",
+        )
+    # erin owns the vendor; security hears it too (sam decided it, sasha did not).
+    assert sorted(m.to for m in mail.outbox) == [
+        [engineer.email],
+        [security.email, security2.email],
+    ]
+    for message in mail.outbox:
+        assert message.subject == "[Vendor access] Orbit CI had its review decided: Rejected"
+        assert "The report does not cover the hosted service." in message.body
+        assert "Comment from sam:" in message.body
