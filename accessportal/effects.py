@@ -74,6 +74,13 @@ NOTICES: dict[str, Notice] = {
     ),
     "cut_off": Notice(frozenset({SECURITY}), "was cut off in AWS in an emergency"),
     "grant_idle": Notice(frozenset({SECURITY}), "has not been used in AWS for too long"),
+    # Re-certification (recertification/services.py): the comment carries the deadline or the
+    # note, never anything of the grant itself.
+    "recert_asked": Notice(frozenset({OWNER, SECURITY}), "needs to be re-certified"),
+    "recert_warning": Notice(frozenset({OWNER, SECURITY}), "is not re-certified yet"),
+    "recert_revoked": Notice(
+        frozenset({REQUESTER, OWNER, SECURITY}), "was revoked by its re-certification"
+    ),
 }
 
 # The recipient until now hears of it (a requester redirecting keys would otherwise go unseen),
