@@ -10,11 +10,13 @@ open until every item is decided.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accessportal.lifecycle import ANY, Announce, Lifecycle, choice_labels
+from accessportal.lifecycle import ANY, Announce, Change, Lifecycle, choice_labels
 
 
 class Campaign(models.Model):
@@ -126,6 +128,20 @@ class Certification(models.Model):
 
 
 Outcome = Certification.Outcome
+# What closed an item without both answers: its grant was revoked meanwhile by other means.
+REVOKED_ELSEWHERE = "revoked_elsewhere"
+
+
+@dataclass(frozen=True)
+class AnnounceRecertRevocation(Announce):
+    """Announces a revocation only when the re-certification made it: a grant revoked
+    meanwhile by other means was announced by that revocation already."""
+
+    def __call__(self, change: Change) -> None:
+        if change.obj.closed_by != REVOKED_ELSEWHERE:
+            super().__call__(change)
+
+
 CERTIFICATION_LIFECYCLE = Lifecycle(
     field="outcome",
     table={
@@ -139,5 +155,9 @@ CERTIFICATION_LIFECYCLE = Lifecycle(
     touch=(),
     # The grant's own revocation tells its requester ("revoked"); this tells the owner and
     # security that the re-certification ended it, with the note (or the deadline) as comment.
-    effects={(ANY, Outcome.REVOKED): (Announce("recert_revoked", request_id="access_request_id"),)},
+    effects={
+        (ANY, Outcome.REVOKED): (
+            AnnounceRecertRevocation("recert_revoked", request_id="access_request_id"),
+        )
+    },
 )

@@ -23,11 +23,15 @@ def sees_every_campaign(user: Any) -> bool:
 def campaign_list_for(user: Any) -> QuerySet[Campaign]:
     """Security and auditors see every campaign; anyone else, the campaigns asking about a
     grant of a vendor they own. Each with its progress (`items`, `decided`)."""
-    campaigns = Campaign.objects.select_related("vendor", "started_by").annotate(
-        items=Count("certifications"),
-        decided=Count("certifications", filter=~Q(certifications__outcome=Outcome.PENDING)),
+    campaigns = Campaign.objects.select_related("vendor", "started_by")
+    # An owner's progress counts their own vendors' grants only, as their page shows.
+    every = sees_every_campaign(user)
+    mine = Q() if every else Q(certifications__access_request__vendor__internal_owner_id=user.pk)
+    campaigns = campaigns.annotate(
+        items=Count("certifications", filter=mine),
+        decided=Count("certifications", filter=mine & ~Q(certifications__outcome=Outcome.PENDING)),
     )
-    if sees_every_campaign(user):
+    if every:
         return campaigns
     owned = Certification.objects.filter(
         campaign=OuterRef("pk"), access_request__vendor__internal_owner_id=user.pk

@@ -13,13 +13,14 @@ certification, then access request, everywhere, so two of them never wait on eac
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,12 +35,14 @@ from fulfilment.revocation import grant_revoke, request_revoke
 from recertification.models import (
     CAMPAIGN_LIFECYCLE,
     CERTIFICATION_LIFECYCLE,
+    REVOKED_ELSEWHERE,
     Campaign,
     Certification,
 )
 from vendors.models import Tier, Vendor
 from vendors.services import add_months, review_interval_months
 
+logger = logging.getLogger(__name__)
 Decision = Certification.Decision
 Outcome = Certification.Outcome
 OWNER, SECURITY = "owner", "security"
@@ -103,9 +106,17 @@ def _open_campaign(
         started_by=actor,
         deadline=deadline,
     )
-    Certification.objects.bulk_create(
-        Certification(campaign=campaign, access_request_id=pk) for pk in grant_ids
-    )
+    try:
+        with transaction.atomic():
+            Certification.objects.bulk_create(
+                Certification(campaign=campaign, access_request_id=pk) for pk in grant_ids
+            )
+    except IntegrityError as exc:
+        # Another campaign took one of these grants since they were read (one pending
+        # certification per grant): nothing of this one is kept.
+        raise ValidationError(
+            _("Another campaign started meanwhile took some of these grants: try again.")
+        ) from exc
     audit_record(
         actor=actor,
         action="recertification.campaign_start",
@@ -226,21 +237,27 @@ def campaigns_cadence(*, today: date | None = None) -> list[int]:
         .order_by("pk")
     )
     for vendor_id in list(vendor_ids):
-        with transaction.atomic():
-            vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
-            grant_ids = _due_grants(vendor, today=today)
-            if not grant_ids:
-                continue
-            tier = vendor.get_effective_tier_display()
-            campaign = _open_campaign(
-                name=f"{vendor.name}: {tier} review cadence, {today.isoformat()}",
-                kind=Campaign.Kind.CADENCE,
-                deadline=today + timedelta(days=settings.PORTAL_RECERT_DAYS),
-                grant_ids=grant_ids,
-                actor=None,
-                vendor=vendor,
-            )
-            opened.append(campaign.pk)
+        try:
+            with transaction.atomic():
+                vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
+                grant_ids = _due_grants(vendor, today=today)
+                if not grant_ids:
+                    continue
+                tier = vendor.get_effective_tier_display()
+                campaign = _open_campaign(
+                    name=f"{vendor.name}: {tier} review cadence, {today.isoformat()}",
+                    kind=Campaign.Kind.CADENCE,
+                    deadline=today + timedelta(days=settings.PORTAL_RECERT_DAYS),
+                    grant_ids=grant_ids,
+                    actor=None,
+                    vendor=vendor,
+                )
+        except ValidationError:
+            # A campaign security started meanwhile took the grants: tomorrow's pass sees
+            # what is still due; the other vendors go on.
+            logger.info("Vendor #%s's grants were taken by another campaign", vendor_id)
+            continue
+        opened.append(campaign.pk)
     return opened
 
 
@@ -357,7 +374,7 @@ def certification_answer(
             to=Outcome.REVOKED,
             actor=None,
             comment=_("The grant was revoked meanwhile."),
-            by="revoked_elsewhere",
+            by=REVOKED_ELSEWHERE,
         )
         _close_if_done(campaign)
         return certification
@@ -443,7 +460,7 @@ def campaigns_sweep(*, today: date | None = None) -> dict[str, int]:
                 by = "deadline"
             else:
                 counts["closed_elsewhere"] += 1
-                by = "revoked_elsewhere"
+                by = REVOKED_ELSEWHERE
             _decide(certification, to=Outcome.REVOKED, actor=None, comment=reason, by=by)
     # Grants revoked by other means (security, expiry, offboarding) while still asked about.
     elsewhere = pending.exclude(access_request__status__in=REVOCABLE).values_list("pk", flat=True)
@@ -462,7 +479,7 @@ def campaigns_sweep(*, today: date | None = None) -> dict[str, int]:
                 to=Outcome.REVOKED,
                 actor=None,
                 comment="The grant was revoked meanwhile.",
-                by="revoked_elsewhere",
+                by=REVOKED_ELSEWHERE,
             )
             counts["closed_elsewhere"] += 1
     warn_by = today + timedelta(days=settings.PORTAL_RECERT_WARN_DAYS)

@@ -186,13 +186,16 @@ def test_either_part_saying_revoke_revokes_the_grant_and_queues_its_removal(
 
 
 def test_a_grant_revoked_meanwhile_closes_as_revoked_and_is_not_revoked_twice(
-    grant, engineer, security, security2
+    grant, engineer, security, security2, django_capture_on_commit_callbacks, mailoutbox
 ):
     item = _item(start(security2), grant)
     revocation.request_revoke(
         request_id=grant.pk, actor=security, mfa_verified=True, reason="Breach at the vendor."
     )
-    item = answer(item, engineer, "owner", "revoke", "No longer needed.")
+    with django_capture_on_commit_callbacks(execute=True):
+        item = answer(item, engineer, "owner", "revoke", "No longer needed.")
+    # Its own revocation told whoever needed telling; the campaign did not revoke it.
+    assert not [m for m in mailoutbox if "revoked by its re-certification" in m.subject]
     assert (item.outcome, item.closed_by) == ("revoked", "revoked_elsewhere")
     assert item.owner_decision == ""  # nothing to answer: it was revoked already
     assert len(_revoke_events(grant)) == 1
@@ -303,3 +306,15 @@ def test_a_kept_grant_is_due_again_only_after_its_interval(grant, engineer, secu
     assert services.campaigns_cadence() == []
     Certification.objects.filter(pk=item.pk).update(decided_at=long_ago)
     assert len(services.campaigns_cadence()) == 1
+
+
+def test_a_start_racing_another_for_the_same_grant_fails_whole(grant, security, monkeypatch):
+    start(security, name="First")
+    # As if the grant had been read before the first campaign committed.
+    monkeypatch.setattr(
+        services, "live_grants", lambda grant_filter: AccessRequest.objects.filter(pk=grant.pk)
+    )
+    with pytest.raises(ValidationError, match="meanwhile"):
+        start(security, name="Second")
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["First"]
+    assert Certification.objects.filter(access_request=grant).count() == 1

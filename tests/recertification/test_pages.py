@@ -12,9 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
+from approvals.models import AccessRequest
 from recertification.models import Campaign, Certification
 from tests.factories import force_login_with_mfa
 from tests.recertification.conftest import answer, start
+from tests.vendors.helpers import vendor_data
+from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +50,23 @@ def test_security_sees_the_start_form_and_the_security_part_to_answer(client, ca
     assert "Re-certification" in listing  # the navigation entry
 
 
-def test_the_owner_sees_their_part_only_and_no_exports(client, campaign, engineer):
+def test_the_owner_sees_their_part_only_and_no_exports(
+    client, grant, engineer, security, make_user
+):
+    olga = make_user("olga")
+    other_vendor = vendor_services.vendor_create(
+        actor=olga, data=vendor_data(olga, name="Nimbus Logs", slug="nimbus-logs")
+    )
+    theirs = AccessRequest.objects.create(
+        vendor=other_vendor, requester=olga, strategy="role_per_account", status="active"
+    )
+    campaign = start(security, name="Q4 access review")
     client.force_login(engineer)
     listing = client.get(reverse("recertification:campaigns")).content.decode()
     assert "Q4 access review" in listing
+    assert "0 of 1" in listing  # their own grant only, not Nimbus Logs' too
+    assert f"#{theirs.pk}<" not in _page(client, campaign)
+    assert f"#{grant.pk}<" in _page(client, campaign)
     assert 'data-testid="campaign-start"' not in listing
     page = _page(client, campaign)
     assert 'data-testid="owner-form"' in page

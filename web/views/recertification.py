@@ -14,7 +14,7 @@ from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
 from recertification import selectors, services
 from recertification.forms import AnswerForm, CampaignStartForm
-from recertification.models import Campaign, Certification
+from recertification.models import REVOKED_ELSEWHERE, Campaign, Certification
 from reports.recertification import campaign_csv, campaign_pdf
 
 
@@ -129,7 +129,9 @@ def _answer(request: HttpRequest, pk: int, part: str) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, _error_text(error))
     else:
-        if answered.outcome == Certification.Outcome.REVOKED:
+        if answered.closed_by == REVOKED_ELSEWHERE:
+            messages.info(request, _("This grant was revoked meanwhile: nothing to answer."))
+        elif answered.outcome == Certification.Outcome.REVOKED:
             messages.success(request, _("The grant is revoked; its removal is under way."))
         elif answered.outcome == Certification.Outcome.KEPT:
             messages.success(request, _("Both parts said keep: the grant is re-certified."))
