@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -58,8 +59,15 @@ def deadline_reason(deadline: date) -> str:
     return f"Not re-certified by {deadline.isoformat()}"
 
 
-def due_comment(deadline: date) -> str:
-    return f"Due by {deadline.isoformat()}"
+def campaign_url(campaign_id: int) -> str:
+    """The absolute address of the campaign's page, for the notices (their link is the
+    request's; the answer forms are on the campaign's page)."""
+    path = reverse("recertification:campaign_detail", kwargs={"pk": campaign_id})
+    return settings.PORTAL_BASE_URL.rstrip("/") + path
+
+
+def due_comment(campaign_id: int, deadline: date) -> str:
+    return f"Due by {deadline.isoformat()}. Answer on {campaign_url(campaign_id)}"
 
 
 # --- starting ---------------------------------------------------------------------------------
@@ -133,7 +141,10 @@ def _open_campaign(
     # Not a move of any lifecycle: the items are created asking.
     for pk in grant_ids:
         notify_on_commit(
-            access_request_id=pk, event="recert_asked", actor_id=None, comment=due_comment(deadline)
+            access_request_id=pk,
+            event="recert_asked",
+            actor_id=None,
+            comment=due_comment(campaign.pk, deadline),
         )
     return campaign
 
@@ -485,8 +496,8 @@ def campaigns_sweep(*, today: date | None = None) -> dict[str, int]:
     warn_by = today + timedelta(days=settings.PORTAL_RECERT_WARN_DAYS)
     due = pending.filter(
         warned_at__isnull=True, campaign__deadline__gte=today, campaign__deadline__lte=warn_by
-    ).values_list("pk", "access_request_id", "campaign__deadline")
-    for pk, request_id, deadline in list(due):
+    ).values_list("pk", "access_request_id", "campaign_id", "campaign__deadline")
+    for pk, request_id, campaign_id, deadline in list(due):
         with transaction.atomic():
             # Compare-and-set: of two workers, one sets `warned_at`, and only it warns.
             claimed = Certification.objects.filter(
@@ -501,7 +512,9 @@ def campaigns_sweep(*, today: date | None = None) -> dict[str, int]:
                 after={"certification": pk, "deadline": deadline.isoformat()},
             )
             notify_on_commit(
-                access_request_id=request_id, event="recert_warning", comment=due_comment(deadline)
+                access_request_id=request_id,
+                event="recert_warning",
+                comment=due_comment(campaign_id, deadline),
             )
             counts["warned"] += 1
     open_ids = Campaign.objects.filter(status=Campaign.Status.OPEN).values_list("pk", flat=True)

@@ -64,6 +64,7 @@ def test_security_starts_a_campaign_over_the_live_grants_matching_its_filter(
     asked = [m for m in mailoutbox if "needs to be re-certified" in m.subject]
     assert any(engineer.email in m.to for m in asked)  # the vendor's internal owner
     assert any("Due by" in m.body for m in asked)
+    assert any(f"/recertification/{by_vendor.pk}/" in m.body for m in asked)  # where to answer
 
     by_tier = start(security, tier="low", name="Low tier")
     assert [c.access_request_id for c in by_tier.certifications.all()] == [other.pk]
