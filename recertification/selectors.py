@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from accessportal.roles import Role, can_write, has_role
 from recertification.models import Campaign, Certification
@@ -75,9 +76,11 @@ def campaign_items(campaign: Campaign, user: Any | None = None) -> list[Item]:
     used = last_used_for([c.access_request_id for c in certifications])
     writer = user is not None and can_write(user)
     security = writer and user is not None and has_role(user, Role.SECURITY)
+    # After the deadline nothing is answered any more: the sweep revokes what is left.
+    answerable = timezone.localdate() <= campaign.deadline
     items = []
     for certification in certifications:
-        pending = certification.outcome == Outcome.PENDING
+        pending = answerable and certification.outcome == Outcome.PENDING
         vendor = certification.access_request.vendor
         user_pk = getattr(user, "pk", None)
         items.append(

@@ -389,6 +389,12 @@ def certification_answer(
         )
         _close_if_done(campaign)
         return certification
+    if timezone.localdate() > campaign.deadline:
+        # Not re-certified by the deadline: the sweep revokes it; a late keep does not count.
+        raise ValidationError(
+            _("The deadline (%(day)s) has passed: the grant is being revoked.")
+            % {"day": campaign.deadline.isoformat()}
+        )
     if part == OWNER:
         if certification.owner_decision:
             raise ValidationError(_("The owner's part is answered already."))

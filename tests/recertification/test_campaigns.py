@@ -319,3 +319,15 @@ def test_a_start_racing_another_for_the_same_grant_fails_whole(grant, security, 
         start(security, name="Second")
     assert list(Campaign.objects.values_list("name", flat=True)) == ["First"]
     assert Certification.objects.filter(access_request=grant).count() == 1
+
+
+def test_no_answer_counts_after_the_deadline(grant, engineer, security):
+    campaign = start(security)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        deadline=timezone.localdate() - timedelta(days=1)
+    )
+    with pytest.raises(ValidationError, match="has passed"):
+        answer(_item(campaign, grant), engineer, "owner", "keep")
+    assert _item(campaign, grant).owner_decision == ""
+    assert services.campaigns_sweep()["revoked"] == 1
+    assert status(grant) == "revoked"

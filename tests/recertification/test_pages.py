@@ -174,3 +174,12 @@ def test_the_pdf_export_holds_the_same_rows(client, campaign, grant, engineer, s
     assert security2.username in text
     assert "Kept" in text
     assert "verify_audit_log" in text
+
+
+def test_no_answer_form_after_the_deadline(client, campaign, engineer):
+    client.force_login(engineer)
+    assert 'data-testid="owner-form"' in _page(client, campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        deadline=timezone.localdate() - timedelta(days=1)
+    )
+    assert 'data-testid="owner-form"' not in _page(client, campaign)
