@@ -22,6 +22,7 @@ NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("reports:audit_log", _("Audit log"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("approvals:rules", _("Approval rules"), frozenset({Role.SECURITY, Role.AUDITORS})),
+    ("recertification:campaigns", _("Re-certification"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]
 

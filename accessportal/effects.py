@@ -98,6 +98,13 @@ NOTICES: dict[str, Notice] = {
     "lapsed": Notice(frozenset({REQUESTER}), "lapsed: nobody decided in time"),
     "extension_reminder": Notice(frozenset({SECURITY}), "still awaits a decision on its extension"),
     "extension_lapsed": Notice(frozenset({REQUESTER}), "was not extended: nobody decided in time"),
+    # Re-certification (recertification/services.py): the comment carries the deadline or the
+    # note, never anything of the grant itself.
+    "recert_asked": Notice(frozenset({OWNER, SECURITY}), "needs to be re-certified"),
+    "recert_warning": Notice(frozenset({OWNER, SECURITY}), "is not re-certified yet"),
+    "recert_revoked": Notice(
+        frozenset({REQUESTER, OWNER, SECURITY}), "was revoked by its re-certification"
+    ),
 }
 
 # A vendor's own events; the summary completes "Orbit CI ...".

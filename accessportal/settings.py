@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "keys",
     "notifications",
     "verification",
+    "recertification",
     "reports",
     "web",
     "demo",
@@ -363,6 +364,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "vendors.tasks.reviews_remind_task",
         "schedule": 3600.0,
     },
+    # Re-certification (recertification/services.py): once a day, a campaign per vendor whose
+    # grants are due by its tier's review interval; every hour, the warnings before a
+    # campaign's deadline and the revocation of what nobody re-certified by it. Idempotent.
+    "recertification-cadence": {
+        "task": "recertification.tasks.campaigns_cadence_task",
+        "schedule": 86400.0,
+    },
+    "recertification-sweep": {
+        "task": "recertification.tasks.campaigns_sweep_task",
+        "schedule": 3600.0,
+    },
 }
 # A submitted request without a decision reminds the approvers after this many hours, and again
 # every such interval at most; it lapses this many days after its submission. An extension ask
@@ -380,6 +392,10 @@ PORTAL_REPORTS_QUEUE = cfg.string("PORTAL_REPORTS_QUEUE", default="reports")
 CELERY_TASK_ROUTES = {"reports.tasks.report_export_task": {"queue": PORTAL_REPORTS_QUEUE}}
 # Days before a grant's end date when it becomes "expiring" and the requester is told.
 PORTAL_EXPIRY_NOTICE_DAYS = cfg.integer("PORTAL_EXPIRY_NOTICE_DAYS", default=7, minimum=0)
+# Re-certification: the days a cadence campaign gives its owner and security to answer, and
+# the days before any campaign's deadline when those still to answer are warned (once).
+PORTAL_RECERT_DAYS = cfg.integer("PORTAL_RECERT_DAYS", default=14, minimum=1)
+PORTAL_RECERT_WARN_DAYS = cfg.integer("PORTAL_RECERT_WARN_DAYS", default=3, minimum=0)
 
 # --- AWS, Substrate repository, forge ---------------------------------------------------------
 # An empty AWS_ENDPOINT_URL means real AWS through boto3's standard credential chain.

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("web.urls.approvals")),
     path("", include("web.urls.reports")),
     path("", include("web.urls.verification")),
+    path("", include("web.urls.recertification")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -124,17 +124,23 @@ def _lines_done(title: str, on_progress: Callable[[str], None]) -> Callable[[int
     return lambda done: on_progress(f"{title}: {done:,} lines")
 
 
-def _part_reader(template: str, context: dict[str, Any]) -> Any:
-    """One part rendered by WeasyPrint, read back by pypdf. (Its own outline, from the part's
-    headings, is not imported: the binder's has one entry per section.)"""
-    from pypdf import PdfReader
+def html_pdf(template: str, context: dict[str, Any]) -> bytes:
+    """The template rendered as one PDF document by WeasyPrint (small documents: a
+    re-certification campaign's evidence, one part of the binder)."""
     from weasyprint import HTML
 
     html = render_to_string(template, context)
     # Everything the PDF shows is in the HTML; nothing is fetched (no file, no network), so
     # text that reaches the template can never make the renderer read a URL or a local file.
-    part = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
-    return PdfReader(io.BytesIO(part))
+    return bytes(HTML(string=html, url_fetcher=_refuse_fetch).write_pdf())
+
+
+def _part_reader(template: str, context: dict[str, Any]) -> Any:
+    """One part rendered by WeasyPrint, read back by pypdf. (Its own outline, from the part's
+    headings, is not imported: the binder's has one entry per section.)"""
+    from pypdf import PdfReader
+
+    return PdfReader(io.BytesIO(html_pdf(template, context)))
 
 
 class _Binder:

@@ -16,6 +16,7 @@ from approvals.models import RULE_SET_LIFECYCLE
 from fulfilment.models import PR_LIFECYCLE
 from inventory.models import SYNC_RUN_LIFECYCLE
 from keys.models import KEY_LIFECYCLE
+from recertification.models import CAMPAIGN_LIFECYCLE, CERTIFICATION_LIFECYCLE
 from reports.models import EXPORT_LIFECYCLE
 from vendors.models import RECIPIENT_CHANGE_LIFECYCLE, REVIEW_LIFECYCLE, VENDOR_LIFECYCLE
 from verification.models import FINDING_LIFECYCLE, RUN_LIFECYCLE
@@ -32,6 +33,8 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "account_sync_run": SYNC_RUN_LIFECYCLE,
     "verification_run": RUN_LIFECYCLE,
     "external_access_finding": FINDING_LIFECYCLE,
+    "recertification_campaign": CAMPAIGN_LIFECYCLE,
+    "certification": CERTIFICATION_LIFECYCLE,
 }
 
 

@@ -27,6 +27,7 @@ PACKAGES = [
     "keys",
     "notifications",
     "verification",
+    "recertification",
     "reports",
     "web",
     "demo",

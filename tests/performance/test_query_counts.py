@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -67,6 +68,40 @@ def _xlsx_rows(response: Any, body: bytes) -> int:
 
 def _export(fmt: str) -> Callable[[SeedResult], str]:
     return lambda seeded: f"{reverse('reports:subprocessors')}?format={fmt}"
+
+
+def _recert_campaigns(per_vendor: bool) -> list[int]:
+    """Re-certification campaigns over the seeded live grants not asked about yet: one for them
+    all, or one per vendor (so that a larger organization has more of them)."""
+    from django.utils import timezone
+
+    from recertification.models import Campaign, Certification
+    from recertification.services import GrantFilter, live_grants
+
+    grants = list(live_grants(GrantFilter()).values_list("pk", "vendor_id"))
+    groups: dict[int, list[int]] = {}
+    for pk, vendor_id in grants:
+        groups.setdefault(vendor_id if per_vendor else 0, []).append(pk)
+    ids = []
+    for group in groups.values():
+        campaign = Campaign.objects.create(
+            name="Q4", kind="manual", deadline=timezone.localdate() + timedelta(days=7)
+        )
+        Certification.objects.bulk_create(
+            Certification(campaign=campaign, access_request_id=pk) for pk in group
+        )
+        ids.append(campaign.pk)
+    return ids
+
+
+def _recert_list(seeded: SeedResult) -> str:
+    _recert_campaigns(per_vendor=True)
+    return reverse("recertification:campaigns")
+
+
+def _recert_campaign(seeded: SeedResult) -> str:
+    [campaign_id] = _recert_campaigns(per_vendor=False)
+    return reverse("recertification:campaign_detail", args=[campaign_id])
 
 
 PAGES = {
@@ -128,6 +163,11 @@ PAGES = {
     # while the header's hash and counts are computed); the PDF binder (below) walks them twice.
     # What AWS held (issue 17) is three more per walk: the open outside-access findings, and
     # per batch each grant's verdict from the audit log and its role's last use.
+    # Session, user, roles, plus the campaigns with their progress (one query).
+    "re-certification campaigns": Page("security", _recert_list, 5, _length("campaigns")),
+    # The campaign with its progress, its items with their grants and answerers, and what
+    # AWS last reported of the grants' use.
+    "re-certification campaign": Page("security", _recert_campaign, 6, _length("items")),
     "CSV export": Page("auditor", _export("csv"), 19, _csv_rows, ceiling=None),
     "XLSX export": Page("auditor", _export("xlsx"), 24, _xlsx_rows, ceiling=None),
 }

@@ -37,6 +37,9 @@ READ = {
     "approvals:accounts_count",
     "approvals:requests",
     "reports:access_map",
+    # Everyone signed in: security and auditors see every campaign, a vendor's owner those
+    # asking about their vendors' grants, anyone else an empty list.
+    "recertification:campaigns",
 }
 # Security's and auditors' pages (GET, nothing changes): exports, reports, pull requests.
 AUDIT_READ = {
@@ -49,6 +52,9 @@ AUDIT_READ = {
     # The approval rules and every version of them.
     "approvals:rules",
     "approvals:rules_version",
+    # A campaign's evidence, for the auditor's file.
+    "recertification:campaign_csv",
+    "recertification:campaign_pdf",
 }
 OWNER_READ = {
     "approvals:request_detail",
@@ -57,6 +63,8 @@ OWNER_READ = {
     "approvals:request_progress",
     "approvals:request_key_state",
     "approvals:request_verify_status",
+    # A campaign asking about a grant of the owner's vendor.
+    "recertification:campaign_detail",
 }
 # The external-access findings name principals and roles in every account: security only.
 SECURITY_READ = {"verification:findings", "verification:scan_status"}
@@ -79,6 +87,8 @@ OWNER_WRITE = {
     "approvals:request_withdraw",
     "approvals:request_duplicate",
     "approvals:request_extend",
+    # The owner's part of a re-certification: the vendor's internal owner only.
+    "recertification:owner_answer",
 }
 SECURITY = {
     "vendors:offboard",
@@ -104,6 +114,8 @@ SECURITY = {
     "approvals:rules_propose",
     "approvals:rules_vote",
     "approvals:rules_withdraw",
+    "recertification:campaign_start",
+    "recertification:security_answer",
 }
 CLASSIFIED = (
     PUBLIC
@@ -232,6 +244,11 @@ def world(make_user):
     finding = _finding()
     kwargs["verification:acknowledge"] = {"pk": finding.pk}
     kwargs["verification:adopt"] = {"pk": finding.pk}
+    item = _certification(access_request)
+    for name in ("campaign_detail", "campaign_csv", "campaign_pdf"):
+        kwargs[f"recertification:{name}"] = {"pk": item.campaign_id}
+    kwargs["recertification:owner_answer"] = {"pk": item.pk}
+    kwargs["recertification:security_answer"] = {"pk": item.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
@@ -252,6 +269,16 @@ def _finding() -> Any:
         first_seen_at=now,
         last_seen_at=now,
     )
+
+
+def _certification(access_request: Any) -> Any:
+    """A campaign asking about the owner's request (the matrix needs a row, not a live grant)."""
+    from django.utils import timezone
+
+    from recertification.models import Campaign, Certification
+
+    campaign = Campaign.objects.create(name="Q4", kind="manual", deadline=timezone.localdate())
+    return Certification.objects.create(campaign=campaign, access_request=access_request)
 
 
 def _ready_binder(auditor: Any) -> Any:

@@ -61,6 +61,8 @@ AS_REQUESTER = {
     "approvals:request_duplicate": "a new draft of one's own",
     # A PDF binder asked again: only by whoever asked for it.
     "reports:export_again": "the export's owner only",
+    # The owner's part of a re-certification: only the vendor's internal owner answers it.
+    "recertification:owner_answer": "the vendor's internal owner only",
 }
 
 
@@ -419,6 +421,34 @@ def _rules_withdraw(people: People) -> Post:
     return Post(reverse("approvals:rules_withdraw", kwargs={"pk": proposal.pk}))
 
 
+def _campaign_start(people: People) -> Post:
+    """Security starts a re-certification campaign over the live grants."""
+    _request_in(people, "active")
+    deadline = (timezone.localdate() + timedelta(days=7)).isoformat()
+    data = {"name": "Q4 review", "deadline": deadline, "vendor": "", "tier": ""}
+    return Post(reverse("recertification:campaign_start"), lambda: data)
+
+
+def _security_answer(people: People) -> Post:
+    """The owner said keep; security's keep re-certifies the grant."""
+    from recertification.models import Campaign, Certification
+
+    access_request = _request_in(people, "active")
+    campaign = Campaign.objects.create(
+        name="Q4", kind="manual", deadline=timezone.localdate() + timedelta(days=7)
+    )
+    item = Certification.objects.create(
+        campaign=campaign,
+        access_request=access_request,
+        owner_decision="keep",
+        owner_by=people.owner,
+        owner_at=timezone.now(),
+        owner_note="Still needed.",
+    )
+    url = reverse("recertification:security_answer", kwargs={"pk": item.pk})
+    return Post(url, lambda: {"decision": "keep", "note": "Scope still least privilege."})
+
+
 SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "vendors:key_recipient_decide": _key_recipient_decide,
     "approvals:request_merge_acknowledge": _merge_acknowledge,
@@ -461,6 +491,8 @@ SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "approvals:rules_propose": _rules_propose,
     "approvals:rules_vote": _rules_vote,
     "approvals:rules_withdraw": _rules_withdraw,
+    "recertification:campaign_start": _campaign_start,
+    "recertification:security_answer": _security_answer,
 }
 # Not a route of its own: the tier override is a security write inside the vendor's edit.
 EXTRA_SCENARIOS: dict[str, Callable[[People], Post]] = {"tier override": _override_tier}
@@ -489,6 +521,7 @@ def _database_state() -> dict[str, list[tuple[Any, ...]]]:
             "keys",
             "reports",
             "verification",
+            "recertification",
             "mfa",
             "auth",
         }:
