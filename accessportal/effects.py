@@ -155,25 +155,15 @@ def notify_vendor_on_commit(
     current transaction commits: one e-mail task per audience and one Slack task, each retried
     on its own. `extra` holds plain strings the template shows (a decision, a date), never a
     secret: it crosses the broker. Never raises into the caller."""
-    try:
-        comment = comment or ""
-        extra = {str(k): str(v) for k, v in (extra or {}).items()}
-        notice = VENDOR_NOTICES.get(event)
-        if notice is None:
-            logger.warning(
-                "Unknown vendor notification event %r for vendor #%s: nothing sent.",
-                event,
-                vendor_id,
-            )
-            return
-        for audience in sorted(notice.audiences):
-            enqueue_on_commit(
-                VENDOR_NOTICE_EMAIL_TASK, vendor_id, event, audience, actor_id, comment, extra
-            )
-        if settings.PORTAL_SLACK_WEBHOOK_URL:
-            enqueue_on_commit(VENDOR_NOTICE_SLACK_TASK, vendor_id, event, actor_id, comment, extra)
-    except Exception:  # a notice must never break the caller's change
-        logger.exception("Could not schedule the %r notice for vendor #%s.", event, vendor_id)
+    _announce(
+        VENDOR_NOTICES,
+        kind="vendor notification",
+        subject="vendor",
+        subject_id=vendor_id,
+        event=event,
+        tasks=(VENDOR_NOTICE_EMAIL_TASK, VENDOR_NOTICE_SLACK_TASK),
+        details=(actor_id, comment or "", {str(k): str(v) for k, v in (extra or {}).items()}),
+    )
 
 
 def notify_on_commit(
@@ -181,26 +171,46 @@ def notify_on_commit(
 ) -> None:
     """Schedules the notices for `event` after the current transaction commits; never raises
     into the caller (a broken mail server never blocks a transition)."""
+    _announce(
+        NOTICES,
+        kind="notification",
+        subject="request",
+        subject_id=access_request_id,
+        event=event,
+        tasks=(NOTICE_EMAIL_TASK, NOTICE_SLACK_TASK),
+        # A caller passing a model's null comment must not break the task.
+        details=(actor_id, comment or ""),
+    )
+
+
+def _announce(
+    notices: dict[str, Notice],
+    *,
+    kind: str,
+    subject: str,
+    subject_id: int,
+    event: str,
+    tasks: tuple[str, str],
+    details: tuple[Any, ...],
+) -> None:
+    """The one way a notice is scheduled: an e-mail task per audience of `notices[event]`
+    (arguments: the subject's id, the event, the audience, then `details`) and a Slack
+    task when a webhook is set up (the same, without the audience). Never raises: a notice
+    must never break the caller's change."""
+    email_task, slack_task = tasks
     try:
-        comment = comment or ""  # a caller passing a model's null comment must not break the task
-        notice = NOTICES.get(event)
+        notice = notices.get(event)
         if notice is None:
             logger.warning(
-                "Unknown notification event %r for request #%s: nothing sent.",
-                event,
-                access_request_id,
+                "Unknown %s event %r for %s #%s: nothing sent.", kind, event, subject, subject_id
             )
             return
         for audience in sorted(notice.audiences):
-            enqueue_on_commit(
-                NOTICE_EMAIL_TASK, access_request_id, event, audience, actor_id, comment
-            )
+            enqueue_on_commit(email_task, subject_id, event, audience, *details)
         if settings.PORTAL_SLACK_WEBHOOK_URL:
-            enqueue_on_commit(NOTICE_SLACK_TASK, access_request_id, event, actor_id, comment)
-    except Exception:  # a notice must never break the caller's transition
-        logger.exception(
-            "Could not schedule the %r notice for request #%s.", event, access_request_id
-        )
+            enqueue_on_commit(slack_task, subject_id, event, *details)
+    except Exception:
+        logger.exception("Could not schedule the %r notice for %s #%s.", event, subject, subject_id)
 
 
 def enqueue_on_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
