@@ -88,6 +88,7 @@ def request_approve(
         raise ValidationError(blockers)
     policy.decided_already(approver, access_request).enforce()
     policy.counts_toward_open(approver, standing).enforce()
+    counted = rules.counts_for(approver, standing)
     try:
         with transaction.atomic():
             Approval.objects.create(
@@ -97,11 +98,11 @@ def request_approve(
                 comment=comment.strip(),
                 mfa_verified=mfa_verified,
                 rules_version=standing.rule_set,
-                counted_for=rules.counts_for(approver, standing),
+                counted_for=counted,
             )
     except IntegrityError as exc:  # the database's own guard against a double count
         raise ValidationError(_("You already decided this request.")) from exc
-    standing = rules.request_standing(access_request)
+    standing = standing.with_approval(approver.get_username(), counted)
     count = access_request.approvals.filter(decision=Approval.Decision.APPROVE).count()
     detail = {"approvals": count, "required": standing.total_approvals()}
     detail.update(_standing_detail(standing))
@@ -253,6 +254,7 @@ def request_extension_decide(
         # Only an approval counts toward the quorum: one who approved may still refuse.
         policy.approved_extension_already(approver, access_request).enforce()
         policy.counts_toward_open(approver, standing).enforce()
+        counted = rules.counts_for(approver, standing)
         try:
             with transaction.atomic():
                 ExtensionApproval.objects.create(
@@ -263,11 +265,11 @@ def request_extension_decide(
                     comment=comment.strip(),
                     mfa_verified=mfa_verified,
                     rules_version=standing.rule_set,
-                    counted_for=rules.counts_for(approver, standing),
+                    counted_for=counted,
                 )
         except IntegrityError as exc:  # the database's own guard against a double count
             raise ValidationError(_("You already approved this extension.")) from exc
-        standing = rules.extension_standing(access_request)
+        standing = standing.with_approval(approver.get_username(), counted)
         count = extension_approvals(access_request).values("approver").distinct().count()
         if not standing.met:
             audit_record(

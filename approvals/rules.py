@@ -403,6 +403,23 @@ class Standing:
     def groups(self) -> frozenset[str]:
         return frozenset(row.requirement.group for row in self.rows)
 
+    def with_approval(self, username: str, groups: Iterable[str]) -> Standing:
+        """Where the decision stands once `username`'s approval, counting for `groups`, is
+        added: under the same version of the rules, without reading them again."""
+        counted = set(groups)
+        return Standing(
+            self.rule_set,
+            [
+                Progress(
+                    row.requirement,
+                    [*row.approvers, username]
+                    if row.requirement.group in counted
+                    else row.approvers,
+                )
+                for row in self.rows
+            ],
+        )
+
     def total_approvals(self) -> int:
         return max((row.requirement.quorum for row in self.rows), default=0)
 
