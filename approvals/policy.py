@@ -49,7 +49,15 @@ def may_decide_as(
     """Whether `user` may take a decision on `access_request`, leaving aside a decision they
     took already (`decided_already`): security, not the requester, a submitted request, and
     in an approver group the rules in force give the decision to. `standing` is the request's
-    (`rules.request_standing`) when the caller read it already."""
+    (`rules.request_standing`) when the caller read it already; it is read only when the
+    other rules allow."""
+    return _decision_open_to(user, access_request) and in_approver_group(
+        user, standing or rules.request_standing(access_request)
+    )
+
+
+def _decision_open_to(user: Any, access_request: AccessRequest) -> Verdict:
+    """The rules of deciding that need no reading of the approval rules."""
     if not _is_security(user):
         return denied(_("Only the security team decides access requests."))
     if _is_requester(user, access_request):
@@ -61,8 +69,7 @@ def may_decide_as(
             _("This request is %(status)s: only a submitted request can be decided.")
             % {"status": access_request.get_status_display()}
         )
-    standing = standing or rules.request_standing(access_request)
-    return in_approver_group(user, standing)
+    return ALLOWED
 
 
 def in_approver_group(user: Any, standing: rules.Standing) -> Verdict:
@@ -101,12 +108,13 @@ def may_decide(
 ) -> Verdict:
     """Whether to offer `user` the approve and reject buttons of `access_request`: nobody
     outside the groups still needed sees them."""
-    if not _is_security(user) or access_request.status != Status.SUBMITTED:
-        return may_decide_as(user, access_request, standing)
+    verdict = _decision_open_to(user, access_request)
+    if not verdict:
+        return verdict
     standing = standing or rules.request_standing(access_request)
     # `and` keeps the first refusal: a Verdict is false when refused.
     return (
-        may_decide_as(user, access_request, standing)
+        in_approver_group(user, standing)
         and decided_already(user, access_request)
         and counts_toward_open(user, standing)
     )
@@ -158,6 +166,13 @@ def may_decide_extension_as(
     """Whether `user` may decide the pending extension, leaving aside an approval they gave
     it already (`approved_extension_already`): security, not the requester, an ask pending,
     and in a group the rules give the decision to (an extension needs what the grant did)."""
+    return _extension_open_to(user, access_request) and in_approver_group(
+        user, standing or rules.extension_standing(access_request)
+    )
+
+
+def _extension_open_to(user: Any, access_request: AccessRequest) -> Verdict:
+    """The rules of deciding an extension that need no reading of the approval rules."""
     if not _is_security(user):
         return denied(_("Only the security team decides extensions."))
     if _is_requester(user, access_request):
@@ -166,8 +181,7 @@ def may_decide_extension_as(
         )
     if access_request.extension_until is None:
         return invalid(_("No extension is waiting for a decision."))
-    standing = standing or rules.extension_standing(access_request)
-    return in_approver_group(user, standing)
+    return ALLOWED
 
 
 def approved_extension_already(
@@ -196,11 +210,12 @@ def may_decide_extension(
     standing: rules.Standing | None = None,
 ) -> Verdict:
     """Whether to offer `user` the approve and refuse buttons of the pending extension."""
-    if not _is_security(user) or access_request.extension_until is None:
-        return may_decide_extension_as(user, access_request, standing)
+    verdict = _extension_open_to(user, access_request)
+    if not verdict:
+        return verdict
     standing = standing or rules.extension_standing(access_request)
     return (
-        may_decide_extension_as(user, access_request, standing)
+        in_approver_group(user, standing)
         and approved_extension_already(user, access_request, approvals)
         and counts_toward_open(user, standing)
     )
