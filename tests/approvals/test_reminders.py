@@ -26,32 +26,18 @@ from approvals.models import LIFECYCLE, AccessRequest
 from approvals.reminders import requests_remind
 from audit.models import AuditEvent
 from audit.services import audit_verify
+from tests.approvals.helpers import submitted as submitted_request
 from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = pytest.mark.django_db
-ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
 NOTHING = {"lapsed": 0, "extensions_lapsed": 0, "reminded": 0, "extensions_reminded": 0}
 
 
 def submitted(engineer: Any) -> AccessRequest:
+    """A submitted request of a vendor with no review (nobody can approve it yet)."""
     vendor = vendor_services.vendor_create(actor=engineer, data=vendor_data(engineer))
-    data = {
-        "vendor": vendor,
-        "strategy": "role_per_account",
-        "principals": ROLE,
-        "external_id": "",
-        "domains": ["payments"],
-        "environments": [],
-        "qualities": [],
-        "role_name": "",
-        "policy_source": "managed",
-        "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-        "justification": "Nightly scan.",
-        "expires_on": timezone.localdate() + timedelta(days=30),
-    }
-    r = services.request_save(actor=engineer, data=data)
-    return services.request_submit(request_id=r.pk, actor=engineer)
+    return submitted_request(vendor, engineer)
 
 
 def submitted_ago(r: AccessRequest, **delta: float) -> None:

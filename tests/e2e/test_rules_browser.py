@@ -9,21 +9,18 @@ may still approve, and offers Sasha no Approve button. Screenshots in test-resul
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accessportal.roles import Role
-from approvals import requests as request_services
 from approvals.models import ApprovalRuleSet
+from tests.approvals.helpers import submitted
 from tests.e2e.helpers import sign_in, sign_out
 from tests.factories import staging_account
-from tests.vendors.helpers import complete_review, vendor_data
-from vendors import services as vendor_services
+from tests.fulfilment.helpers import reviewed_vendor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "rules"
@@ -37,33 +34,9 @@ def _shot(page: Page, name: str) -> None:
 def _waiting_request(make_user):  # type: ignore[no-untyped-def]
     """A submitted request of Erin's for a vendor whose review Rita approved."""
     erin = make_user("erin")
-    rita = make_user("rita", Role.SECURITY)
-    vendor = vendor_services.vendor_create(actor=erin, data=vendor_data(erin))
-    review = vendor_services.review_start(vendor_id=vendor.pk, actor=erin)
-    complete_review(review, erin)
-    vendor_services.review_submit(review_id=review.pk, actor=erin)
-    vendor_services.review_decide(
-        review_id=review.pk, actor=rita, decision="approved", mfa_verified=True
-    )
+    vendor = reviewed_vendor(erin, make_user("rita", Role.SECURITY))
     staging_account()
-    draft = request_services.request_save(
-        actor=erin,
-        data={
-            "vendor": vendor,
-            "strategy": "role_per_account",
-            "principals": "arn:aws:iam::123456789012:role/VendorScanner",
-            "external_id": "",
-            "domains": ["payments"],
-            "environments": [],
-            "qualities": [],
-            "role_name": "",
-            "policy_source": "managed",
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "Nightly scan.",
-            "expires_on": timezone.localdate() + timedelta(days=30),
-        },
-    )
-    return request_services.request_submit(request_id=draft.pk, actor=erin)
+    return submitted(vendor, erin)
 
 
 def test_a_rule_change_approved_by_two_others_changes_who_may_approve(
