@@ -42,7 +42,10 @@ SECURITY = "security"
 # The vendor's internal owner: who answers for the vendor (its reviews, and whether each of its
 # grants is still needed when they are re-certified).
 OWNER = "owner"
-AUDIENCES = (REQUESTER, SECURITY, OWNER)
+# Who may still approve a waiting decision under the approval rules (approvals/rules.py): a
+# reminder goes to them, not to every member of the security team.
+APPROVERS = "approvers"
+AUDIENCES = (REQUESTER, SECURITY, OWNER, APPROVERS)
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,11 @@ NOTICES: dict[str, Notice] = {
         frozenset({REQUESTER, SECURITY}), "had its access key shown to the vendor"
     ),
     # Nothing waits forever (approvals/reminders.py): a reminder, then the lapse.
-    "pending_reminder": Notice(frozenset({SECURITY}), "still awaits a decision"),
+    "pending_reminder": Notice(frozenset({APPROVERS}), "still awaits a decision"),
     "lapsed": Notice(frozenset({REQUESTER}), "lapsed: nobody decided in time"),
-    "extension_reminder": Notice(frozenset({SECURITY}), "still awaits a decision on its extension"),
+    "extension_reminder": Notice(
+        frozenset({APPROVERS}), "still awaits a decision on its extension"
+    ),
     "extension_lapsed": Notice(frozenset({REQUESTER}), "was not extended: nobody decided in time"),
     # Re-certification (recertification/services.py): the comment carries the deadline or the
     # note, never anything of the grant itself.

@@ -80,7 +80,7 @@ def request_remind(access_request: AccessRequest) -> None:
             else None,
         },
     )
-    # Security for now; the approval rules narrow it to who may still approve.
+    # To those the approval rules let still approve it (notifications' APPROVERS audience).
     notify_on_commit(access_request_id=access_request.pk, event="pending_reminder")
 
 

@@ -30,6 +30,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accessportal.effects import (
+    APPROVERS,
     AUDIENCES,
     KEY_RECIPIENT_AUDIENCES,
     NOTICES,
@@ -40,6 +41,7 @@ from accessportal.effects import (
     VENDOR_NOTICES,
 )
 from accessportal.roles import Role
+from approvals import rules
 from approvals.models import AccessRequest
 from approvals.requests import request_url
 from provisioning.slack import SlackRefused, webhook_post, webhook_url_allowed
@@ -56,6 +58,7 @@ WHY_YOU_GET_THIS = {
     REQUESTER: "you requested this access",
     SECURITY: "you are on the security team",
     OWNER: "you own this vendor",
+    APPROVERS: "the approval rules give you this decision",
 }
 
 
@@ -129,17 +132,20 @@ def notice_recipients(access_request: AccessRequest, audience: str) -> list[str]
     elif audience == OWNER:
         owner = access_request.vendor.internal_owner
         addresses = [owner.email] if owner.is_active and owner.email else []
-    elif settings.PORTAL_NOTIFY_SECURITY_EMAILS:
-        addresses = list(settings.PORTAL_NOTIFY_SECURITY_EMAILS)
     else:
-        addresses = list(
-            get_user_model()
-            .objects.filter(is_active=True, groups__name=Role.SECURITY)
-            .exclude(email="")
-            .exclude(pk=requester.pk)
-            .order_by("email")
-            .values_list("email", flat=True)
-            .distinct()
+        # Approvers whom nobody may still be (a group with no member left) fall back to the
+        # security team, so a reminder is never sent to no one.
+        addresses = (approver_addresses(access_request) if audience == APPROVERS else []) or (
+            list(settings.PORTAL_NOTIFY_SECURITY_EMAILS)
+            or list(
+                get_user_model()
+                .objects.filter(is_active=True, groups__name=Role.SECURITY)
+                .exclude(email="")
+                .exclude(pk=requester.pk)
+                .order_by("email")
+                .values_list("email", flat=True)
+                .distinct()
+            )
         )
     seen: set[str] = set()
     result = []
@@ -149,11 +155,30 @@ def notice_recipients(access_request: AccessRequest, audience: str) -> list[str]
             continue
         # A requester on the security team, or named in the alias list, already gets their own
         # notice or caused the event.
-        if audience == SECURITY and key == requester.email.strip().lower():
+        if audience in (SECURITY, APPROVERS) and key == requester.email.strip().lower():
             continue
         seen.add(key)
         result.append(address.strip())
     return result
+
+
+def approver_addresses(access_request: AccessRequest) -> list[str]:
+    """The addresses of those who may still approve the request's waiting decision (the
+    request, or its pending extension ask) under the rules in force; none when nothing waits."""
+    if access_request.status == AccessRequest.Status.SUBMITTED:
+        standing = rules.request_standing(access_request, with_candidates=True)
+    elif access_request.extension_until is not None:
+        standing = rules.extension_standing(access_request, with_candidates=True)
+    else:
+        return []
+    usernames = {name for row in standing.rows if not row.met for name in row.can_still_approve}
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, username__in=usernames)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
 
 
 def slack_escape(text: str) -> str:

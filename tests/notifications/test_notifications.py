@@ -35,7 +35,8 @@ from accessportal.effects import (
 )
 from accessportal.roles import Role
 from approvals import requests as services
-from approvals.models import AccessRequest
+from approvals import rules
+from approvals.models import AccessRequest, Approval
 from notifications.services import notice_email_send
 from notifications.tasks import (
     notice_email_task,
@@ -817,3 +818,25 @@ def test_without_a_webhook_security_notices_schedule_no_slack_task(
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         notify_external_access_on_commit(count=1)
     assert len(callbacks) == 1
+
+
+def test_a_reminder_goes_to_those_who_may_still_approve(access_request, people, notify):
+    """Not to a member who decided already, nor to the requester; and to the security team
+    when the rules leave nobody who may still approve."""
+    r = access_request
+    AccessRequest.objects.filter(pk=r.pk).update(status="submitted", required_approvals=2)
+    Approval.objects.create(
+        access_request=r, approver=people["approver"], decision="approve", counted_for=["security"]
+    )
+    notify(r, "pending_reminder")
+    assert [m.to for m in mail.outbox] == [["sasha@example.com"]]
+    assert "the approval rules give you this decision" in mail.outbox[0].body
+
+    # The rules give the decision to a group nobody is in: security hears of it instead.
+    nobody = rules.Rule(name="Security team", approver_group="security-nobody")
+    in_force = rules.active_rule_set()
+    in_force.rules = [nobody.as_dict()]
+    in_force.save(update_fields=["rules"])
+    mail.outbox.clear()
+    notify(r, "pending_reminder")
+    assert [m.to for m in mail.outbox] == [SECURITY_ADDRESSES]
