@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from accessportal import lifecycle
 from accessportal.effects import notify_on_commit
+from accessportal.lifecycle import each_locked
 from accessportal.roles import can_write, require_verified_security
 from approvals.models import LIVE_STATES, REVOCABLE, AccessRequest, Approval
 from audit.services import audit_record
@@ -454,51 +455,44 @@ def campaigns_sweep(*, today: date | None = None) -> dict[str, int]:
     pending = Certification.objects.filter(
         outcome=Outcome.PENDING, campaign__status=Campaign.Status.OPEN
     )
-    # The deadline is the last day to answer: revoked from the day after.
-    past = pending.filter(campaign__deadline__lt=today).values_list("pk", flat=True)
-    for pk in list(past):
-        with transaction.atomic():
-            certification = (
-                Certification.objects.select_for_update(skip_locked=True)
-                .select_related("campaign")
-                .filter(pk=pk, outcome=Outcome.PENDING)
-                .first()
-            )
-            if certification is None:
-                continue  # decided meanwhile, or another worker has it
-            access_request = AccessRequest.objects.select_for_update().get(
-                pk=certification.access_request_id
-            )
-            certification.access_request = access_request
-            reason = deadline_reason(certification.campaign.deadline)
-            if access_request.status in REVOCABLE:
-                grant_revoke(access_request, actor=None, reason=reason, source=SOURCE)
-                counts["revoked"] += 1
-                by = "deadline"
-            else:
-                counts["closed_elsewhere"] += 1
-                by = REVOKED_ELSEWHERE
-            _decide(certification, to=Outcome.REVOKED, actor=None, comment=reason, by=by)
-    # Grants revoked by other means (security, expiry, offboarding) while still asked about.
-    elsewhere = pending.exclude(access_request__status__in=REVOCABLE).values_list("pk", flat=True)
-    for pk in list(elsewhere):
-        with transaction.atomic():
-            certification = (
-                Certification.objects.select_for_update(skip_locked=True)
-                .select_related("access_request")
-                .filter(pk=pk, outcome=Outcome.PENDING)
-                .first()
-            )
-            if certification is None or certification.access_request.status in REVOCABLE:
-                continue
-            _decide(
-                certification,
-                to=Outcome.REVOKED,
-                actor=None,
-                comment="The grant was revoked meanwhile.",
-                by=REVOKED_ELSEWHERE,
-            )
+
+    def revoke_past_deadline(certification: Certification) -> None:
+        access_request = AccessRequest.objects.select_for_update().get(
+            pk=certification.access_request_id
+        )
+        certification.access_request = access_request
+        reason = deadline_reason(certification.campaign.deadline)
+        if access_request.status in REVOCABLE:
+            grant_revoke(access_request, actor=None, reason=reason, source=SOURCE)
+            counts["revoked"] += 1
+            by = "deadline"
+        else:
             counts["closed_elsewhere"] += 1
+            by = REVOKED_ELSEWHERE
+        _decide(certification, to=Outcome.REVOKED, actor=None, comment=reason, by=by)
+
+    def close_revoked_elsewhere(certification: Certification) -> None:
+        _decide(
+            certification,
+            to=Outcome.REVOKED,
+            actor=None,
+            comment="The grant was revoked meanwhile.",
+            by=REVOKED_ELSEWHERE,
+        )
+        counts["closed_elsewhere"] += 1
+
+    # Each item locked on its own (skip-locked) with its condition checked again under the
+    # lock: decided meanwhile, or held by another worker, it is left alone. The deadline is
+    # the last day to answer: revoked from the day after.
+    each_locked(
+        pending.filter(campaign__deadline__lt=today).select_related("campaign"),
+        revoke_past_deadline,
+    )
+    # Grants revoked by other means (security, expiry, offboarding) while still asked about.
+    each_locked(
+        pending.exclude(access_request__status__in=REVOCABLE).select_related("access_request"),
+        close_revoked_elsewhere,
+    )
     warn_by = today + timedelta(days=settings.PORTAL_RECERT_WARN_DAYS)
     due = pending.filter(
         warned_at__isnull=True, campaign__deadline__gte=today, campaign__deadline__lte=warn_by
