@@ -20,9 +20,10 @@ import environ
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
-# A portal group an identity-provider group may put people in: Django's `Group.name` holds 150
+# A portal group's name as SSO maps it and the approval rules name it (approvals/rules.py): one
+# pattern, so a group one can give the other can name. Django's `Group.name` holds 150
 # characters; the pattern keeps names that read the same in the admin, the audit log and rules.
-SSO_GROUP_NAME = re.compile(r"[A-Za-z0-9._-]{1,150}")
+GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,149}")
 # Every user is put in it on creation (accessportal/signals.py): SSO must not take it away.
 _UNMANAGED_GROUPS = frozenset({"requesters"})
 
@@ -180,10 +181,11 @@ class Config:
                 problems.append(f"{name}: {idp_group!r} must map to a list of group names.")
                 continue
             for group in portal_groups:
-                if not SSO_GROUP_NAME.fullmatch(group):
+                if not GROUP_NAME.fullmatch(group):
                     problems.append(
                         f"{name}: {idp_group!r} maps to {group!r}, which is not a group name "
-                        "(letters, digits, dot, dash and underscore; at most 150)."
+                        "(letters, digits, dot, dash and underscore, starting with a letter or "
+                        "digit; at most 150)."
                     )
                 elif group in _UNMANAGED_GROUPS:
                     problems.append(

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accessportal import lifecycle
+from accessportal.config import GROUP_NAME
 from accessportal.roles import Role, require_verified_security
 from approvals.models import (
     RULE_SET_LIFECYCLE,
@@ -48,9 +49,6 @@ from inventory.models import AwsAccount
 from vendors.models import Tier
 
 RISK_LEVELS = tuple(AccessRequest.Risk.values)
-# Approver groups share the SSO mapping's pattern (accessportal config): a name that is safe in
-# a page, an audit row and a log line, and cannot be mistaken for a list or a path.
-GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,149}$")
 # Groups that are roles but cannot approve: auditors change nothing, every user requests.
 NOT_APPROVER_GROUPS = frozenset({Role.AUDITORS.value, Role.REQUESTERS.value})
 MAX_RULES = 50
@@ -208,7 +206,8 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
         raise ValidationError(_("Unknown rule fields: %(f)s.") % {"f": ", ".join(sorted(unknown))})
     name = _text(data.get("name"), _("a name"))
     group = data.get("approver_group")
-    if not isinstance(group, str) or not GROUP_NAME.match(group):
+    # The SSO mapping's pattern: a name safe in a page, an audit row and a log line.
+    if not isinstance(group, str) or not GROUP_NAME.fullmatch(group):
         raise ValidationError(
             _("Rule %(rule)s: the approver group must be a group's name.") % {"rule": name}
         )

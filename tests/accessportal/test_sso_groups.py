@@ -212,6 +212,7 @@ def test_a_valid_map_is_read():
         ('{"okta-secops": ["sec ops"]}', "maps to 'sec ops', which is not a group name"),
         ('{"okta-secops": ["' + "x" * 151 + '"]}', "which is not a group name"),
         ('{"okta-secops": [""]}', "maps to '', which is not a group name"),
+        ('{"okta-secops": ["-security"]}', "maps to '-security', which is not a group name"),
         ('{" ": ["security"]}', "an identity-provider group name is empty"),
         ('{"okta-all": ["requesters"]}', "maps to 'requesters', which every user has already"),
     ],

@@ -120,6 +120,9 @@ def test_the_risk_quorum_is_a_floor_no_rule_lowers():
         ([{"name": "A", "approver_group": "security", "domains": ["payments"]}], "without"),
         ([{"name": "A", "approver_group": "auditors"}], "cannot approve"),
         ([{"name": "A", "approver_group": "sec urity"}], "group's name"),
+        # The SSO mapping's pattern: what SSO cannot give, a rule cannot name.
+        ([{"name": "A", "approver_group": "-security"}], "group's name"),
+        ([{"name": "A", "approver_group": "sec@urity"}], "group's name"),
         ([{"name": "A", "approver_group": "security", "quorum": 9}], "from 1 to 5"),
         ([{"name": "A", "approver_group": "security", "quorum": True}], "from 1 to 5"),
         ([{"name": "A", "approver_group": "security", "strategies": ["root"]}], "not one of"),
