@@ -47,6 +47,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     }
     if proposal is not None:
         votes = list(proposal.votes.select_related("voter"))
+        may_vote = rules.may_vote(request.user, proposal)
         context.update(
             proposal_rules=_rows(proposal),
             changes=rules.rule_set_diff(_rows(in_force), _rows(proposal)),
@@ -54,8 +55,8 @@ def rule_list(request: HttpRequest) -> HttpResponse:
             approvals=sum(1 for v in votes if v.decision == v.Decision.APPROVE),
             can_vote=has_role(request.user, Role.SECURITY)
             and can_write(request.user)
-            and rules.may_vote(request.user, proposal).allowed,
-            vote_refusal=rules.may_vote(request.user, proposal).reason,
+            and may_vote.allowed,
+            vote_refusal=may_vote.reason,
             can_withdraw=proposal.proposed_by_id == request.user.pk,
         )
     return render(request, "approvals/rules.html", context)
