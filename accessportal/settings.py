@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "django_celery_beat",
     "django_celery_results",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # the API docs' Swagger UI, served from here (no CDN)
     # The portal's apps, lowest first: each imports only the ones above it in this list
     # (README "Architecture"; `make check` enforces it with import-linter).
     "accessportal",
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
     "verification",
     "recertification",
     "reports",
+    "api",
     "web",
     "demo",
 ]
@@ -228,6 +232,49 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; object-src 'none'"
 )
+
+# --- REST API (api/; README "REST API") -------------------------------------------------------
+# A token lasts at most this long; an approving token acts only while its owner passed their
+# second factor in the portal within PORTAL_API_MFA_HOURS.
+PORTAL_API_TOKEN_MAX_DAYS = cfg.integer("PORTAL_API_TOKEN_MAX_DAYS", default=90, minimum=1)
+PORTAL_API_MFA_HOURS = cfg.integer("PORTAL_API_MFA_HOURS", default=12, minimum=1)
+# Calls per token, and calls without a valid token per client address (guessing tokens).
+PORTAL_API_RATE = cfg.string("PORTAL_API_RATE", default="600/minute")
+PORTAL_API_ANON_RATE = cfg.string("PORTAL_API_ANON_RATE", default="60/minute")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": PORTAL_API_RATE, "anonymous": PORTAL_API_ANON_RATE},
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DATETIME_FORMAT": "iso-8601",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vendor access portal API",
+    "DESCRIPTION": (
+        "Requests, approvals, pull requests, keys, findings, reports and the audit log of the "
+        "vendor access portal. Authenticate with a personal token: `Authorization: Bearer "
+        "vap_...`. Errors: `{\"error\": {\"status\", \"code\", \"message\", \"fields\"}}`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SECURITY": [{"token": []}],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"token": {"type": "http", "scheme": "bearer", "bearerFormat": "vap"}}
+    },
+    "AUTHENTICATION_WHITELIST": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
+}
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_CONFIG = cfg.email("EMAIL_URL", default="consolemail://")

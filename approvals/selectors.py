@@ -1,13 +1,38 @@
-"""Reads of the request workflow for security's dashboard."""
+"""Reads of the request workflow: who may see a request, and security's dashboard."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils.translation import gettext as _
 
+from accessportal.roles import Role, has_role
 from approvals.models import DOCUMENT_FIELDS, AccessRequest, ExtensionApproval
+
+
+def request_visible_to(pk: int, user: Any) -> AccessRequest:
+    """A request the user may see: their own, or any for security and auditors (the pages
+    and the API alike)."""
+    try:
+        access_request = AccessRequest.objects.select_related(
+            "vendor", "requester", "rules_version"
+        ).get(pk=pk)
+    except AccessRequest.DoesNotExist as exc:
+        raise Http404(_("No such request.")) from exc
+    if access_request.requester_id != user.pk and not has_role(user, Role.SECURITY, Role.AUDITORS):
+        raise PermissionDenied
+    return access_request
+
+
+def requests_visible_to(user: Any) -> Any:
+    """The requests the user may see (as `request_visible_to`, for lists)."""
+    if has_role(user, Role.SECURITY, Role.AUDITORS):
+        return AccessRequest.objects.all()
+    return AccessRequest.objects.filter(requester=user.pk)
 
 
 def extensions_awaiting_decision(viewer: Any, limit: int = 10) -> list[AccessRequest]:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -761,6 +762,17 @@ def review_can_read(review: SubprocessorReview, user: Any) -> bool:
         review.created_by_id,
         review.submitted_by_id,
         review.vendor.internal_owner_id,
+    )
+
+
+def reviews_visible_to(user: Any) -> QuerySet[SubprocessorReview]:
+    """The reviews `user` may read (`review_can_read`, as a query for lists)."""
+    if has_role(user, Role.SECURITY, Role.AUDITORS):
+        return SubprocessorReview.objects.all()
+    if not user.is_authenticated:
+        return SubprocessorReview.objects.none()
+    return SubprocessorReview.objects.filter(
+        Q(created_by=user.pk) | Q(submitted_by=user.pk) | Q(vendor__internal_owner=user.pk)
     )
 
 

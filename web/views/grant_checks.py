@@ -16,13 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, has_role, role_required
 from approvals.models import AccessRequest
+from approvals.selectors import request_visible_to
 from fulfilment.models import PullRequest
 from inventory.models import AwsAccount
 from verification.emulator import emulator_action, emulator_available
 from verification.grants import grants_verify_request
 from verification.models import GrantCheck, RunStatus, VerificationRun
 from verification.truth import truth_of
-from web.views.shared import request_visible_to
 
 
 def in_aws_context(

@@ -26,9 +26,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accessportal.client_ip import client_ip
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, role_required
+from approvals.selectors import request_visible_to
 from keys import services as keys
 from keys.selectors import access_keys_state
-from web.views.shared import request_visible_to
 
 NEUTRAL_STATUS = 404
 

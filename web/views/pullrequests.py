@@ -13,11 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
+from approvals.selectors import request_visible_to
 from fulfilment import revocation
 from fulfilment import services as fulfilment
 from fulfilment import sync as fulfilment_sync
 from fulfilment.models import PullRequest
-from web.views.shared import request_visible_to
 
 
 def _local(number: int) -> PullRequest:

@@ -20,6 +20,7 @@ from approvals import decisions, policy, rules
 from approvals import requests as services
 from approvals.forms import AccessRequestForm
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
+from approvals.selectors import request_visible_to
 from audit.services import audit_events_for
 from fulfilment import merge_review, revocation
 from fulfilment.services import request_pull_requests
@@ -28,7 +29,7 @@ from keys.services import LIVE_REQUEST_STATES, iam_user_name, key_contact, key_d
 from vendors.selectors import ReviewState, vendor_review_state
 from verification.truth import truths_for
 from web.views.grant_checks import in_aws_context
-from web.views.shared import request_visible_to, service_errors_on_form
+from web.views.shared import service_errors_on_form
 
 # What approvals/request_list.html shows of each request. A column shown but missing here
 # costs a query per row, which tests/performance/test_query_counts.py notices.
