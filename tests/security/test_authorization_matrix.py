@@ -8,6 +8,7 @@ are checked model by model.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -40,6 +41,8 @@ READ = {
     # Everyone signed in: security and auditors see every campaign, a vendor's owner those
     # asking about their vendors' grants, anyone else an empty list.
     "recertification:campaigns",
+    # Each user's own API tokens (security: everyone's).
+    "tokens:list",
 }
 # Security's and auditors' pages (GET, nothing changes): exports, reports, pull requests.
 AUDIT_READ = {
@@ -117,8 +120,12 @@ SECURITY = {
     "recertification:campaign_start",
     "recertification:security_answer",
 }
+# What every signed-in user does for themselves, auditors included: making an API token (an
+# auditor's is read-only) and revoking one (their own; security: anyone's, with MFA).
+SELF_SERVICE = {"tokens:create", "tokens:revoke"}
 CLASSIFIED = (
-    PUBLIC
+    SELF_SERVICE
+    | PUBLIC
     | READ
     | AUDIT_READ
     | OWNER_READ
@@ -251,6 +258,16 @@ def world(make_user):
         kwargs[f"recertification:{name}"] = {"pk": item.campaign_id}
     kwargs["recertification:owner_answer"] = {"pk": item.pk}
     kwargs["recertification:security_answer"] = {"pk": item.pk}
+    from api import tokens
+
+    owners_token = tokens.token_create(
+        owner=owner,
+        name="CI",
+        scope="read",
+        expires_on=date.today() + timedelta(days=5),
+        mfa_verified=False,
+    ).token
+    kwargs["tokens:revoke"] = {"pk": owners_token.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
@@ -301,7 +318,8 @@ def _ready_binder(auditor: Any) -> Any:
 
 
 def _method(name: str) -> str:
-    return "post" if name in WRITE | OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE else "get"
+    posted = WRITE | OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE | SELF_SERVICE
+    return "post" if name in posted else "get"
 
 
 def test_anonymous_visitors_reach_only_public_routes(client, world):
@@ -330,6 +348,13 @@ def test_auditors_read_everything_and_write_nothing(client, world):
         assert client.get(urls[name]).status_code == 403, name
     for name in WRITE | OWNER_WRITE | SECURITY:
         assert client.post(urls[name]).status_code == 403, name
+    # Their own read token (an empty form: refused by its rules, not by role); not the
+    # owner's token, which only its owner and security revoke.
+    assert client.post(urls["tokens:create"]).status_code == 400
+    assert client.post(urls["tokens:revoke"]).status_code == 302
+    from api.models import ApiToken
+
+    assert ApiToken.objects.get().revoked_at is None
 
 
 def test_another_requester_cannot_touch_what_is_not_theirs(client, world):
@@ -401,7 +426,7 @@ def test_every_state_changing_route_needs_a_csrf_token(world):
     people, urls = world
     client = Client(enforce_csrf_checks=True)
     client.force_login(people["security"])
-    for name in sorted(WRITE | OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE):
+    for name in sorted(WRITE | OWNER_WRITE | SECURITY | EXPORT_OWNER_WRITE | SELF_SERVICE):
         response = client.post(urls[name])
         assert response.status_code == 403, name
         assert b"CSRF" in response.content, name

@@ -458,6 +458,8 @@ COVERED_FORMS = {
     # The approval rules' forms: test_rule_names_and_reasons_are_escaped_where_shown.
     "RuleForm",
     "RuleChangeForm",
+    # The API token form: tests/api/test_token_pages.py (the name, escaped where listed).
+    "ApiTokenForm",
 }
 
 
