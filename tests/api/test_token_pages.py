@@ -31,7 +31,8 @@ def test_a_token_is_shown_once_and_stored_as_a_hash(client, engineer, api):
     assert page.status_code == 200
     assert "no-store" in page["Cache-Control"]
     secret = page.context["issued"].plaintext
-    assert secret.startswith("vap_") and secret in page.content.decode()
+    assert secret.startswith("vap_")
+    assert secret in page.content.decode()
     token = ApiToken.objects.get()
     assert token.secret_sha256 == hashlib.sha256(secret.split("_", 2)[2].encode()).hexdigest()
     assert secret not in client.get(reverse("tokens:list")).content.decode()
@@ -118,3 +119,29 @@ def test_invisible_characters_are_refused_in_a_name(client, engineer):
     page = client.post(reverse("tokens:create"), _form(name="CI\u202egnp.exe"))
     assert page.status_code == 400
     assert "invisible" in str(page.context["form"].errors["name"])
+
+
+def test_signing_in_with_the_second_factor_opens_the_approve_window(client, make_user, password):
+    """allauth's own TOTP step (not a test shortcut) records the verification the API reads."""
+    import time
+
+    from allauth.mfa.totp.internal.auth import (
+        TOTP,
+        format_hotp_value,
+        generate_totp_secret,
+        hotp_value,
+    )
+
+    from accessportal.roles import Role
+
+    user = make_user("sam", Role.SECURITY)
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    step = client.post(reverse("account_login"), {"login": "sam", "password": password})
+    assert step["Location"] == reverse("mfa_authenticate")
+    assert not MfaVerification.objects.exists()  # a password alone opens nothing
+    if 30 - time.time() % 30 < 2:  # not across a time step's end
+        time.sleep(2)
+    code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    assert client.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
+    assert MfaVerification.objects.get().verified_at > timezone.now() - timedelta(minutes=1)
