@@ -11,3 +11,9 @@ class Cursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+
+class SequenceCursor(Cursor):
+    """The audit log: by its own sequence, newest first."""
+
+    ordering = "-sequence"

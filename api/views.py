@@ -22,6 +22,7 @@ from api import serializers as s
 from api import tokens
 from api.errors import from_django
 from api.models import ApiToken
+from api.pagination import SequenceCursor
 from approvals import decisions
 from approvals import requests as request_services
 from approvals.forms import AccessRequestForm
@@ -376,6 +377,7 @@ class AuditEventViewSet(ReadOnlyEndpoint):
     queryset = AuditEvent.objects.all()
     roles = READERS
     lookup_field = "sequence"
+    pagination_class = SequenceCursor
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         events = AuditEvent.objects.all()
@@ -385,13 +387,6 @@ class AuditEventViewSet(ReadOnlyEndpoint):
                 raise exceptions.ValidationError({"after": ["An audit sequence (a number)."]})
             events = events.filter(sequence__gt=int(after))
         return events
-
-    @property
-    def paginator(self) -> Any:
-        paginator = super().paginator
-        if paginator is not None:
-            paginator.ordering = "-sequence"
-        return paginator
 
     @extend_schema(
         parameters=[OpenApiParameter("after", int, description="Only events after this sequence.")]
