@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,21 +18,10 @@ import pytest
 pytestmark = pytest.mark.pure
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = [
-    "accessportal",
-    "audit",
-    "vendors",
-    "inventory",
-    "approvals",
-    "fulfilment",
-    "keys",
-    "notifications",
-    "verification",
-    "recertification",
-    "reports",
-    "web",
-    "demo",
-    "provisioning",
+# The packages the contracts name, read from the contracts themselves (a new app is copied
+# as soon as it is declared there).
+PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+    "root_packages"
 ]
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.pure
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ["accessportal", "audit", "vendors", "inventory", "approvals", "fulfilment", "keys"]
-APPS += ["notifications", "verification", "recertification", "reports", "web", "demo"]
+APPS += ["notifications", "verification", "recertification", "reports", "api", "web", "demo"]
 NAMED = re.compile(r'enqueue_on_commit\(\s*"([\w.]+)"')
 
 
