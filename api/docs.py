@@ -22,7 +22,9 @@ class SignedIn(BasePermission):
 
 class DocsAccess:
     options: dict[str, Any] = {
-        "authentication_classes": [SessionAuthentication, TokenAuthentication],
+        # The token first: its `WWW-Authenticate` makes an anonymous caller's answer a 401, as on
+        # every other API route (DRF answers 403 when the first class names no challenge).
+        "authentication_classes": [TokenAuthentication, SessionAuthentication],
         "permission_classes": [SignedIn],
         "throttle_classes": [TokenRateThrottle],
     }

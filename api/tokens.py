@@ -27,7 +27,7 @@ from accessportal.roles import (
     Role,
     can_write,
     has_role,
-    require_owner_or_verified_security,
+    require_verified_security,
     second_factor_needed,
     user_roles,
 )
@@ -178,14 +178,15 @@ def tokens_visible_to(user: Any) -> QuerySet[ApiToken]:
 
 @transaction.atomic
 def token_revoke(*, token_id: int, actor: Any, mfa_verified: bool) -> ApiToken:
-    """Ends a token now. Its owner may; security may for anyone, with a second factor."""
+    """Ends a token now. Its owner may, always (an auditor too: giving up a credential changes
+    nothing else); security may for anyone, with a second factor."""
     token = ApiToken.objects.select_for_update().get(pk=token_id)
-    require_owner_or_verified_security(
-        actor,
-        owner_ids=[token.owner_id],
-        mfa_verified=mfa_verified,
-        refusal=_("Only the token's owner or the security team may revoke it."),
-    )
+    if not (user_roles(actor) and actor.pk == token.owner_id):
+        require_verified_security(
+            actor,
+            mfa_verified=mfa_verified,
+            refusal=_("Only the token's owner or the security team may revoke it."),
+        )
     if token.revoked_at is not None:
         return token  # revoking twice changes nothing (a retried call, two tabs)
     before = audit_snapshot(token, TOKEN_AUDIT_FIELDS)

@@ -109,6 +109,8 @@ class TokenViewSet(ReadOnlyEndpoint):
     secret is shown once; here they are listed and revoked."""
 
     serializer_class = s.TokenSerializer
+    # Any token may revoke its owner's tokens, itself included (a leaked read token too).
+    scopes = {"revoke": ApiToken.Scope.READ}
 
     def get_queryset(self) -> QuerySet[ApiToken]:
         return tokens.tokens_visible_to(self.request.user).order_by("-id")

@@ -145,3 +145,21 @@ def test_signing_in_with_the_second_factor_opens_the_approve_window(client, make
     code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
     assert client.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
     assert MfaVerification.objects.get().verified_at > timezone.now() - timedelta(minutes=1)
+
+
+def test_an_auditor_revokes_their_own_token_on_the_page_and_with_itself(client, auditor, api):
+    client.force_login(auditor)
+    for name in ("laptop", "ci"):
+        client.post(reverse("tokens:create"), _form(name=name, scope="read"))
+    laptop, ci = ApiToken.objects.get(name="laptop"), ApiToken.objects.get(name="ci")
+    client.post(reverse("tokens:revoke", args=[laptop.pk]))
+    laptop.refresh_from_db()
+    assert laptop.revoked_at is not None
+    # A read token revokes itself through the API (one found in a log, say).
+    issued = client.post(reverse("tokens:create"), _form(name="leaked", scope="read"))
+    leaked = api(issued.context["issued"].plaintext)
+    token_id = ApiToken.objects.get(name="leaked").pk
+    assert leaked.post(f"/api/v1/tokens/{token_id}/revoke/").status_code == 200
+    assert leaked.get("/api/v1/me/").status_code == 401
+    ci.refresh_from_db()
+    assert ci.revoked_at is None
