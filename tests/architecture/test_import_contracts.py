@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [
     "accessportal",
     "audit",
+    "eventstream",
     "vendors",
     "inventory",
     "approvals",
