@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("web.urls.reports")),
     path("", include("web.urls.verification")),
     path("", include("web.urls.recertification")),
+    path("", include("web.urls.events")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

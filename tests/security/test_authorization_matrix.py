@@ -66,8 +66,14 @@ OWNER_READ = {
     # A campaign asking about a grant of the owner's vendor.
     "recertification:campaign_detail",
 }
-# The external-access findings name principals and roles in every account: security only.
-SECURITY_READ = {"verification:findings", "verification:scan_status"}
+# The external-access findings name principals and roles in every account: security only. So
+# are the audit event stream's endpoints and dead letters: security's integration with its SIEM.
+SECURITY_READ = {
+    "verification:findings",
+    "verification:scan_status",
+    "events:list",
+    "events:detail",
+}
 # A PDF binder's page and file: only whoever asked for it (the auditor in `world`); any other
 # reader gets the same 404 as for a binder that never existed.
 EXPORT_OWNER_READ = {"reports:export_status", "reports:export_download"}
@@ -116,6 +122,10 @@ SECURITY = {
     "approvals:rules_withdraw",
     "recertification:campaign_start",
     "recertification:security_answer",
+    "events:create",
+    "events:active",
+    "events:delete",
+    "events:redeliver",
 }
 CLASSIFIED = (
     PUBLIC
@@ -249,6 +259,10 @@ def world(make_user):
         kwargs[f"recertification:{name}"] = {"pk": item.campaign_id}
     kwargs["recertification:owner_answer"] = {"pk": item.pk}
     kwargs["recertification:security_answer"] = {"pk": item.pk}
+    endpoint, dead_letter = _event_endpoint()
+    for name in ("events:detail", "events:active", "events:delete"):
+        kwargs[name] = {"pk": endpoint.pk}
+    kwargs["events:redeliver"] = {"pk": dead_letter.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
@@ -269,6 +283,28 @@ def _finding() -> Any:
         first_seen_at=now,
         last_seen_at=now,
     )
+
+
+def _event_endpoint() -> tuple[Any, Any]:
+    """An endpoint of the audit event stream, with one dead letter."""
+    from eventstream.models import EventDelivery, EventEndpoint, delivery_uuid
+    from provisioning.keys import encrypt_secret
+
+    endpoint = EventEndpoint.objects.create(
+        name="SIEM",
+        url_ciphertext=encrypt_secret("http://127.0.0.1:9/collect"),
+        url_origin="http://127.0.0.1:9",
+        secret_ciphertext=encrypt_secret("s" * 43),
+    )
+    dead = EventDelivery.objects.create(
+        endpoint=endpoint,
+        sequence=1,
+        delivery_id=delivery_uuid(endpoint.pk, 1),
+        attempts=8,
+        status=EventDelivery.Status.DEAD,
+        last_error="answered HTTP 500",
+    )
+    return endpoint, dead
 
 
 def _certification(access_request: Any) -> Any:
