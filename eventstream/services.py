@@ -43,7 +43,13 @@ from audit.models import AuditEvent
 from audit.services import audit_record, audit_snapshot
 from eventstream.models import ERROR_MAX_LENGTH, EventDelivery, EventEndpoint, delivery_uuid
 from provisioning import http_post
-from provisioning.keys import Secret, SecretDecryptionError, decrypt_secret, encrypt_secret
+from provisioning.keys import (
+    Secret,
+    SecretDecryptionError,
+    decrypt_secret,
+    encrypt_secret,
+    rotate_ciphertext,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +258,23 @@ def delivery_redeliver(*, actor: Any, mfa_verified: bool, delivery_id: int) -> E
         after=audit_snapshot(delivery, ["status", "attempts", "sequence", "endpoint"]),
     )
     return delivery
+
+
+def endpoint_secrets_reencrypt() -> int:
+    """Re-encrypts every endpoint's URL and secret under the current first key of
+    PORTAL_KEY_ENCRYPTION_KEYS (`manage.py reencrypt_key_secrets`), so the older keys can be
+    dropped; returns how many endpoints."""
+    done = 0
+    for endpoint_id in list(EventEndpoint.objects.values_list("pk", flat=True)):
+        with transaction.atomic():
+            endpoint = EventEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
+            if endpoint is None:
+                continue
+            endpoint.url_ciphertext = rotate_ciphertext(bytes(endpoint.url_ciphertext))
+            endpoint.secret_ciphertext = rotate_ciphertext(bytes(endpoint.secret_ciphertext))
+            endpoint.save(update_fields=["url_ciphertext", "secret_ciphertext"])
+            done += 1
+    return done
 
 
 # --- The delivery pass ----------------------------------------------------------------------

@@ -317,3 +317,21 @@ def test_two_workers_at_once_send_each_event_once_and_in_order(security, receive
     assert [d.status for d in receiver.requests] == [200] * len(receiver.requests)
     assert [d.event["sequence"] for d in receiver.requests] == _all_sequences()
     assert len({d.delivery_id for d in receiver.requests}) == len(receiver.requests)
+
+
+def test_rotating_the_key_ring_keeps_the_endpoints_working(security, receiver, settings):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.PORTAL_KEY_ENCRYPTION_KEYS = [old]
+    _endpoint(security, receiver)
+    settings.PORTAL_KEY_ENCRYPTION_KEYS = [new, old]
+    out = io.StringIO()
+    call_command("reencrypt_key_secrets", stdout=out)
+    assert "1 event stream endpoint" in out.getvalue()
+    settings.PORTAL_KEY_ENCRYPTION_KEYS = [new]  # the old key dropped
+    services.events_deliver()
+    assert [d.status for d in receiver.requests] == [200]
