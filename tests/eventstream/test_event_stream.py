@@ -335,3 +335,16 @@ def test_rotating_the_key_ring_keeps_the_endpoints_working(security, receiver, s
     settings.PORTAL_KEY_ENCRYPTION_KEYS = [new]  # the old key dropped
     services.events_deliver()
     assert [d.status for d in receiver.requests] == [200]
+
+
+def test_the_beat_runs_a_pass_every_minute(security, receiver, settings):
+    from accessportal.effects import task_named
+    from eventstream import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["events-deliver"]
+    assert entry == {"task": DELIVER_TASK, "schedule": 60.0}
+    assert task_named(DELIVER_TASK).name == DELIVER_TASK
+    tasks.deliver_events()  # no endpoint: nothing to do
+    _endpoint(security, receiver)
+    tasks.deliver_events()
+    assert len(receiver.accepted) == 1
