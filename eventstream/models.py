@@ -13,6 +13,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accessportal.lifecycle import Lifecycle, choice_labels
 
 ERROR_MAX_LENGTH = 200
 # Names each event's delivery id: the same event to the same endpoint always carries the same
@@ -102,3 +105,20 @@ class EventDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"event #{self.sequence} to {self.endpoint_id}: {self.status}"
+
+
+DeliveryStatus = EventDelivery.Status
+# A failed event waits (pending) until it gets through or runs out of attempts (dead); security
+# queues a dead letter again (redeliver), which is sent once: delivered, or dead again. A
+# further failed attempt of a pending event changes its counters, not its state.
+DELIVERY_LIFECYCLE = Lifecycle(
+    field="status",
+    table={
+        DeliveryStatus.PENDING: frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.DEAD}),
+        DeliveryStatus.DEAD: frozenset({DeliveryStatus.REDELIVER}),
+        DeliveryStatus.REDELIVER: frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.DEAD}),
+        DeliveryStatus.DELIVERED: frozenset(),
+    },
+    labels=choice_labels(DeliveryStatus.choices),
+    subject=_("A delivery"),
+)

@@ -34,14 +34,20 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accessportal.lifecycle import transition
 from accessportal.roles import require_verified_security
 from audit.models import AuditEvent
 from audit.services import audit_record, audit_snapshot
-from eventstream.models import ERROR_MAX_LENGTH, EventDelivery, EventEndpoint, delivery_uuid
+from eventstream.models import (
+    DELIVERY_LIFECYCLE,
+    ERROR_MAX_LENGTH,
+    EventDelivery,
+    EventEndpoint,
+    delivery_uuid,
+)
 from provisioning import http_post
 from provisioning.keys import (
     Secret,
@@ -243,12 +249,14 @@ def delivery_redeliver(*, actor: Any, mfa_verified: bool, delivery_id: int) -> E
     the audit row of this request schedules when the endpoint is active)."""
     require_verified_security(actor, mfa_verified=mfa_verified, refusal=_(REFUSAL))
     delivery = EventDelivery.objects.select_for_update().get(pk=delivery_id)
-    if delivery.status != EventDelivery.Status.DEAD:
-        raise ValidationError(_("Only a dead letter can be sent again."))
     before = audit_snapshot(delivery, ["status", "attempts"])
-    delivery.status = EventDelivery.Status.REDELIVER
     delivery.updated_at = timezone.now()
-    delivery.save(update_fields=["status", "updated_at"])
+    transition(
+        delivery,
+        DELIVERY_LIFECYCLE,
+        to=EventDelivery.Status.REDELIVER,
+        error=lambda current, to: ValidationError(_("Only a dead letter can be sent again.")),
+    )
     audit_record(
         actor=actor,
         action="event_delivery.redeliver",
@@ -383,12 +391,14 @@ def _record(
         redelivery.attempts += 1
         redelivery.updated_at = now
         redelivery.last_error = error[:ERROR_MAX_LENGTH]
-        if error:
-            redelivery.status = EventDelivery.Status.DEAD
-        else:
-            redelivery.status = EventDelivery.Status.DELIVERED
+        if not error:
             redelivery.delivered_at = now
-        redelivery.save()
+        transition(
+            redelivery,
+            DELIVERY_LIFECYCLE,
+            to=EventDelivery.Status.DEAD if error else EventDelivery.Status.DELIVERED,
+            extra_fields=("attempts", "last_error", "delivered_at"),
+        )
         if error:
             endpoint.save(update_fields=["last_error", "last_error_at"])
         else:
@@ -398,13 +408,17 @@ def _record(
     if not error:
         if endpoint.failures:
             # The event had failed before: its row says it got through after all.
-            EventDelivery.objects.filter(endpoint=endpoint, sequence=event.sequence).update(
-                status=EventDelivery.Status.DELIVERED,
-                attempts=F("attempts") + 1,
-                delivered_at=now,
-                updated_at=now,
-                last_error="",
-            )
+            row = EventDelivery.objects.filter(endpoint=endpoint, sequence=event.sequence).first()
+            if row is not None and row.status == EventDelivery.Status.PENDING:
+                row.attempts += 1
+                row.delivered_at = row.updated_at = now
+                row.last_error = ""
+                transition(
+                    row,
+                    DELIVERY_LIFECYCLE,
+                    to=EventDelivery.Status.DELIVERED,
+                    extra_fields=("attempts", "delivered_at", "last_error"),
+                )
         endpoint.delivered_through = event.sequence
         endpoint.failures = 0
         endpoint.next_attempt_at = None
@@ -424,7 +438,12 @@ def _record(
     go_on = delivery.attempts >= settings.PORTAL_EVENT_MAX_ATTEMPTS
     if go_on:
         # Given up on: kept for security to send again, and the stream moves on.
-        delivery.status = EventDelivery.Status.DEAD
+        transition(
+            delivery,
+            DELIVERY_LIFECYCLE,
+            to=EventDelivery.Status.DEAD,
+            extra_fields=("attempts", "last_error"),
+        )
         endpoint.delivered_through = event.sequence
         endpoint.failures = 0
         endpoint.next_attempt_at = None
@@ -436,10 +455,10 @@ def _record(
             delivery.last_error,
         )
     else:
-        delivery.status = EventDelivery.Status.PENDING
+        # Another failed attempt: the counters move, the state stays pending.
+        delivery.save(update_fields=["attempts", "last_error", "updated_at"])
         endpoint.failures = delivery.attempts
         endpoint.next_attempt_at = now + retry_delay(delivery.attempts)
-    delivery.save()
     endpoint.save(
         update_fields=[
             "delivered_through",
