@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accessportal.lifecycle import transition
 from accessportal.roles import require_verified_security
@@ -70,7 +71,7 @@ PASS_SECONDS = 50.0
 SIGNATURE_PREFIX = "sha256="
 # What the audit log says about an endpoint: never its URL (it may carry a token) or secret.
 AUDITED_FIELDS = ["name", "url_origin", "active"]
-REFUSAL = "Only the security team sets up the audit event stream."
+REFUSAL = gettext_lazy("Only the security team sets up the audit event stream.")
 
 
 # --- The wire format ------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def endpoint_create(*, actor: Any, mfa_verified: bool, name: str, url: str) -> C
     The stream starts after the last event already written: the receiver's first event is
     this endpoint's own creation (the history is in the audit trail export).
     """
-    require_verified_security(actor, mfa_verified=mfa_verified, refusal=_(REFUSAL))
+    require_verified_security(actor, mfa_verified=mfa_verified, refusal=str(REFUSAL))
     name, url = _validated(name, url)
     secret = Secret(secrets.token_urlsafe(SECRET_BYTES))
     latest = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
@@ -215,7 +216,7 @@ def endpoint_set_active(
 ) -> EventEndpoint:
     """Pauses or resumes an endpoint. Paused, it keeps its cursor: resumed, it receives every
     event written meanwhile, in order, at once (a waiting retry is tried straight away)."""
-    require_verified_security(actor, mfa_verified=mfa_verified, refusal=_(REFUSAL))
+    require_verified_security(actor, mfa_verified=mfa_verified, refusal=str(REFUSAL))
     endpoint = _locked_endpoint(endpoint_id)
     if endpoint.active == active:
         return endpoint
@@ -236,7 +237,7 @@ def endpoint_set_active(
 @transaction.atomic
 def endpoint_delete(*, actor: Any, mfa_verified: bool, endpoint_id: int) -> None:
     """Removes an endpoint, its cursor and its dead letters (the events stay in the log)."""
-    require_verified_security(actor, mfa_verified=mfa_verified, refusal=_(REFUSAL))
+    require_verified_security(actor, mfa_verified=mfa_verified, refusal=str(REFUSAL))
     endpoint = _locked_endpoint(endpoint_id)
     before = audit_snapshot(endpoint, [*AUDITED_FIELDS, "delivered_through"])
     audit_record(actor=actor, action="event_endpoint.delete", obj=endpoint, before=before)
@@ -247,7 +248,7 @@ def endpoint_delete(*, actor: Any, mfa_verified: bool, endpoint_id: int) -> None
 def delivery_redeliver(*, actor: Any, mfa_verified: bool, delivery_id: int) -> EventDelivery:
     """Queues a dead letter to be sent again, with its delivery id, by the next pass (which
     the audit row of this request schedules when the endpoint is active)."""
-    require_verified_security(actor, mfa_verified=mfa_verified, refusal=_(REFUSAL))
+    require_verified_security(actor, mfa_verified=mfa_verified, refusal=str(REFUSAL))
     delivery = EventDelivery.objects.select_for_update().get(pk=delivery_id)
     before = audit_snapshot(delivery, ["status", "attempts"])
     delivery.updated_at = timezone.now()

@@ -155,7 +155,10 @@ def delivery_redeliver(request: HttpRequest, pk: int) -> HttpResponse:
         lambda: services.delivery_redeliver(
             actor=request.user, mfa_verified=session_mfa_verified(request), delivery_id=pk
         ),
-        _("Queued: the event is sent again, with its delivery id, by the next pass."),
+        _(
+            "Queued: the event is sent again, with its delivery id, by the next pass (once "
+            "the endpoint is active)."
+        ),
     )
     back = request.POST.get("back")
     if back and back.isdigit():
