@@ -235,6 +235,26 @@ def endpoint_set_active(
 
 
 @transaction.atomic
+def endpoint_rotate_secret(*, actor: Any, mfa_verified: bool, endpoint_id: int) -> CreatedEndpoint:
+    """Gives an endpoint a new signing secret (shown once) and keeps its place in the stream.
+    Until the receiver has the new secret it refuses the deliveries, which are retried as any
+    failure is: nothing is lost while the SIEM is updated."""
+    require_verified_security(actor, mfa_verified=mfa_verified, refusal=str(REFUSAL))
+    endpoint = _locked_endpoint(endpoint_id)
+    secret = Secret(secrets.token_urlsafe(SECRET_BYTES))
+    endpoint.secret_ciphertext = encrypt_secret(secret)
+    endpoint.save(update_fields=["secret_ciphertext"])
+    # The audit row says that the secret changed, never what it is.
+    audit_record(
+        actor=actor,
+        action="event_endpoint.rotate_secret",
+        obj=endpoint,
+        after=audit_snapshot(endpoint, AUDITED_FIELDS),
+    )
+    return CreatedEndpoint(endpoint=endpoint, secret=secret)
+
+
+@transaction.atomic
 def endpoint_delete(*, actor: Any, mfa_verified: bool, endpoint_id: int) -> None:
     """Removes an endpoint, its cursor and its dead letters (the events stay in the log)."""
     require_verified_security(actor, mfa_verified=mfa_verified, refusal=str(REFUSAL))

@@ -84,3 +84,25 @@ def test_health_pause_delete_and_redeliver_from_the_pages(client, security, rece
     assert "Resume" in client.get(detail).content.decode()
     client.post(reverse("events:delete", kwargs={"pk": endpoint.pk}))
     assert not EventEndpoint.objects.exists()
+
+
+def test_a_new_secret_is_shown_once_and_signs_what_follows(client, security, receiver):
+    created = services.endpoint_create(
+        actor=security, mfa_verified=True, name="SIEM", url=receiver.url
+    )
+    force_login_with_mfa(client, security)
+    response = client.post(reverse("events:rotate", kwargs={"pk": created.endpoint.pk}))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    found = SECRET_SHOWN.search(response.content.decode())
+    assert found
+    assert found.group(1) != created.secret.reveal()
+    receiver.secret = created.secret.reveal()  # the SIEM still has the old one: refused
+    services.events_deliver()
+    assert [d.status for d in receiver.requests] == [401]
+    receiver.secret = found.group(1)
+    EventEndpoint.objects.update(next_attempt_at=None)  # as if the retry were due
+    services.events_deliver()
+    assert [d.status for d in receiver.requests] == [401, 200, 200]
+    events = [d.event["action"] for d in receiver.accepted]
+    assert events == ["event_endpoint.create", "event_endpoint.rotate_secret"]

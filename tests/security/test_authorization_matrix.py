@@ -124,6 +124,7 @@ SECURITY = {
     "recertification:security_answer",
     "events:create",
     "events:active",
+    "events:rotate",
     "events:delete",
     "events:redeliver",
 }
@@ -260,7 +261,7 @@ def world(make_user):
     kwargs["recertification:owner_answer"] = {"pk": item.pk}
     kwargs["recertification:security_answer"] = {"pk": item.pk}
     endpoint, dead_letter = _event_endpoint()
-    for name in ("events:detail", "events:active", "events:delete"):
+    for name in ("events:detail", "events:active", "events:rotate", "events:delete"):
         kwargs[name] = {"pk": endpoint.pk}
     kwargs["events:redeliver"] = {"pk": dead_letter.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}

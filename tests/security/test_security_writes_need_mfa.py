@@ -470,6 +470,11 @@ def _events_pause(people: People) -> Post:
     return Post(url, lambda: {"active": "0"})
 
 
+def _events_rotate(people: People) -> Post:
+    url = reverse("events:rotate", kwargs={"pk": _event_endpoint(people).pk})
+    return Post(url, answers=200)  # the new secret, shown once
+
+
 def _events_delete(people: People) -> Post:
     return Post(reverse("events:delete", kwargs={"pk": _event_endpoint(people).pk}))
 
@@ -534,6 +539,7 @@ SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "recertification:security_answer": _security_answer,
     "events:create": _events_create,
     "events:active": _events_pause,
+    "events:rotate": _events_rotate,
     "events:delete": _events_delete,
     "events:redeliver": _events_redeliver,
 }

@@ -68,15 +68,38 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
         for field, errors in error.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
         return _list(request, form, status=400)
+    return _secret_once(request, created, rotated=False)
+
+
+def _secret_once(
+    request: HttpRequest, created: services.CreatedEndpoint, *, rotated: bool
+) -> HttpResponse:
     response = render(
         request,
         "eventstream/endpoint_created.html",
         # The only place the plaintext leaves the Secret: this one response.
-        {"endpoint": created.endpoint, "secret": created.secret.reveal()},
+        {"endpoint": created.endpoint, "secret": created.secret.reveal(), "rotated": rotated},
     )
     add_never_cache_headers(response)
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@sensitive_variables()  # error reports (ADMINS e-mails) show none of these frames' locals
+@require_POST
+@role_required(Role.SECURITY, write=True)
+def endpoint_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        created = services.endpoint_rotate_secret(
+            actor=request.user, mfa_verified=session_mfa_verified(request), endpoint_id=pk
+        )
+    except EventEndpoint.DoesNotExist:
+        messages.error(request, _("No such endpoint."))
+        return redirect("events:list")
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+        return redirect("events:detail", pk=pk)
+    return _secret_once(request, created, rotated=True)
 
 
 @require_GET
