@@ -23,6 +23,7 @@ NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("approvals:pullrequests", _("Pull requests"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("approvals:rules", _("Approval rules"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("recertification:campaigns", _("Re-certification"), frozenset({Role.SECURITY, Role.AUDITORS})),
+    ("events:list", _("Event stream"), frozenset({Role.SECURITY})),
     ("admin:index", _("Admin"), frozenset({Role.SECURITY})),
 ]
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     # (README "Architecture"; `make check` enforces it with import-linter).
     "accessportal",
     "audit",
+    "eventstream",
     "vendors",
     "inventory",
     "approvals",
@@ -362,6 +363,11 @@ PORTAL_VERIFY_MINUTES = cfg.integer("PORTAL_VERIFY_MINUTES", default=60, minimum
 PORTAL_GRANT_IDLE_DAYS = cfg.integer("PORTAL_GRANT_IDLE_DAYS", default=45, minimum=1)
 # Minutes between organization-wide scans for outside principals in roles' trust policies.
 PORTAL_SCAN_MINUTES = cfg.integer("PORTAL_SCAN_MINUTES", default=360, minimum=1)
+# The audit event stream (eventstream/): the first wait before a failed event is sent again
+# (it doubles on each attempt: 30 s, 1 min, 2 min ...), and the attempts after which it becomes
+# a dead letter and the stream moves on to the next event.
+PORTAL_EVENT_RETRY_SECONDS = cfg.integer("PORTAL_EVENT_RETRY_SECONDS", default=30, minimum=1)
+PORTAL_EVENT_MAX_ATTEMPTS = cfg.integer("PORTAL_EVENT_MAX_ATTEMPTS", default=8, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "accessportal.tasks.worker_heartbeat_task",
@@ -432,6 +438,13 @@ CELERY_BEAT_SCHEDULE = {
     "recertification-sweep": {
         "task": "recertification.tasks.campaigns_sweep_task",
         "schedule": 3600.0,
+    },
+    # The audit event stream: each new audit row schedules a pass after its commit; this one
+    # sends the retries that fall due and anything a lost message left behind. One query when
+    # no endpoint is set up.
+    "events-deliver": {
+        "task": "eventstream.tasks.deliver_events",
+        "schedule": 60.0,
     },
 }
 # A submitted request without a decision reminds the approvers after this many hours, and again

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("web.urls.recertification")),
     path("", include("web.urls.tokens")),
     path("api/", include("api.urls")),
+    path("", include("web.urls.events")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

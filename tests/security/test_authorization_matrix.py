@@ -8,12 +8,13 @@ are checked model by model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accessportal.roles import Role
 from tests.factories import draft_request, force_login_with_mfa, staging_account
@@ -69,8 +70,14 @@ OWNER_READ = {
     # A campaign asking about a grant of the owner's vendor.
     "recertification:campaign_detail",
 }
-# The external-access findings name principals and roles in every account: security only.
-SECURITY_READ = {"verification:findings", "verification:scan_status"}
+# The external-access findings name principals and roles in every account: security only. So
+# are the audit event stream's endpoints and dead letters: security's integration with its SIEM.
+SECURITY_READ = {
+    "verification:findings",
+    "verification:scan_status",
+    "events:list",
+    "events:detail",
+}
 # A PDF binder's page and file: only whoever asked for it (the auditor in `world`); any other
 # reader gets the same 404 as for a binder that never existed.
 EXPORT_OWNER_READ = {"reports:export_status", "reports:export_download"}
@@ -119,6 +126,11 @@ SECURITY = {
     "approvals:rules_withdraw",
     "recertification:campaign_start",
     "recertification:security_answer",
+    "events:create",
+    "events:active",
+    "events:rotate",
+    "events:delete",
+    "events:redeliver",
 }
 # What every signed-in user does for themselves, auditors included: making an API token (an
 # auditor's is read-only) and revoking one (their own; security: anyone's, with MFA).
@@ -264,10 +276,14 @@ def world(make_user):
         owner=owner,
         name="CI",
         scope="read",
-        expires_on=date.today() + timedelta(days=5),
+        expires_on=timezone.localdate() + timedelta(days=5),
         mfa_verified=False,
     ).token
     kwargs["tokens:revoke"] = {"pk": owners_token.pk}
+    endpoint, dead_letter = _event_endpoint()
+    for name in ("events:detail", "events:active", "events:rotate", "events:delete"):
+        kwargs[name] = {"pk": endpoint.pk}
+    kwargs["events:redeliver"] = {"pk": dead_letter.pk}
     urls = {name: reverse(name, kwargs=kwargs.get(name)) for name in _portal_routes()}
     urls["reports:subprocessors"] += "?format=csv"
     urls["reports:audit_trail"] += "?format=jsonl"
@@ -288,6 +304,28 @@ def _finding() -> Any:
         first_seen_at=now,
         last_seen_at=now,
     )
+
+
+def _event_endpoint() -> tuple[Any, Any]:
+    """An endpoint of the audit event stream, with one dead letter."""
+    from eventstream.models import EventDelivery, EventEndpoint, delivery_uuid
+    from provisioning.keys import encrypt_secret
+
+    endpoint = EventEndpoint.objects.create(
+        name="SIEM",
+        url_ciphertext=encrypt_secret("http://127.0.0.1:9/collect"),
+        url_origin="http://127.0.0.1:9",
+        secret_ciphertext=encrypt_secret("s" * 43),
+    )
+    dead = EventDelivery.objects.create(
+        endpoint=endpoint,
+        sequence=1,
+        delivery_id=delivery_uuid(endpoint.pk, 1),
+        attempts=8,
+        status=EventDelivery.Status.DEAD,
+        last_error="answered HTTP 500",
+    )
+    return endpoint, dead
 
 
 def _certification(access_request: Any) -> Any:

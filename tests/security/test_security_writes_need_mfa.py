@@ -75,6 +75,9 @@ class Post:
     # The change is refused by a rule after the MFA check (the local forge has no such branch
     # to merge): with the second factor the answer must come from that rule, not the MFA check.
     rules_refuse: bool = False
+    # What the change answers with the second factor: a redirect, or the page itself when it
+    # shows something once (a new event endpoint's signing secret).
+    answers: int = 302
 
 
 @dataclass
@@ -449,6 +452,47 @@ def _security_answer(people: People) -> Post:
     return Post(url, lambda: {"decision": "keep", "note": "Scope still least privilege."})
 
 
+def _event_endpoint(people: People) -> Any:
+    from eventstream import services as events
+
+    return events.endpoint_create(
+        actor=people.security2, mfa_verified=True, name="SIEM", url="https://siem.example.com/c"
+    ).endpoint
+
+
+def _events_create(people: People) -> Post:
+    data = {"name": "SIEM", "url": "https://siem.example.com/collect"}
+    return Post(reverse("events:create"), lambda: data, answers=200)
+
+
+def _events_pause(people: People) -> Post:
+    url = reverse("events:active", kwargs={"pk": _event_endpoint(people).pk})
+    return Post(url, lambda: {"active": "0"})
+
+
+def _events_rotate(people: People) -> Post:
+    url = reverse("events:rotate", kwargs={"pk": _event_endpoint(people).pk})
+    return Post(url, answers=200)  # the new secret, shown once
+
+
+def _events_delete(people: People) -> Post:
+    return Post(reverse("events:delete", kwargs={"pk": _event_endpoint(people).pk}))
+
+
+def _events_redeliver(people: People) -> Post:
+    from eventstream.models import EventDelivery, delivery_uuid
+
+    endpoint = _event_endpoint(people)
+    dead = EventDelivery.objects.create(
+        endpoint=endpoint,
+        sequence=endpoint.delivered_through,
+        delivery_id=delivery_uuid(endpoint.pk, endpoint.delivered_through),
+        attempts=8,
+        status=EventDelivery.Status.DEAD,
+    )
+    return Post(reverse("events:redeliver", kwargs={"pk": dead.pk}))
+
+
 SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "vendors:key_recipient_decide": _key_recipient_decide,
     "approvals:request_merge_acknowledge": _merge_acknowledge,
@@ -493,6 +537,11 @@ SECURITY_WRITES: dict[str, Callable[[People], Post]] = {
     "approvals:rules_withdraw": _rules_withdraw,
     "recertification:campaign_start": _campaign_start,
     "recertification:security_answer": _security_answer,
+    "events:create": _events_create,
+    "events:active": _events_pause,
+    "events:rotate": _events_rotate,
+    "events:delete": _events_delete,
+    "events:redeliver": _events_redeliver,
 }
 # Not a route of its own: the tier override is a security write inside the vendor's edit.
 EXTRA_SCENARIOS: dict[str, Callable[[People], Post]] = {"tier override": _override_tier}
@@ -522,6 +571,7 @@ def _database_state() -> dict[str, list[tuple[Any, ...]]]:
             "reports",
             "verification",
             "recertification",
+            "eventstream",
             "mfa",
             "auth",
         }:
@@ -572,7 +622,7 @@ def test_a_security_write_needs_the_second_factor(client, people, name):
     if post.rules_refuse:
         assert _said(response), name  # a rule's refusal, shown to the member
     else:
-        assert response.status_code == 302, (name, response.status_code, _said(response))
+        assert response.status_code == post.answers, (name, response.status_code, _said(response))
         assert _database_state() != before, f"{name} changed nothing with a second factor"
 
 

@@ -422,6 +422,7 @@ def _portal_forms() -> Iterator[type[forms.BaseForm]]:
             "approvals",
             "fulfilment",
             "keys",
+            "eventstream",
             "web",
             "provisioning",
         }:
@@ -460,6 +461,8 @@ COVERED_FORMS = {
     "RuleChangeForm",
     # The API token form: tests/api/test_token_pages.py (the name, escaped where listed).
     "ApiTokenForm",
+    # The event stream's endpoint: test_event_endpoint_names_are_escaped_where_shown.
+    "EndpointForm",
 }
 
 
@@ -603,3 +606,32 @@ def test_rule_names_and_reasons_are_escaped_where_shown(client, people, make_use
     shown = client.get(reverse("approvals:rules")).content.decode()
     assert "xs301n" in shown
     assert "xs302r" in shown
+
+
+def test_event_endpoint_names_are_escaped_where_shown(client, people):
+    """An event endpoint's name is free text shown on the stream's pages; a payload URL is
+    refused at the field."""
+    from eventstream.forms import EndpointForm
+    from eventstream.models import EventEndpoint
+
+    assert set(text_fields(EndpointForm())) == {"name", "url"}
+    force_login_with_mfa(client, people["security"])
+    response = client.post(
+        reverse("events:create"),
+        {"name": short_payload("xs401n"), "url": "https://siem.example.com/" + payload("xs402u")},
+    )
+    assert response.status_code == 400  # the URL with markup in it is no URL
+    assert not UNESCAPED.search(response.content.decode())
+    response = client.post(
+        reverse("events:create"),
+        {"name": short_payload("xs401n"), "url": "https://siem.example.com/collect"},
+    )
+    assert response.status_code == 200
+    endpoint = EventEndpoint.objects.get()
+    for url in (
+        reverse("events:list"),
+        reverse("events:detail", kwargs={"pk": endpoint.pk}),
+    ):
+        html = client.get(url).content.decode()
+        assert not UNESCAPED.search(html), url
+        assert "xs401n" in html, url
