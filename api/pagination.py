@@ -11,3 +11,11 @@ class Cursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+
+class BySequence(Cursor):
+    """The audit log's pages, by its own gapless sequence. A class, not an `ordering` set on
+    the paginator per call: the paginator keeps its parsed ordering between the page and its
+    links, and resetting it to a string broke the next link (a 500 on every list)."""
+
+    ordering = "-sequence"
