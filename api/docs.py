@@ -22,7 +22,9 @@ class SignedIn(BasePermission):
 
 class DocsAccess:
     options: dict[str, Any] = {
-        "authentication_classes": [SessionAuthentication, TokenAuthentication],
+        # The token first: DRF takes the 401's challenge from the first class, so a refused
+        # token answers 401 (as on every API route), not the session's bare 403.
+        "authentication_classes": [TokenAuthentication, SessionAuthentication],
         "permission_classes": [SignedIn],
         "throttle_classes": [TokenRateThrottle],
     }
