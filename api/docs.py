@@ -22,8 +22,8 @@ class SignedIn(BasePermission):
 
 class DocsAccess:
     options: dict[str, Any] = {
-        # The token first: its `WWW-Authenticate` makes an anonymous caller's answer a 401, as on
-        # every other API route (DRF answers 403 when the first class names no challenge).
+        # The token first: DRF takes the 401's challenge from the first class, so a refused
+        # token answers 401 (as on every API route), not the session's bare 403.
         "authentication_classes": [TokenAuthentication, SessionAuthentication],
         "permission_classes": [SignedIn],
         "throttle_classes": [TokenRateThrottle],

@@ -13,7 +13,9 @@ class Cursor(CursorPagination):
     ordering = "-id"
 
 
-class SequenceCursor(Cursor):
-    """The audit log: by its own sequence, newest first."""
+class BySequence(Cursor):
+    """The audit log's pages, by its own gapless sequence. A class, not an `ordering` set on
+    the paginator per call: the paginator keeps its parsed ordering between the page and its
+    links, and resetting it to a string broke the next link (a 500 on every list)."""
 
     ordering = "-sequence"

@@ -31,8 +31,12 @@ ERRORS = {
     "401": "No token, or one that is not valid, revoked or expired.",
     "403": "The token's scope, its owner's roles or a rule do not allow this.",
     "404": "No such object, or not one the caller may see.",
+    "405": "This path does not take this method.",
+    "406": "The Accept header asks for a type the API does not answer (it answers JSON).",
     "429": "Too many calls: wait the Retry-After seconds.",
 }
+# Only an operation that takes a body can be sent one of the wrong type.
+BODY_ERRORS = {"415": "The body is not JSON (send Content-Type: application/json)."}
 
 
 def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -41,7 +45,8 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            for code, description in ERRORS.items():
+            errors = {**ERRORS, **(BODY_ERRORS if "requestBody" in operation else {})}
+            for code, description in sorted(errors.items()):
                 responses.setdefault(
                     code,
                     {

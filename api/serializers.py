@@ -36,7 +36,9 @@ class MeSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, default=None)
+    revoked_by = serializers.CharField(
+        source="revoked_by.username", read_only=True, default=None, allow_null=True
+    )  # null while the token is live: documented so, or clients' validators refuse it
     live = serializers.BooleanField(source="is_live", read_only=True)
 
     class Meta:
@@ -58,6 +60,9 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class VendorSerializer(serializers.ModelSerializer):
+    # A plain string: the model's URLField may be blank, which a `format: uri` would refuse.
+    website = serializers.CharField(read_only=True, help_text="The vendor's site, or empty.")
+
     class Meta:
         model = Vendor
         fields = [

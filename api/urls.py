@@ -1,6 +1,6 @@
 """/api/v1/: the REST API, its OpenAPI document and its browsable docs (README "REST API")."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
@@ -24,6 +24,7 @@ app_name = "api"
 urlpatterns = [
     path("v1/me/", views.MeView.as_view(), name="me"),
     path("v1/", include(router.urls)),
+    re_path(r"^v1/", views.NoRouteView.as_view(), name="no-route"),  # last: what none matched
     path("schema/", SpectacularAPIView.as_view(**DocsAccess.options), name="schema"),
     path(
         "docs/",

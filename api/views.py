@@ -22,7 +22,7 @@ from api import serializers as s
 from api import tokens
 from api.errors import from_django
 from api.models import ApiToken
-from api.pagination import SequenceCursor
+from api.pagination import BySequence
 from approvals import decisions
 from approvals import requests as request_services
 from approvals.forms import AccessRequestForm
@@ -102,6 +102,18 @@ class MeView(Audited, APIView):
                 "may_approve": tokens.token_mfa_verified(token),
             }
         )
+
+
+@extend_schema(exclude=True)
+class NoRouteView(Audited, APIView):
+    """Any /api/v1/ path no route matches (an id the routes' patterns refuse, such as `1.5`):
+    a 404 in the API's error shape, after the token is checked like any call's, rather than
+    Django's HTML page that no client of a JSON API can read."""
+
+    def _no_route(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise exceptions.NotFound("No such route.")
+
+    get = post = put = patch = delete = _no_route
 
 
 class TokenViewSet(ReadOnlyEndpoint):
@@ -379,7 +391,7 @@ class AuditEventViewSet(ReadOnlyEndpoint):
     queryset = AuditEvent.objects.all()
     roles = READERS
     lookup_field = "sequence"
-    pagination_class = SequenceCursor
+    pagination_class = BySequence
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         events = AuditEvent.objects.all()

@@ -128,6 +128,16 @@ def _docs(role: str, scope: str) -> Any:
     return ALLOW
 
 
+def _no_route_read(role: str, scope: str) -> Any:
+    # api.views.NoRouteView: a path no route matches is 404 for every signed-in caller...
+    return 404
+
+
+def _no_route_write(role: str, scope: str) -> Any:
+    # ... after the scope and role checks of a write, like any other write.
+    return 404 if scope != "read" and role != "auditor" else 403
+
+
 MATRIX: dict[tuple[str, str], Rule] = {
     ("api:me", "GET"): _any_read,
     ("api:token-list", "GET"): _any_read,
@@ -165,6 +175,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("api:auditevent-detail", "GET"): _readers,
     ("api:schema", "GET"): _docs,
     ("api:docs", "GET"): _docs,
+    ("api:no-route", "GET"): _no_route_read,
+    ("api:no-route", "POST"): _no_route_write,
+    ("api:no-route", "PUT"): _no_route_write,
+    ("api:no-route", "PATCH"): _no_route_write,
+    ("api:no-route", "DELETE"): _no_route_write,
 }
 DOCS = {("api:schema", "GET"), ("api:docs", "GET")}
 
