@@ -5,6 +5,7 @@ changes through the same services as the pages, with the token's owner as the ac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -250,97 +251,102 @@ class AccessRequestViewSet(Audited, viewsets.GenericViewSet):  # type: ignore[mi
     def partial_update(self, request: Request, pk: str) -> Response:
         """Changes a draft (the requester's only): the fields given, the others kept."""
         access_request = self._visible(pk)
+        if access_request.requester_id != request.user.pk:
+            # Before the body is read, as on the edit page: who may is the first answer.
+            raise exceptions.PermissionDenied("Only the requester can change a request.")
         base = AccessRequestForm.initial_from(access_request)
         base["expires_on"] = base["expires_on"].isoformat() if base["expires_on"] else ""
         saved = self._save(request, base, access_request.pk)
         return self._shown(saved.pk)
 
-    @extend_schema(request=None, responses=s.AccessRequestSerializer)
-    @action(detail=True, methods=["post"])
-    def submit(self, request: Request, pk: str) -> Response:
+    def _act(
+        self,
+        pk: str,
+        body: type[serializers.Serializer] | None,
+        call: Callable[[AccessRequest, dict[str, Any]], Any],
+    ) -> Response:
+        """One action on a visible request: its body parsed, then the service, then the
+        request as it now stands."""
         access_request = self._visible(pk)
-        _service(
-            lambda: request_services.request_submit(
-                request_id=access_request.pk, actor=request.user
-            )
-        )
+        data = _valid(body, self.request) if body else {}
+        _service(lambda: call(access_request, data))
         return self._shown(access_request.pk)
 
     @extend_schema(request=None, responses=s.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
-    def withdraw(self, request: Request, pk: str) -> Response:
-        access_request = self._visible(pk)
-        _service(
-            lambda: request_services.request_withdraw(
-                request_id=access_request.pk, actor=request.user
-            )
+    def submit(self, request: Request, pk: str) -> Response:
+        return self._act(
+            pk,
+            None,
+            lambda r, _data: request_services.request_submit(request_id=r.pk, actor=request.user),
         )
-        return self._shown(access_request.pk)
+
+    @extend_schema(request=None, responses=s.AccessRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str) -> Response:
+        return self._act(
+            pk,
+            None,
+            lambda r, _data: request_services.request_withdraw(request_id=r.pk, actor=request.user),
+        )
 
     @extend_schema(request=s.ExtensionAskSerializer, responses=s.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def extend(self, request: Request, pk: str) -> Response:
         """The requester asks for a later end date (it needs the grant's own approvals)."""
-        access_request = self._visible(pk)
-        data = _valid(s.ExtensionAskSerializer, request)
-        _service(
-            lambda: decisions.request_extension_ask(
-                request_id=access_request.pk,
-                actor=request.user,
-                until=data["until"],
-                reason=data["reason"],
-            )
+        return self._act(
+            pk,
+            s.ExtensionAskSerializer,
+            lambda r, data: decisions.request_extension_ask(
+                request_id=r.pk, actor=request.user, until=data["until"], reason=data["reason"]
+            ),
         )
-        return self._shown(access_request.pk)
 
     @extend_schema(request=s.DecisionSerializer, responses=s.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
         """One approval of a security member: the quorum, the approver rules, no self-approval
         and the second factor hold as on the pages."""
-        access_request = self._visible(pk)
-        data = _valid(s.DecisionSerializer, request)
-        _service(
-            lambda: decisions.request_approve(
-                request_id=access_request.pk,
+        return self._act(
+            pk,
+            s.DecisionSerializer,
+            lambda r, data: decisions.request_approve(
+                request_id=r.pk,
                 approver=request.user,
                 mfa_verified=_mfa(request),
                 comment=data["comment"],
-            )
+            ),
         )
-        return self._shown(access_request.pk)
 
     @extend_schema(request=s.DecisionSerializer, responses=s.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
-        access_request = self._visible(pk)
-        data = _valid(s.DecisionSerializer, request)
-        _service(
-            lambda: decisions.request_reject(
-                request_id=access_request.pk,
+        return self._act(
+            pk,
+            s.DecisionSerializer,
+            lambda r, data: decisions.request_reject(
+                request_id=r.pk,
                 approver=request.user,
                 mfa_verified=_mfa(request),
                 comment=data["comment"],
-            )
+            ),
         )
-        return self._shown(access_request.pk)
 
     @extend_schema(request=s.ExtensionDecisionSerializer, responses=s.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def extension(self, request: Request, pk: str) -> Response:
         """Security approves or refuses the pending extension ask."""
-        access_request = self._visible(pk)
-        data = _valid(s.ExtensionDecisionSerializer, request)
-        _service(
-            lambda: decisions.request_extension_decide(
-                request_id=access_request.pk,
+        return self._act(
+            pk,
+            s.ExtensionDecisionSerializer,
+            lambda r, data: decisions.request_extension_decide(
+                request_id=r.pk,
                 approver=request.user,
                 approve=data["approve"],
                 mfa_verified=_mfa(request),
                 comment=data["comment"],
-            )
+            ),
         )
-        return self._shown(access_request.pk)
 
 
 class ApprovalViewSet(ReadOnlyEndpoint):
