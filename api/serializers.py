@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from rest_framework import serializers
 
 from api.models import ApiToken
@@ -419,3 +420,35 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "hash",
         ]
         read_only_fields = fields
+
+
+def _blank_choices_allowed(*serializer_classes: type[serializers.ModelSerializer]) -> None:
+    """A read-only model field loses DRF's `allow_blank`, so the schema would not admit the
+    empty value a `blank=True` choice field holds (a strategy without permissions has no
+    policy source). Such fields are declared here with the empty choice allowed."""
+    for cls in serializer_classes:
+        model = cls.Meta.model
+        for name in cls.Meta.fields:
+            if name in cls._declared_fields:
+                continue
+            try:
+                field = model._meta.get_field(name)
+            except FieldDoesNotExist:  # a property or a source path: not a column
+                continue
+            if getattr(field, "choices", None) and getattr(field, "blank", False):
+                cls._declared_fields[name] = serializers.ChoiceField(
+                    choices=field.choices, allow_blank=True, read_only=True
+                )
+
+
+_blank_choices_allowed(
+    VendorSerializer,
+    ReviewSerializer,
+    ApprovalSerializer,
+    PullRequestSerializer,
+    AccessRequestSerializer,
+    AccessKeySerializer,
+    AwsAccountSerializer,
+    FindingSerializer,
+    ReportExportSerializer,
+)
