@@ -7,6 +7,9 @@ policy_sentry writes least-privilege policies; the rest are AWS's documented lim
 
 from __future__ import annotations
 
+import copy
+import difflib
+import functools
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -149,8 +152,65 @@ _PARLIAMENT_ERRORS = {
     "INVALID_VERSION",
     "NO_VERSION",
     "UNKNOWN_PREFIX",
+    # parliament rates a misspelt action "low", but IAM refuses a policy naming an action that
+    # does not exist: the grant would fail at apply time, or (in a wildcard) grant nothing.
+    "UNKNOWN_ACTION",
     "EXCEPTION",
 }
+# Findings parliament raises once per action: each names its own action, so that a policy with
+# three misspelt actions shows three findings rather than one naming the first.
+_PER_ACTION = {"UNKNOWN_ACTION", "UNKNOWN_PREFIX"}
+# Beyond this many, one more finding counts the rest (a pasted list of typos stays readable).
+_PER_ACTION_MAX = 20
+
+
+@functools.cache
+def _iam_actions() -> dict[str, tuple[str, dict[str, str]]]:
+    """IAM prefix -> (service name, lower-case action name -> action name), from parliament's
+    IAM definition (the data its UNKNOWN_ACTION check reads). Some prefixes have several
+    entries (services renamed or split): their actions are merged."""
+    from parliament import iam_definition
+
+    services: dict[str, tuple[str, dict[str, str]]] = {}
+    for service in iam_definition:
+        prefix = service["prefix"].lower()
+        _name, actions = services.setdefault(prefix, (service["service_name"], {}))
+        for privilege in service["privileges"]:
+            actions[privilege["privilege"].lower()] = privilege["privilege"]
+    return services
+
+
+def is_known_action(action: str) -> bool:
+    """Whether `action` (no wildcard) is one parliament's IAM definition lists."""
+    prefix, _colon, name = action.partition(":")
+    service = _iam_actions().get(prefix.lower())
+    return service is not None and name.lower() in service[1]
+
+
+def _unknown_action_message(issue: str, action: str) -> str:
+    """Names the action that is not one and, when one is close, the likely intended one."""
+    services = _iam_actions()
+    prefix, _colon, name = action.partition(":")
+    service = services.get(prefix.lower())
+    if issue == "UNKNOWN_PREFIX" or service is None:
+        close = difflib.get_close_matches(prefix.lower(), list(services), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}:{name}?" if close else "."
+        return f"{action}: {prefix} is not an AWS service prefix{hint}"
+    service_name, actions = service
+    if "*" in name or "?" in name:
+        return f"{action} matches no {service_name} action."
+    close = difflib.get_close_matches(name.lower(), list(actions), n=1, cutoff=0.8)
+    hint = f"; did you mean {prefix}:{actions[close[0]]}?" if close else "."
+    article = "an" if service_name[:1].lower() in "aeiou" else "a"
+    return f"{action} is not {article} {service_name} action{hint}"
+
+
+def _finding_location(raw: Any) -> str:
+    """The policy text a parliament finding points at (its action, for UNKNOWN_ACTION)."""
+    location = getattr(raw, "location", None)
+    if isinstance(location, dict):
+        location = location.get("string")
+    return location if isinstance(location, str) else ""
 
 
 # The deepest nesting a permission policy needs: the document, its Statement array, a
@@ -275,6 +335,8 @@ def lint_policy(document: dict[str, Any]) -> list[Finding]:
             )
         )
     seen: set[tuple[str, str]] = set()
+    named = 0
+    unnamed: dict[str, int] = {}
     for raw in analyze_policy_string(
         json.dumps(document), include_community_auditors=True
     ).findings:
@@ -292,12 +354,25 @@ def lint_policy(document: dict[str, Any]) -> list[Finding]:
             if isinstance(finding.detail, str)
             else json.dumps(finding.detail, default=str)[:300]
         )
-        key = (raw.issue, title)
+        action = _finding_location(raw) if raw.issue in _PER_ACTION else ""
+        key = (raw.issue, action or title)
         if key in seen:
             continue  # parliament repeats a finding once per matching action
         seen.add(key)
-        message = f"{title}: {detail}" if detail and detail not in ("{}", "[]", "null") else title
+        if action and named >= _PER_ACTION_MAX:
+            unnamed[raw.issue] = unnamed.get(raw.issue, 0) + 1
+            continue
+        if action:
+            named += 1
+            message = _unknown_action_message(raw.issue, action)
+        elif detail and detail not in ("{}", "[]", "null"):
+            message = f"{title}: {detail}"
+        else:
+            message = title
         findings.append(Finding(severity or "info", raw.issue, message))
+    for issue, count in unnamed.items():
+        what = "actions" if issue == "UNKNOWN_ACTION" else "service prefixes"
+        findings.append(Finding("error", issue, f"{count} more unknown {what}."))
     order = {"error": 0, "critical": 1, "high": 2, "medium": 3, "low": 4, "info": 5}
     return sorted(findings, key=lambda f: order.get(f.severity, 9))
 
@@ -331,21 +406,59 @@ def admin_equivalent_reasons(managed_arns: list[str], document: dict[str, Any] |
     return sorted(set(reasons))
 
 
+GENERATOR_LEVELS = ("read", "write", "list", "tagging", "permissions-management")
+
+
+def _arn_service(arn: str) -> str:
+    return arn.split(":", 3)[2]
+
+
+def _known_actions_only(policy: dict[str, Any]) -> dict[str, Any]:
+    """`policy` without the actions the portal's linter does not know: policy_sentry's action
+    data is newer than parliament's, and the linter refuses an action it does not know, so
+    proposing one would propose a request that cannot be approved. Statements left without
+    an action go."""
+    statements = []
+    for statement in policy.get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        kept = [a for a in actions if is_known_action(a)]
+        if kept:
+            statements.append({**statement, "Action": kept})
+    return {**policy, "Statement": statements}
+
+
 def generate_least_privilege_policy(
     *, service: str, access_levels: list[str], resource_arns: list[str]
 ) -> dict[str, Any]:
     """A policy from policy_sentry's CRUD template: `service` actions at `access_levels` on
-    `resource_arns` (or the service's wildcard-only actions when no ARN is given)."""
+    `resource_arns` (or the service's wildcard-only actions when no ARN is given).
+
+    The proposal passes the checks a typed-in policy meets (`parse_policy_document`, then
+    `lint_policy` without an error): the generator never proposes what the portal refuses."""
     from policy_sentry.command.write_policy import write_policy_with_template
     from policy_sentry.writing.template import get_crud_template_dict
 
     if not re.fullmatch(r"[a-z0-9-]{2,40}", service, re.ASCII):
         raise IamInputError("Name the AWS service by its IAM prefix, e.g. s3 or cloudwatch.")
-    levels = {"read", "write", "list", "tagging", "permissions-management"}
-    if not access_levels or not set(access_levels) <= levels:
-        raise IamInputError(f"Choose access levels among: {', '.join(sorted(levels))}.")
+    if service not in _iam_actions():
+        close = difflib.get_close_matches(service, list(_iam_actions()), n=1, cutoff=0.75)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise IamInputError(f"{service} is not an AWS service prefix.{hint}")
+    if not access_levels or not set(access_levels) <= set(GENERATOR_LEVELS):
+        raise IamInputError(f"Choose access levels among: {', '.join(sorted(GENERATOR_LEVELS))}.")
     check_resource_arns(resource_arns)
-    template = get_crud_template_dict()
+    # policy_sentry reads the service from each ARN and ignores the one named: an s3 ARN
+    # with "ec2" would propose S3 actions under an EC2 heading.
+    others = [arn for arn in resource_arns if _arn_service(arn) != service]
+    if others:
+        raise IamInputError(
+            f"{others[0]} is a resource of {_arn_service(others[0])}, not {service}: "
+            f"give {service} ARNs, or name {_arn_service(others[0])} as the service."
+        )
+    # policy_sentry hands out its one module-level template: filled in place, it would carry
+    # every earlier call's services and ARNs (another vendor's buckets) into this policy.
+    template = copy.deepcopy(get_crud_template_dict())
     template["name"] = "VendorAccess"
     if resource_arns:
         for level in access_levels:
@@ -353,10 +466,24 @@ def generate_least_privilege_policy(
     else:
         for level in access_levels:
             template["wildcard-only"][f"service-{level}"] = [service]
-    policy = write_policy_with_template(template)
+    try:
+        policy = write_policy_with_template(template)
+    except Exception:  # noqa: BLE001 - policy_sentry fails with bare exceptions (KeyError, ...)
+        raise IamInputError(
+            "policy_sentry cannot write a policy for these choices: check the service and ARNs."
+        ) from None
+    policy = _known_actions_only(dict(policy))
     if not policy.get("Statement"):
         raise IamInputError("policy_sentry found no actions for these choices.")
-    return dict(_checked(names.policy_document, dict(policy)))
+    # The same checks as a policy typed in, so the proposal is one the portal accepts.
+    document = parse_policy_document(json.dumps(policy))
+    errors = [f.message for f in lint_policy(document) if f.severity == "error"]
+    if errors:
+        raise IamInputError(
+            "The generated policy fails the policy checks (" + "; ".join(errors[:3]) + "): "
+            "choose fewer access levels or resources, or write the policy."
+        )
+    return document
 
 
 RISK_LEVELS = ("low", "medium", "high", "critical")

@@ -20,7 +20,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from approvals import iam, rules
-from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
+from approvals.models import (
+    FINAL_STATES,
+    LIVE_STATES,
+    PENDING_STATES,
+    STRATEGY_FIELDS,
+    AccessRequest,
+    Strategy,
+)
 from approvals.workflow import snapshot, transition
 from audit.services import audit_record
 from inventory.models import AwsAccount
@@ -422,6 +429,45 @@ def approval_blockers(
     if access_request.expires_on is None:
         blockers.append(_("No end date is set."))
     return blockers
+
+
+def grant_warnings(access_request: AccessRequest) -> list[dict[str, str]]:
+    """Warnings, shaped as lint findings, that do not block approval: the vendor's other live
+    grants of the same strategy (issue 20). Two grants of one strategy for one vendor are
+    usually a forgotten grant or a duplicate, but may be meant (two roles, two account sets),
+    so the approver is told and decides. Read when the page is shown, not when the request
+    was saved: the other grant may have gone live since."""
+    if access_request.pk is None or access_request.status in FINAL_STATES:
+        return []
+    others = (
+        AccessRequest.objects.filter(
+            vendor_id=access_request.vendor_id,
+            strategy=access_request.strategy,
+            status__in=LIVE_STATES,
+        )
+        .exclude(pk=access_request.pk)
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    labels = dict(AccessRequest.Status.choices)
+    return [
+        {
+            "severity": "medium",
+            "code": "DUPLICATE_LIVE_GRANT",
+            "message": _(
+                "Request #%(n)s (%(status)s) already grants %(vendor)s the same strategy: "
+                "%(strategy)s. A second live grant of one strategy is usually a duplicate: "
+                "revoke one, or say in the justification why both are needed."
+            )
+            % {
+                "n": pk,
+                "vendor": access_request.vendor.name,
+                "strategy": access_request.get_strategy_display(),
+                "status": labels[status],
+            },
+        }
+        for pk, status in others
+    ]
 
 
 def grant_for(access_request: AccessRequest) -> Any:

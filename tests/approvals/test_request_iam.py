@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from approvals import iam
 
@@ -210,7 +212,7 @@ def test_policy_over_the_size_limit_is_an_error():
 
 def test_parliament_findings_come_with_severity():
     codes = {f.code: f.severity for f in iam.lint_policy(_policy(["s3:GetObjekt"]))}
-    assert codes["UNKNOWN_ACTION"] == "low"  # stale IAM data: a warning, not an error
+    assert codes["UNKNOWN_ACTION"] == "error"  # IAM refuses an action that does not exist
     escalation = {
         f.code: f.severity for f in iam.lint_policy(_policy(["iam:PassRole", "ec2:RunInstances"]))
     }
@@ -245,6 +247,37 @@ def test_narrow_permissions_are_not_admin_equivalent():
     )
 
 
+def test_each_misspelt_action_is_an_error_naming_it_and_the_likely_one():
+    findings = iam.lint_policy(
+        _policy(["s3:GetObjekt", "s3:PutObjekt", "ec2:DescribeInstancez", "s33:GetObject"])
+    )
+    messages = [f.message for f in findings if f.severity == "error"]
+    assert messages == [
+        "s3:GetObjekt is not an Amazon S3 action; did you mean s3:GetObject?",
+        "s3:PutObjekt is not an Amazon S3 action; did you mean s3:PutObject?",
+        "ec2:DescribeInstancez is not an Amazon EC2 action; did you mean ec2:DescribeInstances?",
+        "s33:GetObject: s33 is not an AWS service prefix; did you mean s3:GetObject?",
+    ]
+    lone = iam.lint_policy(_policy(["s3:Zzqxv", "s3:Get*zq"]))
+    assert [f.message for f in lone] == [
+        "s3:Zzqxv is not an Amazon S3 action.",
+        "s3:Get*zq matches no Amazon S3 action.",
+    ]
+
+
+def test_many_misspelt_actions_are_named_up_to_a_limit_then_counted():
+    findings = iam.lint_policy(_policy([f"s3:NoSuchAction{i}" for i in range(25)]))
+    assert all(f.severity == "error" for f in findings)
+    assert len(findings) == 21
+    assert findings[0].message.startswith("s3:NoSuchAction0 is not an Amazon S3 action")
+    assert findings[-1].message == "5 more unknown actions."
+
+
+def test_a_misspelt_action_blocks_approval_like_any_error():
+    document = iam.parse_policy_document(json.dumps(_policy(["s3:GetObjekt"])))
+    assert any(f.severity == "error" for f in iam.lint_policy(document))
+
+
 def test_policy_sentry_writes_least_privilege():
     policy = iam.generate_least_privilege_policy(
         service="s3", access_levels=["read"], resource_arns=["arn:aws:s3:::exports"]
@@ -258,6 +291,104 @@ def test_policy_sentry_writes_least_privilege():
         iam.generate_least_privilege_policy(
             service="s3; rm", access_levels=["read"], resource_arns=[]
         )
+
+
+def _passes_the_portals_checks(policy: dict[str, Any]) -> None:
+    """What a typed-in policy meets before a request with it can be approved: IAM's grammar
+    and limits (parse_policy_document) and no lint error (approval_blockers)."""
+    assert iam.parse_policy_document(json.dumps(policy)) == policy
+    errors = [f for f in iam.lint_policy(policy) if f.severity == "error"]
+    assert errors == []
+
+
+# Services whose policy_sentry data runs ahead of parliament's (actions parliament does not
+# know), the service-from-the-ARN trap, and the levels that pull in dependent actions.
+GENERATOR_TABLE = [
+    ("s3", ["read"], []),
+    ("s3", list(iam.GENERATOR_LEVELS), []),
+    ("s3", ["read", "write"], ["arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket"]),
+    ("s3", ["read"], ["arn:aws:s3:::*"]),
+    ("iam", ["permissions-management", "write"], []),
+    ("iam", ["write", "permissions-management"], ["arn:aws:iam::123456789012:role/x"]),
+    ("sts", ["write"], []),
+    ("kms", ["read", "write", "permissions-management"], ["arn:aws:kms:us-east-1:1:key/abc"]),
+    ("ec2", ["write", "permissions-management", "tagging"], []),
+    ("ec2", ["write"], ["arn:aws:ec2:us-east-1:123456789012:instance/*"]),
+    ("lambda", ["read", "list"], ["arn:aws:lambda:us-east-1:123456789012:function:f"]),
+    ("logs", ["read"], ["arn:aws:logs:us-east-1:123456789012:log-group:/aws/x:*"]),
+]
+
+
+@pytest.mark.parametrize(("service", "levels", "arns"), GENERATOR_TABLE)
+def test_the_generator_proposes_only_policies_the_portal_accepts(service, levels, arns):
+    try:
+        policy = iam.generate_least_privilege_policy(
+            service=service, access_levels=levels, resource_arns=arns
+        )
+    except iam.IamInputError:
+        return  # refused with a reason the form shows: nothing proposed
+    _passes_the_portals_checks(policy)
+    services = {a.split(":")[0] for s in policy["Statement"] for a in s["Action"]}
+    assert service in services
+
+
+def test_the_generator_refuses_resources_of_another_service():
+    with pytest.raises(iam.IamInputError, match="is a resource of s3, not ec2"):
+        iam.generate_least_privilege_policy(
+            service="ec2", access_levels=["read"], resource_arns=["arn:aws:s3:::bucket/*"]
+        )
+    with pytest.raises(iam.IamInputError, match=r"prefix\. Did you mean dynamodb"):
+        iam.generate_least_privilege_policy(
+            service="dynamodbb", access_levels=["read"], resource_arns=[]
+        )
+
+
+def test_one_proposal_carries_nothing_of_the_previous_one():
+    """policy_sentry's template is one shared dict: filled in place, a vendor's ARNs would
+    leak into the next vendor's proposal."""
+    iam.generate_least_privilege_policy(
+        service="s3", access_levels=["write"], resource_arns=["arn:aws:s3:::other-vendor/*"]
+    )
+    policy = iam.generate_least_privilege_policy(
+        service="s3", access_levels=["read"], resource_arns=["arn:aws:s3:::exports"]
+    )
+    text = json.dumps(policy)
+    assert "other-vendor" not in text
+    assert not any(a.startswith("s3:Put") for s in policy["Statement"] for a in s["Action"])
+
+
+_SERVICES = ["s3", "ec2", "iam", "kms", "sts", "lambda", "logs", "sqs", "dynamodb", "ssm"]
+
+
+@st.composite
+def _generator_inputs(draw: Any) -> tuple[str, list[str], list[str]]:
+    """A service, levels and ARNs, most ARNs of the named service (so most reach policy_sentry)."""
+    service = draw(st.sampled_from(_SERVICES))
+    levels = draw(
+        st.lists(st.sampled_from(iam.GENERATOR_LEVELS), min_size=1, max_size=5, unique=True)
+    )
+    arn = st.tuples(
+        st.sampled_from([service] * 9 + _SERVICES),
+        st.sampled_from(["", "us-east-1"]),
+        st.sampled_from(["", "123456789012"]),
+        st.from_regex(r"[a-z*/:-]{1,20}", fullmatch=True),
+    ).map(lambda t: f"arn:aws:{t[0]}:{t[1]}:{t[2]}:{t[3]}")
+    return service, levels, draw(st.lists(arn, max_size=3))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_generator_inputs())
+def test_no_proposal_fails_the_portals_checks(inputs):
+    service, levels, arns = inputs
+    try:
+        policy = iam.generate_least_privilege_policy(
+            service=service, access_levels=levels, resource_arns=arns
+        )
+    except iam.IamInputError:
+        event("refused")
+        return
+    event("proposed")
+    _passes_the_portals_checks(policy)
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,9 @@ PAGES = {
         lambda seeded: reverse(
             "admin:approvals_accessrequest_change", args=[seeded.showcase_request_id]
         ),
-        13,  # 12, plus the approvals inline that security could not see before
+        # 12, plus the approvals inline that security could not see before, plus the vendor's
+        # other live grants of the same strategy (issue 20's duplicate warning)
+        14,
         lambda response, body: (
             len(response.context["timeline"]) + response.context["original"].target_accounts.count()
         ),
@@ -146,7 +148,7 @@ PAGES = {
     "request page": Page(
         "security",
         lambda seeded: reverse("approvals:request_detail", args=[seeded.showcase_request_id]),
-        9,
+        10,  # 9, plus the vendor's other live grants of the same strategy (issue 20)
         _length("accounts", "approvals", "timeline"),
     ),
     "access map": Page(

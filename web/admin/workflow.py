@@ -24,7 +24,7 @@ from accessportal.roles import Role, has_role
 from approvals import decisions, rules
 from approvals.models import AccessRequest, Approval
 from approvals.policy import may_decide
-from approvals.requests import approval_blockers
+from approvals.requests import approval_blockers, grant_warnings
 from audit.models import AuditEvent
 from audit.services import audit_events_for
 from inventory.models import AccountSyncRun, AwsAccount
@@ -523,6 +523,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
                         "timeline": audit_events_for(access_request),
                         "vendor_review_state": ReviewState.LABELS[state],
                         "blockers": approval_blockers(access_request, review_state=state),
+                        "grant_warnings": grant_warnings(access_request),
                         # The request page's rule (not one's own request, not twice):
                         # approvals.decisions checks it again on the POST.
                         "can_decide": may_decide(request.user, access_request, standing).allowed,

@@ -183,6 +183,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "review_state": state,
             "review_state_label": ReviewState.LABELS[state],
             "blockers": services.approval_blockers(access_request, review_state=state),
+            "grant_warnings": services.grant_warnings(access_request),
             "uses": STRATEGY_FIELDS[access_request.strategy],
             "can_edit": is_requester and access_request.status == AccessRequest.Status.DRAFT,
             "can_withdraw": is_requester and access_request.status in PENDING_STATES,
