@@ -413,16 +413,17 @@ def _arn_service(arn: str) -> str:
     return arn.split(":", 3)[2]
 
 
-def _known_actions_only(policy: dict[str, Any]) -> dict[str, Any]:
-    """`policy` without the actions the portal's linter does not know: policy_sentry's action
-    data is newer than parliament's, and the linter refuses an action it does not know, so
-    proposing one would propose a request that cannot be approved. Statements left without
-    an action go."""
+def _proposable(policy: dict[str, Any], service: str) -> dict[str, Any]:
+    """`policy` with only the actions the portal can propose for `service`: of that service
+    (policy_sentry adds other services' "dependent" actions, iam:PassRole on * among them,
+    which is admin-equivalent), and known to the portal's linter (policy_sentry's action data
+    is newer than parliament's, and the linter refuses an action it does not know). Statements
+    left without an action go."""
     statements = []
     for statement in policy.get("Statement", []):
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
-        kept = [a for a in actions if is_known_action(a)]
+        kept = [a for a in actions if a.split(":")[0] == service and is_known_action(a)]
         if kept:
             statements.append({**statement, "Action": kept})
     return {**policy, "Statement": statements}
@@ -435,7 +436,8 @@ def generate_least_privilege_policy(
     `resource_arns` (or the service's wildcard-only actions when no ARN is given).
 
     The proposal passes the checks a typed-in policy meets (`parse_policy_document`, then
-    `lint_policy` without an error): the generator never proposes what the portal refuses."""
+    `lint_policy` without an error) and is not admin-equivalent: the generator never proposes
+    what the portal refuses or escalates."""
     from policy_sentry.command.write_policy import write_policy_with_template
     from policy_sentry.writing.template import get_crud_template_dict
 
@@ -472,7 +474,7 @@ def generate_least_privilege_policy(
         raise IamInputError(
             "policy_sentry cannot write a policy for these choices: check the service and ARNs."
         ) from None
-    policy = _known_actions_only(dict(policy))
+    policy = _proposable(dict(policy), service)
     if not policy.get("Statement"):
         raise IamInputError("policy_sentry found no actions for these choices.")
     # The same checks as a policy typed in, so the proposal is one the portal accepts.
@@ -482,6 +484,14 @@ def generate_least_privilege_policy(
         raise IamInputError(
             "The generated policy fails the policy checks (" + "; ".join(errors[:3]) + "): "
             "choose fewer access levels or resources, or write the policy."
+        )
+    # A least-privilege proposal is never administrator access; a vendor that needs it gets
+    # a policy written for the purpose, which the risk assessment then treats as such.
+    admin = admin_equivalent_reasons([], document)
+    if admin:
+        raise IamInputError(
+            "The generated policy would be admin-equivalent (" + "; ".join(admin) + "): "
+            "name resource ARNs, choose other access levels, or write the policy."
         )
     return document
 

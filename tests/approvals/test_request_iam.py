@@ -295,10 +295,12 @@ def test_policy_sentry_writes_least_privilege():
 
 def _passes_the_portals_checks(policy: dict[str, Any]) -> None:
     """What a typed-in policy meets before a request with it can be approved: IAM's grammar
-    and limits (parse_policy_document) and no lint error (approval_blockers)."""
+    and limits (parse_policy_document) and no lint error (approval_blockers); and, for a
+    least-privilege proposal, nothing admin-equivalent (which would make it critical)."""
     assert iam.parse_policy_document(json.dumps(policy)) == policy
     errors = [f for f in iam.lint_policy(policy) if f.severity == "error"]
     assert errors == []
+    assert iam.admin_equivalent_reasons([], policy) == []
 
 
 # Services whose policy_sentry data runs ahead of parliament's (actions parliament does not
@@ -329,7 +331,7 @@ def test_the_generator_proposes_only_policies_the_portal_accepts(service, levels
         return  # refused with a reason the form shows: nothing proposed
     _passes_the_portals_checks(policy)
     services = {a.split(":")[0] for s in policy["Statement"] for a in s["Action"]}
-    assert service in services
+    assert services == {service}  # what was asked for, not policy_sentry's dependencies
 
 
 def test_the_generator_refuses_resources_of_another_service():
