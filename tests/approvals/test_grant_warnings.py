@@ -86,7 +86,9 @@ def test_two_live_role_grants_warn_each_other_and_an_ended_one_does_not(engineer
     assert services.grant_warnings(_set_status(second, Status.REVOKED)) == []
 
 
-def test_the_request_page_and_the_admin_show_the_warning(client, engineer, vendor, make_user):
+def test_the_request_page_its_form_and_the_admin_show_the_warning(
+    client, engineer, vendor, make_user
+):
     first = _set_status(_request(engineer, vendor, "auditor"), Status.ACTIVE)
     second = _request(engineer, vendor, "auditor")
     expected = f"Request #{first.pk} (Active) already grants"
@@ -94,6 +96,8 @@ def test_the_request_page_and_the_admin_show_the_warning(client, engineer, vendo
     page = client.get(reverse("approvals:request_detail", args=[second.pk])).content.decode()
     assert 'data-testid="grant-warnings"' in page
     assert expected in page
+    form = client.get(reverse("approvals:request_edit", args=[second.pk])).content.decode()
+    assert expected in form
     security = make_user("sasha", Role.SECURITY, is_staff=True)
     force_login_with_mfa(client, security)
     admin = client.get(reverse("admin:approvals_accessrequest_change", args=[second.pk]))

@@ -150,13 +150,17 @@ def test_a_second_live_grant_of_the_same_strategy_warns_naming_the_first(
     AccessRequest.objects.filter(pk=first.pk).update(status=AccessRequest.Status.ACTIVE)
 
     _start_form(page, live_server.url, "auditor")
-    page.get_by_role("button", name="Save and submit").click()
-    expect(page.get_by_test_id("request-status")).to_have_text("Submitted, awaiting approval")
+    page.get_by_role("button", name="Save draft and check").click()
+    expected = f"Request #{first.pk} (Active) already grants Orbit CI the same strategy"
     warnings = page.get_by_test_id("checks").get_by_test_id("grant-warnings")
-    expect(warnings).to_contain_text(
-        f"medium DUPLICATE_LIVE_GRANT: Request #{first.pk} (Active) already grants Orbit CI "
-        "the same strategy"
-    )
-    # A warning, not a refusal: the request was submitted, and only the review blocks it.
+    expect(warnings).to_contain_text(f"medium DUPLICATE_LIVE_GRANT: {expected}")
+    # The form says it too, before the engineer submits.
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_test_id("grant-warnings")).to_contain_text(expected)
+    _screens(page, "lint-duplicate-live-grant-form")
+    page.get_by_role("button", name="Save and submit").click()
+    # A warning, not a refusal: the request is submitted, and only the review blocks it.
+    expect(page.get_by_test_id("request-status")).to_have_text("Submitted, awaiting approval")
+    expect(warnings).to_contain_text(expected)
     expect(page.get_by_test_id("blockers")).not_to_contain_text("Request #")
     _screens(page, "lint-duplicate-live-grant")

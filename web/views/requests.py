@@ -85,6 +85,7 @@ def _form_page(
             "form": form,
             "access_request": access_request,
             "problems": [m for messages_ in problems.values() for m in messages_],
+            "grant_warnings": services.grant_warnings(access_request) if access_request else [],
             "strategy_fields": {k: sorted(v) for k, v in STRATEGY_FIELDS.items()},
         },
         # A refused form is shown again with its errors, as a 400 (what was sent is wrong).
