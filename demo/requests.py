@@ -19,8 +19,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from approvals import requests as request_services
+from approvals import rules
 from approvals.models import AccessRequest, Approval, Strategy
-from approvals.workflow import transition
+from approvals.workflow import snapshot, transition
+from audit.services import audit_record
 from demo.aws_org import KEY_DEMO_VENDOR_SLUG, demo_accounts
 from fulfilment.models import PullRequest
 from inventory.models import AwsAccount
@@ -127,5 +129,53 @@ def seed_demo_key_grant() -> AccessRequest | None:
         actor=security,
         action="request.activate",
         detail={"demo": "merged and applied"},
+    )
+    return access_request
+
+
+@transaction.atomic
+def repair_demo_key_grant() -> AccessRequest | None:
+    """Completes a demo IAM-user grant seeded by an earlier `seed_demo`, which saved it before
+    the inventory and the demo repository existed: it named no account (0 accounts, an empty
+    access-map row, "-" in the reports) and kept the error its preview met. Re-running keeps
+    the data, so the grant is given its accounts and preview now, once (audited), and left
+    alone when it has both. Returns the grant when it changed."""
+    vendor = Vendor.objects.filter(slug=KEY_DEMO_VENDOR_SLUG).first()
+    if vendor is None:
+        return None
+    access_request = (
+        AccessRequest.objects.select_for_update()
+        .filter(vendor=vendor, strategy=Strategy.IAM_USER, status=Status.ACTIVE)
+        .order_by("pk")
+        .first()
+    )
+    if access_request is None:
+        return None
+    before = snapshot(access_request)
+    changed = False
+    if not access_request.target_accounts.exists():
+        accounts = list(request_services.target_accounts(access_request))
+        if accounts:
+            access_request.target_accounts.set(accounts)
+            access_request.reaches = rules.reaches_of_accounts(accounts)
+            access_request.save(update_fields=["reaches"])
+            changed = True
+    if (access_request.preview or {}).get("error") or not access_request.preview:
+        preview = request_services.compute_preview(access_request)
+        if "error" not in preview:
+            access_request.preview = preview
+            access_request.save(update_fields=["preview"])
+            changed = True
+    if not changed:
+        return None
+    audit_record(
+        actor=None,
+        action="request.demo_repair",
+        obj=access_request,
+        before=before,
+        after={
+            **snapshot(access_request),
+            "accounts": sorted(access_request.target_accounts.values_list("account_id", flat=True)),
+        },
     )
     return access_request

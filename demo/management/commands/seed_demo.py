@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 
 from demo import users as demo
 from demo.management.commands.aws_emulator import demo_account_ids
-from demo.requests import seed_demo_inventory, seed_demo_key_grant
+from demo.requests import repair_demo_key_grant, seed_demo_inventory, seed_demo_key_grant
 from demo.substrate_repo import seed_demo_repository
 from demo.vendors import seed_demo_vendors
 
@@ -29,8 +29,14 @@ class Command(BaseCommand):
         added = seed_demo_inventory(account_ids)
         if added:
             self.stdout.write(f"Demo accounts in the inventory: {added}")
-        key_grant = seed_demo_key_grant()
+        # The repository first: the grant's saved preview is generated against it.
         self.stdout.write(seed_demo_repository(account_ids))
+        key_grant = seed_demo_key_grant()
+        repaired = repair_demo_key_grant() if key_grant is None else None
+        if repaired is not None:
+            self.stdout.write(
+                f"Demo IAM-user grant #{repaired.pk}: its accounts and change filled in."
+            )
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins (this terminal only):"))
         for username, password, roles in logins:
