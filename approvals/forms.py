@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
+from approvals import requests as request_services
 from approvals.iam import COMMON_MANAGED_POLICIES
 from approvals.models import STRATEGY_HELP, AccessRequest, Strategy
 from approvals.rules import NOT_APPROVER_GROUPS
@@ -53,29 +54,45 @@ class AccessRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         help_text=_(
             "12-digit account ids (an arn:aws:iam::ID:root counts as the id) or IAM role/user "
-            "ARNs of the aws partition, one per line."
+            "ARNs of the aws partition, one per line. Every refused line is named."
         ),
     )
     external_id = forms.CharField(
         label=_("External id"),
         required=False,
         max_length=1224,
-        help_text=_("Leave empty to generate a long random one, or paste the vendor's."),
+        help_text=_(
+            "Leave empty to generate a long random one, or paste the vendor's "
+            "(2 to 1,224 characters)."
+        ),
     )
+    # Required only by the strategies that pick accounts, which `approvals.requests` checks:
+    # nothing ticked is refused, never read as every account.
     domains = forms.MultipleChoiceField(
-        label=_("Domains"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Domains"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick All, or only the domains the vendor needs (not both)."),
     )
     environments = forms.MultipleChoiceField(
-        label=_("Environments"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Environments"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick All, or only some environments (not both)."),
     )
     qualities = forms.MultipleChoiceField(
-        label=_("Qualities"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Qualities"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick All, or only some qualities (not both)."),
     )
+    # The label says what the name is for, as each strategy uses it: the IAM-user strategy's
+    # user is named after the vendor's slug; this names the role that user assumes.
     role_name = forms.CharField(
-        label=_("Role name"),
+        label=_("Name of the role created in each target account"),
         required=False,
         max_length=64,
-        help_text=_("Leave empty for a name from the vendor's slug."),
+        help_text=_("At most 64 characters. Leave empty for a name from the vendor's slug."),
     )
     policy_source = forms.ChoiceField(
         label=_("Permissions"),
@@ -104,7 +121,7 @@ class AccessRequestForm(forms.Form):
         label=_("AWS service (IAM prefix)"),
         required=False,
         max_length=40,
-        help_text=_("For example s3, logs."),
+        help_text=_("For example s3, logs (at most 40 characters)."),
     )
     generator_levels = forms.MultipleChoiceField(
         label=_("Access levels"),
@@ -123,6 +140,7 @@ class AccessRequestForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=4000,
+        help_text=_("At most 4,000 characters."),
     )
     expires_on = forms.DateField(
         label=_("Access ends on"),
@@ -163,11 +181,23 @@ class AccessRequestForm(forms.Form):
             ("qualities", "quality"),
         ):
             self.fields[name].choices = ALL + _distinct(column)  # type: ignore[attr-defined]
+        # No maxlength attribute: the browser would cut a pasted text short without a word.
+        # The limit is in the help text and the server says when a text is over it.
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         others = [a for a in re.split(r"[\s,]+", data.get("other_policy_arns") or "") if a]
         data["managed_policy_arns"] = [*data.get("managed_policy_arns", []), *others]
+        # What the services would refuse, shown now with the form's own errors: every problem
+        # at once, not one round per problem. A field that already has an error keeps only it
+        # (its value did not reach `data`, the services saw a default instead).
+        if data.get("vendor") is not None and data.get("strategy"):
+            for field, messages in request_services.draft_problems(data).items():
+                name = field if field in self.fields else None
+                if name is None or name not in self.errors:
+                    self.add_error(name, messages)
         return data
 
     def strategy_options(self) -> list[tuple[Any, str]]:

@@ -54,6 +54,14 @@ class IamInputError(ValueError):
     """A value that IAM would refuse or that would be unsafe to grant."""
 
 
+class PrincipalsError(IamInputError):
+    """Every refused principal of a list; `problems` has one message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
 def _checked(check: Any, *args: Any) -> Any:
     """`check(*args)` from provisioning.substrate.names, its GrantError as an IamInputError."""
     try:
@@ -66,19 +74,29 @@ def parse_principals(text: str) -> list[str]:
     """Vendor principals, one per line or comma: 12-digit account ids (an account's root ARN
     is read as its id) or IAM role/user ARNs."""
     principals: list[str] = []
+    problems: list[str] = []
     # Commas may separate entries, but role names may contain commas too: split on a comma only
     # where the next entry starts.
     for raw in re.split(r"\s+|,(?=\s*(?:arn:|\d{12}\b))", text.strip()):
         raw = raw.strip().rstrip(",") if raw else raw
         if not raw:
             continue
+        # Every refused entry is named, not only the first: a pasted list is fixed in one go.
         if raw == "*" or "*" in raw or "?" in raw:
-            raise IamInputError(f"{raw!r}: a wildcard would let anyone assume the role.")
+            problems.append(f"{raw!r}: a wildcard would let anyone assume the role.")
+            continue
         if raw.isdigit() and len(raw) != 12:
-            raise IamInputError(f"{raw!r}: an AWS account id has exactly 12 digits.")
-        principal = _checked(names.canonical_principal, raw)
+            problems.append(f"{raw!r}: an AWS account id has exactly 12 digits.")
+            continue
+        try:
+            principal = _checked(names.canonical_principal, raw)
+        except IamInputError as exc:
+            problems.append(str(exc))
+            continue
         if principal not in principals:
             principals.append(principal)
+    if problems:
+        raise PrincipalsError(problems)
     return principals
 
 

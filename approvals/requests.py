@@ -53,10 +53,33 @@ def default_role_name(vendor: Vendor) -> str:
     return "".join(part.capitalize() for part in vendor.slug.split("-"))[:56] + "Access"
 
 
-def _selected(values: list[str]) -> list[str]:
-    """A selection list: empty or containing "*" means every value."""
+SELECTION_LABELS = {
+    "domains": (_("domain"), _("domains")),
+    "environments": (_("environment"), _("environments")),
+    "qualities": (_("quality"), _("qualities")),
+}
+
+
+def selection_problem(field: str, values: list[str]) -> str | None:
+    """Why a domain/environment/quality selection is refused, or None. Nothing ticked is not
+    "every account" (a forgotten box would otherwise reach production), and "All" with some
+    values is ambiguous: either everything or those values, never a silent guess."""
+    one, many = SELECTION_LABELS[field]
     cleaned = [v.strip() for v in values if v and v.strip()]
-    return ["*"] if not cleaned or "*" in cleaned else sorted(set(cleaned))
+    if not cleaned:
+        return _("Choose the accounts: tick All or at least one %(one)s.") % {"one": one}
+    if "*" in cleaned and len(set(cleaned)) > 1:
+        return _("All already means every %(one)s: untick All to choose only some %(many)s.") % {
+            "one": one,
+            "many": many,
+        }
+    return None
+
+
+def _selected(values: list[str]) -> list[str]:
+    """A selection list that `selection_problem` accepted: ["*"] or the values, sorted."""
+    cleaned = [v.strip() for v in values if v and v.strip()]
+    return ["*"] if "*" in cleaned else sorted(set(cleaned))
 
 
 def target_accounts(access_request: AccessRequest) -> Any:
@@ -86,7 +109,8 @@ def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
         try:
             access_request.principals = iam.parse_principals(data.get("principals", ""))
         except iam.IamInputError as exc:
-            errors.setdefault("principals", []).append(str(exc))
+            # Every refused principal, not only the first (parse_principals collects them).
+            errors.setdefault("principals", []).extend(getattr(exc, "problems", [str(exc)]))
         external_id = (data.get("external_id") or "").strip() or new_external_id()
         try:
             access_request.external_id = iam.check_external_id(external_id)
@@ -109,9 +133,12 @@ def _apply(access_request: AccessRequest, data: dict[str, Any]) -> None:
     access_request.target_domains = access_request.target_environments = []
     access_request.target_qualities = []
     if "accounts" in uses:
-        access_request.target_domains = _selected(data.get("domains", []))
-        access_request.target_environments = _selected(data.get("environments", []))
-        access_request.target_qualities = _selected(data.get("qualities", []))
+        for field in ("domains", "environments", "qualities"):
+            values = list(data.get(field) or [])
+            problem = selection_problem(field, values)
+            if problem:
+                errors.setdefault(field, []).append(problem)
+            setattr(access_request, f"target_{field}", _selected(values))
 
     access_request.role_name = ""
     if "role_name" in uses:
@@ -277,8 +304,9 @@ def request_save(
         before = snapshot(access_request)
     if data["vendor"].status != Vendor.Status.ACTIVE:
         raise ValidationError({"vendor": _("This vendor is offboarded.")})
-    _apply(access_request, data)
-    _check_expiry(access_request.expires_on, required=False)
+    errors = _apply_and_check(access_request, data)
+    if errors:
+        raise ValidationError(errors)
     _evaluate(access_request)
     access_request.save()
     access_request.target_accounts.set(target_accounts(access_request))
@@ -292,6 +320,29 @@ def request_save(
         after=snapshot(access_request),
     )
     return access_request
+
+
+def _apply_and_check(access_request: AccessRequest, data: dict[str, Any]) -> dict[str, list[str]]:
+    """`_apply` and the end date's check, every problem of both by field (not only the first
+    one's)."""
+    errors: dict[str, list[str]] = {}
+    for check in (
+        lambda: _apply(access_request, data),
+        lambda: _check_expiry(access_request.expires_on, required=False),
+    ):
+        try:
+            check()
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def draft_problems(data: dict[str, Any]) -> dict[str, list[str]]:
+    """What `request_save` would refuse in the form's data, by field, without saving: the
+    form shows these next to its own errors, all at once. `data` must hold a vendor and a
+    strategy."""
+    return _apply_and_check(AccessRequest(), data)
 
 
 def submission_problems(access_request: AccessRequest) -> dict[str, list[str]]:

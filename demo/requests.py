@@ -80,7 +80,7 @@ def seed_demo_key_grant() -> AccessRequest | None:
             "strategy": Strategy.IAM_USER,
             "domains": ["web"],
             "environments": ["*"],
-            "qualities": [],
+            "qualities": ["*"],
             "role_name": "RelayAlerts",
             "policy_source": AccessRequest.PolicySource.MANAGED,
             "managed_policy_arns": ["arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess"],

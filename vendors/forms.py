@@ -34,6 +34,18 @@ TSC_CHOICES = [
 ]
 
 
+def show_text_limits(form: forms.BaseForm) -> None:
+    """Each text field's length limit in its help text, and no maxlength attribute: the
+    browser would cut a pasted text short without a word; the server says it is too long."""
+    for field in form.fields.values():
+        limit = getattr(field, "max_length", None)
+        if not isinstance(field, forms.CharField) or not limit:
+            continue
+        field.widget.attrs.pop("maxlength", None)
+        note = _("At most %(n)s characters.") % {"n": f"{limit:,}"}
+        field.help_text = f"{field.help_text} {note}" if field.help_text else note
+
+
 class VendorForm(forms.ModelForm):
     """The vendor record; the tier override fields only for the security team."""
 
@@ -68,6 +80,15 @@ class VendorForm(forms.ModelForm):
         if not has_role(user, Role.SECURITY):
             del self.fields["tier_override"]
             del self.fields["tier_override_reason"]
+        show_text_limits(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # Also checked by the service; here so that it shows with the form's other errors.
+        start, end = data.get("contract_start"), data.get("contract_end")
+        if start and end and end < start:
+            self.add_error("contract_end", _("The contract cannot end before it starts."))
+        return data
 
     def clean_name(self) -> str:
 

@@ -21,6 +21,9 @@
     form.querySelectorAll("[data-group]").forEach(function (el) {
       el.hidden = used.indexOf(el.getAttribute("data-group")) < 0;
     });
+    form.querySelectorAll("[data-strategy]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-strategy") !== strategy;
+    });
     var source = checked("policy_source")[0] || "managed";
     form.querySelectorAll("[data-source]").forEach(function (el) {
       el.hidden = el.getAttribute("data-source") !== source;
@@ -32,11 +35,20 @@
   function refreshCount() {
     if (!countEl || !countUrl) { return; }
     var params = new URLSearchParams();
+    // Nothing ticked is no account (the server refuses it), never "all of them".
+    var missing = [];
     ["domain", "environment", "quality"].forEach(function (key) {
       var values = checked(key === "quality" ? "qualities" : key + "s");
-      (values.length ? values : ["*"]).forEach(function (v) { params.append(key, v); });
+      if (!values.length) { missing.push(key); }
+      values.forEach(function (v) { params.append(key, v); });
     });
-    if (pending) { pending.abort(); }
+    if (pending) { pending.abort(); pending = null; }
+    if (missing.length) {
+      countEl.textContent = "No account chosen yet: tick All or at least one " +
+        missing.join(", ") + ".";
+      countEl.setAttribute("data-count", "0");
+      return;
+    }
     pending = new AbortController();
     countEl.textContent = "Counting accounts…";
     fetch(countUrl + "?" + params.toString(), { credentials: "same-origin", signal: pending.signal })
@@ -49,6 +61,17 @@
       .catch(function (err) { if (err && err.name === "AbortError") { return; } countEl.textContent = "Could not count the accounts."; });
   }
 
-  form.addEventListener("change", showGroups);
+  // "All" and some values of one list are exclusive (the server refuses the mix): ticking All
+  // unticks the others, ticking a value unticks All.
+  function exclusiveAll(event) {
+    var box = event.target;
+    if (!box || box.type !== "checkbox" || !box.checked ||
+        ["domains", "environments", "qualities"].indexOf(box.name) < 0) { return; }
+    form.querySelectorAll('input[name="' + box.name + '"]:checked').forEach(function (other) {
+      if (other !== box && (box.value === "*" || other.value === "*")) { other.checked = false; }
+    });
+  }
+
+  form.addEventListener("change", function (event) { exclusiveAll(event); showGroups(); });
   showGroups();
 })();

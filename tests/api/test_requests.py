@@ -20,6 +20,8 @@ def _draft(reviewed_vendor) -> dict:
         "strategy": "role_per_account",
         "principals": ["arn:aws:iam::123456789012:role/Vendor"],
         "domains": ["payments"],
+        "environments": ["*"],
+        "qualities": ["*"],
         "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
         "justification": "Runs our deployments.",
         "expires_on": (timezone.localdate() + timedelta(days=30)).isoformat(),

@@ -62,7 +62,7 @@ def request_data(vendor, **overrides):
         "external_id": "",
         "domains": ["payments"],
         "environments": ["*"],
-        "qualities": [],
+        "qualities": ["*"],
         "role_name": "",
         "policy_source": "managed",
         "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
@@ -390,3 +390,112 @@ def test_preview_says_why_when_the_repository_is_missing(
     r = services.request_save(actor=engineer, data=request_data(vendor))
     assert r.preview is not None
     assert "not readable" in r.preview["error"]
+
+
+# --- Safe defaults and every error at once (issue 20) -----------------------------------------
+
+
+@pytest.mark.parametrize("field", ["domains", "environments", "qualities"])
+def test_nothing_ticked_is_refused_never_every_account(vendor, engineer, accounts, field):
+    with pytest.raises(ValidationError) as error:
+        services.request_save(actor=engineer, data=request_data(vendor, **{field: []}))
+    assert error.value.message_dict[field] == [
+        f"Choose the accounts: tick All or at least one {services.SELECTION_LABELS[field][0]}."
+    ]
+    assert not AccessRequest.objects.exists()
+
+
+def test_all_with_some_values_is_refused_not_read_as_all(vendor, engineer, accounts):
+    with pytest.raises(ValidationError) as error:
+        services.request_save(actor=engineer, data=request_data(vendor, domains=["*", "payments"]))
+    assert "untick All" in error.value.message_dict["domains"][0]
+    explicit = services.request_save(actor=engineer, data=request_data(vendor, domains=["*"]))
+    assert explicit.target_domains == ["*"]
+    assert explicit.target_accounts.count() == len(accounts)
+
+
+def test_a_strategy_without_accounts_needs_no_selection(vendor, engineer, accounts):
+    r = services.request_save(
+        actor=engineer, data=request_data(vendor, strategy="auditor", domains=[])
+    )
+    assert r.target_domains == []
+
+
+def test_every_bad_principal_and_the_end_date_are_reported_together(vendor, engineer, accounts):
+    bad = "123\n*\narn:aws:iam::123:role/x\n" + VENDOR_ROLE
+    with pytest.raises(ValidationError) as error:
+        services.request_save(
+            actor=engineer,
+            data=request_data(
+                vendor, principals=bad, expires_on=timezone.localdate() - timedelta(days=1)
+            ),
+        )
+    messages = error.value.message_dict
+    assert len(messages["principals"]) == 3
+    assert [m.split(":")[0] for m in messages["principals"][:2]] == ["'123'", "'*'"]
+    assert messages["expires_on"] == ["The end date must be in the future."]
+
+
+def test_the_form_shows_its_and_the_services_errors_at_once(vendor, accounts):
+    from approvals.forms import AccessRequestForm
+
+    form = AccessRequestForm(
+        data={
+            "vendor": vendor.pk,
+            "strategy": "role_per_account",
+            "principals": "123\n*",
+            "domains": ["*", "payments"],
+            "justification": "x" * 4001,
+            "expires_on": "2000-01-01",
+        }
+    )
+    assert not form.is_valid()
+    assert set(form.errors) == {
+        "principals",
+        "domains",
+        "environments",
+        "qualities",
+        "justification",
+        "expires_on",
+    }
+    assert len(form.errors["principals"]) == 2
+    assert "4001" in form.errors["justification"][0]
+    # No maxlength for the browser to cut a pasted text with; the limit is in the help text.
+    assert "maxlength" not in str(form["justification"])
+    assert "4,000" in str(form.fields["justification"].help_text)
+
+
+def test_a_refused_extension_keeps_the_date_and_says_why(client, vendor, engineer, accounts):
+    r = services.request_save(actor=engineer, data=request_data(vendor))
+    AccessRequest.objects.filter(pk=r.pk).update(status="active")
+    client.force_login(engineer)
+    early = (r.expires_on - timedelta(days=5)).isoformat()
+    response = client.post(
+        reverse("approvals:request_extend", kwargs={"pk": r.pk}),
+        {"until": early, "reason": "Late audit <b>"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    start = html.index('id="field-until"')
+    assert "Choose a date after the current end date." in html[start : start + 1500]
+    assert f'value="{early}"' in html
+    assert "Late audit &lt;b&gt;</textarea>" in html
+    r.refresh_from_db()
+    assert r.extension_until is None
+
+
+def test_vendor_contract_dates_are_checked_with_the_other_fields(engineer):
+    from vendors.forms import VendorForm
+
+    form = VendorForm(
+        data={
+            **vendor_data(engineer, internal_owner=engineer.pk, service="s" * 201),
+            "contract_start": "2027-06-01",
+            "contract_end": "2027-01-01",
+        },
+        user=engineer,
+    )
+    assert not form.is_valid()
+    assert form.errors["contract_end"] == ["The contract cannot end before it starts."]
+    assert "201" in form.errors["service"][0]
+    assert "maxlength" not in str(form["service"])

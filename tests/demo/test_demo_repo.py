@@ -196,7 +196,7 @@ def _request(vendor, **overrides):
         "external_id": "",
         "domains": ["payments"],
         "environments": ["production"],
-        "qualities": [],
+        "qualities": ["*"],
         "role_name": "",
         "policy_source": "managed",
         "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],

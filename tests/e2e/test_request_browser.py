@@ -79,6 +79,9 @@ def test_engineer_files_a_request_for_each_strategy(
         expect(page.locator("[data-group=permissions]")).to_be_hidden()
     else:
         accounts.get_by_label("payments").check()
+        # Nothing ticked is no account: the environments and qualities are chosen too.
+        accounts.locator("input[name=environments][value='*']").check()
+        accounts.locator("input[name=qualities][value='*']").check()
         expect(page.locator("#account-count")).to_have_text(
             re.compile(r"^2 accounts match this selection\.$")
         )

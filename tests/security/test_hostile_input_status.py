@@ -40,6 +40,8 @@ def test_a_deeply_nested_inline_policy_is_refused_beside_its_field(
             "strategy": "role_per_account",
             "principals": request_tests.VENDOR_ROLE,
             "domains": ["payments"],
+            "environments": ["*"],
+            "qualities": ["*"],
             "policy_source": "inline",
             "inline_policy": _nested_policy(depth),
             "justification": "Deep",

@@ -106,6 +106,7 @@ def _form(vendor: Vendor, **overrides: Any) -> dict[str, Any]:
         "external_id": "",
         "domains": ["payments"],
         "environments": ["staging"],
+        "qualities": ["*"],
         "role_name": "OrbitCiReadOnly",
         "policy_source": "managed",
         "managed_policy_arns": [READ_ONLY],

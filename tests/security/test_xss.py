@@ -309,6 +309,8 @@ def _requests(
         "principals": "arn:aws:iam::123456789012:role/OrbitCi",
         "external_id": "",
         "domains": ["payments"],
+        "environments": ["*"],
+        "qualities": ["*"],
         "role_name": "",
         "policy_source": "managed",
         "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],

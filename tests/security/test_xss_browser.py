@@ -39,6 +39,8 @@ def test_stored_payloads_stay_text_in_the_browser(page: Page, live_server, make_
             "strategy": "role_per_account",
             "principals": "arn:aws:iam::123456789012:role/V",
             "domains": ["payments"],
+            "environments": ["*"],
+            "qualities": ["*"],
             "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
             "justification": PAYLOAD,
             "expires_on": timezone.localdate() + timedelta(days=9),

@@ -152,6 +152,14 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required()
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail_page(request, pk)
+
+
+def _detail_page(
+    request: HttpRequest, pk: int, *, extension: dict[str, Any] | None = None
+) -> HttpResponse:
+    """The request page; `extension` is a refused extension ask, shown again with what was
+    typed and why it was refused (a 400, as a refused form)."""
     access_request = request_visible_to(pk, request.user)
     is_requester = access_request.requester_id == request.user.pk
     state = vendor_review_state(access_request.vendor_id)
@@ -233,7 +241,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and access_request.strategy == Strategy.IAM_USER
             and access_request.status in LIVE_REQUEST_STATES,
             **in_aws_context(request, access_request, pull_requests),
+            "extension": extension or {},
         },
+        status=400 if extension else 200,
     )
 
 
@@ -328,20 +338,31 @@ def request_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(write=True)
 def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
     request_visible_to(pk, request.user)
+    # A refused ask shows the page again with the date and reason as typed, each error next
+    # to its field: the requester corrects it instead of starting over.
+    typed = {"until": request.POST.get("until", ""), "reason": request.POST.get("reason", "")}
+    errors: dict[str, list[str]] = {}
     try:
-        until = date.fromisoformat(request.POST.get("until", ""))
+        until = date.fromisoformat(typed["until"])
     except ValueError:
-        messages.error(request, _("Enter the new end date as YYYY-MM-DD."))
-        return redirect("approvals:request_detail", pk=pk)
+        errors["until"] = [_("Enter the new end date as YYYY-MM-DD.")]
+        if not typed["reason"].strip():
+            errors["reason"] = [_("Say why the vendor still needs the access.")]
+        return _detail_page(request, pk, extension={**typed, "errors": errors})
     try:
         decisions.request_extension_ask(
-            request_id=pk, actor=request.user, until=until, reason=request.POST.get("reason", "")
+            request_id=pk, actor=request.user, until=until, reason=typed["reason"]
         )
-    except (ValidationError, PermissionDenied) as error:
-        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-        messages.error(request, text)
-    else:
-        messages.success(request, _("Extension asked: it needs the grant's own approvals."))
+    except PermissionDenied as error:
+        errors["general"] = [str(error)]
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            errors.update(error.message_dict)
+        else:
+            errors["general"] = list(error.messages)
+    if errors:
+        return _detail_page(request, pk, extension={**typed, "errors": errors})
+    messages.success(request, _("Extension asked: it needs the grant's own approvals."))
     return redirect("approvals:request_detail", pk=pk)
 
 
