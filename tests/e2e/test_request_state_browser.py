@@ -35,6 +35,9 @@ def _shots(page: Page, name: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     for width, size in WIDTHS.items():
         page.set_viewport_size(size)
+        # Nothing widens the page past the screen (a wide table scrolls in its card).
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= size["width"], f"{name} is {scroll_width} px wide at {width}"
         page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size(WIDTHS["1280"])
 
