@@ -15,6 +15,7 @@ from accessportal.roles import Role, user_roles
 NAVIGATION: list[tuple[str, Any, frozenset[str]]] = [
     ("dashboard", _("Dashboard"), frozenset()),
     ("approvals:requests", _("My requests"), frozenset()),
+    ("approvals:requests_all", _("All requests"), frozenset({Role.SECURITY, Role.AUDITORS})),
     ("vendors:list", _("Vendors"), frozenset()),
     ("approvals:accounts", _("AWS accounts"), frozenset()),
     ("reports:access_map", _("Access map"), frozenset()),
@@ -43,6 +44,13 @@ def portal(request: HttpRequest) -> dict[str, Any]:
                 continue
             active = current == url or (url != "/" and current.startswith(url))
             nav.append({"url": url, "label": label, "active": active})
+        # One current entry: the longest match ("All requests" under /requests/all/, not
+        # "My requests" too).
+        current_urls = [item["url"] for item in nav if item["active"]]
+        if len(current_urls) > 1:
+            longest = max(current_urls, key=len)
+            for item in nav:
+                item["active"] = item["url"] == longest
     return {
         "portal_nav": nav,
         "portal_roles": sorted(roles),

@@ -334,3 +334,24 @@ def rule_form_choices() -> dict[str, list[tuple[str, Any]]]:
         "environments": _distinct("environment"),
         "qualities": _distinct("quality"),
     }
+
+
+class RequestFilterForm(forms.Form):
+    """Security's and auditors' list of every request: search and filters (GET). The vendor is
+    chosen by name from the vendors that have requests (one query for the list's choices)."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Any status")), *AccessRequest.Status.choices],
+    )
+    strategy = forms.ChoiceField(
+        label=_("Strategy"), required=False, choices=[("", _("Any strategy")), *Strategy.choices]
+    )
+    vendor = forms.TypedChoiceField(label=_("Vendor"), required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args: Any, vendors: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        vendor_field: Any = self.fields["vendor"]
+        vendor_field.choices = [("", _("Any vendor")), *vendors]

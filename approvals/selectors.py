@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accessportal.roles import Role, has_role
 from approvals.models import DOCUMENT_FIELDS, AccessRequest, ExtensionApproval
+from vendors.models import Vendor
 
 
 def request_visible_to(pk: int, user: Any) -> AccessRequest:
@@ -54,4 +55,42 @@ def extensions_awaiting_decision(viewer: Any, limit: int = 10) -> list[AccessReq
         .select_related("vendor", "requester")
         .annotate(extension_approval_count=Coalesce(Subquery(count), 0))
         .order_by("expires_on", "pk")[:limit]
+    )
+
+
+def request_search(
+    *, search: str = "", status: str = "", strategy: str = "", vendor_id: int | None = None
+) -> Any:
+    """Every request matching the filters, newest first: security's and auditors' list.
+
+    The search matches the request's number ("42" or "#42"), its vendor's name, its
+    requester's username or its role name. The caller narrows the columns it shows.
+    """
+    requests = AccessRequest.objects.all()
+    if status:
+        requests = requests.filter(status=status)
+    if strategy:
+        requests = requests.filter(strategy=strategy)
+    if vendor_id is not None:
+        requests = requests.filter(vendor_id=vendor_id)
+    text = search.strip()
+    if text:
+        match = (
+            Q(vendor__name__icontains=text)
+            | Q(requester__username__icontains=text)
+            | Q(role_name__icontains=text)
+        )
+        number = text.removeprefix("#").strip()
+        if number.isdigit() and len(number) < 10:
+            match |= Q(pk=int(number))
+        requests = requests.filter(match)
+    return requests.order_by("-created_at", "-pk")
+
+
+def request_vendor_choices() -> list[tuple[int, str]]:
+    """(id, name) of the vendors that have at least one request, by name: the list's filter."""
+    return list(
+        Vendor.objects.filter(Exists(AccessRequest.objects.filter(vendor=OuterRef("pk"))))
+        .order_by("name")
+        .values_list("pk", "name")
     )

@@ -159,9 +159,11 @@ def approve_in_admin(page: Page, base_url: str, request_id: int, comment: str) -
 
 def pull_request_number(page: Page) -> int:
     """The pull request number the request page links to (the fulfilment card)."""
-    link = page.get_by_test_id("fulfilment").get_by_role("link", name=re.compile(r"^#\d+$"))
+    link = page.get_by_test_id("fulfilment").get_by_role(
+        "link", name=re.compile(r"^Pull request #\d+$")
+    )
     expect(link).to_be_visible(timeout=60_000)
-    return int(link.inner_text().lstrip("#"))
+    return int(link.inner_text().rsplit("#", 1)[1])
 
 
 def test_the_whole_journey_through_the_ui(

@@ -90,7 +90,10 @@ def test_approval_opens_one_pull_request_and_the_merge_webhook_activates(
     assert progress["pull_request"]["number"] == pull.number
     code, page = get_page(web, reverse("approvals:request_detail", kwargs={"pk": r.pk}), client)
     assert code == 200
-    assert f'href="{row.url}" rel="noopener noreferrer">#{pull.number}</a>' in page.decode()
+    assert (
+        f'href="{row.url}" rel="noopener noreferrer">Pull request #{pull.number}</a>'
+        in page.decode()
+    )
     assert f"<code>{pull.head}</code>" in page.decode()
 
     # Security merges on GitHub; GitHub's signed webhook reaches gunicorn.

@@ -121,6 +121,14 @@ PAGES = {
         7,
         _page_rows,
     ),
+    # Security's list of every request: the vendors of the filter, the page's count and rows
+    # with their vendors and requesters, plus what AWS holds of the merged grants (as above).
+    "all requests": Page(
+        "security",
+        lambda seeded: reverse("approvals:requests_all"),
+        9,
+        _page_rows,
+    ),
     "vendor list": Page(
         "security",
         lambda seeded: reverse("vendors:list"),

@@ -53,6 +53,8 @@ AUDIT_READ = {
     "reports:audit_log",
     "approvals:pullrequests",
     "approvals:pullrequest_detail",
+    # Every request, searched and filtered (issue 20); engineers have "My requests".
+    "approvals:requests_all",
     # The approval rules and every version of them.
     "approvals:rules",
     "approvals:rules_version",

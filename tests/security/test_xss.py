@@ -446,7 +446,7 @@ IGNORED_BY_CHOICE = {
     "AccessRequestForm.generator_resources",
 }
 # Forms that never store what they take: searches, whose reflection is checked below.
-SEARCH_FORMS = {"VendorFilterForm", "AccountFilterForm"}
+SEARCH_FORMS = {"VendorFilterForm", "AccountFilterForm", "RequestFilterForm"}
 COVERED_FORMS = {
     "VendorForm",
     "ContactForm",
@@ -539,6 +539,8 @@ def test_stored_payloads_are_escaped_on_every_page_and_e_mail(
         ("vendors:list", {"q": payload("xs999s")}),
         ("approvals:accounts", {"q": payload("xs999s")}),
         ("approvals:accounts", {"domain": payload("xs999s")}),
+        ("approvals:requests_all", {"q": payload("xs999s")}),
+        ("approvals:requests_all", {"status": payload("xs999s")}),
         ("admin:vendors_vendor_changelist", {"q": payload("xs999s")}),
         ("admin:audit_auditevent_changelist", {"q": payload("xs999s")}),
     ],

@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, can_write, has_role, role_required
-from approvals import decisions, policy, rules
+from approvals import decisions, next_step, policy, rules
 from approvals import requests as services
-from approvals.forms import AccessRequestForm
+from approvals.forms import AccessRequestForm, RequestFilterForm
 from approvals.models import PENDING_STATES, STRATEGY_FIELDS, AccessRequest, Strategy
-from approvals.selectors import request_visible_to
+from approvals.selectors import request_search, request_vendor_choices, request_visible_to
 from audit.services import audit_events_for
 from fulfilment import merge_review, revocation
 from fulfilment.services import request_pull_requests
@@ -44,6 +44,26 @@ LIST_COLUMNS = (
 )
 
 
+def _list_rows(page: Any) -> list[tuple[Any, str, str, Any]]:
+    """Each request of the page with its strategy, its status and what AWS holds of it."""
+    # The choice labels translated once per page: get_FOO_display rebuilds and hashes the
+    # field's choices, translating each label, on every call (a quarter of the page's time
+    # for 25 rows x 2 columns).
+    strategies = {value: str(label) for value, label in Strategy.choices}
+    statuses = {value: str(label) for value, label in AccessRequest.Status.choices}
+    # A merged grant reads as what AWS holds (two queries for the page, not two a row).
+    truths = truths_for(list(page))
+    return [
+        (
+            r,
+            strategies.get(r.strategy, r.strategy),
+            statuses.get(r.status, r.status),
+            truths.get(r.pk),
+        )
+        for r in page
+    ]
+
+
 @require_GET
 @role_required()
 def request_list(request: HttpRequest) -> HttpResponse:
@@ -55,23 +75,39 @@ def request_list(request: HttpRequest) -> HttpResponse:
         .only(*LIST_COLUMNS)
     )
     page = Paginator(mine.order_by("-created_at"), 25).get_page(request.GET.get("page"))
-    # The choice labels translated once per page: get_FOO_display rebuilds and hashes the
-    # field's choices, translating each label, on every call (a quarter of the page's time
-    # for 25 rows x 2 columns).
-    strategies = {value: str(label) for value, label in Strategy.choices}
-    statuses = {value: str(label) for value, label in AccessRequest.Status.choices}
-    # A merged grant reads as what AWS holds (two queries for the page, not two a row).
-    truths = truths_for(list(page))
-    rows = [
-        (
-            r,
-            strategies.get(r.strategy, r.strategy),
-            statuses.get(r.status, r.status),
-            truths.get(r.pk),
+    return render(request, "approvals/request_list.html", {"page": page, "rows": _list_rows(page)})
+
+
+@require_GET
+@role_required(Role.SECURITY, Role.AUDITORS)
+def request_all(request: HttpRequest) -> HttpResponse:
+    """Every request, for security and auditors: searched, filtered, paginated (issue 20)."""
+    filters = RequestFilterForm(request.GET or None, vendors=request_vendor_choices())
+    params = filters.cleaned_data if filters.is_valid() else {}
+    found = (
+        request_search(
+            search=params.get("q", ""),
+            status=params.get("status", ""),
+            strategy=params.get("strategy", ""),
+            vendor_id=params.get("vendor"),
         )
-        for r in page
-    ]
-    return render(request, "approvals/request_list.html", {"page": page, "rows": rows})
+        .select_related("vendor", "requester")
+        .only(*LIST_COLUMNS, "requester__username")
+    )
+    page = Paginator(found, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "approvals/request_list.html",
+        {
+            "page": page,
+            "rows": _list_rows(page),
+            "filters": filters,
+            "query": query.urlencode(),
+            "all_requests": True,
+        },
+    )
 
 
 def _form_page(
@@ -182,28 +218,72 @@ def _detail_page(
         if access_request.extension_until is not None
         else None
     )
+    blockers = services.approval_blockers(access_request, review_state=state)
+    approvals = list(access_request.approvals.select_related("approver"))
+    grant_pr, revoke_pr = pull_requests["grant"], pull_requests["revoke"]
+    grant_merged = grant_pr is not None and grant_pr.state == grant_pr.State.MERGED
+    offers_grant_commands = next_step.offers_grant_commands(access_request.status)
+    lead = next_step.standing(
+        next_step.Facts(
+            status=access_request.status,
+            requester=access_request.requester.get_username(),
+            approvals=sum(1 for a in approvals if a.decision == a.Decision.APPROVE),
+            required_approvals=access_request.required_approvals,
+            expires_on=access_request.expires_on,
+            grant_pr_number=grant_pr.number if grant_pr else None,
+            grant_pr_state=grant_pr.state if grant_pr else "",
+            grant_commands_pending=bool(grant_pr and grant_pr.commands_pending)
+            and offers_grant_commands,
+            revoke_pr_number=revoke_pr.number if revoke_pr else None,
+            revoke_pr_state=revoke_pr.state if revoke_pr else "",
+            revoke_commands_pending=bool(revoke_pr and revoke_pr.commands_pending),
+            extension_until=access_request.extension_until,
+            blocked=bool(blockers) and access_request.status in PENDING_STATES,
+            missing=max((row.missing for row in standing.rows), default=0) if standing else None,
+            candidates=tuple(
+                sorted(
+                    {name for row in standing.rows if not row.met for name in row.can_still_approve}
+                )
+            )
+            if standing
+            else (),
+        )
+    )
+    # The audit events as named steps; the status labels once for the page (see request_list).
+    statuses = {value: str(label) for value, label in AccessRequest.Status.choices}
+    events = list(audit_events_for(access_request).select_related("actor"))
     return render(
         request,
         "approvals/request_detail.html",
         {
             "r": access_request,
             "accounts": access_request.target_accounts.order_by("domain", "environment", "quality"),
-            "timeline": audit_events_for(access_request).select_related("actor"),
+            "timeline": events,
+            "steps": next_step.timeline_steps(events, statuses),
+            # Where it stands, the next step and who takes it: the page's lead (issue 20).
+            "lead": lead,
+            "change_heading": next_step.change_heading(access_request.status, grant_merged),
+            "grant_merged": grant_merged,
+            # A closed request's change is not to be applied: its commands are not offered.
+            "offers_grant_commands": offers_grant_commands,
             "review_state": state,
             "review_state_label": ReviewState.LABELS[state],
-            "blockers": services.approval_blockers(access_request, review_state=state),
+            "blockers": blockers,
             "grant_warnings": services.grant_warnings(access_request),
             "uses": STRATEGY_FIELDS[access_request.strategy],
             "can_edit": is_requester and access_request.status == AccessRequest.Status.DRAFT,
             "can_withdraw": is_requester and access_request.status in PENDING_STATES,
             "can_duplicate": can_write(request.user),
-            "approvals": access_request.approvals.select_related("approver"),
-            "grant_pr": pull_requests["grant"],
-            "revoke_pr": pull_requests["revoke"],
+            "approvals": approvals,
+            "grant_pr": grant_pr,
+            "revoke_pr": revoke_pr,
             "merged_with_commands": [
                 row
                 for row in pull_requests.values()
-                if row is not None and row.commands and row.state == row.State.MERGED
+                if row is not None
+                and row.commands
+                and row.state == row.State.MERGED
+                and (offers_grant_commands or row.purpose == row.Purpose.REVOKE)
             ],
             # The policy's answers, which the services check again: the page offers only
             # what they would accept, bar the second factor (a warning says so).
@@ -395,6 +475,7 @@ def request_merge_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
 
 urlpatterns = [
     path("requests/", request_list, name="requests"),
+    path("requests/all/", request_all, name="requests_all"),
     path("requests/new/", request_new, name="request_new"),
     path("requests/<int:pk>/", request_detail, name="request_detail"),
     path("requests/<int:pk>/edit/", request_edit, name="request_edit"),
