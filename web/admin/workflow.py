@@ -468,11 +468,6 @@ class AccessRequestAdmin(admin.ModelAdmin):
     inlines = [ApprovalInline]
     change_form_template = "admin/approvals/accessrequest/change_form.html"
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # The request's documents are shown as people read them (RENDERED), in their place.
-        names = [f.name for f in AccessRequest._meta.fields] + ["target_accounts"]
-        return [self.RENDERED.get(name, name) for name in names]
-
     # Field -> the method below that shows it: the admin's own display of a JSON field is its
     # compact JSON on one line, unreadable for a policy and meaningless for the preview.
     RENDERED = {
@@ -482,6 +477,16 @@ class AccessRequestAdmin(admin.ModelAdmin):
         "risk_reasons": "risk_reasons_list",
         "preview": "preview_rendered",
     }
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The request's documents are shown as people read them (RENDERED), in their place.
+        names = [f.name for f in AccessRequest._meta.fields] + ["target_accounts"]
+        return [self.RENDERED.get(name, name) for name in names]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # Only those: the admin would add the model form's own fields (the raw documents among
+        # them, as one line of JSON each) before the read-only ones.
+        return self.get_readonly_fields(request, obj)
 
     @admin.display(description="inline policy")
     def inline_policy_json(self, access_request: AccessRequest) -> SafeString | str:

@@ -34,8 +34,17 @@ def _markdown() -> MarkdownIt:
 
 
 @register.filter(is_safe=True)
-def markdown(value: Any) -> SafeString:
-    """`value` (Markdown) as HTML. Safe to mark so: markdown-it escapes every text run and
-    attribute it writes, and with `html` off it passes no markup of the input through; link
-    targets other than http(s), mailto and relative ones are refused by its link validator."""
-    return mark_safe(_markdown().render(str(value or "")))  # noqa: S308  # nosec B308 B703
+def markdown(value: Any, shift: int = 0) -> SafeString:
+    """`value` (Markdown) as HTML, its headings `shift` levels down (`markdown:1` under a
+    page's h2: the text's own h2 becomes an h3), so the page's outline stays in order.
+
+    Safe to mark so: markdown-it escapes every text run and attribute it writes, and with
+    `html` off it passes no markup of the input through; its link validator refuses
+    javascript:, vbscript:, file: and data: targets (but data: images, which are off here).
+    """
+    md = _markdown()
+    tokens = md.parse(str(value or ""))
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1:]) + int(shift), 6)}"
+    return mark_safe(md.renderer.render(tokens, md.options, {}))  # noqa: S308  # nosec B308 B703

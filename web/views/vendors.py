@@ -19,6 +19,7 @@ from reports.access_map import vendor_live_grants
 from vendors import selectors, services
 from vendors.forms import (
     DETAIL_FORMS,
+    TSC_CHOICES,
     ChecklistAnswersForm,
     ContactForm,
     DecisionForm,
@@ -326,6 +327,9 @@ def _editable_review(pk: int, user: Any) -> SubprocessorReview:
     return review
 
 
+TSC_LABELS = dict(TSC_CHOICES)
+
+
 def _review_context(
     request: HttpRequest, review: SubprocessorReview, **extra: Any
 ) -> dict[str, Any]:
@@ -337,6 +341,9 @@ def _review_context(
         "answers": answers,
         "checklist_sections": sections,
         "checklist_answered": sum(1 for a in answers if a.answer),
+        "trust_services_labels": [
+            str(TSC_LABELS.get(value, value)) for value in review.trust_services_categories or []
+        ],
         "exceptions": review.exceptions.all(),
         "cuecs": review.cuecs.all(),
         "subservices": review.subservice_organizations.all(),
