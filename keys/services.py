@@ -49,6 +49,7 @@ from accessportal import lifecycle
 from accessportal.effects import enqueue_now, enqueue_on_commit, notify_on_commit
 from accessportal.roles import require_verified_security
 from approvals.models import AccessRequest, Strategy
+from approvals.requests import grant_for
 from audit.services import audit_record
 from keys.models import KEY_IN_AWS, KEY_ISSUED, KEY_LIFECYCLE, AccessKey, KeyDelivery
 from provisioning import aws
@@ -63,6 +64,7 @@ from provisioning.keys import (
     new_link_token,
     rotate_ciphertext,
 )
+from provisioning.substrate import SubstrateError
 from provisioning.text import one_line
 from vendors.models import KeyRecipientChange, Vendor, VendorContact
 
@@ -534,6 +536,8 @@ class RevealedKey:
     secret: Secret
     user_name: str
     region: str
+    # The roles the key may assume, one per account of the grant: what the vendor configures.
+    role_arns: tuple[str, ...] = ()
 
 
 @sensitive_variables("plaintext", "token")
@@ -582,7 +586,18 @@ def key_link_reveal(*, token: str) -> RevealedKey | None:
         secret=Secret(plaintext),
         user_name=access_key.user_name,
         region=settings.AWS_REGION,
+        role_arns=_assumable_role_arns(access_request),
     )
+
+
+def _assumable_role_arns(access_request: AccessRequest) -> tuple[str, ...]:
+    """The roles the IAM user may assume, named as the change-set generator names them (the
+    grant's role in each of its accounts). Empty when the request no longer makes a grant: the
+    key is still shown, the page then says to ask the security team."""
+    try:
+        return tuple(grant_for(access_request).account_role_arns)
+    except (SubstrateError, ValueError):
+        return ()
 
 
 def _wipe(delivery: KeyDelivery | None, reason: str) -> bool:

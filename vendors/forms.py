@@ -21,7 +21,7 @@ from vendors.models import (
     Vendor,
     VendorContact,
 )
-from vendors.selectors import ReviewState
+from vendors.selectors import ChecklistSection, ReviewState, checklist_sections
 from vendors.services import vendor_name_problem
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -192,6 +192,11 @@ class ChecklistAnswersForm(forms.Form):
 
     def rows(self) -> list[tuple[ChecklistAnswer, forms.BoundField, forms.BoundField]]:
         return [(a, self[f"answer_{a.pk}"], self[f"note_{a.pk}"]) for a in self.answers]
+
+    def sections(self) -> list[ChecklistSection]:
+        """The rows grouped by checklist section, each counting the answers the form holds
+        now (the saved ones, or those just sent when the form comes back with errors)."""
+        return checklist_sections((row[0], row, bool(row[1].value())) for row in self.rows())
 
     def cleaned_answers(self) -> dict[int, tuple[str, str]]:
         return {

@@ -165,6 +165,13 @@ class Vendor(models.Model):
     def get_effective_tier_display(self) -> str:
         return str(Tier(self.effective_tier).label)
 
+    @property
+    def data_category_labels(self) -> list[str]:
+        """The data categories as people read them ("Customer data"), in their stored order; a
+        value no longer among the choices shows as itself rather than disappearing."""
+        labels = dict(DataCategory.choices)
+        return [str(labels.get(value, value)) for value in self.data_categories or []]
+
 
 # A vendor is offboarded once, for good (`vendors.services.vendor_mark_offboarded`, which sets
 # `offboarded_on` with it); its grants are revoked by fulfilment in the same transaction.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +27,7 @@ from audit.models import AuditEvent
 from vendors.models import (
     REVIEW_LIFECYCLE,
     ChecklistAnswer,
+    ChecklistItem,
     KeyRecipientChange,
     SubprocessorReview,
     Vendor,
@@ -152,6 +155,45 @@ def review_answers(review: SubprocessorReview) -> Any:
         .prefetch_related("evidence")
         .order_by("item__order", "item_code")
     )
+
+
+@dataclass(frozen=True)
+class ChecklistSection:
+    """One lettered section of a review's checklist (A. Scope and tier ... E. Decision and
+    monitoring), with its rows in order and how many of them are answered."""
+
+    code: str
+    title: str
+    rows: tuple[Any, ...]
+    answered: int
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+
+def checklist_sections(rows: Iterable[tuple[ChecklistAnswer, Any, bool]]) -> list[ChecklistSection]:
+    """Groups checklist rows by their item's section, in the sections' order (A to E).
+
+    Each row is (answer, what the page shows for it, whether it is answered): the review page
+    shows the saved answer, the review form its fields and the value the form holds now, so a
+    form sent back with errors counts what the reviewer chose, not what was last saved. The
+    answers need their `item` loaded (`review_answers` does it).
+    """
+    grouped: dict[str, list[tuple[Any, bool]]] = {}
+    for answer, row, answered in rows:
+        grouped.setdefault(answer.item.section, []).append((row, answered))
+    order = {code: index for index, code in enumerate(ChecklistItem.Section.values)}
+    labels = dict(ChecklistItem.Section.choices)
+    return [
+        ChecklistSection(
+            code=code,
+            title=str(labels.get(code, code)),
+            rows=tuple(row for row, _answered in items),
+            answered=sum(1 for _row, answered in items if answered),
+        )
+        for code, items in sorted(grouped.items(), key=lambda kv: order.get(kv[0], len(order)))
+    ]
 
 
 def reviews_awaiting_decision(user: Any) -> QuerySet[SubprocessorReview]:

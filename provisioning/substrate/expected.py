@@ -171,7 +171,7 @@ def expected_state(
     elif grant.strategy is Strategy.HUB_ROLE:
         substrate = names.account_id(substrate_account_id, "substrate_account_id")
         hub_arn = f"arn:aws:iam::{substrate}:role/{grant.hub_role_name}"
-        spokes = [f"arn:aws:iam::{a}:role/{grant.role_name}" for a in targets]
+        spokes = list(grant.account_role_arns)
         # The generator's own budget: past it the hub may assume the role in any account.
         if policies.minified_length(spokes) > strategies._HUB_POLICY_BUDGET:
             spokes = [f"arn:aws:iam::*:role/{grant.role_name}"]

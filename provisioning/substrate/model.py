@@ -171,6 +171,16 @@ class Grant:
                 "managed_policy_arns", f"the {strategy} strategy reuses Substrate's permissions"
             )
 
+    def role_arn(self, account_id: str) -> str:
+        """ARN of the grant's role (`role_name`) in account `account_id`."""
+        return f"arn:aws:iam::{account_id}:role/{self.role_name}"
+
+    @property
+    def account_role_arns(self) -> tuple[str, ...]:
+        """The grant's role in each target account: what the hub role or the IAM user
+        assumes (role_per_account, hub_role and iam_user all create it there)."""
+        return tuple(self.role_arn(account.id) for account in self.accounts)
+
     @property
     def hub_role_name(self) -> str:
         """Name of the hub role in the Substrate account (hub_role strategy)."""

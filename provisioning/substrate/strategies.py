@@ -322,7 +322,7 @@ def _hub_role(grant: Grant, ctx: Context) -> Footprint:
     admin_dir = f"root-modules/admin/{quality}/global"
     modules = _service_targets(grant, ctx)
     ids = {account.key: account.id for account in grant.accounts}
-    spokes = [f"arn:aws:iam::{ids[module.key]}:role/{grant.role_name}" for module in modules]
+    spokes = [grant.role_arn(ids[module.key]) for module in modules]
     if policies.minified_length(spokes) > _HUB_POLICY_BUDGET:
         # Past a few hundred accounts the list would break IAM's inline-policy limit; the
         # spokes' trust policies, naming only the hub, still decide where it can go.

@@ -14,9 +14,10 @@ from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Field, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accessportal.mfa import session_mfa_verified
@@ -33,13 +34,20 @@ from vendors.models import Vendor
 from vendors.selectors import ReviewState, vendor_review_state, with_review_state
 
 
-def _pretty_json(value: Any) -> SafeString | str:
+def _pretty_json(value: Any, *, sort_keys: bool = True) -> SafeString | str:
     if value is None:
         return "—"
     # format_html escapes the JSON: before/after hold user-supplied text.
     return format_html(
-        "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+        "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False)
     )
+
+
+def _items(values: Any, empty: str) -> SafeString | str:
+    """A list of strings as an HTML list, each escaped (risk reasons hold vendor strings)."""
+    if not values:
+        return empty
+    return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((v,) for v in values)))
 
 
 class RoleReadOnlyAdmin(admin.ModelAdmin):
@@ -460,8 +468,52 @@ class AccessRequestAdmin(admin.ModelAdmin):
     inlines = [ApprovalInline]
     change_form_template = "admin/approvals/accessrequest/change_form.html"
 
+    # Field -> the method below that shows it: the admin's own display of a JSON field is its
+    # compact JSON on one line, unreadable for a policy and meaningless for the preview.
+    RENDERED = {
+        "inline_policy": "inline_policy_json",
+        "generator_input": "generator_input_json",
+        "lint_findings": "lint_findings_list",
+        "risk_reasons": "risk_reasons_list",
+        "preview": "preview_rendered",
+    }
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in AccessRequest._meta.fields] + ["target_accounts"]
+        # The request's documents are shown as people read them (RENDERED), in their place.
+        names = [f.name for f in AccessRequest._meta.fields] + ["target_accounts"]
+        return [self.RENDERED.get(name, name) for name in names]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # Only those: the admin would add the model form's own fields (the raw documents among
+        # them, as one line of JSON each) before the read-only ones.
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="inline policy")
+    def inline_policy_json(self, access_request: AccessRequest) -> SafeString | str:
+        # Unsorted: the policy as written, its Version first, as AWS shows one.
+        return _pretty_json(access_request.inline_policy, sort_keys=False)
+
+    @admin.display(description="generator input")
+    def generator_input_json(self, access_request: AccessRequest) -> SafeString | str:
+        return _pretty_json(access_request.generator_input, sort_keys=False)
+
+    @admin.display(description="lint findings")
+    def lint_findings_list(self, access_request: AccessRequest) -> SafeString | str:
+        lines = [
+            f"{f.get('severity', '')} {f.get('code', '')}: {f.get('message', '')}"
+            for f in access_request.lint_findings or []
+        ]
+        return _items(lines, "No finding.")
+
+    @admin.display(description="risk reasons")
+    def risk_reasons_list(self, access_request: AccessRequest) -> SafeString | str:
+        return _items(access_request.risk_reasons, "No risk factor found.")
+
+    @admin.display(description="change preview")
+    def preview_rendered(self, access_request: AccessRequest) -> SafeString:
+        return render_to_string(
+            "admin/approvals/accessrequest/_preview.html", {"preview": access_request.preview}
+        )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return _RequestChangeList

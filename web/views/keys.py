@@ -5,7 +5,7 @@ confirmation page (mail scanners prefetch links; a GET must not consume anything
 reveals the key once. An unknown, used or expired token, or too many requests from one
 address, all get the same neutral page, so the answer tells nothing about which it was.
 Responses are never cached and send no referrer; the reveal page loads nothing but the
-portal's own stylesheet.
+portal's own stylesheet and its copy-button script.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def key_link(request: HttpRequest, token: str) -> HttpResponse:
                 "secret_access_key": revealed.secret.reveal(),
                 "user_name": revealed.user_name,
                 "region": revealed.region,
+                "role_arns": revealed.role_arns,
             },
         )
     )

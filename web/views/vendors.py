@@ -19,6 +19,7 @@ from reports.access_map import vendor_live_grants
 from vendors import selectors, services
 from vendors.forms import (
     DETAIL_FORMS,
+    TSC_CHOICES,
     ChecklistAnswersForm,
     ContactForm,
     DecisionForm,
@@ -326,20 +327,39 @@ def _editable_review(pk: int, user: Any) -> SubprocessorReview:
     return review
 
 
+TSC_LABELS = dict(TSC_CHOICES)
+
+
 def _review_context(
     request: HttpRequest, review: SubprocessorReview, **extra: Any
 ) -> dict[str, Any]:
     answers = list(selectors.review_answers(review))
+    sections = selectors.checklist_sections((a, a, bool(a.answer)) for a in answers)
     return {
         "review": review,
         "vendor": review.vendor,
         "answers": answers,
+        "checklist_sections": sections,
+        "checklist_answered": sum(1 for a in answers if a.answer),
+        "trust_services_labels": [
+            str(TSC_LABELS.get(value, value)) for value in review.trust_services_categories or []
+        ],
         "exceptions": review.exceptions.all(),
         "cuecs": review.cuecs.all(),
         "subservices": review.subservice_organizations.all(),
         "general_evidence": review.evidence.filter(answer__isnull=True),
         "can_edit": services.review_can_edit(review, request.user) and can_write(request.user),
         **extra,
+    }
+
+
+def _form_progress(answers_form: ChecklistAnswersForm) -> dict[str, Any]:
+    """The checklist's sections and count as the form holds them (the review's own context
+    counts the saved answers; a form sent back with errors shows the reviewer's choices)."""
+    sections = answers_form.sections()
+    return {
+        "checklist_sections": sections,
+        "checklist_answered": sum(section.answered for section in sections),
     }
 
 
@@ -406,6 +426,7 @@ def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
         report_form=report_form,
         answers_form=answers_form,
         evidence_form=EvidenceForm(answers=answers),
+        **_form_progress(answers_form),
         detail_forms={kind: form_class() for kind, form_class in DETAIL_FORMS.items()},
     )
     return render(request, "vendors/review_form.html", context)
