@@ -282,7 +282,11 @@ def test_the_review_checklist_is_grouped_by_section_with_its_count(
     _screens(page, "readable-review-form")
 
     page.locator("#item-B5").get_by_label("Yes", exact=True).check()
+    # The count follows the choice at once, before saving.
+    expect(page.get_by_test_id("checklist-progress")).to_have_text(f"3 of {total} answered")
+    expect(page.get_by_test_id("section-progress-B")).to_have_text("1 of 11 answered")
     page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Review saved.")
     expect(page.get_by_test_id("checklist-progress")).to_have_text(f"3 of {total} answered")
     expect(page.get_by_test_id("section-progress-B")).to_have_text("1 of 11 answered")
 
