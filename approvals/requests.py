@@ -461,6 +461,15 @@ def request_duplicate(*, request_id: int, actor: Any) -> AccessRequest:
     return copy
 
 
+def _fails_lint_now(access_request: AccessRequest) -> bool:
+    """Whether the policy fails today's lint. The findings are stored when the request is
+    saved, and the linter's rules change (issue 20 made a misspelt action an error, where it
+    was "low"): a request saved before must not be approved on the strength of findings the
+    portal would no longer give. A lint takes milliseconds."""
+    policy = access_request.inline_policy
+    return policy is not None and any(f.severity == "error" for f in iam.lint_policy(policy))
+
+
 def approval_blockers(
     access_request: AccessRequest, *, review_state: str | None = None
 ) -> list[str]:
@@ -475,7 +484,7 @@ def approval_blockers(
             _("The vendor has no current approved SOC 2 review (%(state)s).")
             % {"state": ReviewState.LABELS[state]}
         )
-    if access_request.has_lint_errors:
+    if access_request.has_lint_errors or _fails_lint_now(access_request):
         blockers.append(_("The policy has lint errors."))
     if access_request.expires_on is None:
         blockers.append(_("No end date is set."))

@@ -133,6 +133,7 @@ def test_the_generator_refuses_another_services_arns_and_proposes_a_clean_policy
     _screens(page, "lint-generator-proposal")
     request = AccessRequest.objects.get()
     assert not request.has_lint_errors
+    assert request.inline_policy is not None
     actions = {a for s in request.inline_policy["Statement"] for a in s["Action"]}
     assert "s3:GetObject" in actions
     assert all(a.startswith("s3:") for a in actions)
