@@ -27,6 +27,8 @@ def _request(engineer: Any, vendor: Any, strategy: str, **overrides: Any) -> Acc
         "strategy": strategy,
         "principals": "arn:aws:iam::123456789012:role/V",
         "domains": ["payments"],
+        "environments": ["*"],
+        "qualities": ["*"],
         "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
         "justification": "j",
         "expires_on": timezone.localdate() + timedelta(days=9),

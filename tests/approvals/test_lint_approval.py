@@ -31,6 +31,8 @@ def _inline_request(engineer, policy: str) -> AccessRequest:
             "strategy": "role_per_account",
             "principals": "arn:aws:iam::123456789012:role/V",
             "domains": ["payments"],
+            "environments": ["*"],
+            "qualities": ["*"],
             "policy_source": "inline",
             "inline_policy": policy,
             "justification": "j",

@@ -69,7 +69,11 @@ def _start_form(page: Page, base_url: str, strategy: str) -> None:
     page.locator(f"input[name=strategy][value={strategy}]").check()
     page.get_by_label("Vendor's AWS principals").fill(ROLE)
     if strategy not in ("auditor", "administrator"):
-        page.locator("[data-group=accounts]").get_by_label("payments").check()
+        accounts = page.locator("[data-group=accounts]")
+        accounts.get_by_label("payments").check()
+        # Nothing ticked is no account: the environments and qualities are chosen too.
+        accounts.locator("input[name=environments][value='*']").check()
+        accounts.locator("input[name=qualities][value='*']").check()
     page.get_by_label("Why the vendor needs this").fill("Reads the build artefacts.")
     page.get_by_label("Access ends on").fill(
         (timezone.localdate() + timedelta(days=30)).isoformat()

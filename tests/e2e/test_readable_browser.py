@@ -93,6 +93,8 @@ def _inline_request(owner: Any, **vendor_fields: Any) -> AccessRequest:
             "strategy": "role_per_account",
             "principals": "arn:aws:iam::123456789012:role/V",
             "domains": ["payments"],
+            "environments": ["*"],
+            "qualities": ["*"],
             "policy_source": "inline",
             "inline_policy": json.dumps(POLICY),
             "justification": "Cost reports.",
