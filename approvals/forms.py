@@ -15,6 +15,7 @@ from approvals.iam import COMMON_MANAGED_POLICIES
 from approvals.models import STRATEGY_HELP, AccessRequest, Strategy
 from approvals.rules import NOT_APPROVER_GROUPS
 from inventory.models import AwsAccount
+from vendors.forms import show_text_limits
 from vendors.models import Tier, Vendor
 from vendors.selectors import ReviewState, with_review_state
 
@@ -300,12 +301,17 @@ class RuleForm(forms.Form):
                 (v, v) for v in (current if isinstance(current, list) else []) if v not in known
             ]
             cast(forms.ChoiceField, self.fields[field]).choices = [*values, *extra]
+        show_text_limits(self)
 
 
 class RuleChangeForm(forms.Form):
     reason = forms.CharField(
         label=_("Why change the rules"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        show_text_limits(self)
 
 
 class BaseRuleFormSet(forms.BaseFormSet):

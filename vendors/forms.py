@@ -46,6 +46,14 @@ def show_text_limits(form: forms.BaseForm) -> None:
         field.help_text = f"{field.help_text} {note}" if field.help_text else note
 
 
+class LimitsShown:
+    """A form whose text fields show their limit and are never cut short (`show_text_limits`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        show_text_limits(cast(forms.BaseForm, self))
+
+
 class VendorForm(forms.ModelForm):
     """The vendor record; the tier override fields only for the security team."""
 
@@ -99,7 +107,7 @@ class VendorForm(forms.ModelForm):
         return name
 
 
-class ContactForm(forms.ModelForm):
+class ContactForm(LimitsShown, forms.ModelForm):
     class Meta:
         model = VendorContact
         fields = ["name", "email", "role", "receives_access_keys"]
@@ -122,7 +130,7 @@ class VendorFilterForm(forms.Form):
     )
 
 
-class ReviewReportForm(forms.ModelForm):
+class ReviewReportForm(LimitsShown, forms.ModelForm):
     """The SOC 2 report's facts."""
 
     trust_services_categories = forms.MultipleChoiceField(
@@ -189,6 +197,7 @@ class ChecklistAnswersForm(forms.Form):
                 initial=answer.note,
                 max_length=4000,
             )
+        show_text_limits(self)
 
     def rows(self) -> list[tuple[ChecklistAnswer, forms.BoundField, forms.BoundField]]:
         return [(a, self[f"answer_{a.pk}"], self[f"note_{a.pk}"]) for a in self.answers]
@@ -208,7 +217,7 @@ class ChecklistAnswersForm(forms.Form):
         }
 
 
-class ExceptionForm(forms.ModelForm):
+class ExceptionForm(LimitsShown, forms.ModelForm):
     prefix = "exception"
 
     class Meta:
@@ -220,7 +229,7 @@ class ExceptionForm(forms.ModelForm):
         }
 
 
-class CuecForm(forms.ModelForm):
+class CuecForm(LimitsShown, forms.ModelForm):
     prefix = "cuec"
 
     class Meta:
@@ -241,7 +250,7 @@ class CuecForm(forms.ModelForm):
         return data
 
 
-class SubserviceForm(forms.ModelForm):
+class SubserviceForm(LimitsShown, forms.ModelForm):
     prefix = "subservice"
 
     class Meta:
@@ -271,7 +280,7 @@ class EvidenceForm(forms.Form):
         ]
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(LimitsShown, forms.Form):
     decision = forms.ChoiceField(
         label=_("Decision"),
         widget=forms.RadioSelect,

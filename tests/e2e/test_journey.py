@@ -125,6 +125,9 @@ def file_request(
     if strategy != "iam_user":
         page.get_by_label("Vendor's AWS principals").fill(VENDOR_ROLE)
     page.locator("[data-group=accounts]").get_by_label(domain, exact=True).check()
+    # Nothing ticked is no account: every environment and quality of the domain, explicitly.
+    page.locator("input[name=environments][value='*']").check()
+    page.locator("input[name=qualities][value='*']").check()
     expect(page.locator("#account-count")).to_have_text(re.compile(r"^\d+ accounts? match"))
     page.get_by_label("ReadOnlyAccess: read everything").check()
     page.get_by_label("Why the vendor needs this").fill(f"Orbit CI deploys ({strategy}).")
@@ -137,7 +140,7 @@ def file_request(
         expect(page.locator("#field-role_name .errorlist")).to_contain_text(
             "already uses the role name OrbitCiAccess"
         )
-        page.get_by_label("Role name").fill(role_name)
+        page.get_by_label("Name of the role created in each target account").fill(role_name)
         page.get_by_role("button", name="Save and submit").click()
     expect(page.get_by_test_id("request-status")).to_have_text("Submitted, awaiting approval")
     expect(page.get_by_test_id("blockers")).to_have_count(0)
