@@ -138,7 +138,9 @@ PAGES = {
         lambda seeded: reverse(
             "admin:approvals_accessrequest_change", args=[seeded.showcase_request_id]
         ),
-        13,  # 12, plus the approvals inline that security could not see before
+        # 12, plus the approvals inline that security could not see before, plus the decision
+        # box's approvals ("1 of 2", and the viewer's own decision)
+        14,
         lambda response, body: (
             len(response.context["timeline"]) + response.context["original"].target_accounts.count()
         ),
