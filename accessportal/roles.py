@@ -100,18 +100,45 @@ def role_required(*roles: Role, write: bool = False) -> Callable[[View], View]:
     is named) and, for `write=True`, may change things (see `can_write`).
 
     Anonymous users are sent to the login page by `login_required`, applied here too.
+    The rule is kept on the view (`portal_allows`, copied by the decorators wrapped around
+    it), so a page asks `may_open` before showing a link to it rather than repeating the rule.
     """
     from django.contrib.auth.decorators import login_required
+
+    def allows(user: AbstractBaseUser | AnonymousUser) -> bool:
+        if roles and not has_role(user, *roles):
+            return False
+        return not write or can_write(user)
 
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if roles and not has_role(request.user, *roles):
-                raise PermissionDenied
-            if write and not can_write(request.user):
+            if not allows(request.user):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
+        wrapper.portal_allows = allows  # type: ignore[attr-defined]
         return login_required(wrapper)  # type: ignore[return-value]
 
     return decorator
+
+
+def may_open(user: AbstractBaseUser | AnonymousUser, url: str) -> bool:
+    """Whether `user` may open the portal page at `url`, by the `role_required` rule of the view
+    that serves it, so a link is shown only to those the page lets in. An address outside the
+    portal (a GitHub pull request) or a view without that rule is not the portal's to refuse.
+    """
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+    from django.urls import Resolver404, resolve
+
+    parts = urlsplit(url)
+    if parts.netloc and not url.startswith(settings.PORTAL_BASE_URL.rstrip("/") + "/"):
+        return True
+    try:
+        match = resolve(parts.path)
+    except Resolver404:
+        return True
+    rule: Callable[[Any], bool] | None = getattr(match.func, "portal_allows", None)
+    return rule is None or rule(user)

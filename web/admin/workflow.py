@@ -564,6 +564,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
             )
             if access_request is not None:
                 state = vendor_review_state(access_request.vendor_id)
+                decisions_taken = list(access_request.approvals.all())
                 standing = (
                     rules.request_standing(access_request, with_candidates=True)
                     if access_request.status == AccessRequest.Status.SUBMITTED
@@ -581,6 +582,15 @@ class AccessRequestAdmin(admin.ModelAdmin):
                         "can_decide": may_decide(request.user, access_request, standing).allowed,
                         "standing": standing,
                         "mfa_verified": session_mfa_verified(request),
+                        # Where the quorum stands ("1 of 2"), and the viewer's own decision:
+                        # one who decided sees it instead of the buttons (one counts once).
+                        "approval_count": sum(
+                            a.decision == Approval.Decision.APPROVE for a in decisions_taken
+                        ),
+                        "own_decision": next(
+                            (a for a in decisions_taken if a.approver_id == request.user.pk),
+                            None,
+                        ),
                     }
                 )
         return super().changeform_view(request, object_id, form_url, extra)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accessportal import selectors
+from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, has_role
 from approvals.models import DOCUMENT_FIELDS, LIVE_STATES, PENDING_STATES, AccessRequest
 from approvals.selectors import extensions_awaiting_decision
@@ -58,5 +59,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         heartbeat = selectors.worker_heartbeat_latest()
         context["worker_heartbeat"] = heartbeat
         context["worker_alive"] = selectors.worker_is_alive(heartbeat)
+        # Approving needs a session signed in with a second factor: without one the page says
+        # so first, and its Approve buttons are shown disabled.
         context["mfa_enabled"] = is_mfa_enabled(request.user)
+        context["mfa_verified"] = session_mfa_verified(request)
     return render(request, "accessportal/dashboard.html", context)
