@@ -103,6 +103,13 @@ class ChecklistItemAdmin(admin.ModelAdmin):
     def short_text(self, obj: ChecklistItem) -> str:
         return obj.text[:90]
 
+    def get_changelist_formset(self, request: HttpRequest, **kwargs: Any) -> Any:
+        # The list's editable column has no <label> per row (Django's list_editable): each
+        # order input is named for screen readers instead (axe "label").
+        formset = super().get_changelist_formset(request, **kwargs)
+        formset.form.base_fields["order"].widget.attrs["aria-label"] = "Order"
+        return formset
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deactivate instead: answers given refer to the item
 
