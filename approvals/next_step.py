@@ -54,6 +54,8 @@ class Facts:
     # those who may still give them (approvals.rules.Standing).
     missing: int | None = None
     candidates: tuple[str, ...] = ()
+    # A pull request merged with a head other than the approved commit, not reviewed yet.
+    head_review_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,17 @@ STANDINGS = {
 
 def standing(facts: Facts) -> Standing:
     """Where the request stands, the next step and who must take it."""
-    return STANDINGS[facts.status](facts)
+    lead = STANDINGS[facts.status](facts)
+    if facts.head_review_pending and facts.status != "merge_mismatch":
+        # Whatever the status says, the repository may hold more than was approved: security
+        # looks first (fulfilment.merge_review).
+        return Standing(
+            lead.where,
+            _("Review what was merged (not the approved commit), then say so on this page."),
+            SECURITY,
+            "bad",
+        )
+    return lead
 
 
 # Statuses in which nothing was ever granted: the change was never made.

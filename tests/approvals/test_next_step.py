@@ -201,3 +201,10 @@ def test_timeline_steps_name_the_actions_and_the_status_they_moved_to():
     assert [s.status for s in steps] == ["", "Approved", ""]
     assert steps[1].who == "the portal"
     assert steps[1].tone == "ok"
+
+
+@pytest.mark.parametrize("status", ["active", "revoked"])
+def test_a_merge_of_an_unapproved_head_is_for_security_to_review_first(status):
+    lead = standing(Facts(status=status, revoke_pr_state="merged", head_review_pending=True))
+    assert (lead.who, lead.tone) == (SECURITY, "bad")
+    assert "Review what was merged" in lead.next

@@ -223,6 +223,9 @@ def _detail_page(
     grant_pr, revoke_pr = pull_requests["grant"], pull_requests["revoke"]
     grant_merged = grant_pr is not None and grant_pr.state == grant_pr.State.MERGED
     offers_grant_commands = next_step.offers_grant_commands(access_request.status)
+    head_review_pr = next(
+        (row for row in (grant_pr, revoke_pr) if row is not None and row.awaits_head_review), None
+    )
     lead = next_step.standing(
         next_step.Facts(
             status=access_request.status,
@@ -238,6 +241,7 @@ def _detail_page(
             revoke_pr_state=revoke_pr.state if revoke_pr else "",
             revoke_commands_pending=bool(revoke_pr and revoke_pr.commands_pending),
             extension_until=access_request.extension_until,
+            head_review_pending=head_review_pr is not None,
             blocked=bool(blockers) and access_request.status in PENDING_STATES,
             missing=max((row.missing for row in standing.rows), default=0) if standing else None,
             candidates=tuple(
@@ -305,8 +309,9 @@ def _detail_page(
             ).allowed
             and (
                 access_request.status == AccessRequest.Status.MERGE_MISMATCH
-                or any(row is not None and row.awaits_head_review for row in pull_requests.values())
+                or head_review_pr is not None
             ),
+            "head_review_pr": head_review_pr,
             "access_keys": access_keys,
             "key_state": access_keys_state(access_request, access_keys),
             "iam_user_name": iam_user_name(access_request),
