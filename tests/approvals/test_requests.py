@@ -469,6 +469,7 @@ def test_a_refused_extension_keeps_the_date_and_says_why(client, vendor, enginee
     r = services.request_save(actor=engineer, data=request_data(vendor))
     AccessRequest.objects.filter(pk=r.pk).update(status="active")
     client.force_login(engineer)
+    assert r.expires_on is not None
     early = (r.expires_on - timedelta(days=5)).isoformat()
     response = client.post(
         reverse("approvals:request_extend", kwargs={"pk": r.pk}),
