@@ -197,6 +197,8 @@ def _iam_user_grant(org: Org) -> AccessRequest:
             "strategy": "iam_user",
             "role_name": "OrbitCiUploads",
             "domains": ["payments"],
+            "environments": ["*"],
+            "qualities": ["*"],
             "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
             "justification": "Uploads build artefacts.",
             "expires_on": timezone.localdate() + timedelta(days=30),
