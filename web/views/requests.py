@@ -75,7 +75,12 @@ def request_list(request: HttpRequest) -> HttpResponse:
         .only(*LIST_COLUMNS)
     )
     page = Paginator(mine.order_by("-created_at"), 25).get_page(request.GET.get("page"))
-    return render(request, "approvals/request_list.html", {"page": page, "rows": _list_rows(page)})
+    return render(
+        request,
+        "approvals/request_list.html",
+        # Auditors change nothing: no link to a form that would refuse them.
+        {"page": page, "rows": _list_rows(page), "can_request": can_write(request.user)},
+    )
 
 
 @require_GET
@@ -106,6 +111,7 @@ def request_all(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "query": query.urlencode(),
             "all_requests": True,
+            "can_request": can_write(request.user),
         },
     )
 
