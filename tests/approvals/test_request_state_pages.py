@@ -146,6 +146,8 @@ def test_security_lists_filters_and_searches_every_request(client, security, aud
         html = response.content.decode()
         assert 'aria-current="page">All requests' in html
         assert 'aria-current="page">My requests' not in html
+        # Auditors change nothing: no link to the request form.
+        assert ("Request access for a vendor" in html) is (who == security)
 
     def shown(**params: object) -> set[int]:
         return {r.pk for r, *_ in client.get(url, params).context["rows"]}

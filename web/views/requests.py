@@ -75,7 +75,11 @@ def request_list(request: HttpRequest) -> HttpResponse:
         .only(*LIST_COLUMNS)
     )
     page = Paginator(mine.order_by("-created_at"), 25).get_page(request.GET.get("page"))
-    return render(request, "approvals/request_list.html", {"page": page, "rows": _list_rows(page)})
+    return render(
+        request,
+        "approvals/request_list.html",
+        {"page": page, "rows": _list_rows(page)},
+    )
 
 
 @require_GET
