@@ -119,3 +119,42 @@ def upload_evidence(
         page.locator("#id_file").set_input_files(str(evidence))
         page.get_by_role("button", name="Upload").click()
         expect(page.get_by_text(f"Uploaded {evidence.name}")).to_be_visible()
+
+
+SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
+# Issue 20 keeps every page's look at a desktop's width and a phone's.
+WIDTHS = ((1280, 900), (390, 844))
+
+
+def screens(page: Page, name: str, *, fits: bool = False) -> None:
+    """Full-page screenshots of the page at 1280 and 390 px, `test-results/screens/<name>-<width>
+    .png`; the viewport is left at 1280. With `fits`, the page must not be wider than the screen
+    at either width (a wide table scrolls inside its card instead)."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        if fits:
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= width, f"{name} is {scroll_width} px wide at {width}"
+        page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS[0][0], "height": WIDTHS[0][1]})
+
+
+def service_accounts(first_id: int) -> None:
+    """Four active service accounts from `first_id` on: payments and data, each in staging and
+    production, quality alpha."""
+    from inventory.models import AwsAccount
+
+    n = first_id
+    for domain in ("payments", "data"):
+        for environment in ("staging", "production"):
+            AwsAccount.objects.create(
+                account_id=str(n),
+                name=f"{domain}-{environment}",
+                account_type="service",
+                domain=domain,
+                environment=environment,
+                quality="alpha",
+                status="active",
+            )
+            n += 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -26,22 +25,12 @@ from approvals.models import AccessRequest, Strategy
 from demo.aws_org import KEY_DEMO_VENDOR_SLUG
 from fulfilment.models import PullRequest
 from tests.approvals.helpers import submitted
-from tests.e2e.helpers import sign_in, sign_out
+from tests.e2e.helpers import screens, sign_in, sign_out
 from tests.factories import staging_account
 from tests.fulfilment.helpers import reviewed_vendor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
 BRAND = "rgb(11, 79, 138)"  # --brand in static/css/portal.css
-
-
-def _shots(page: Page, name: str) -> None:
-    """The page at 1280 px and at 390 px (a phone), full length."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    for width, height in ((1280, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _waiting_request(make_user):  # type: ignore[no-untyped-def]
@@ -70,7 +59,7 @@ def test_the_dashboards_pdf_binder_reads_as_a_link(
         expect(binder).to_have_css("color", BRAND)
         expect(binder).to_have_css("background-color", "rgba(0, 0, 0, 0)")
     expect(shortcuts.get_by_role("link", name="XLSX").first).to_have_css("color", BRAND)
-    _shots(page, f"dashboard-pdf-binder-{role}")
+    screens(page, f"dashboard-pdf-binder-{role}")
 
 
 def test_the_demo_key_grant_shows_accounts_change_map_row_and_csv_row(
@@ -90,12 +79,12 @@ def test_the_demo_key_grant_shows_accounts_change_map_row_and_csv_row(
     expect(page.get_by_text("root-modules/admin/alpha/global/relay-alerts.tf")).to_be_visible()
     expect(page.get_by_text("cannot be generated")).to_have_count(0)
     expect(page.get_by_text("No preview")).to_have_count(0)
-    _shots(page, "demo-key-grant-request")
+    screens(page, "demo-key-grant-request")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Access map").click()
     row = page.get_by_role("row", name="Relay Alerts")
     expect(row.locator(f'a[href="/requests/{grant.pk}/"]')).to_have_count(4)
-    _shots(page, "demo-key-grant-access-map")
+    screens(page, "demo-key-grant-access-map")
 
     response = page.request.get(f"{live_server.url}/reports/subprocessors/?format=csv")
     assert response.ok
@@ -130,7 +119,7 @@ def test_links_a_role_cannot_open_are_not_shown(page: Page, live_server, make_us
     fulfilment = page.get_by_test_id("fulfilment")
     expect(fulfilment).to_contain_text("Pull request #7")
     expect(fulfilment.get_by_role("link", name="#7")).to_have_count(0)
-    _shots(page, "links-engineer-pull-request")
+    screens(page, "links-engineer-pull-request")
     sign_out(page)
 
     # Security (and auditors) may open it: the link is there for them.
@@ -146,7 +135,7 @@ def test_links_a_role_cannot_open_are_not_shown(page: Page, live_server, make_us
     mine = page.get_by_role("region", name="My open requests")
     expect(mine).to_contain_text("None.")
     expect(page.get_by_role("link", name="Request access for a vendor")).to_have_count(0)
-    _shots(page, "links-auditor-dashboard")
+    screens(page, "links-auditor-dashboard")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My requests").click()
     expect(page.get_by_role("heading", name="My access requests")).to_be_visible()
     expect(page.get_by_role("link", name="Request access for a vendor")).to_have_count(0)
@@ -188,7 +177,7 @@ def test_the_admin_decision_box_shows_the_quorum_and_no_second_approve(
     expect(page.get_by_test_id("who-decides")).to_contain_text("sam")
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
     expect(page.get_by_role("button", name="Reject")).to_have_count(0)
-    _shots(page, "admin-decision-box-after-approving")
+    screens(page, "admin-decision-box-after-approving")
     page.goto(f"{base}/")  # the admin's pages have their own header
     sign_out(page)
 
@@ -228,7 +217,7 @@ def test_security_dashboard_says_first_that_approving_needs_a_second_factor(
     approve = waiting.get_by_role("button", name="Approve")
     expect(approve).to_be_disabled()
     expect(approve).to_have_attribute("aria-describedby", "mfa-notice")
-    _shots(page, "dashboard-mfa-notice")
+    screens(page, "dashboard-mfa-notice")
     sign_out(page)
 
     # Sasha signed in with her second factor: no notice, the button works.
@@ -236,4 +225,4 @@ def test_security_dashboard_says_first_that_approving_needs_a_second_factor(
     expect(page.get_by_test_id("mfa-notice")).to_have_count(0)
     waiting = page.get_by_role("region", name="Requests awaiting your approval")
     expect(waiting.get_by_role("button", name="Approve")).to_be_enabled()
-    _shots(page, "dashboard-mfa-verified")
+    screens(page, "dashboard-mfa-verified")

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from approvals.models import AccessRequest
-from inventory.models import AwsAccount
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import screens, service_accounts, sign_in
 from tests.factories import draft_request
 from vendors import services as vendor_services
 from vendors.models import Vendor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
 ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
 VENDOR_CHOICE = "Orbit CI (review: No approved review)"
 
@@ -42,31 +39,6 @@ def _vendor(owner) -> Vendor:
     )
 
 
-def _accounts() -> None:
-    n = 300000000000
-    for domain in ("payments", "data"):
-        for environment in ("staging", "production"):
-            n += 1
-            AwsAccount.objects.create(
-                account_id=str(n),
-                name=f"{domain}-{environment}",
-                account_type="service",
-                domain=domain,
-                environment=environment,
-                quality="alpha",
-                status="active",
-            )
-
-
-def _shoot(page: Page, name: str) -> None:
-    """The page at 1280 px and at 390 px (a phone), full length."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    for width, suffix in ((1280, ""), (390, "-390")):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SCREENS / f"{name}{suffix}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-
-
 def _open_form(page: Page, base_url: str, password: str) -> None:
     sign_in(page, base_url, "erin", password)
     page.goto(f"{base_url}/requests/new/")
@@ -81,7 +53,7 @@ def test_nothing_ticked_is_refused_and_all_does_not_mix(
     page: Page, live_server, make_user, password
 ):
     _vendor(make_user("erin"))
-    _accounts()
+    service_accounts(300000000001)
     _open_form(page, live_server.url, password)
     page.locator("input[name=strategy][value=role_per_account]").check()
     page.get_by_label("Vendor's AWS principals").fill(ROLE)
@@ -102,7 +74,7 @@ def test_nothing_ticked_is_refused_and_all_does_not_mix(
     expect(page.get_by_test_id("not-saved")).to_be_visible()
     assert not AccessRequest.objects.exists()
     expect(page.get_by_label("Vendor's AWS principals")).to_have_value(ROLE)
-    _shoot(page, "form-errors-nothing-ticked")
+    screens(page, "form-errors-nothing-ticked")
 
     # In the page, All and some values exclude each other: ticking one unticks the other.
     domains = page.locator("[data-group=accounts]")
@@ -124,7 +96,7 @@ def test_nothing_ticked_is_refused_and_all_does_not_mix(
         "All already means every domain: untick All to choose only some domains."
     )
     assert not AccessRequest.objects.exists()
-    _shoot(page, "form-errors-all-and-one-domain")
+    screens(page, "form-errors-all-and-one-domain")
 
     # One domain, one environment, every quality: exactly those accounts, no production.
     domains.locator("input[name=domains][value='*']").uncheck()
@@ -137,7 +109,7 @@ def test_nothing_ticked_is_refused_and_all_does_not_mix(
 
 def test_iam_user_form_says_what_its_role_name_names(page: Page, live_server, make_user, password):
     _vendor(make_user("erin"))
-    _accounts()
+    service_accounts(300000000001)
     _open_form(page, live_server.url, password)
     note = page.locator("[data-strategy=iam_user]")
     page.locator("input[name=strategy][value=role_per_account]").check()
@@ -148,14 +120,14 @@ def test_iam_user_form_says_what_its_role_name_names(page: Page, live_server, ma
     expect(note).to_be_visible()
     expect(note).to_contain_text("the user itself is named after the vendor's slug")
     expect(note).to_contain_text("the role that user assumes in each account")
-    _shoot(page, "form-iam-user-role-name")
+    screens(page, "form-iam-user-role-name")
 
 
 def test_every_error_at_once_next_to_its_field_input_kept(
     page: Page, live_server, make_user, password
 ):
     _vendor(make_user("erin"))
-    _accounts()
+    service_accounts(300000000001)
     _open_form(page, live_server.url, password)
     page.locator("input[name=strategy][value=role_per_account]").check()
     principals = "123\narn:aws:iam::123:role/x\n*\n" + ROLE
@@ -188,12 +160,12 @@ def test_every_error_at_once_next_to_its_field_input_kept(
     assert justification.input_value() == long_text
     expect(page.get_by_label("Access ends on")).to_have_value(yesterday)
     assert not AccessRequest.objects.exists()
-    _shoot(page, "form-errors-every-error-at-once")
+    screens(page, "form-errors-every-error-at-once")
 
 
 def test_before_you_can_submit_box_follows_each_save(page: Page, live_server, make_user, password):
     _vendor(make_user("erin"))
-    _accounts()
+    service_accounts(300000000001)
     _open_form(page, live_server.url, password)
     page.locator("input[name=strategy][value=role_per_account]").check()
     page.get_by_label("Vendor's AWS principals").fill(ROLE)
@@ -218,7 +190,7 @@ def test_before_you_can_submit_box_follows_each_save(page: Page, live_server, ma
     expect(box).to_contain_text("The draft as last saved, before you can submit:")
     expect(box).to_contain_text("Say why the vendor needs this access.")
     expect(page.get_by_label("Why the vendor needs this")).to_have_value("Nightly scan.")
-    _shoot(page, "form-before-submit-refused-save")
+    screens(page, "form-before-submit-refused-save")
 
     # A save that passes: the box lists only what the saved draft still lacks.
     page.get_by_label("Access ends on").fill(
@@ -230,7 +202,7 @@ def test_before_you_can_submit_box_follows_each_save(page: Page, live_server, ma
     expect(box).to_contain_text("Choose the permissions the vendor gets.")
     expect(box).not_to_contain_text("Say why the vendor needs this access.")
     expect(box).not_to_contain_text("Every grant needs an end date.")
-    _shoot(page, "form-before-submit-after-save")
+    screens(page, "form-before-submit-after-save")
 
 
 def test_vendor_contract_dates_and_overlong_text_at_once(
@@ -256,14 +228,14 @@ def test_vendor_contract_dates_and_overlong_text_at_once(
     expect(page.get_by_label(re.compile(r"^Contract end\b"))).to_have_value("2027-01-31")
     vendor.refresh_from_db()
     assert (vendor.service, vendor.contract_end) == ("CI", None)
-    _shoot(page, "form-errors-vendor-contract-dates")
+    screens(page, "form-errors-vendor-contract-dates")
 
 
 def test_refused_extension_keeps_the_date_and_says_why(
     page: Page, live_server, make_user, password
 ):
     engineer = make_user("erin")
-    _accounts()
+    service_accounts(300000000001)
     grant = draft_request(engineer, _vendor(engineer))
     AccessRequest.objects.filter(pk=grant.pk).update(status="active")
     grant.refresh_from_db()
@@ -284,4 +256,4 @@ def test_refused_extension_keeps_the_date_and_says_why(
     expect(page.get_by_label("Why the vendor still needs it")).to_have_value("The audit runs late.")
     grant.refresh_from_db()
     assert grant.extension_until is None
-    _shoot(page, "form-errors-extension-refused")
+    screens(page, "form-errors-extension-refused")

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
 from django.core import mail
-from moto.server import ThreadedMotoServer
 from playwright.sync_api import Page, expect
 
 from keys import services as keys
 from keys.models import KeyDelivery
 from provisioning.aws import aws_client
 from tests.factories import iam_user_grant
-from tests.services import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
-
-
-@pytest.fixture
-def aws_endpoint(settings):
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=10).close()
-    settings.AWS_ENDPOINT_URL = endpoint
-    settings.AWS_ADMIN_ROLE_ARN = ""
-    yield endpoint
-    server.stop()
 
 
 def test_the_key_is_revealed_once_after_a_confirmation(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -15,11 +14,10 @@ from playwright.sync_api import Page, expect
 
 from approvals.models import AccessRequest
 from inventory.models import AwsAccount
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import screens, sign_in
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
 ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
 
 
@@ -49,16 +47,6 @@ def engineer(make_user):
         status="active",
     )
     return engineer
-
-
-def _screens(page: Page, name: str) -> None:
-    """The page at desktop width and at a phone's, full length."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(SCREENS / f"{name}-390.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _start_form(page: Page, base_url: str, strategy: str) -> None:
@@ -107,7 +95,7 @@ def test_a_misspelt_action_is_an_error_naming_it_and_blocks_approval(
     expect(findings).to_contain_text("s3:ListBuckett is not an Amazon S3 action")
     expect(findings.locator("li.sev-error")).to_have_count(2)
     expect(page.get_by_test_id("blockers")).to_contain_text("The policy has lint errors.")
-    _screens(page, "lint-misspelt-action")
+    screens(page, "lint-misspelt-action")
     assert AccessRequest.objects.get().has_lint_errors
 
 
@@ -126,7 +114,7 @@ def test_the_generator_refuses_another_services_arns_and_proposes_a_clean_policy
         page.get_by_text("arn:aws:s3:::orbit-artefacts/* is a resource of s3, not ec2")
     ).to_be_visible()
     assert not AccessRequest.objects.exists()
-    _screens(page, "lint-generator-refuses-other-service")
+    screens(page, "lint-generator-refuses-other-service")
 
     page.get_by_label("AWS service (IAM prefix)").fill("s3")
     page.get_by_role("button", name="Save draft and check").click()
@@ -134,7 +122,7 @@ def test_the_generator_refuses_another_services_arns_and_proposes_a_clean_policy
     expect(checks.get_by_role("heading", name="Policy checks")).to_be_visible()
     expect(checks.locator("li.sev-error")).to_have_count(0)
     expect(page.get_by_test_id("blockers")).not_to_contain_text("lint errors")
-    _screens(page, "lint-generator-proposal")
+    screens(page, "lint-generator-proposal")
     request = AccessRequest.objects.get()
     assert not request.has_lint_errors
     assert request.inline_policy is not None
@@ -162,10 +150,10 @@ def test_a_second_live_grant_of_the_same_strategy_warns_naming_the_first(
     # The form says it too, before the engineer submits.
     page.get_by_role("link", name="Edit").click()
     expect(page.get_by_test_id("grant-warnings")).to_contain_text(expected)
-    _screens(page, "lint-duplicate-live-grant-form")
+    screens(page, "lint-duplicate-live-grant-form")
     page.get_by_role("button", name="Save and submit").click()
     # A warning, not a refusal: the request is submitted, and only the review blocks it.
     expect(page.get_by_test_id("request-status")).to_have_text("Submitted, awaiting approval")
     expect(warnings).to_contain_text(expected)
     expect(page.get_by_test_id("blockers")).not_to_contain_text("Request #")
-    _screens(page, "lint-duplicate-live-grant")
+    screens(page, "lint-duplicate-live-grant")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,6 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 from playwright.sync_api import Page, ViewportSize, expect
 
 from accessportal.roles import Role
@@ -33,13 +30,12 @@ from keys import services as keys
 from keys.models import KeyDelivery
 from provisioning.aws import aws_client
 from provisioning.substrate import ChangeSet, Command, Dialect, FileAction, FileChange, Strategy
+from tests.e2e.helpers import screens
 from tests.factories import force_login_with_mfa, iam_user_grant, staging_account
-from tests.services import free_port
 from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
 NARROW: ViewportSize = {"width": 390, "height": 844}
 WIDE: ViewportSize = {"width": 1280, "height": 800}
 
@@ -59,17 +55,6 @@ def _signed_in(page: Page, base_url: str, user: Any) -> None:
     page.context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}]
     )
-
-
-def _screens(page: Page, name: str) -> None:
-    """The page at 1280 pixels wide, then at 390 (a phone), as `<name>.png` and
-    `<name>-narrow.png`; the viewport is left at 1280."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size(WIDE)
-    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
-    page.set_viewport_size(NARROW)
-    page.screenshot(path=str(SCREENS / f"{name}-narrow.png"), full_page=True)
-    page.set_viewport_size(WIDE)
 
 
 def _fits_narrow(page: Page, test_id: str) -> None:
@@ -114,7 +99,7 @@ def test_the_request_page_shows_the_policy_as_indented_json(page: Page, live_ser
     assert json.loads(shown) == access_request.inline_policy
     assert '\n  "Version": "2012-10-17"' in shown
     assert "'" not in shown
-    _screens(page, "readable-request-policy")
+    screens(page, "readable-request-policy")
     _fits_narrow(page, "inline-policy")
 
 
@@ -165,7 +150,7 @@ def test_the_admin_shows_the_preview_and_risk_reasons_rendered(page: Page, live_
     policy = page.locator(".field-inline_policy_json pre").inner_text()
     assert json.loads(policy) == POLICY
     assert policy.index('"Version"') < policy.index('"Statement"')  # as written, not sorted
-    _screens(page, "readable-admin-preview")
+    screens(page, "readable-admin-preview")
 
 
 def test_the_pull_request_description_is_markdown_and_a_vendor_script_stays_text(
@@ -207,7 +192,7 @@ def test_the_pull_request_description_is_markdown_and_a_vendor_script_stays_text
     )
     expect(body.locator("script")).to_have_count(0)
     assert page.evaluate("typeof window.pwned") == "undefined"
-    _screens(page, "readable-pull-request")
+    screens(page, "readable-pull-request")
     _fits_narrow(page, "pr-body")
 
 
@@ -247,7 +232,7 @@ def test_the_vendor_page_names_data_categories_by_label(page: Page, live_server,
     _signed_in(page, live_server.url, engineer)
     page.goto(live_server.url + reverse("vendors:detail", args=[vendor.pk]))
     expect(page.get_by_test_id("data-categories")).to_have_text("Source code, Personal data")
-    _screens(page, "readable-vendor-categories")
+    screens(page, "readable-vendor-categories")
 
 
 def test_the_review_checklist_is_grouped_by_section_with_its_count(
@@ -281,7 +266,7 @@ def test_the_review_checklist_is_grouped_by_section_with_its_count(
             "#item-B5"
         )
     ).to_have_count(1)
-    _screens(page, "readable-review-form")
+    screens(page, "readable-review-form")
 
     page.locator("#item-B5").get_by_label("Yes", exact=True).check()
     # The count follows the choice at once, before saving.
@@ -297,21 +282,7 @@ def test_the_review_checklist_is_grouped_by_section_with_its_count(
     expect(page.get_by_test_id("section-progress-E")).to_have_text("0 of 3 answered")
     expect(page.get_by_test_id("trust-services")).to_have_text("Security, Processing integrity")
     expect(page.locator("table[aria-labelledby=section-C] tbody tr")).to_have_count(3)
-    _screens(page, "readable-review-detail")
-
-
-@pytest.fixture
-def aws_endpoint(settings):
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=10).close()
-    settings.AWS_ENDPOINT_URL = endpoint
-    settings.AWS_ADMIN_ROLE_ARN = ""
-    yield endpoint
-    server.stop()
+    screens(page, "readable-review-detail")
 
 
 def test_the_key_page_lists_the_roles_to_assume_with_copy_buttons(
@@ -364,7 +335,7 @@ def test_the_key_page_lists_the_roles_to_assume_with_copy_buttons(
     )
     page.get_by_role("button", name="Copy the secret access key").click()
     assert page.evaluate("navigator.clipboard.readText()") == secret
-    _screens(page, "readable-key-roles")
+    screens(page, "readable-key-roles")
     _fits_narrow(page, "key-reveal")
     _fits_narrow(page, "key-roles")
     assert KeyDelivery.objects.get().ciphertext is None

@@ -12,28 +12,12 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from approvals.models import AccessRequest
-from inventory.models import AwsAccount
+from tests.e2e.helpers import service_accounts
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
 ROLE = "arn:aws:iam::123456789012:role/VendorScanner"
-
-
-def _accounts() -> None:
-    n = 200000000000
-    for domain in ("payments", "data"):
-        for environment in ("staging", "production"):
-            n += 1
-            AwsAccount.objects.create(
-                account_id=str(n),
-                name=f"{domain}-{environment}",
-                account_type="service",
-                domain=domain,
-                environment=environment,
-                quality="alpha",
-                status="active",
-            )
 
 
 @pytest.mark.parametrize(
@@ -56,7 +40,7 @@ def test_engineer_files_a_request_for_each_strategy(
             "criticality": "medium",
         },
     )
-    _accounts()
+    service_accounts(200000000001)
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Login").fill("erin")
     page.get_by_label("Password").fill(password)

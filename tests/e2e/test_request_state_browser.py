@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -17,29 +16,16 @@ from approvals import requests as request_services
 from approvals.models import AccessRequest
 from approvals.workflow import transition
 from fulfilment.models import PullRequest
-from tests.e2e.helpers import sign_in, sign_out
+from tests.e2e.helpers import screens, sign_in, sign_out
 from tests.factories import draft_request, staging_account
 from tests.vendors.helpers import vendor_data
 from vendors import services as vendor_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENS = Path(__file__).resolve().parents[2] / "test-results" / "screens"
 WIDTHS: dict[str, ViewportSize] = {
     "1280": {"width": 1280, "height": 900},
     "390": {"width": 390, "height": 844},
 }
-
-
-def _shots(page: Page, name: str) -> None:
-    """One full-page screenshot at each width, back at 1280 px afterwards."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    for width, size in WIDTHS.items():
-        page.set_viewport_size(size)
-        # Nothing widens the page past the screen (a wide table scrolls in its card).
-        scroll_width = page.evaluate("document.documentElement.scrollWidth")
-        assert scroll_width <= size["width"], f"{name} is {scroll_width} px wide at {width}"
-        page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size(WIDTHS["1280"])
 
 
 @pytest.fixture
@@ -100,7 +86,7 @@ def test_the_request_page_says_where_it_stands_at_each_step(
     assert "submit" in next_
     assert who == "The requester (erin)"
     expect(page.get_by_role("heading", name="The change it will make")).to_be_visible()
-    _shots(page, "request-state-draft")
+    screens(page, "request-state-draft", fits=True)
 
     # Submitted, approved, the pull request opened: the next step is security's merge.
     request_services.request_submit(request_id=r.pk, actor=engineer)
@@ -127,7 +113,7 @@ def test_the_request_page_says_where_it_stands_at_each_step(
             "Pull request opened",
         ]
     )
-    _shots(page, "request-state-pr-open")
+    screens(page, "request-state-pr-open", fits=True)
 
     # Merged: the change is one it made, and its commands wait for an administrator.
     # Merged as approved: the head the forge merged is the commit the portal pushed.
@@ -157,7 +143,7 @@ def test_the_request_page_says_where_it_stands_at_each_step(
     expect(page.get_by_role("button", name="I ran these commands")).to_have_count(0)
     expect(page.get_by_test_id("revoke-pr")).to_contain_text("Pull request #18 from")
     expect(page.get_by_test_id("timeline").locator("li .step-label").last).to_have_text("Revoked")
-    _shots(page, "request-state-revoked")
+    screens(page, "request-state-revoked", fits=True)
 
 
 def test_security_finds_any_request_and_an_engineer_cannot(
@@ -193,7 +179,7 @@ def test_security_finds_any_request_and_an_engineer_cannot(
     expect(page.get_by_test_id("request-count")).to_have_text("27 requests")
     expect(page.get_by_test_id("request-row")).to_have_count(25)
     expect(page.get_by_text("Page 1 of 2")).to_be_visible()
-    _shots(page, "requests-all")
+    screens(page, "requests-all", fits=True)
 
     page.get_by_role("link", name="Next").click()
     expect(page.get_by_test_id("request-row")).to_have_count(2)
@@ -214,4 +200,4 @@ def test_security_finds_any_request_and_an_engineer_cannot(
         re.compile(rf"^Request #{acme_request.pk}: Acme Scan")
     )
     expect(page.get_by_test_id("standing-where")).to_contain_text("Active")
-    _shots(page, "requests-all-found")
+    screens(page, "requests-all-found", fits=True)
