@@ -94,3 +94,18 @@ def request_vendor_choices() -> list[tuple[int, str]]:
         .order_by("name")
         .values_list("pk", "name")
     )
+
+
+def requests_awaiting_decision(user: Any) -> Any:
+    """Security's dashboard: the submitted requests this member may still decide (not their
+    own, not one they decided), oldest first, with `approval_count` (approvals so far) so
+    the list says "1 of 2" as the admin's decision box does."""
+    return (
+        AccessRequest.objects.defer(*DOCUMENT_FIELDS)
+        .filter(status=AccessRequest.Status.SUBMITTED)
+        .exclude(requester=user.pk)
+        .exclude(approvals__approver=user.pk)
+        .annotate(approval_count=Count("approvals", filter=Q(approvals__decision="approve")))
+        .select_related("vendor", "requester")
+        .order_by("submitted_at")
+    )

@@ -214,6 +214,7 @@ def test_security_dashboard_says_first_that_approving_needs_a_second_factor(
     assert notice_box["y"] < roles_box["y"]
     waiting = page.get_by_role("region", name="Requests awaiting your approval")
     expect(waiting).to_contain_text(f"#{r.pk}")
+    expect(waiting.get_by_test_id("quorum")).to_have_text("0 of 2 approvals")
     approve = waiting.get_by_role("button", name="Approve")
     expect(approve).to_be_disabled()
     expect(approve).to_have_attribute("aria-describedby", "mfa-notice")
@@ -226,3 +227,14 @@ def test_security_dashboard_says_first_that_approving_needs_a_second_factor(
     waiting = page.get_by_role("region", name="Requests awaiting your approval")
     expect(waiting.get_by_role("button", name="Approve")).to_be_enabled()
     screens(page, "dashboard-mfa-verified")
+
+    # Her approval counts on the dashboard of whoever may still decide: "1 of 2", as the admin.
+    waiting.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("region", name="Requests awaiting your approval")).not_to_contain_text(
+        f"#{r.pk} "
+    )
+    sign_out(page)
+    make_user("sol", Role.SECURITY, is_staff=True)
+    sign_in(page, base, "sol", password)
+    waiting = page.get_by_role("region", name="Requests awaiting your approval")
+    expect(waiting.get_by_test_id("quorum")).to_have_text("1 of 2 approvals")

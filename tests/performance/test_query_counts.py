@@ -149,7 +149,7 @@ PAGES = {
         # 12, plus the approvals inline that security could not see before, plus the vendor's
         # other live grants of the same strategy (issue 20's duplicate warning), plus the decision
         # box's approvals ("1 of 2", and the viewer's own decision)
-        14,
+        15,
         lambda response, body: (
             len(response.context["timeline"]) + response.context["original"].target_accounts.count()
         ),

@@ -15,7 +15,7 @@ from accessportal import selectors
 from accessportal.mfa import session_mfa_verified
 from accessportal.roles import Role, has_role
 from approvals.models import DOCUMENT_FIELDS, LIVE_STATES, PENDING_STATES, AccessRequest
-from approvals.selectors import extensions_awaiting_decision
+from approvals.selectors import extensions_awaiting_decision, requests_awaiting_decision
 from fulfilment.selectors import failures_needing_attention, merges_needing_review
 from keys.selectors import access_keys_needing_attention
 from reports.subprocessors import previous_quarter_end
@@ -43,13 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         context["last_quarter_end"] = previous_quarter_end(timezone.localdate())
     if has_role(request.user, Role.SECURITY):
         context["reviews_to_decide"] = reviews_awaiting_decision(request.user)[:10]
-        context["requests_to_decide"] = (
-            requests.filter(status=AccessRequest.Status.SUBMITTED)
-            .exclude(requester=request.user.pk)
-            .exclude(approvals__approver=request.user.pk)
-            .select_related("vendor", "requester")
-            .order_by("submitted_at")[:10]
-        )
+        context["requests_to_decide"] = requests_awaiting_decision(request.user)[:10]
         context["failures"] = failures_needing_attention()
         context["merges_to_review"] = merges_needing_review()
         context["extensions_to_decide"] = extensions_awaiting_decision(request.user)
