@@ -82,7 +82,7 @@ def test_the_request_page_timeline_lists_its_steps_in_order(
     expect(steps.nth(0)).to_contain_text("Filed as a draft")
     expect(steps.nth(1)).to_contain_text("Submitted to security")
     # Each step says when, in a machine-readable <time>, oldest first.
-    times = [steps.nth(i).locator("time").get_attribute("datetime") for i in range(2)]
+    times = [steps.nth(i).locator("time").get_attribute("datetime") or "" for i in range(2)]
     assert all(times), times
     assert times == sorted(times)
     # The dot of each step is drawn by the component's own style, not by the list's bullets.
