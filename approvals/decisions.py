@@ -180,15 +180,19 @@ def request_extension_ask(
             _("This grant was extended %(n)s times already: file a new request.")
             % {"n": access_request.extensions_granted}
         )
+    # Every problem of the ask at once, by field: the requester corrects both in one go.
+    problems: dict[str, str] = {}
     if not reason.strip():
-        raise ValidationError({"reason": _("Say why the vendor still needs the access.")})
+        problems["reason"] = _("Say why the vendor still needs the access.")
     cap = timezone.localdate() + timedelta(days=settings.PORTAL_MAX_EXTENSION_DAYS)
     if access_request.expires_on and until <= access_request.expires_on:
-        raise ValidationError({"until": _("Choose a date after the current end date.")})
-    if until > cap:
-        raise ValidationError(
-            {"until": _("An extension ends on %(cap)s at the latest.") % {"cap": cap.isoformat()}}
-        )
+        problems["until"] = _("Choose a date after the current end date.")
+    elif until > cap:
+        problems["until"] = _("An extension ends on %(cap)s at the latest.") % {
+            "cap": cap.isoformat()
+        }
+    if problems:
+        raise ValidationError(problems)
     access_request.extension_until = until
     access_request.extension_reason = reason.strip()
     # A new round: approvals given to an earlier ask do not count toward this one.

@@ -485,6 +485,27 @@ def test_a_refused_extension_keeps_the_date_and_says_why(client, vendor, enginee
     assert r.extension_until is None
 
 
+def test_an_extension_ask_names_a_bad_date_and_a_missing_reason_at_once(
+    client, vendor, engineer, accounts
+):
+    r = services.request_save(actor=engineer, data=request_data(vendor))
+    AccessRequest.objects.filter(pk=r.pk).update(status="active")
+    client.force_login(engineer)
+    assert r.expires_on is not None
+    early = (r.expires_on - timedelta(days=1)).isoformat()
+    response = client.post(
+        reverse("approvals:request_extend", kwargs={"pk": r.pk}),
+        {"until": early, "reason": "  "},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Choose a date after the current end date." in html
+    assert "Say why the vendor still needs the access." in html
+    assert f'value="{early}"' in html
+    r.refresh_from_db()
+    assert r.extension_until is None
+
+
 def test_vendor_contract_dates_are_checked_with_the_other_fields(engineer):
     from vendors.forms import VendorForm
 
