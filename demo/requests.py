@@ -109,6 +109,7 @@ def seed_demo_key_grant() -> AccessRequest | None:
     transition(access_request, to=Status.APPROVED, actor=security2, action="request.approve")
     transition(access_request, to=Status.PROVISIONING, actor=None, action="request.provision")
     highest = PullRequest.objects.filter(forge=PullRequest.Forge.LOCAL).aggregate(n=Max("number"))
+    demo_commit = str((access_request.preview or {}).get("commit") or "")
     PullRequest.objects.create(
         access_request=access_request,
         forge=PullRequest.Forge.LOCAL,
@@ -118,9 +119,14 @@ def seed_demo_key_grant() -> AccessRequest | None:
         state=PullRequest.State.MERGED,
         title=f"Vendor access: {vendor.name} (request #{access_request.pk})",
         body="Demo data: merged and applied before the portal started.",
-        # No approved commit to compare with: taken as it is, like rows merged before heads
-        # were compared (migration 0014), so it is not on the dashboard's attention list.
-        head_reviewed_at=timezone.now(),
+        # Merged as approved: the commit its change was generated against stands for the
+        # approved one. Without it the request page would warn, in red, of a merged head nobody
+        # approved on the very grant the README sends newcomers to first.
+        approved_sha=demo_commit,
+        merged_head_sha=demo_commit,
+        # With no commit to compare (no demo repository), taken as it is, like rows merged
+        # before heads were compared (migration 0014): not on the dashboard's attention list.
+        head_reviewed_at=None if demo_commit else timezone.now(),
     )
     transition(access_request, to=Status.PR_OPEN, actor=None, action="request.pr_open")
     transition(
@@ -166,6 +172,15 @@ def repair_demo_key_grant() -> AccessRequest | None:
             access_request.preview = preview
             access_request.save(update_fields=["preview"])
             changed = True
+    # Its pull request was seeded with no approved commit, which the request page reads as a
+    # merge of a head nobody approved: the commit the change was generated against is that.
+    demo_commit = str((access_request.preview or {}).get("commit") or "")
+    if demo_commit and (
+        PullRequest.objects.filter(
+            access_request=access_request, state=PullRequest.State.MERGED, approved_sha=""
+        ).update(approved_sha=demo_commit, merged_head_sha=demo_commit, head_reviewed_at=None)
+    ):
+        changed = True
     if not changed:
         return None
     audit_record(

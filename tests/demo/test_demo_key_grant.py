@@ -10,6 +10,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from approvals.models import AccessRequest, Strategy
 from audit.models import AuditEvent
@@ -84,6 +85,9 @@ def test_the_seeded_key_grant_has_accounts_a_change_a_map_row_and_a_csv_row(clie
     assert "4 accounts" in page
     assert "cannot be generated" not in page
     assert "No preview" not in page
+    # Merged as approved: no red warning of a head nobody approved on the newcomers' first page.
+    assert 'data-testid="merged-head"' not in page
+    assert not grant.pull_requests.get().merged_unapproved_head
 
 
 def test_a_grant_seeded_before_its_accounts_and_repository_is_completed_once(client, auditor):
@@ -95,6 +99,8 @@ def test_a_grant_seeded_before_its_accounts_and_repository_is_completed_once(cli
     AccessRequest.objects.filter(pk=grant.pk).update(
         preview={"error": "The change cannot be generated: no account"}
     )
+    # and its pull request, merged with no approved commit, read as an unapproved head
+    grant.pull_requests.update(approved_sha="", merged_head_sha="", head_reviewed_at=timezone.now())
 
     output = _seed()
     grant.refresh_from_db()
@@ -104,6 +110,7 @@ def test_a_grant_seeded_before_its_accounts_and_repository_is_completed_once(cli
     repairs = AuditEvent.objects.filter(action="request.demo_repair", object_id=str(grant.pk))
     assert repairs.count() == 1
     assert len((repairs.get().after or {})["accounts"]) == len(WEB_ACCOUNTS)
+    assert not grant.pull_requests.get().merged_unapproved_head
 
     assert "filled in" not in _seed()
     assert repairs.count() == 1
