@@ -567,7 +567,10 @@ def inspect(path: Path) -> dict[str, Any]:
         "pages": pages,
         "outline": _count(reader.outline),
         "page_numbers": f"Page {pages}" in last,
-        "count_on_cover": str(pages) in cover.split("Pages in this binder")[-1][:40],
+        # The count's place in the extracted text differs by engine (ReportLab's is a form
+        # drawn before the page's content): a line ending with it is enough.
+        "count_on_cover": "Pages in this binder" in cover
+        and str(pages) in (line.split()[-1] for line in cover.splitlines() if line.strip()),
         "tagged": marked and "/StructTreeRoot" in root,
         "bytes": path.stat().st_size,
     }
