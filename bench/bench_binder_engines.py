@@ -386,10 +386,11 @@ def render_reportlab(n: int, out: Path) -> None:
 
         def save(self) -> None:
             self.beginForm("page_count")
-            self.setFont(font, 8)
+            self.setFont(font, 6.5)
+            # The facts table's last value cell (measured on the rendered cover).
             self.drawString(
-                10 * mm + 52 * mm + 1 * mm,
-                page_h - 12 * mm - 24 * mm - 7 * 4.1 * mm,
+                10 * mm + 52 * mm + 3 * mm,
+                page_h - 12 * mm - 24 * mm - 7 * 4.1 * mm + 7 * mm,
                 str(self.getPageNumber() - 1),
             )
             self.endForm()
@@ -410,6 +411,7 @@ def render_typst(n: int, out: Path) -> None:
         work = Path(folder)
         data = {
             "footer": footer_text(sha),
+            "vendors_note": VENDORS_NOTE,
             "items": cover_items(n, sha),
             "vendors": [[group_text(v, g) for g in GROUPS] for v in vendors(n)],
             "appendices": [
@@ -450,7 +452,7 @@ TYPST_SOURCE = r"""
   [*Pages in this binder*], context str(counter(page).final().first()))
 #pagebreak()
 == Subprocessors
-#text(fill: rgb("#4a5360"))[One row per vendor. AWS access has a line per live grant.]
+#text(fill: rgb("#4a5360"), d.vendors_note)
 #grid-table(("Identity", "Data", "Risk", "Contract", "Attestation", "AWS access", "Review",
   "Evidence"), d.vendors, (13%, 12%, 8%, 10%, 14%, 22%, 9%, 12%))
 #for a in d.appendices [
