@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import random
@@ -464,6 +465,97 @@ TYPST_SOURCE = r"""
 """
 
 
+TYPST_PART_ROWS = 500
+TYPST_PART = r"""
+#let d = json("part.json")
+#set document(title: "Subprocessor report · Example Corp")
+#set text(font: "DejaVu Sans", size: 6.5pt, fill: rgb("#1b1f24"), lang: "en")
+#set page(paper: "a4", flipped: true, margin: (top: 12mm, bottom: 14mm, x: 10mm),
+  footer: context text(7pt, fill: rgb("#4a5360"))[#d.footer #h(1fr) Page #counter(page).display()])
+#counter(page).update(d.first_page)
+#show heading: set text(fill: rgb("#0b4f8a"))
+#show heading.where(level: 1): set text(size: 20pt)
+#show heading.where(level: 2): set text(size: 12pt)
+#if d.items != none [
+  = Subprocessor report
+  #table(columns: (52mm, 90mm), stroke: none,
+    ..d.items.map(((k, v)) => (text(weight: "bold", k), v)).flatten(),
+    [*Pages in this binder*], d.pages)
+]
+#if d.title != "" [
+  == #d.title
+  #text(fill: rgb("#4a5360"), d.note)
+]
+#if d.headers != none {
+  table(
+    columns: if d.widths == none { d.headers.len() * (1fr,) } else { d.widths.map(w => w * 1%) },
+    stroke: (x: none, y: 0.3pt + rgb("#b9c0c8")),
+    inset: (x: 1mm, y: 0.8mm),
+    fill: (_, y) => if y == 0 { rgb("#dce6f1") },
+    table.header(..d.headers.map(h => text(weight: "bold", h))),
+    ..d.rows.flatten(),
+  )
+}
+"""
+
+
+def render_typst_parts(n: int, out: Path) -> None:
+    """Typst in parts of `TYPST_PART_ROWS` rows joined by pypdf, as reports.pdf joins
+    WeasyPrint's: memory for one part, a progress step per part."""
+    import typst
+    from pypdf import PdfReader, PdfWriter
+
+    sha = data_sha256(n)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        (work / "part.typ").write_text(TYPST_PART, encoding="utf-8")
+
+        def part(**fields: Any) -> Any:
+            data: dict[str, Any] = {"footer": footer_text(sha), "items": None, "title": ""}
+            data |= {"pages": "", "note": "", "headers": None, "rows": [], "widths": None}
+            data |= fields
+            (work / "part.json").write_text(json.dumps(data), encoding="utf-8")
+            pdf = typst.compile(str(work / "part.typ"), root=str(work))
+            return PdfReader(io.BytesIO(pdf))
+
+        items = cover_items(n, sha)
+        cover_pages = len(part(items=items, first_page=1, pages="counting").pages)
+        writer = PdfWriter()
+        outline = []
+        sections: list[tuple[str, Line, Iterator[Line], Any, str]] = [
+            (
+                "Subprocessors",
+                GROUP_TITLES,
+                (tuple(group_text(v, g) for g in GROUPS) for v in vendors(n)),
+                GROUP_WIDTHS,
+                VENDORS_NOTE,
+            )
+        ]
+        for title, headers, lines in appendices(n):
+            a = headers is APPENDIX_A
+            sections.append((title, headers, lines, WIDTHS_A if a else None, NOTE_A if a else ""))
+        for title, headers, lines, widths, note in sections:
+            outline.append((title, len(writer.pages)))
+            opening = True
+            rows = list(itertools.islice(lines, TYPST_PART_ROWS))
+            while rows or opening:
+                first = cover_pages + len(writer.pages) + 1
+                heading = {"title": title, "note": note} if opening else {}
+                writer.append(
+                    part(first_page=first, headers=headers, rows=rows, widths=widths, **heading),
+                    import_outline=False,
+                )
+                opening = False
+                rows = list(itertools.islice(lines, TYPST_PART_ROWS))
+        total = cover_pages + len(writer.pages)
+        writer.merge(0, part(items=items, first_page=1, pages=str(total)), import_outline=False)
+        writer.add_outline_item(title="Summary", page_number=0)
+        for title, index in outline:
+            writer.add_outline_item(title=title, page_number=cover_pages + index)
+        with out.open("wb") as f:
+            writer.write(f)
+
+
 def render_fpdf2(n: int, out: Path) -> None:
     from fpdf import FPDF
 
@@ -521,6 +613,7 @@ ENGINES: dict[str, Callable[[int, Path], None]] = {
     "weasyprint": render_weasyprint,
     "reportlab": render_reportlab,
     "typst": render_typst,
+    "typst-parts": render_typst_parts,
     "fpdf2": render_fpdf2,
 }
 
