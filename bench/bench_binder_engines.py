@@ -13,6 +13,8 @@ the same seed, so each engine's process holds only what it keeps itself. Engines
 - reportlab: platypus, a table per section, footer and page count drawn per page, outline
   bookmarks from the section headings.
 - typst: the `typst` package compiling a .typ document that reads the data from a JSON file.
+- typst-parts: the same layout in parts of `TYPST_PART_ROWS` rows, each compiled in a process of
+  its own and joined by pypdf as reports.pdf joins WeasyPrint's parts (flat memory).
 - fpdf2: its table API, sections as outline entries, `{nb}` for the page count.
 
 Each engine runs in a forked child; its peak resident set comes from `os.wait4`. The output is
