@@ -67,6 +67,31 @@ def _summary(started: float) -> list[str]:
                 f"{r['calls_per_account']:5.2f} calls/account  {r['throttled']:4} throttled  "
                 f"{ratio:>12}  {r['verdict']}"
             )
+    lines += _binder_engines_summary(started)
+    return lines
+
+
+def _binder_engines_summary(started: float) -> list[str]:
+    """bench_binder_engines.py: one line per PDF engine on the same binder."""
+    path = RESULTS / "binder_engines.json"
+    if not path.is_file() or path.stat().st_mtime < started:
+        return []
+    report = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        f"PDF binder engines at {report['vendors']:,} vendors "
+        f"(target {report['target_seconds']} s at 5,000):"
+    ]
+    for r in report["results"]:
+        if "error" in r:
+            lines.append(f"  {r['engine']:11} failed: {r['error']}")
+            continue
+        has = [k for k in ("outline", "page_numbers", "count_on_cover", "tagged") if r[k]]
+        verdict = "ok" if r["projected_seconds"] <= report["target_seconds"] else "MISSED"
+        lines.append(
+            f"  {r['engine']:11} {r['seconds']:8.2f} s  {r['pages']:5} pages  "
+            f"{r['pages_per_second']:7.1f} pages/s  {r['peak_rss_mb']:7.1f} MB  "
+            f"5,000 vendors ~{r['projected_seconds']:7.1f} s {verdict}  {' '.join(has)}"
+        )
     return lines
 
 
