@@ -30,6 +30,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[local,test,dev]'
 	@touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $@
+
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -70,7 +74,7 @@ audit: $(VENV)/.installed-test
 	$(BIN)/bandit -c pyproject.toml -r . -q
 	$(BIN)/python scripts/dependency_audit.py
 
-bench: $(VENV)/.installed-test system-packages
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench system-packages
 	$(BIN)/python bench/run.py
 
 clean:
