@@ -14,14 +14,19 @@ Not a test: nothing here fails on a slow machine; the exit code says only whethe
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
+import logging
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +47,18 @@ FORGE_TOKEN = "ghs_benchLOADtoken"  # noqa: S105
 
 # page name -> (page path, floor path, who reads it)
 PAGES: dict[str, tuple[str, str, str]] = {
-    "dashboard": ("/", "/__floor__/dashboard/", "security"),
+    "dashboard": ("/", "/__floor__/dashboard/", "any"),
     "request list": ("/requests/", "/__floor__/requests/", "requester"),
     "vendor list": ("/vendors/", "/__floor__/vendors/", "security"),
+    "admin request list": (
+        "/admin/approvals/accessrequest/",
+        "/__floor__/admin-requests/",
+        "security",
+    ),
 }
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+PR_WAIT_SECONDS = 30
+MAX_PEOPLE = 100  # per role: more than any run's users
 
 
 def _env_int(name: str, default: int) -> int:
@@ -112,7 +125,7 @@ def _topology(root: Path) -> Iterator[dict[str, Any]]:
             from tests.stack import _wait_ready  # imports models: after setup
 
             call_command("migrate", verbosity=0, interactive=False)
-            seeded = _seed()
+            seeded = _seed(substrate)
             web_env = {
                 **env,
                 "DJANGO_SETTINGS_MODULE": "bench.load_settings",
@@ -135,10 +148,21 @@ def _topology(root: Path) -> Iterator[dict[str, Any]]:
         services.stop()
 
 
-def _seed() -> dict[str, Any]:
+def _seed(substrate: Any) -> dict[str, Any]:
+    """The organization, plus the load's own people: requesters, and security users each with
+    their own authenticator app (a code is accepted once: two users sharing an account would
+    refuse each other's), the Substrate repository's accounts in the inventory (requests for
+    them open real pull requests) and a vendor with a current review (approvable)."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import Group
 
+    from accessportal.roles import Role
     from bench.seed import Scale, seed_organization, vacuum_analyze
+    from inventory.models import AwsAccount
+    from vendors.models import Vendor
+    from vendors.selectors import ReviewState, with_review_state
 
     quick = os.environ.get("BENCH_QUICK") == "1"
     scale = (
@@ -148,52 +172,206 @@ def _seed() -> dict[str, Any]:
     )
     started = time.perf_counter()
     seeded = seed_organization(scale)
+    known = set(AwsAccount.objects.values_list("account_id", flat=True))
+    for a in substrate.services():
+        if a.id not in known:
+            AwsAccount.objects.create(
+                account_id=a.id,
+                name=f"{a.domain}-{a.environment}-{a.quality}",
+                account_type="service",
+                domain=a.domain,
+                environment=a.environment,
+                quality=a.quality,
+                status="active",
+            )
     vacuum_analyze()
-    users = get_user_model().objects.filter(
-        username__in=[seeded.security_username, seeded.requester_username]
-    )
-    for user in users:
-        user.set_password(PASSWORD)
-        user.save(update_fields=["password"])
+    users = get_user_model()
+    security_group = Group.objects.get_or_create(name=Role.SECURITY)[0]
+    people: dict[str, list[tuple[str, str | None]]] = {"requester": [], "security": []}
+    hashed = make_password(PASSWORD)  # once: the hasher takes a while, on purpose
+    for n in range(MAX_PEOPLE):
+        name = f"load-requester-{n}"
+        users.objects.create(username=name, email=f"{name}@example.com", password=hashed)
+        people["requester"].append((name, None))
+        name = f"load-security-{n}"
+        user = users.objects.create(
+            username=name, email=f"{name}@example.com", password=hashed, is_staff=True
+        )
+        user.groups.add(security_group)
+        secret = generate_totp_secret()
+        TOTP.activate(user, secret)
+        people["security"].append((name, secret))
+    # Any: the review state is an annotation, which the Django plugin cannot see.
+    vendors: Any = with_review_state(Vendor.objects.filter(status=Vendor.Status.ACTIVE))
+    vendor = vendors.filter(review_state=ReviewState.CURRENT).order_by("pk").first()
+    if vendor is None:
+        raise SystemExit("the seed has no vendor with a current review")
     print(f"seeded {sum(seeded.rows.values()):,} rows in {time.perf_counter() - started:.1f} s")
     return {
         "scale": {"accounts": scale.accounts, "vendors": scale.vendors, "requests": scale.requests},
-        "security": seeded.security_username,
-        "requester": seeded.requester_username,
+        "people": people,
+        "vendor_id": vendor.pk,
+        "domain": substrate.services()[0].domain,
+        "filed": [],  # request ids filed and not yet taken by an approver
+        "approvals": {},  # request id -> approve POST time (perf_counter)
+        "pr_open": {},  # request id -> seconds from the approve POST to pull request open
     }
 
 
+def _totp_code(secret: str) -> str:
+    from tests.e2e.helpers import totp_code
+
+    return totp_code(secret)
+
+
 def _user_class(ctx: dict[str, Any], phase: str) -> type[Any]:
+    """Locust's user for one phase. Each user signs in as a person of its own (every other one
+    from security, with the authenticator code); in the page phase requesters browse their lists
+    and file requests, security users browse, approve the requests filed and receive the forge's
+    webhooks; in the floor phase everyone reads the floors."""
     from locust import HttpUser, between, task
 
-    which = 1 if phase == "floor" else 0
+    floor = phase == "floor"
+    counter = iter(range(10**6))
+    names = iter(range(10**6))
 
     class Portal(HttpUser):
         host = ctx["web_url"]
         wait_time = between(0.5, 1.5)
 
         def on_start(self) -> None:
-            self.role = "security" if self.environment.runner.user_count % 2 else "requester"
-            self._sign_in(ctx[self.role])
+            n = next(counter)
+            self.role = "security" if n % 2 else "requester"
+            self.username, self.secret = ctx["people"][self.role][n // 2]
+            self._sign_in()
 
-        def _sign_in(self, username: str) -> None:
+        def _csrf(self) -> str:
+            return str(self.client.cookies.get("csrftoken", ""))
+
+        def _post(self, path: str, data: dict[str, Any], name: str) -> Any:
+            with self.client.post(
+                path,
+                {**data, "csrfmiddlewaretoken": self._csrf()},
+                headers={"Referer": f"{ctx['web_url']}{path}"},
+                name=name,
+                catch_response=True,
+            ) as r:
+                if r.status_code >= 400 or "/accounts/login/" in r.url:
+                    r.failure(f"{r.status_code} at {r.url}")
+                return r
+
+        def _sign_in(self) -> None:
             self.client.get("/accounts/login/", name="sign in (form)")
-            token = self.client.cookies.get("csrftoken", "")
-            self.client.post(
-                "/accounts/login/",
-                {"login": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
-                headers={"Referer": f"{ctx['web_url']}/accounts/login/"},
-                name="sign in",
+            r = self._post(
+                "/accounts/login/", {"login": self.username, "password": PASSWORD}, "sign in"
             )
+            if self.secret is not None:
+                with r:
+                    if "/accounts/2fa/authenticate/" not in r.url:
+                        r.failure(f"no second-factor step: {r.url}")
+                self._post(
+                    "/accounts/2fa/authenticate/",
+                    {"code": _totp_code(self.secret)},
+                    "sign in (authenticator code)",
+                )
 
-        @task
+        def _get(self, path: str, name: str) -> None:
+            with self.client.get(path, name=name, catch_response=True) as r:
+                if r.status_code != 200 or "/accounts/login/" in r.url:
+                    r.failure(f"{r.status_code} at {r.url}")
+
+        @task(3)
         def browse(self) -> None:
-            for name, paths in PAGES.items():
-                with self.client.get(paths[which], name=name, catch_response=True) as r:
-                    if r.status_code != 200 or "/accounts/login/" in r.url:
-                        r.failure(f"{r.status_code} at {r.url}")
+            for name, (page, floor_page, role) in PAGES.items():
+                if role == self.role or role == "any":
+                    self._get(floor_page if floor else page, name)
+
+        @task(1)
+        def act(self) -> None:
+            if floor:
+                return
+            if self.role == "requester":
+                self._file_request()
+            else:
+                self._approve()
+                self._webhook()
+
+        def _file_request(self) -> None:
+            self.client.get("/requests/new/", name="request form")
+            expires = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+            r = self._post(
+                "/requests/new/",
+                {
+                    "vendor": ctx["vendor_id"],
+                    "strategy": "role_per_account",
+                    "principals": "arn:aws:iam::123456789012:role/LoadCi",
+                    "domains": [ctx["domain"]],
+                    "environments": ["*"],
+                    "qualities": ["*"],
+                    "role_name": f"LoadCi{next(names)}",
+                    "policy_source": "managed",
+                    "managed_policy_arns": [READ_ONLY],
+                    "justification": "Load benchmark",
+                    "expires_on": expires,
+                    "submit": "1",
+                },
+                "file a request",
+            )
+            match = re.search(r"/requests/(\d+)/$", r.url)
+            if match:
+                ctx["filed"].append(int(match.group(1)))
+            else:
+                with r:
+                    r.failure(f"not filed: {r.status_code} at {r.url}")
+
+        def _approve(self) -> None:
+            if not ctx["filed"]:
+                return
+            pk = ctx["filed"].pop(0)
+            self.client.get(f"/requests/{pk}/", name="request page")
+            started = time.perf_counter()
+            r = self._post(f"/requests/{pk}/approve/", {"comment": "ok"}, "approve")
+            if r.status_code < 400:
+                ctx["approvals"][pk] = started
+
+        def _webhook(self) -> None:
+            body = json.dumps({"zen": "Keep it logically awesome."}).encode()
+            signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            with self.client.post(
+                "/webhooks/github/",
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": "ping",
+                    "X-GitHub-Delivery": f"load-{uuid.uuid4()}",
+                    "X-Hub-Signature-256": f"sha256={signature}",
+                },
+                name="webhook",
+                catch_response=True,
+            ) as r:
+                if r.status_code >= 400:
+                    r.failure(f"{r.status_code}")
 
     return Portal
+
+
+def _watch_pull_requests(ctx: dict[str, Any]) -> None:
+    """Polls the database for the approved requests whose pull request is open: the time from
+    the approve POST to then is the latency (to the tenth of a second)."""
+    import gevent
+
+    from approvals.models import AccessRequest
+
+    while True:
+        waiting = [pk for pk in ctx["approvals"] if pk not in ctx["pr_open"]]
+        if waiting:
+            now = time.perf_counter()
+            opened = AccessRequest.objects.filter(
+                pk__in=waiting, status=AccessRequest.Status.PR_OPEN
+            ).values_list("pk", flat=True)
+            for pk in opened:
+                ctx["pr_open"][pk] = now - ctx["approvals"][pk]
+        gevent.sleep(0.1)
 
 
 def _run_phase(ctx: dict[str, Any], phase: str, users: int, seconds: int) -> dict[str, Any]:
@@ -202,9 +380,16 @@ def _run_phase(ctx: dict[str, Any], phase: str, users: int, seconds: int) -> dic
 
     env = Environment(user_classes=[_user_class(ctx, phase)])
     runner = env.create_local_runner()
+    watcher = gevent.spawn(_watch_pull_requests, ctx) if phase == "page" else None
     runner.start(users, spawn_rate=max(users / 5, 1))
     gevent.spawn_later(seconds, runner.quit)
     runner.greenlet.join()
+    if watcher is not None:
+        # The pull requests of the last approvals still open after the load stops.
+        deadline = time.perf_counter() + PR_WAIT_SECONDS
+        while len(ctx["pr_open"]) < len(ctx["approvals"]) and time.perf_counter() < deadline:
+            gevent.sleep(0.2)
+        watcher.kill()
     stats = env.stats
     pages = {}
     for entry in stats.entries.values():
@@ -230,7 +415,20 @@ def _run_phase(ctx: dict[str, Any], phase: str, users: int, seconds: int) -> dic
     }
 
 
+def _percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank percentile of sorted `values`, None when there are none."""
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+
+
+def _show(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def main() -> int:
+    # The fake forge's git server logs every capability exchange.
+    logging.getLogger("dulwich").setLevel(logging.WARNING)
     quick = os.environ.get("BENCH_QUICK") == "1"
     seconds = _env_int("BENCH_LOAD_SECONDS", 20 if quick else 60)
     users = _env_int("BENCH_LOAD_USERS", 10 if quick else 50)
@@ -263,6 +461,17 @@ def main() -> int:
             f"{p.get('p95_ms', 0):7.0f} {p.get('p99_ms', 0):7.0f} {f.get('p50_ms', 0):10.0f} "
             f"{r['ratio_p50']}"
         )
+    latencies = sorted(ctx["pr_open"].values())
+    pr_p95 = _percentile(latencies, 0.95)
+    missing = len(ctx["approvals"]) - len(latencies)
+    verdict = (
+        "ok" if pr_p95 is not None and pr_p95 <= PR_OPEN_P95_SECONDS and not missing else "MISSED"
+    )
+    print(
+        f"approval -> pull request open: {len(latencies)} of {len(ctx['approvals'])} approvals, "
+        f"p50 {_show(_percentile(latencies, 0.5))} s, p95 {_show(pr_p95)} s "
+        f"(target {PR_OPEN_P95_SECONDS} s) {verdict}"
+    )
     for e in pages["errors"] + floors["errors"]:
         print(f"  error: {e['method']} {e['name']}: {e['error']} x{e['count']}")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -277,6 +486,14 @@ def main() -> int:
         "pages": pages,
         "floors": floors,
         "results": results,
+        "pr_open": {
+            "approvals": len(ctx["approvals"]),
+            "opened": len(latencies),
+            "p50_seconds": _percentile(latencies, 0.5),
+            "p95_seconds": pr_p95,
+            "target_p95_seconds": PR_OPEN_P95_SECONDS,
+            "verdict": verdict,
+        },
     }
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {output.relative_to(ROOT)}")
