@@ -68,6 +68,7 @@ def _summary(started: float) -> list[str]:
                 f"{ratio:>12}  {r['verdict']}"
             )
     lines += _binder_engines_summary(started)
+    lines += _load_summary(started)
     return lines
 
 
@@ -92,6 +93,40 @@ def _binder_engines_summary(started: float) -> list[str]:
             f"{r['pages_per_second']:7.1f} pages/s  {r['peak_rss_mb']:7.1f} MB  "
             f"5,000 vendors ~{r['projected_seconds']:7.1f} s {verdict}  {' '.join(has)}"
         )
+    return lines
+
+
+def _load_summary(started: float) -> list[str]:
+    """The lines of bench_load.py: throughput, errors, each page's percentiles and ratio to
+    its floor under the same load, and the approval -> pull request latency."""
+    load = RESULTS / "load.json"
+    if not load.is_file() or load.stat().st_mtime < started:
+        return []
+    report = json.loads(load.read_text(encoding="utf-8"))
+    pages, floors = report["pages"], report["floors"]
+    errors = pages["failures"] + floors["failures"]
+    lines = [
+        f"load: {report['users']} users for {report['seconds']} s a phase, "
+        f"{pages['rps']} req/s (floors {floors['rps']} req/s), {errors} errors "
+        f"(target {report['targets']['max_errors']}) {report['errors_verdict']}:"
+    ]
+    for r in report["results"]:
+        p = r["page"]
+        ratio = (
+            f"{r['ratio_p50']:.2f}x floor (target <= {report['targets']['max_ratio']})"
+            if r["ratio_p50"] is not None
+            else "no floor, 0 errors"
+        )
+        lines.append(
+            f"  {r['name']:28} p50 {p['p50_ms']:6.0f} ms  p95 {p['p95_ms']:6.0f} ms  "
+            f"p99 {p['p99_ms']:6.0f} ms  {ratio:>26}  {r['verdict']}"
+        )
+    pr = report["pr_open"]
+    p95 = f"{pr['p95_seconds']:.2f} s" if pr["p95_seconds"] is not None else "-"
+    lines.append(
+        f"  approval -> pull request open: p95 {p95} over {pr['opened']} of "
+        f"{pr['approvals']} approvals (target {pr['target_p95_seconds']} s)  {pr['verdict']}"
+    )
     return lines
 
 
