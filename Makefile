@@ -70,7 +70,11 @@ audit: $(VENV)/.installed-test
 	$(BIN)/bandit -c pyproject.toml -r . -q
 	$(BIN)/python scripts/dependency_audit.py
 
-bench: $(VENV)/.installed-test system-packages
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $@
+
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench system-packages
 	$(BIN)/python bench/run.py
 
 clean:
