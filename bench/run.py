@@ -46,9 +46,13 @@ def _summary(started: float) -> list[str]:
                 lines.append(f"  {r['name']:20} {r['verdict']}")
                 continue
             ratio = f"{r['ratio']:.2f}x floor" if r["ratio"] is not None else "no floor"
-            target = f"target {r.get('max_ratio', report['targets']['max_ratio']):g}x"
+            # A worker's job (the PDF binder) has neither a floor nor the pages' query ceiling.
+            targets = []
+            if r["ratio"] is not None:
+                targets.append(f"{r.get('max_ratio', report['targets']['max_ratio']):g}x")
             if not r.get("job"):
-                target += f", {report['targets']['max_queries']} queries"
+                targets.append(f"{report['targets']['max_queries']} queries")
+            target = "target " + ", ".join(targets) if targets else "no target"
             lines.append(
                 f"  {r['name']:20} {r['queries']:3} queries  {r['median_ms']:8.1f} ms  "
                 f"{ratio:>12}  ({target})  {_met(r['verdict'])}"
