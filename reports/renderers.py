@@ -160,10 +160,11 @@ def _head(ws: Any, values: tuple[str, ...]) -> list[Any]:
 
 def _cells(ws: Any, values: tuple[Any, ...] | list[Any]) -> list[Any]:
     """The row's values for `ws.append`, as plain values where openpyxl's own typing stores them
-    as they are: a write-only sheet then reuses one cell object per row instead of one per value
-    (a quarter of the workbook's time). Text is stored as text whatever it looks like: after
-    `xlsx_cell` it never starts with "=" (the one prefix openpyxl reads as a formula), and the
-    few texts it would store as error values ("#N/A") get a cell typed as text."""
+    as they are: a write-only sheet then reuses one cell object per row instead of making one per
+    value (a few per cent of the workbook's time, measured at 500 vendors). Text is stored as
+    text whatever it looks like: after `xlsx_cell` it never starts with "=" (the one prefix
+    openpyxl reads as a formula), and the few texts it would store as error values ("#N/A") get
+    a cell typed as text."""
     result: list[Any] = []
     for value in values:
         typed = xlsx_cell(value.astimezone(UTC) if isinstance(value, datetime) else value)
