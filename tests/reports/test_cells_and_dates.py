@@ -48,3 +48,23 @@ def test_quarters_and_as_of_parsing():
     assert parse_as_of("2026-09-30T12:00:00+00:00") == datetime.fromisoformat(
         "2026-09-30T12:00:00+00:00"
     )
+
+
+@pytest.mark.parametrize("text", ["#N/A", "#DIV/0!", "=1+1", "+1", "@SUM(A1)", "plain"])
+def test_xlsx_rows_store_every_text_as_text(text):
+    """The workbook's rows go to openpyxl as plain values where it types them as the portal
+    does; a text it would read as an error value or a formula is still stored as text."""
+    import io
+
+    from openpyxl import Workbook, load_workbook
+
+    from reports.renderers import _cells
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("t")
+    ws.append(_cells(ws, [text, 3, date(2026, 1, 2), None, text]))
+    out = io.BytesIO()
+    wb.save(out)
+    row = next(load_workbook(io.BytesIO(out.getvalue())).active.iter_rows())
+    assert [c.data_type for c in row] == ["s", "n", "d", "n", "s"]
+    assert row[0].value == row[4].value == xlsx_cell(text)
