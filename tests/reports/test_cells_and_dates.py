@@ -65,6 +65,7 @@ def test_xlsx_rows_store_every_text_as_text(text):
     ws.append(_cells(ws, [text, 3, date(2026, 1, 2), None, text]))
     out = io.BytesIO()
     wb.save(out)
-    row = next(load_workbook(io.BytesIO(out.getvalue())).active.iter_rows())
+    sheet = load_workbook(io.BytesIO(out.getvalue()))["t"]
+    row = next(sheet.iter_rows())
     assert [c.data_type for c in row] == ["s", "n", "d", "n", "s"]
     assert row[0].value == row[4].value == xlsx_cell(text)
