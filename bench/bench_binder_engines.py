@@ -253,6 +253,7 @@ def render_weasyprint(n: int, out: Path) -> None:
     import django
 
     django.setup()
+    # Only now: the portal's modules need Django set up (this child process does it itself).
     from reports import pdf
 
     sha = data_sha256(n)

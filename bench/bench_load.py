@@ -163,6 +163,7 @@ def _seed(substrate: Any) -> dict[str, Any]:
     their own authenticator app (a code is accepted once: two users sharing an account would
     refuse each other's), the Substrate repository's accounts in the inventory (requests for
     them open real pull requests) and a vendor with a current review (approvable)."""
+    # Here, not at the top: the portal's models need Django set up, which main() does first.
     from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
@@ -370,6 +371,7 @@ def _watch_pull_requests(ctx: dict[str, Any]) -> None:
     the approve POST to then is the latency (to the tenth of a second)."""
     import gevent
 
+    # Here, not at the top: models need Django set up, which main() does first.
     from approvals.models import AccessRequest
 
     while True:
@@ -399,6 +401,7 @@ def _run_phase(ctx: dict[str, Any], phase: str, users: int, seconds: int) -> dic
     while len(ctx["pr_open"]) < len(ctx["approvals"]) and time.perf_counter() < deadline:
         gevent.sleep(0.2)
     watcher.kill()
+    # Here, not at the top: models need Django set up, which main() does first.
     from approvals.models import AccessRequest
 
     waiting = [pk for pk in ctx["approvals"] if pk not in ctx["pr_open"]]
